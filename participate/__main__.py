@@ -1,0 +1,5 @@
+"""Allow `python -m participate`."""
+
+from participate.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""The application factory: settings, store, extensions, and each feature's blueprint."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from participate import __version__, settings, store
+from participate.errors import ParticipateError
+from participate.extensions import babel, csrf
+
+log = logging.getLogger(__name__)
+
+# Feature packages, each exposing `init_app(app)` and, if it has background work,
+# `schedule(scheduler, app)`; imported here (the composition root) and nowhere else.
+FEATURES = ("kiosk", "sms", "sync", "hub")
+ROLES = ("hub", "node")
+
+
+def resource_dir(name: str) -> Path:
+    """Return the folder of templates/, static/ or translations/, installed or in a checkout."""
+    package_dir = Path(__file__).resolve().parent
+    installed = package_dir / name
+    return installed if installed.is_dir() else package_dir.parent / name
+
+
+def features() -> list[ModuleType]:
+    """Import and return the feature packages."""
+    return [importlib.import_module(name) for name in FEATURES]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then PARTICIPATE_* variables, then `config` (flags, tests)."""
+    app = Flask(
+        "participate",
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.from_mapping(settings.DEFAULTS)
+    app.config.from_prefixed_env("PARTICIPATE")
+    if config:
+        app.config.from_mapping(config)
+    if app.config["ROLE"] not in ROLES:
+        raise ValueError(f"ROLE must be one of {ROLES}, got {app.config['ROLE']!r}")
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(resource_dir("translations"))
+    app.config["BABEL_DEFAULT_LOCALE"] = app.config["LANGUAGES"][0]
+
+    with store.open_db(app.config["DATABASE"], migrate=True) as db:
+        if not app.config.get("SECRET_KEY"):
+            # Kept in the store so sessions survive a restart; never printed.
+            key = store.get_meta(db, "secret_key")
+            if key is None:
+                key = secrets.token_hex(32)
+                store.set_meta(db, "secret_key", key)
+            app.config["SECRET_KEY"] = key
+        if app.config["ROLE"] == "node" and app.config.get("DEVICE_ID"):
+            store.set_meta(db, "device_id", app.config["DEVICE_ID"])
+
+    babel.init_app(app, locale_selector=_select_locale)
+    csrf.init_app(app)
+    app.teardown_appcontext(store.close_db)
+    app.jinja_env.globals["participate_version"] = __version__
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ParticipateError, _participate_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+    for feature in features():
+        feature.init_app(app)
+    return app
+
+
+def _select_locale() -> str | None:
+    from flask import session
+
+    languages = current_languages()
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(languages) or languages[0]
+
+
+def current_languages() -> list[str]:
+    """Return the interface languages this app offers."""
+    from flask import current_app
+
+    return list(current_app.config["LANGUAGES"])
+
+
+def healthz() -> Any:
+    """Report liveness and whether the store answers, as JSON (503 if it does not)."""
+    from flask import current_app
+
+    try:
+        db = store.get_db()
+        db.execute("SELECT count(*) FROM consultations").fetchone()
+        store_state = "ok"
+    except Exception as exc:  # the check exists to report any store failure
+        log.error("healthz.store_failed", extra={"error": str(exc)})
+        store_state = "error"
+    body = {
+        "status": "ok" if store_state == "ok" else "error",
+        "store": store_state,
+        "role": current_app.config["ROLE"],
+        "version": __version__,
+    }
+    return jsonify(body), 200 if store_state == "ok" else 503
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/healthz")) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _http_error(error: HTTPException) -> Any:
+    if _wants_json():
+        return jsonify(error=error.name, detail=error.description), error.code
+    return render_template("error.html", error=error), error.code
+
+
+def _participate_error(error: ParticipateError) -> Any:
+    from werkzeug.exceptions import BadRequest, NotFound
+
+    from participate.errors import NotFound as StoreNotFound
+
+    http = NotFound(str(error)) if isinstance(error, StoreNotFound) else BadRequest(str(error))
+    return _http_error(http)
+
+
+def _unexpected_error(error: Exception) -> Any:
+    from werkzeug.exceptions import InternalServerError
+
+    log.exception("app.unexpected_error", extra={"path": request.path})
+    return _http_error(InternalServerError())

@@ -1,0 +1,164 @@
+"""The `participate` command: run a hub or a node, load consultations, and feature commands.
+
+Each command is a thin shell: it parses flags, calls one function of `participate` or
+a feature, and turns ParticipateError into a readable `Error:` line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from participate import __version__, consultations, logs, store
+from participate.app import create_app, features
+from participate.errors import ParticipateError
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARTICIPATE_DATABASE",
+    help="Path of the SQLite store (created if missing).",
+)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the application's own errors into `Error: ...` and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ParticipateError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="participate")
+@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+def main(log_level: str) -> None:
+    """Participate: public consultations by touch-screen kiosk and by SMS.
+
+    Run `participate demo` to try everything on one machine.
+    """
+    logs.configure(log_level.upper())
+
+
+@main.command()
+@db_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@friendly_errors
+def load(db_path: Path, files: tuple[Path, ...]) -> None:
+    """Load or update consultations from YAML or JSON FILES (all or nothing).
+
+    A file whose content changed becomes a new version; earlier versions are kept, so
+    answers given under them stay valid. A hub publishes what it loads to its nodes.
+    """
+    parsed = consultations.read_files(files)
+    with store.open_db(db_path, migrate=True) as db:
+        results = consultations.save(db, parsed, source=", ".join(str(f) for f in files))
+    for result in results:
+        c = result.consultation
+        click.echo(
+            f"{c.id}: {result.status}, version {c.version}, {len(c.questions)} questions,"
+            f" languages {', '.join(c.languages)}"
+        )
+        for feature in features():
+            report = getattr(feature, "load_report", None)
+            for line in report(c) if report else ():
+                click.echo(f"  {line}")
+
+
+def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option(
+            "--threads", default=4, show_default=True, help="Waitress worker threads."
+        )(func)
+        func = click.option("--port", default=default_port, show_default=True)(func)
+        func = click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Interface to listen on (0.0.0.0 for all).",
+        )(func)
+        return db_option(func)
+
+    return decorate
+
+
+@main.command()
+@_serve_options(8000)
+@friendly_errors
+def hub(db_path: Path, host: str, port: int, threads: int) -> None:
+    """Run the central hub: device API, staff pages and the SMS webhook, on waitress."""
+    from participate.serve import serve
+
+    app = create_app({"DATABASE": str(db_path), "ROLE": "hub"})
+    click.echo(f"Hub serving on http://{host}:{port}/ (staff pages at /staff/)")
+    serve(app, host, port, threads=threads)
+
+
+@main.command()
+@_serve_options(8080)
+@click.option("--hub", "hub_url", required=True, envvar="PARTICIPATE_HUB_URL", help="Hub base URL.")
+@click.option("--device-id", required=True, envvar="PARTICIPATE_DEVICE_ID")
+@click.option(
+    "--device-secret",
+    required=True,
+    envvar="PARTICIPATE_DEVICE_SECRET",
+    help="From `participate add-device`; prefer the environment variable to keep it out of ps.",
+)
+@friendly_errors
+def node(
+    db_path: Path,
+    host: str,
+    port: int,
+    threads: int,
+    hub_url: str,
+    device_id: str,
+    device_secret: str,
+) -> None:
+    """Run a kiosk node on waitress, syncing with the hub on a schedule."""
+    from participate.serve import serve
+
+    app = create_app(
+        {
+            "DATABASE": str(db_path),
+            "ROLE": "node",
+            "HUB_URL": hub_url,
+            "DEVICE_ID": device_id,
+            "DEVICE_SECRET": device_secret,
+        }
+    )
+    click.echo(f"Kiosk node {device_id} serving on http://{host}:{port}/, syncing to {hub_url}")
+    serve(app, host, port, threads=threads)
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True, help="First port; the demo uses a few.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--data-dir",
+    default="participate-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its stores.",
+)
+@friendly_errors
+def demo(port: int, host: str, data_dir: Path) -> None:
+    """Run a hub, a kiosk node syncing with it and the SMS simulator, with an example loaded."""
+    from participate.demo import run
+
+    run(data_dir, host, port)
+
+
+for _feature in features():
+    for _command in getattr(_feature, "commands", ()):
+        main.add_command(_command)

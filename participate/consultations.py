@@ -1,0 +1,676 @@
+"""The consultation model: parse and check files, version them, keep every version in the store.
+
+A consultation file (YAML or JSON) is parsed into a `Consultation` whose `definition`
+is the canonical dict of the file; its `version` is a hash of that dict, so a file that
+only changes formatting keeps its version and any change of content makes a new one.
+The question types are defined here and nowhere else; `participate.answers` validates
+answers against them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import yaml
+
+from participate import clock, store, words
+from participate.errors import ConsultationError, NotFound
+
+QUESTION_TYPES = ("choice", "multi", "scale", "yesno", "number", "text")
+
+# The fields each question type accepts beyond the common ones.
+_COMMON_FIELDS = {"id", "type", "text", "required", "help"}
+_TYPE_FIELDS = {
+    "choice": {"choices"},
+    "multi": {"choices", "min_choices", "max_choices"},
+    "scale": {"min", "max", "labels"},
+    "yesno": set(),
+    "number": {"min", "max", "integer"},
+    "text": {"max_length"},
+}
+_TOP_FIELDS = {
+    "id",
+    "title",
+    "intro",
+    "languages",
+    "keywords",
+    "opens",
+    "closes",
+    "questions",
+    "thanks",
+}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+MAX_FILE_BYTES = 1024 * 1024
+MAX_SCALE_POINTS = 11
+MAX_TEXT_LENGTH = 5000
+DEFAULT_TEXT_LENGTH = 500
+
+Text = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    text: Text
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: str
+    text: Text
+    required: bool = True
+    help: Text = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    min_choices: int = 0
+    max_choices: int | None = None
+    max_length: int = DEFAULT_TEXT_LENGTH
+
+    def choice(self, choice_id: str) -> Choice | None:
+        """Return the choice with this id, or None."""
+        return next((c for c in self.choices if c.id == choice_id), None)
+
+
+@dataclass(frozen=True)
+class Consultation:
+    id: str
+    version: str
+    title: Text
+    intro: Text
+    languages: tuple[str, ...]
+    keywords: dict[str, tuple[str, ...]]
+    opens: date | None
+    closes: date | None
+    questions: tuple[Question, ...]
+    thanks: Text
+    definition: dict[str, Any]
+
+    def question(self, question_id: str) -> Question | None:
+        """Return the question with this id, or None."""
+        return next((q for q in self.questions if q.id == question_id), None)
+
+    def is_open(self, today: date) -> bool:
+        """Say whether the file's dates admit answers on `today` (both ends inclusive)."""
+        if self.opens and today < self.opens:
+            return False
+        return not (self.closes and today > self.closes)
+
+    def language(self, wanted: str | None) -> str:
+        """Return `wanted` if this consultation offers it, else its first language."""
+        return wanted if wanted in self.languages else self.languages[0]
+
+
+def localize(text: Mapping[str, str], language: str) -> str:
+    """Return `text` in `language`, falling back to its first language."""
+    if language in text:
+        return text[language]
+    return next(iter(text.values()), "")
+
+
+# --- parsing -----------------------------------------------------------------------
+
+
+class _Checker:
+    """Parse one definition, raising a ConsultationError that says where the problem is."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.question = ""
+
+    def fail(self, field_name: str, message: str) -> ConsultationError:
+        return ConsultationError(
+            message, source=self.source, question=self.question, field=field_name
+        )
+
+    def ident(self, value: Any, field_name: str) -> str:
+        if isinstance(value, bool):
+            raise self.fail(field_name, f"must be text, got {value!r}: put it in quotes")
+        if not isinstance(value, str) or not _ID.match(value):
+            raise self.fail(
+                field_name,
+                f"must be 1-64 letters, digits, '-' or '_', got {value!r}",
+            )
+        return value
+
+    def text(self, value: Any, field_name: str, languages: tuple[str, ...]) -> Text:
+        if isinstance(value, str):
+            if not value.strip():
+                raise self.fail(field_name, "must not be empty")
+            return {lang: value for lang in languages}
+        if isinstance(value, Mapping):
+            unknown = [k for k in value if k not in languages]
+            if unknown:
+                raise self.fail(
+                    field_name,
+                    f"has text for {unknown[0]!r}, which is not in languages {list(languages)}",
+                )
+            missing = [lang for lang in languages if lang not in value]
+            if missing:
+                raise self.fail(field_name, f"has no text for language {missing[0]!r}")
+            for lang, text in value.items():
+                if not isinstance(text, str) or not text.strip():
+                    raise self.fail(field_name, f"text for {lang!r} must be a non-empty string")
+            return {lang: value[lang] for lang in languages}
+        raise self.fail(field_name, "must be a string or a mapping of language to string")
+
+    def boolean(self, value: Any, field_name: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(field_name, f"must be true or false, got {value!r}")
+        return value
+
+    def number(self, value: Any, field_name: str, *, integer: bool = False) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(field_name, f"must be a number, got {value!r}")
+        if integer and not float(value).is_integer():
+            raise self.fail(field_name, f"must be a whole number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.fail(field_name, "must be a finite number")
+        return int(value) if integer or float(value).is_integer() else value
+
+    def day(self, value: Any, field_name: str) -> date:
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self.fail(field_name, f"must be a date like 2026-11-01, got {value!r}")
+
+
+def parse(data: Any, source: str = "<definition>") -> Consultation:
+    """Check a definition (the decoded file) and return it as a Consultation."""
+    check = _Checker(source)
+    if not isinstance(data, Mapping):
+        raise check.fail("", "must be a mapping with id, title and questions")
+    unknown = sorted(set(data) - _TOP_FIELDS)
+    if unknown:
+        raise check.fail(unknown[0], "is not a known field")
+    for required in ("id", "title", "questions"):
+        if required not in data:
+            raise check.fail(required, "is required")
+    consultation_id = check.ident(data["id"], "id")
+
+    languages_raw = data.get("languages", ["en"])
+    if isinstance(languages_raw, str):
+        languages_raw = [languages_raw]
+    if not isinstance(languages_raw, list) or not languages_raw:
+        raise check.fail("languages", "must be a non-empty list of language codes")
+    for lang in languages_raw:
+        if not isinstance(lang, str) or not _LANGUAGE.match(lang):
+            raise check.fail("languages", f"{lang!r} is not a language code like 'en' or 'fr'")
+    if len(set(languages_raw)) != len(languages_raw):
+        raise check.fail("languages", "lists a language twice")
+    languages = tuple(languages_raw)
+
+    title = check.text(data["title"], "title", languages)
+    intro = check.text(data["intro"], "intro", languages) if "intro" in data else {}
+    thanks = check.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
+    keywords = _parse_keywords(check, data.get("keywords", {}), languages)
+    opens = check.day(data["opens"], "opens") if data.get("opens") is not None else None
+    closes = check.day(data["closes"], "closes") if data.get("closes") is not None else None
+    if opens and closes and closes < opens:
+        raise check.fail("closes", f"is before opens ({opens.isoformat()})")
+
+    questions_raw = data["questions"]
+    if not isinstance(questions_raw, list) or not questions_raw:
+        raise check.fail("questions", "must be a non-empty list")
+    questions: list[Question] = []
+    for index, raw in enumerate(questions_raw, start=1):
+        check.question = raw.get("id", f"#{index}") if isinstance(raw, Mapping) else f"#{index}"
+        if not isinstance(check.question, str):
+            check.question = f"#{index}"
+        question = _parse_question(check, raw, languages)
+        if any(q.id == question.id for q in questions):
+            raise check.fail("id", "is used by another question")
+        questions.append(question)
+    check.question = ""
+
+    definition: dict[str, Any] = {
+        "id": consultation_id,
+        "title": title,
+        "languages": list(languages),
+        "questions": [_question_definition(q) for q in questions],
+    }
+    # Optional fields appear only when set, so the definition re-parses to itself.
+    optional = {
+        "intro": intro,
+        "thanks": thanks,
+        "keywords": {lang: list(kws) for lang, kws in keywords.items()},
+        "opens": opens.isoformat() if opens else None,
+        "closes": closes.isoformat() if closes else None,
+    }
+    definition.update({key: value for key, value in optional.items() if value})
+    definition = _canonical(definition)
+    return Consultation(
+        id=consultation_id,
+        version=_version(definition),
+        title=title,
+        intro=intro,
+        languages=languages,
+        keywords=keywords,
+        opens=opens,
+        closes=closes,
+        questions=tuple(questions),
+        thanks=thanks,
+        definition=definition,
+    )
+
+
+def _parse_keywords(
+    check: _Checker, raw: Any, languages: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    if isinstance(raw, str | list):
+        raw = {languages[0]: raw}
+    if not isinstance(raw, Mapping):
+        raise check.fail("keywords", "must map a language to a keyword or a list of keywords")
+    keywords: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
+    for lang, value in raw.items():
+        if lang not in languages:
+            raise check.fail("keywords", f"language {lang!r} is not in languages {list(languages)}")
+        values = value if isinstance(value, list) else [value]
+        normalised = []
+        for keyword in values:
+            if not isinstance(keyword, str) or not words.normalize(keyword):
+                raise check.fail("keywords", f"{keyword!r} is not a keyword")
+            word = words.normalize(keyword)
+            if " " in word:
+                raise check.fail("keywords", f"{keyword!r} must be a single word")
+            if word in words.RESERVED_WORDS:
+                raise check.fail("keywords", f"{keyword!r} is reserved for SMS commands or answers")
+            if word in seen:
+                raise check.fail("keywords", f"{keyword!r} is listed twice")
+            seen.add(word)
+            normalised.append(word)
+        keywords[lang] = tuple(normalised)
+    return keywords
+
+
+def _parse_question(check: _Checker, raw: Any, languages: tuple[str, ...]) -> Question:
+    if not isinstance(raw, Mapping):
+        raise check.fail("", "must be a mapping with id, type and text")
+    for required in ("id", "type", "text"):
+        if required not in raw:
+            raise check.fail(required, "is required")
+    question_id = check.ident(raw["id"], "id")
+    qtype = raw["type"]
+    if qtype not in QUESTION_TYPES:
+        raise check.fail("type", f"must be one of {', '.join(QUESTION_TYPES)}, got {qtype!r}")
+    unknown = sorted(set(raw) - _COMMON_FIELDS - _TYPE_FIELDS[qtype])
+    if unknown:
+        raise check.fail(unknown[0], f"is not a field of a {qtype} question")
+    options: dict[str, Any] = {
+        "id": question_id,
+        "type": qtype,
+        "text": check.text(raw["text"], "text", languages),
+        "required": check.boolean(raw.get("required", True), "required"),
+    }
+    if "help" in raw:
+        options["help"] = check.text(raw["help"], "help", languages)
+
+    if qtype in ("choice", "multi"):
+        options["choices"] = _parse_choices(check, raw.get("choices"), languages)
+    if qtype == "multi":
+        count = len(options["choices"])
+        low = int(check.number(raw.get("min_choices", 0), "min_choices", integer=True))
+        high = int(check.number(raw.get("max_choices", count), "max_choices", integer=True))
+        if not 0 <= low <= count:
+            raise check.fail("min_choices", f"must be between 0 and {count}")
+        if not max(low, 1) <= high <= count:
+            raise check.fail("max_choices", f"must be between {max(low, 1)} and {count}")
+        options["min_choices"], options["max_choices"] = low, high
+    if qtype == "scale":
+        for bound in ("min", "max"):
+            if bound not in raw:
+                raise check.fail(bound, "is required for a scale")
+        low = check.number(raw["min"], "min", integer=True)
+        high = check.number(raw["max"], "max", integer=True)
+        if high <= low:
+            raise check.fail("max", f"must be greater than min ({low})")
+        if high - low + 1 > MAX_SCALE_POINTS:
+            raise check.fail("max", f"a scale has at most {MAX_SCALE_POINTS} points")
+        options["min"], options["max"] = low, high
+        if "labels" in raw:
+            options["labels"] = _parse_labels(check, raw["labels"], languages)
+    if qtype == "number":
+        integer = check.boolean(raw.get("integer", False), "integer")
+        options["integer"] = integer
+        for bound in ("min", "max"):
+            if raw.get(bound) is not None:
+                options[bound] = check.number(raw[bound], bound, integer=integer)
+        low, high = options.get("min"), options.get("max")
+        if low is not None and high is not None and high < low:
+            raise check.fail("max", f"must not be less than min ({low})")
+    if qtype == "text":
+        length = check.number(
+            raw.get("max_length", DEFAULT_TEXT_LENGTH), "max_length", integer=True
+        )
+        if not 1 <= length <= MAX_TEXT_LENGTH:
+            raise check.fail("max_length", f"must be between 1 and {MAX_TEXT_LENGTH}")
+        options["max_length"] = int(length)
+    return Question(**options)
+
+
+def _parse_choices(check: _Checker, raw: Any, languages: tuple[str, ...]) -> tuple[Choice, ...]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise check.fail("choices", "must be a list of at least two choices")
+    choices: list[Choice] = []
+    for index, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping) or "id" not in item or "text" not in item:
+            raise check.fail("choices", f"choice {index} must have an id and a text")
+        unknown = sorted(set(item) - {"id", "text"})
+        if unknown:
+            raise check.fail("choices", f"choice {index}: {unknown[0]!r} is not a known field")
+        choice_id = check.ident(item["id"], f"choices[{index}].id")
+        if any(c.id == choice_id for c in choices):
+            raise check.fail("choices", f"choice id {choice_id!r} is used twice")
+        choices.append(
+            Choice(choice_id, check.text(item["text"], f"choices[{index}].text", languages))
+        )
+    return tuple(choices)
+
+
+def _parse_labels(
+    check: _Checker, raw: Any, languages: tuple[str, ...]
+) -> dict[str, tuple[str, str]]:
+    if isinstance(raw, list):
+        raw = {lang: raw for lang in languages}
+    if not isinstance(raw, Mapping):
+        raise check.fail("labels", "must be a pair [low, high] or a mapping of language to pair")
+    labels = {}
+    for lang in languages:
+        pair = raw.get(lang)
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(x, str) and x.strip() for x in pair)
+        ):
+            raise check.fail("labels", f"needs a pair of texts [low, high] for {lang!r}")
+        labels[lang] = (pair[0], pair[1])
+    unknown = [k for k in raw if k not in languages]
+    if unknown:
+        raise check.fail("labels", f"language {unknown[0]!r} is not in languages")
+    return labels
+
+
+def _question_definition(question: Question) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": question.id,
+        "type": question.type,
+        "text": question.text,
+        "required": question.required,
+    }
+    if question.help:
+        out["help"] = question.help
+    if question.type in ("choice", "multi"):
+        out["choices"] = [{"id": c.id, "text": c.text} for c in question.choices]
+    if question.type == "multi":
+        out["min_choices"], out["max_choices"] = question.min_choices, question.max_choices
+    if question.type in ("scale", "number"):
+        out.update(
+            {b: v for b, v in (("min", question.min), ("max", question.max)) if v is not None}
+        )
+    if question.type == "scale" and question.labels:
+        out["labels"] = {lang: list(pair) for lang, pair in question.labels.items()}
+    if question.type == "number":
+        out["integer"] = question.integer
+    if question.type == "text":
+        out["max_length"] = question.max_length
+    return out
+
+
+def _canonical(definition: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(definition, sort_keys=True))
+    return result
+
+
+def _version(definition: Mapping[str, Any]) -> str:
+    encoded = json.dumps(definition, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:12]
+
+
+def from_definition(definition: Mapping[str, Any], source: str = "<store>") -> Consultation:
+    """Rebuild a Consultation from a stored canonical definition."""
+    return parse(dict(definition), source)
+
+
+def read_file(path: str | Path) -> Consultation:
+    """Read and check one YAML or JSON consultation file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConsultationError(
+                f"is {size} bytes; the limit is {MAX_FILE_BYTES}", source=source
+            )
+        raw_text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConsultationError("no such file", source=source) from None
+    except UnicodeDecodeError as exc:
+        raise ConsultationError(f"is not UTF-8 text ({exc.reason})", source=source) from None
+    except OSError as exc:
+        raise ConsultationError(f"cannot be read ({exc.strerror})", source=source) from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(raw_text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(raw_text)
+        else:
+            raise ConsultationError("must end in .yaml, .yml or .json", source=source)
+    except json.JSONDecodeError as exc:
+        raise ConsultationError(
+            f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source=source
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConsultationError(f"is not valid YAML{where}: {problem}", source=source) from None
+    return parse(data, source)
+
+
+def read_files(paths: Iterable[str | Path]) -> list[Consultation]:
+    """Read and check every file, refusing the lot if any one is bad or ids repeat."""
+    consultations: list[Consultation] = []
+    for path in paths:
+        consultation = read_file(path)
+        if any(c.id == consultation.id for c in consultations):
+            raise ConsultationError(
+                f"id {consultation.id!r} is also used by another file being loaded",
+                source=str(path),
+                field="id",
+            )
+        consultations.append(consultation)
+    return consultations
+
+
+# --- the store ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    consultation: Consultation
+    status: str  # "new", "updated" (a new version) or "unchanged"
+
+
+def save(
+    db: sqlite_utils.Database, consultations: Iterable[Consultation], *, source: str = ""
+) -> list[Loaded]:
+    """Store consultations as their current versions, all or nothing, keeping old versions."""
+    consultations = list(consultations)
+    now = clock.utcnow()
+    results: list[Loaded] = []
+    with store.write(db):
+        _check_keywords(db, consultations)
+        for consultation in consultations:
+            results.append(_save_one(db, consultation, source, now))
+    return results
+
+
+def _save_one(
+    db: sqlite_utils.Database, consultation: Consultation, source: str, now: str
+) -> Loaded:
+    current = db.execute(
+        "SELECT version FROM consultations WHERE id = ?", [consultation.id]
+    ).fetchone()
+    if current and current[0] == consultation.version:
+        return Loaded(consultation, "unchanged")
+    db.execute(
+        "INSERT OR IGNORE INTO consultation_versions"
+        " (consultation_id, version, definition, source, loaded_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            consultation.id,
+            consultation.version,
+            json.dumps(consultation.definition, ensure_ascii=False, sort_keys=True),
+            source,
+            now,
+        ],
+    )
+    db.execute(
+        "INSERT INTO consultations (id, version, loaded_at, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
+        " updated_at = excluded.updated_at",
+        [consultation.id, consultation.version, now, now],
+    )
+    db.execute("DELETE FROM keywords WHERE consultation_id = ?", [consultation.id])
+    for language, keywords in consultation.keywords.items():
+        for keyword in keywords:
+            db.execute(
+                "INSERT INTO keywords (keyword, consultation_id, language) VALUES (?, ?, ?)",
+                [keyword, consultation.id, language],
+            )
+    return Loaded(consultation, "updated" if current else "new")
+
+
+def _check_keywords(db: sqlite_utils.Database, incoming: list[Consultation]) -> None:
+    """Refuse a keyword that another consultation, open at some time in common, also uses."""
+    loading = {c.id for c in incoming}
+    others = [c for c in current_all(db) if c.id not in loading and not _closed_by_staff(db, c.id)]
+    for index, consultation in enumerate(incoming):
+        for other in others + incoming[:index]:
+            if not _overlap(consultation, other):
+                continue
+            shared = set(_all_keywords(consultation)) & set(_all_keywords(other))
+            if shared:
+                raise ConsultationError(
+                    f"keyword {sorted(shared)[0]!r} is already used by consultation"
+                    f" {other.id!r}, open at the same time",
+                    source=consultation.id,
+                    field="keywords",
+                )
+
+
+def _all_keywords(consultation: Consultation) -> list[str]:
+    return [kw for kws in consultation.keywords.values() for kw in kws]
+
+
+def _overlap(a: Consultation, b: Consultation) -> bool:
+    starts = max(a.opens or date.min, b.opens or date.min)
+    ends = min(a.closes or date.max, b.closes or date.max)
+    return starts <= ends
+
+
+def _closed_by_staff(db: sqlite_utils.Database, consultation_id: str) -> bool:
+    row = db.execute("SELECT closed FROM consultations WHERE id = ?", [consultation_id]).fetchone()
+    return bool(row and row[0])
+
+
+def get(
+    db: sqlite_utils.Database, consultation_id: str, version: str | None = None
+) -> Consultation:
+    """Return a consultation's current version, or the given version; raise NotFound."""
+    if version is None:
+        row = db.execute(
+            "SELECT v.definition FROM consultations c JOIN consultation_versions v"
+            " ON v.consultation_id = c.id AND v.version = c.version WHERE c.id = ?",
+            [consultation_id],
+        ).fetchone()
+    else:
+        row = db.execute(
+            "SELECT definition FROM consultation_versions"
+            " WHERE consultation_id = ? AND version = ?",
+            [consultation_id, version],
+        ).fetchone()
+    if row is None:
+        raise NotFound(
+            f"no consultation {consultation_id!r}" + (f" version {version!r}" if version else "")
+        )
+    return _cached_parse(row[0])
+
+
+_PARSED: dict[str, Consultation] = {}
+
+
+def _cached_parse(definition_json: str) -> Consultation:
+    # Definitions are immutable per version, so parsing once per process is safe.
+    consultation = _PARSED.get(definition_json)
+    if consultation is None:
+        consultation = from_definition(json.loads(definition_json))
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[definition_json] = consultation
+    return consultation
+
+
+def current_all(db: sqlite_utils.Database) -> list[Consultation]:
+    """Return the current version of every consultation in the store, by id."""
+    rows = db.execute(
+        "SELECT v.definition FROM consultations c JOIN consultation_versions v"
+        " ON v.consultation_id = c.id AND v.version = c.version ORDER BY c.id"
+    ).fetchall()
+    return [_cached_parse(row[0]) for row in rows]
+
+
+def is_accepting(db: sqlite_utils.Database, consultation: Consultation, today: date) -> bool:
+    """Say whether a consultation takes answers today: within its dates and not closed by staff."""
+    return consultation.is_open(today) and not _closed_by_staff(db, consultation.id)
+
+
+def open_now(db: sqlite_utils.Database, today: date) -> list[Consultation]:
+    """Return the consultations taking answers on `today`."""
+    return [c for c in current_all(db) if is_accepting(db, c, today)]
+
+
+def by_keyword(
+    db: sqlite_utils.Database, text: str, today: date
+) -> tuple[Consultation, str] | None:
+    """Return the open consultation a texted keyword starts, with the keyword's language."""
+    word = words.normalize(text)
+    if not word:
+        return None
+    rows = db.execute(
+        "SELECT consultation_id, language FROM keywords WHERE keyword = ?", [word]
+    ).fetchall()
+    for consultation_id, language in rows:
+        consultation = get(db, consultation_id)
+        if is_accepting(db, consultation, today):
+            return consultation, language
+    return None
+
+
+def set_closed(db: sqlite_utils.Database, consultation_id: str, closed: bool) -> None:
+    """Close a consultation to new answers (or reopen it), whatever its dates say."""
+    with store.write(db):
+        cursor = db.execute(
+            "UPDATE consultations SET closed = ?, updated_at = ? WHERE id = ?",
+            [int(closed), clock.utcnow(), consultation_id],
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no consultation {consultation_id!r}")

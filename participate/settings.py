@@ -1,0 +1,76 @@
+"""Declare every setting once, with its default and a line of help.
+
+A setting named `X` is read from Flask config key `X`, which `create_app` fills from
+these defaults, then from `PARTICIPATE_X` environment variables, then from the mapping
+given to the factory (command-line flags and tests). `docs/configuration.md` documents
+each one; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Core
+    Setting("DATABASE", "participate.db", "Path of this process's SQLite store."),
+    Setting("ROLE", "hub", "`hub` (central store, staff pages, device API) or `node` (kiosk)."),
+    Setting(
+        "SECRET_KEY",
+        None,
+        "Signs session cookies. Unset: a random key is made once and kept in the store.",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        2 * 1024 * 1024,
+        "Largest request body accepted, in bytes; larger bodies get 413.",
+    ),
+    Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
+    Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
+    Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
+    # Kiosk
+    Setting(
+        "KIOSK_IDLE_SECONDS",
+        90,
+        "Seconds without a touch before the kiosk warns, then clears the visit.",
+    ),
+    # SMS
+    Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID for outbound SMS."),
+    Setting(
+        "TWILIO_AUTH_TOKEN",
+        "",
+        "Twilio auth token: checks inbound webhook signatures. Unset: the webhook refuses all.",
+    ),
+    Setting("TWILIO_FROM", "", "Sender phone number (E.164) for outbound SMS."),
+    Setting(
+        "TWILIO_MESSAGING_SERVICE_SID", "", "Messaging service SID, used instead of TWILIO_FROM."
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "Base URL Twilio calls (e.g. https://hub.example.org), to check signatures behind a proxy.",
+    ),
+    Setting(
+        "PHONE_PEPPER",
+        "",
+        "Secret for pseudonymising phone numbers (HMAC-SHA256); keep it outside the database.",
+    ),
+    Setting("SMS_SESSION_HOURS", 24, "Hours an SMS conversation may sit idle before it expires."),
+    Setting("SMS_DEFAULT_REGION", "US", "Region for phone numbers written without a country code."),
+    Setting("SMS_SIMULATOR", False, "Serve the SMS simulator page even with Twilio credentials."),
+    # Sync
+    Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
+    Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
+    Setting("DEVICE_SECRET", "", "Node: this device's secret, from `participate add-device`."),
+    Setting("SYNC_INTERVAL", 30, "Node: seconds between scheduled sync runs."),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -1,0 +1,97 @@
+"""Open the SQLite store: the one place that connects, sets pragmas and migrates.
+
+Every connection runs in WAL mode with `synchronous=FULL` (an acknowledged write
+survives a power cut), a busy timeout, and foreign keys on. A connection belongs to the
+thread that opened it: a request gets its own (`get_db`, closed on teardown) and so
+does each background job (`open_db` in a `with`). Writes that read first go through
+`write()`, which takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent
+writers queue on the busy timeout instead of failing with SQLITE_BUSY_SNAPSHOT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from participate import schema
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def open_db(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database:
+    """Connect to the store at `path` with the durability pragmas, migrating if asked."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: no implicit transactions; every write is either a single
+    # autocommitted statement or an explicit BEGIN (write() or sqlite-utils' atomic()).
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        schema.migrate(db)
+    return db
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run the block as one write transaction that holds the write lock from its start."""
+    if db.conn.in_transaction:
+        # Nested: let sqlite-utils make a savepoint inside the outer transaction.
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+    """Return a value from the store's key-value `meta` table (JSON-decoded)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return json.loads(row[0]) if row else default
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: Any) -> None:
+    """Set a value in the store's key-value `meta` table (JSON-encoded)."""
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, json.dumps(value)],
+    )
+
+
+def get_db() -> sqlite_utils.Database:
+    """Return this request's connection to the app's store, opening it on first use."""
+    from flask import current_app, g
+
+    if "db" not in g:
+        g.db = open_db(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(exc: BaseException | None = None) -> None:
+    """Close this request's connection, if one was opened."""
+    from flask import g
+
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

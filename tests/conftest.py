@@ -1,0 +1,69 @@
+"""Shared fixtures: an app on a temporary store, its client, the CLI runner, the example."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from participate import consultations, store
+from participate.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "library-hours.yaml"
+# A day inside the example's dates, so tests never depend on the calendar.
+EXAMPLE_DAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Return the path of a fresh, migrated store."""
+    path = tmp_path / "store.db"
+    store.open_db(path, migrate=True).close()
+    return path
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[sqlite_utils.Database]:
+    """Return a connection to the fresh store, closed after the test."""
+    connection = store.open_db(db_path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def example(db: sqlite_utils.Database) -> consultations.Consultation:
+    """Load the example consultation into the store and return it."""
+    consultation = consultations.read_file(EXAMPLE)
+    consultations.save(db, [consultation])
+    return consultation
+
+
+@pytest.fixture
+def app_config(db_path: Path) -> dict:
+    """Return the config mapping the `app` fixture is built with; override per test module."""
+    return {"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test", "ROLE": "hub"}
+
+
+@pytest.fixture
+def app(app_config: dict) -> Flask:
+    """Return an app on the temporary store."""
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Return a runner for the `participate` command."""
+    return CliRunner()
