@@ -51,7 +51,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["ROLE"] not in ROLES:
         raise ValueError(f"ROLE must be one of {ROLES}, got {app.config['ROLE']!r}")
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(resource_dir("translations"))
+    # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each
+    # feature owns its catalog; Flask-Babel pairs each domain with a directory.
+    domains = ("participate", *FEATURES)
+    app.config["BABEL_DOMAIN"] = ";".join(domains)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(
+        [str(resource_dir("translations"))] * len(domains)
+    )
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["LANGUAGES"][0]
 
     with store.open_db(app.config["DATABASE"], migrate=True) as db:
