@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -23,3 +24,8 @@ def parse(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def today(timezone: str = "UTC") -> date:
+    """Return today's date in the organisation's time zone (consultation dates are local)."""
+    return datetime.now(ZoneInfo(timezone)).date()
