@@ -117,7 +117,133 @@ def m001_core(db: sqlite_utils.Database) -> None:
 # --- sync tables: add migrations for sync/ below this line (m003_sync, ...) ---
 
 
+@migrations()
+def m003_sync(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Hub: nonces of signed device requests seen inside the time window (replays refused).
+        CREATE TABLE sync_nonces (
+            device_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, nonce)
+        );
+        CREATE INDEX sync_nonces_expiry ON sync_nonces (expires_at);
+        -- Hub: each device's latest heartbeat and request, for fleet health.
+        CREATE TABLE device_status (
+            device_id TEXT PRIMARY KEY REFERENCES devices (id),
+            reported_at TEXT,                    -- hub time of the last heartbeat
+            version TEXT NOT NULL DEFAULT '',
+            queue_depth INTEGER,
+            oldest_unsynced_age REAL,            -- seconds, as the node saw it when reporting
+            highest_seq INTEGER,
+            rejected_count INTEGER,
+            node_clock TEXT,
+            clock_skew REAL,                     -- seconds, node clock minus hub clock
+            free_disk INTEGER,                   -- bytes
+            last_error TEXT NOT NULL DEFAULT '', -- the node's last sync error
+            refused_at TEXT,                     -- hub time of the last refused request
+            refused_reason TEXT NOT NULL DEFAULT ''
+        );
+        -- Hub: submissions a device pushed that the hub refused, kept for staff to see.
+        CREATE TABLE sync_rejections (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            submission_id TEXT NOT NULL,
+            seq INTEGER,
+            reason TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            UNIQUE (device_id, submission_id)
+        );
+        CREATE INDEX sync_rejections_seq ON sync_rejections (device_id, seq);
+        -- Node: its sync loop's state, one row (failures drive the backoff).
+        CREATE TABLE sync_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_attempt_at TEXT,
+            last_success_at TEXT,
+            next_attempt_at TEXT
+        );
+        INSERT INTO sync_state (id) VALUES (1);
+        """
+    )
+
+
 # --- hub tables: add migrations for hub/ below this line (m004_hub, ...) ---
+
+
+@migrations()
+def m004_hub(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Staff sign-ins: the cookie holds a random token, the store its SHA-256, so a
+        -- logout or a disabled account ends the session at once.
+        CREATE TABLE staff_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX staff_sessions_user ON staff_sessions (user_id);
+        -- The text answers of each submission (questions of type text in its pinned
+        -- version), kept in step by triggers and indexed for full-text search.
+        CREATE TABLE submission_texts (
+            id INTEGER PRIMARY KEY,
+            submission_id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL
+        );
+        CREATE VIRTUAL TABLE submission_texts_fts USING fts5 (
+            body, content = 'submission_texts', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER submission_texts_ai AFTER INSERT ON submission_texts BEGIN
+            INSERT INTO submission_texts_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER submission_texts_ad AFTER DELETE ON submission_texts BEGIN
+            INSERT INTO submission_texts_fts (submission_texts_fts, rowid, body)
+            VALUES ('delete', old.id, old.body);
+        END;
+        CREATE TRIGGER submissions_texts_ai AFTER INSERT ON submissions BEGIN
+            INSERT INTO submission_texts (submission_id, body)
+            SELECT new.id, group_concat(a.value, char(10))
+            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
+                json_each(new.answers) a
+            WHERE v.consultation_id = new.consultation_id
+                AND v.version = new.consultation_version
+                AND json_extract(q.value, '$.type') = 'text'
+                AND a.key = json_extract(q.value, '$.id')
+            HAVING count(*) > 0;
+        END;
+        CREATE TRIGGER submissions_texts_ad AFTER DELETE ON submissions BEGIN
+            DELETE FROM submission_texts WHERE submission_id = old.id;
+        END;
+        CREATE TRIGGER submissions_texts_au AFTER UPDATE OF answers ON submissions BEGIN
+            DELETE FROM submission_texts WHERE submission_id = old.id;
+            INSERT INTO submission_texts (submission_id, body)
+            SELECT new.id, group_concat(a.value, char(10))
+            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
+                json_each(new.answers) a
+            WHERE v.consultation_id = new.consultation_id
+                AND v.version = new.consultation_version
+                AND json_extract(q.value, '$.type') = 'text'
+                AND a.key = json_extract(q.value, '$.id')
+            HAVING count(*) > 0;
+        END;
+        INSERT INTO submission_texts (submission_id, body)
+        SELECT s.id, group_concat(a.value, char(10))
+        FROM submissions s
+            JOIN consultation_versions v
+                ON v.consultation_id = s.consultation_id AND v.version = s.consultation_version,
+            json_each(v.definition, '$.questions') q, json_each(s.answers) a
+        WHERE json_extract(q.value, '$.type') = 'text' AND a.key = json_extract(q.value, '$.id')
+        GROUP BY s.id;
+        -- Filters on the staff pages.
+        CREATE INDEX submissions_consultation_device ON submissions (consultation_id, device_id);
+        """
+    )
 
 
 def migrate(db: sqlite_utils.Database) -> None:

@@ -1,0 +1,387 @@
+"""The hub's device registry and fleet health: enrolled nodes, what they report, what is missing.
+
+A node is enrolled with `add_device`, which makes its id and the secret it signs requests
+with. The sync API records each device's latest heartbeat (`record_heartbeat`), refused
+requests (`record_refusal`) and refused submissions (`record_rejection`) here, so the
+staff pages can show the fleet with `list_devices` without knowing how sync works.
+
+The ledger: a node numbers its submissions 1, 2, 3, ...; the hub holds some of those
+numbers (stored submissions, plus rejected ones, which are accounted for); `ledger_gaps`
+lists the numbers up to the node's highest reported one that the hub has not received.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from participate import clock, store
+from participate.errors import NotFound
+
+# Thresholds for the `attention` list; list_devices takes overrides.
+STALE_AFTER = 15 * 60  # seconds without contact
+BACKLOG_DEPTH = 1000  # queued submissions
+BACKLOG_AGE = 60 * 60  # seconds the oldest queued submission has waited
+SKEW_LIMIT = 60  # seconds of clock difference
+LOW_DISK = 200 * 1024 * 1024  # bytes
+
+# The attention flags, in the order staff should read them.
+ATTENTION = (
+    "disabled",  # staff disabled the device; its requests are refused
+    "never seen",  # enrolled, but no request has arrived yet
+    "stale",  # no contact for longer than STALE_AFTER
+    "gaps",  # the hub lacks numbers of the node's ledger that should have arrived
+    "rejected",  # the hub refused some of its submissions; see rejections()
+    "backed up",  # a long queue, or an old submission still waiting
+    "sync error",  # the node reports that its last sync failed
+    "refused",  # its last request was refused (signature, clock window, ...)
+    "clock skew",  # its clock differs from the hub's by more than SKEW_LIMIT
+    "low disk",  # less than LOW_DISK free on the node
+)
+
+_HEARTBEAT_FIELDS = (
+    "version",
+    "queue_depth",
+    "oldest_unsynced_age",
+    "highest_seq",
+    "rejected_count",
+    "node_clock",
+    "free_disk",
+    "last_error",
+)
+
+
+def add_device(db: sqlite_utils.Database, name: str) -> tuple[str, str]:
+    """Enrol a node under `name` and return its new (device id, secret); show the secret once."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a device needs a name")
+    device_id = f"dev-{secrets.token_hex(6)}"
+    secret = secrets.token_urlsafe(32)
+    with store.write(db):
+        db.execute(
+            "INSERT INTO devices (id, name, secret, created_at) VALUES (?, ?, ?, ?)",
+            [device_id, name, secret, clock.utcnow()],
+        )
+    return device_id, secret
+
+
+def get_device(db: sqlite_utils.Database, device_id: str) -> dict[str, Any] | None:
+    """Return a device's registry row (secret included, for checking signatures), or None."""
+    row = db.execute(
+        "SELECT id, name, secret, created_at, disabled_at, last_seen_at FROM devices WHERE id = ?",
+        [device_id],
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("id", "name", "secret", "created_at", "disabled_at", "last_seen_at")
+    return dict(zip(keys, row, strict=True))
+
+
+def disable_device(db: sqlite_utils.Database, device_id: str) -> None:
+    """Refuse a device's requests from now on (its submissions already held are kept)."""
+    _set_disabled(db, device_id, clock.utcnow())
+
+
+def enable_device(db: sqlite_utils.Database, device_id: str) -> None:
+    """Accept a disabled device's requests again."""
+    _set_disabled(db, device_id, None)
+
+
+def _set_disabled(db: sqlite_utils.Database, device_id: str, when: str | None) -> None:
+    with store.write(db):
+        cursor = db.execute("UPDATE devices SET disabled_at = ? WHERE id = ?", [when, device_id])
+        if cursor.rowcount == 0:
+            raise NotFound(f"no device {device_id!r}")
+
+
+def touch(db: sqlite_utils.Database, device_id: str, when: str | None = None) -> None:
+    """Note that a device's signed request arrived (its last contact)."""
+    db.execute(
+        "UPDATE devices SET last_seen_at = ? WHERE id = ?", [when or clock.utcnow(), device_id]
+    )
+
+
+def record_heartbeat(
+    db: sqlite_utils.Database, device_id: str, report: Mapping[str, Any], *, now: str | None = None
+) -> None:
+    """Keep a device's latest heartbeat (the fields of _HEARTBEAT_FIELDS) and its clock skew."""
+    now = now or clock.utcnow()
+    values = {name: report.get(name) for name in _HEARTBEAT_FIELDS}
+    values["version"] = str(values["version"] or "")
+    values["last_error"] = str(values["last_error"] or "")
+    skew = None
+    if values["node_clock"]:
+        try:
+            skew = (clock.parse(str(values["node_clock"])) - clock.parse(now)).total_seconds()
+        except ValueError:
+            values["node_clock"] = None
+    with store.write(db):
+        _ensure_status(db, device_id)
+        db.execute(
+            "UPDATE device_status SET reported_at = ?, version = ?, queue_depth = ?,"
+            " oldest_unsynced_age = ?, highest_seq = ?, rejected_count = ?, node_clock = ?,"
+            " clock_skew = ?, free_disk = ?, last_error = ? WHERE device_id = ?",
+            [
+                now,
+                values["version"],
+                values["queue_depth"],
+                values["oldest_unsynced_age"],
+                values["highest_seq"],
+                values["rejected_count"],
+                values["node_clock"],
+                skew,
+                values["free_disk"],
+                values["last_error"],
+                device_id,
+            ],
+        )
+        touch(db, device_id, now)
+
+
+def record_refusal(
+    db: sqlite_utils.Database, device_id: str, reason: str, *, clock_skew: float | None = None
+) -> None:
+    """Note that a known device's request was refused, and why (shown to staff)."""
+    with store.write(db):
+        _ensure_status(db, device_id)
+        db.execute(
+            "UPDATE device_status SET refused_at = ?, refused_reason = ?,"
+            " clock_skew = coalesce(?, clock_skew) WHERE device_id = ?",
+            [clock.utcnow(), reason, clock_skew, device_id],
+        )
+
+
+def clear_refusal(db: sqlite_utils.Database, device_id: str) -> None:
+    """Forget a device's last refusal once one of its requests is accepted again."""
+    db.execute(
+        "UPDATE device_status SET refused_reason = '' WHERE device_id = ? AND refused_reason != ''",
+        [device_id],
+    )
+
+
+def _ensure_status(db: sqlite_utils.Database, device_id: str) -> None:
+    db.execute("INSERT OR IGNORE INTO device_status (device_id) VALUES (?)", [device_id])
+
+
+def record_rejection(
+    db: sqlite_utils.Database,
+    device_id: str,
+    submission_id: str,
+    seq: int | None,
+    reason: str,
+    payload: Mapping[str, Any] | Any,
+) -> None:
+    """Keep a submission the hub refused, with the reason, so staff can see it (inside a write)."""
+    now = clock.utcnow()
+    db.execute(
+        "INSERT INTO sync_rejections"
+        " (device_id, submission_id, seq, reason, payload, first_at, last_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (device_id, submission_id) DO UPDATE SET reason = excluded.reason,"
+        " seq = excluded.seq, payload = excluded.payload, last_at = excluded.last_at",
+        [
+            device_id,
+            submission_id,
+            seq,
+            reason,
+            json.dumps(payload, ensure_ascii=False, default=str)[:20_000],
+            now,
+            now,
+        ],
+    )
+
+
+def clear_rejection(db: sqlite_utils.Database, device_id: str, submission_id: str) -> None:
+    """Forget a rejection once the same submission has been stored (inside a write)."""
+    db.execute(
+        "DELETE FROM sync_rejections WHERE device_id = ? AND submission_id = ?",
+        [device_id, submission_id],
+    )
+
+
+def rejections(db: sqlite_utils.Database, device_id: str | None = None) -> list[dict[str, Any]]:
+    """Return the submissions the hub refused (all devices, or one), newest first."""
+    sql = (
+        "SELECT device_id, submission_id, seq, reason, payload, first_at, last_at"
+        " FROM sync_rejections"
+    )
+    params: list[Any] = []
+    if device_id is not None:
+        sql += " WHERE device_id = ?"
+        params.append(device_id)
+    sql += " ORDER BY last_at DESC, id DESC"
+    keys = ("device_id", "submission_id", "seq", "reason", "payload", "first_at", "last_at")
+    return [dict(zip(keys, row, strict=True)) for row in db.execute(sql, params).fetchall()]
+
+
+def ledger_gaps(
+    db: sqlite_utils.Database, device_id: str, highest_seq: int | None = None
+) -> list[tuple[int, int]]:
+    """Return the ranges (first, last) of a device's ledger numbers the hub has not received.
+
+    The ledger runs from 1 to the device's highest number: the one it last reported
+    (or `highest_seq`), or the highest the hub holds. Rejected numbers count as received.
+    """
+    if highest_seq is None:
+        row = db.execute(
+            "SELECT highest_seq FROM device_status WHERE device_id = ?", [device_id]
+        ).fetchone()
+        highest_seq = row[0] if row and row[0] is not None else 0
+    rows = db.execute(
+        """
+        WITH held AS (
+            SELECT seq FROM submissions WHERE device_id = :device
+            UNION
+            SELECT seq FROM sync_rejections WHERE device_id = :device AND seq IS NOT NULL
+        ),
+        ordered AS (SELECT seq, lag(seq, 1, 0) OVER (ORDER BY seq) AS previous FROM held)
+        SELECT previous + 1, seq - 1 FROM ordered WHERE seq - previous > 1
+        UNION ALL
+        SELECT coalesce(max(seq), 0) + 1, :highest FROM held
+        HAVING coalesce(max(seq), 0) < :highest
+        """,
+        {"device": device_id, "highest": int(highest_seq)},
+    ).fetchall()
+    return sorted((int(first), int(last)) for first, last in rows)
+
+
+def held_summary(db: sqlite_utils.Database, device_id: str) -> tuple[int, int]:
+    """Return how many of a device's submissions the hub holds, and the highest number held."""
+    count, highest = db.execute(
+        "SELECT count(*), coalesce(max(seq), 0) FROM submissions WHERE device_id = ?", [device_id]
+    ).fetchone()
+    return int(count), int(highest)
+
+
+def format_gaps(gaps: list[tuple[int, int]]) -> str:
+    """Say which ledger numbers are missing, e.g. "118-120, 131"."""
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps)
+
+
+def list_devices(
+    db: sqlite_utils.Database,
+    *,
+    now: datetime | None = None,
+    stale_after: float = STALE_AFTER,
+    backlog_depth: int = BACKLOG_DEPTH,
+    backlog_age: float = BACKLOG_AGE,
+    skew_limit: float = SKEW_LIMIT,
+) -> list[dict[str, Any]]:
+    """Return every enrolled device with its health and the flags that need staff attention.
+
+    Each dict has: id, name, created_at, disabled_at, last_seen_at (last contact),
+    seconds_since_contact, reported_at, version, queue_depth, oldest_unsynced_age
+    (seconds, aged to now), highest_seq (reported), held_count, highest_held, gaps (list
+    of (first, last)), missing (count of missing numbers), rejected (count held at the
+    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes) and
+    attention (a list of ATTENTION flags, most important first). The secret is left out.
+    """
+    moment = now or clock.parse(clock.utcnow())
+    rows = db.execute(
+        """
+        SELECT d.id, d.name, d.created_at, d.disabled_at, d.last_seen_at,
+               s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
+               s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
+               (SELECT count(*) FROM sync_rejections r WHERE r.device_id = d.id)
+        FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+        ORDER BY d.name COLLATE NOCASE, d.id
+        """
+    ).fetchall()
+    result = []
+    for row in rows:
+        (
+            device_id,
+            name,
+            created_at,
+            disabled_at,
+            last_seen_at,
+            reported_at,
+            version,
+            queue_depth,
+            oldest_age,
+            highest_seq,
+            skew,
+            free_disk,
+            last_error,
+            refused_at,
+            refused_reason,
+            rejected,
+        ) = row
+        held_count, highest_held = held_summary(db, device_id)
+        gaps = ledger_gaps(db, device_id, max(highest_seq or 0, highest_held))
+        since_contact = (
+            (moment - clock.parse(last_seen_at)).total_seconds() if last_seen_at else None
+        )
+        if oldest_age is not None and queue_depth and reported_at:
+            # The queue has aged since the node reported it.
+            oldest_age = oldest_age + max(0.0, (moment - clock.parse(reported_at)).total_seconds())
+        device = {
+            "id": device_id,
+            "name": name,
+            "created_at": created_at,
+            "disabled_at": disabled_at,
+            "last_seen_at": last_seen_at,
+            "seconds_since_contact": since_contact,
+            "reported_at": reported_at,
+            "version": version or "",
+            "queue_depth": queue_depth,
+            "oldest_unsynced_age": oldest_age if queue_depth else None,
+            "highest_seq": highest_seq,
+            "held_count": held_count,
+            "highest_held": highest_held,
+            "gaps": gaps,
+            "missing": sum(last - first + 1 for first, last in gaps),
+            "rejected": int(rejected),
+            "clock_skew": skew,
+            "free_disk": free_disk,
+            "last_error": last_error or "",
+            "refused_at": refused_at,
+            "refused_reason": refused_reason or "",
+        }
+        device["attention"] = _attention(
+            device, stale_after, backlog_depth, backlog_age, skew_limit
+        )
+        result.append(device)
+    return result
+
+
+def _attention(
+    device: dict[str, Any],
+    stale_after: float,
+    backlog_depth: int,
+    backlog_age: float,
+    skew_limit: float,
+) -> list[str]:
+    flags = set()
+    if device["disabled_at"]:
+        flags.add("disabled")
+    if device["last_seen_at"] is None:
+        flags.add("never seen")
+    elif device["seconds_since_contact"] > stale_after:
+        flags.add("stale")
+    # Numbers below the highest one held are holes (the node sends in order); numbers
+    # above it are only late while the node still reports a queue.
+    holes = [gap for gap in device["gaps"] if gap[1] < device["highest_held"]]
+    if holes or (device["gaps"] and not device["queue_depth"]):
+        flags.add("gaps")
+    if device["rejected"]:
+        flags.add("rejected")
+    if (device["queue_depth"] or 0) >= backlog_depth or (
+        device["oldest_unsynced_age"] or 0
+    ) >= backlog_age:
+        flags.add("backed up")
+    if device["last_error"]:
+        flags.add("sync error")
+    if device["refused_reason"]:
+        flags.add("refused")
+    if device["clock_skew"] is not None and abs(device["clock_skew"]) > skew_limit:
+        flags.add("clock skew")
+    if device["free_disk"] is not None and device["free_disk"] < LOW_DISK:
+        flags.add("low disk")
+    return [flag for flag in ATTENTION if flag in flags]
