@@ -111,6 +111,34 @@ def m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+# --- kiosk tables: add migrations for kiosk/ below this line (m002_kiosk, ...) ---
+
+
+@migrations()
+def m002_kiosk(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- A visit in progress at a kiosk, keyed by a random token the page carries; the
+        -- idle reset deletes it, and a submitted visit is deleted when the screen resets.
+        CREATE TABLE kiosk_visits (
+            token TEXT PRIMARY KEY,
+            submission_id TEXT NOT NULL UNIQUE,  -- made at the start: the idempotency key
+            consultation_id TEXT NOT NULL,
+            consultation_version TEXT NOT NULL,
+            language TEXT NOT NULL,
+            answers TEXT NOT NULL DEFAULT '{}',  -- JSON object, question id to value
+            text_size TEXT NOT NULL DEFAULT 'normal',
+            started_at TEXT NOT NULL,
+            touched_at TEXT NOT NULL,            -- last request or keep-alive
+            submitted_at TEXT,
+            FOREIGN KEY (consultation_id, consultation_version)
+                REFERENCES consultation_versions (consultation_id, version)
+        );
+        CREATE INDEX kiosk_visits_touched ON kiosk_visits (touched_at);
+        """
+    )
+
+
 # --- sms tables: add migrations for sms/ below this line (m002_sms, ...) ---
 
 

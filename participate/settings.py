@@ -42,6 +42,21 @@ SETTINGS: tuple[Setting, ...] = (
         90,
         "Seconds without a touch before the kiosk warns, then clears the visit.",
     ),
+    Setting(
+        "KIOSK_WARNING_SECONDS",
+        30,
+        "Seconds the kiosk's \"Still there?\" warning counts down before it clears the visit.",
+    ),
+    Setting(
+        "KIOSK_THANKS_SECONDS",
+        10,
+        "Seconds the kiosk's thank-you screen shows before the welcome screen returns.",
+    ),
+    Setting(
+        "KIOSK_ONSCREEN_KEYBOARD",
+        True,
+        "Show the kiosk's on-screen keyboard for text answers (false for kiosks with a keyboard).",
+    ),
     # SMS
     Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID for outbound SMS."),
     Setting(
