@@ -142,6 +142,92 @@ def m002_kiosk(db: sqlite_utils.Database) -> None:
 # --- sms tables: add migrations for sms/ below this line (m002_sms, ...) ---
 
 
+@migrations()
+def m002_sms(db: sqlite_utils.Database) -> None:
+    # The SMS channel's own tables. Phone numbers live only in sms_contacts (and the
+    # simulator's log): they are never synced or exported; submissions carry the
+    # respondent pseudonym, HMAC-SHA256(E.164) under PHONE_PEPPER.
+    db.executescript(
+        """
+        CREATE TABLE sms_contacts (
+            phone TEXT PRIMARY KEY,              -- E.164
+            respondent TEXT NOT NULL,            -- the pseudonym stamped on submissions
+            language TEXT NOT NULL DEFAULT '',   -- last language used with this number
+            opted_out_at TEXT,                   -- set by STOP (or a 21610), cleared by START
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE sms_conversations (
+            id INTEGER PRIMARY KEY,
+            phone TEXT NOT NULL REFERENCES sms_contacts (phone),
+            consultation_id TEXT NOT NULL,
+            consultation_version TEXT NOT NULL,
+            language TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0, -- index of the question being asked
+            answers TEXT NOT NULL DEFAULT '{}',  -- JSON, question id to validated value
+            submission_id TEXT NOT NULL UNIQUE,  -- made at the start: the final record is idempotent
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'complete', 'stopped', 'expired', 'abandoned')),
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            ended_at TEXT,
+            FOREIGN KEY (consultation_id, consultation_version)
+                REFERENCES consultation_versions (consultation_id, version)
+        );
+        CREATE UNIQUE INDEX sms_conversations_one_active ON sms_conversations (phone)
+            WHERE status = 'active';
+        CREATE INDEX sms_conversations_idle ON sms_conversations (updated_at)
+            WHERE status = 'active';
+        -- Every inbound MessageSid processed: a webhook delivered twice is processed once.
+        CREATE TABLE sms_inbound (
+            message_sid TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE sms_outbound (
+            id INTEGER PRIMARY KEY,
+            phone TEXT NOT NULL REFERENCES sms_contacts (phone),
+            kind TEXT NOT NULL CHECK (kind IN ('invitation', 'reminder')),
+            consultation_id TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            segments INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN (
+                'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed',
+                'cancelled', 'unknown')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            message_sid TEXT UNIQUE,
+            error_code INTEGER,
+            error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX sms_outbound_due ON sms_outbound (next_attempt_at)
+            WHERE status = 'queued';
+        CREATE TABLE sms_status_events (
+            id INTEGER PRIMARY KEY,
+            message_sid TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error_code INTEGER,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX sms_status_events_sid ON sms_status_events (message_sid);
+        -- What the simulator page shows: its inbound texts, the replies and the outbound
+        -- messages delivered to it when there are no Twilio credentials.
+        CREATE TABLE sms_simulator_log (
+            id INTEGER PRIMARY KEY,
+            phone TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            body TEXT NOT NULL,
+            encoding TEXT NOT NULL DEFAULT '',
+            segments INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX sms_simulator_log_phone ON sms_simulator_log (phone, id);
+        """
+    )
+
+
 # --- sync tables: add migrations for sync/ below this line (m003_sync, ...) ---
 
 

@@ -81,6 +81,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMS_SESSION_HOURS", 24, "Hours an SMS conversation may sit idle before it expires."),
     Setting("SMS_DEFAULT_REGION", "US", "Region for phone numbers written without a country code."),
     Setting("SMS_SIMULATOR", False, "Serve the SMS simulator page even with Twilio credentials."),
+    Setting("SMS_RATE_PER_SECOND", 1.0, "Outbound SMS: most messages a second from one sender."),
+    Setting(
+        "SMS_QUIET_HOURS",
+        "21:00-09:00",
+        "Local hours (TIMEZONE) when no invitation or reminder is sent; empty for none.",
+    ),
+    Setting("SMS_MAX_ATTEMPTS", 5, "Outbound SMS: attempts before a transient failure is final."),
+    Setting("SMS_RETRY_SECONDS", 60, "Outbound SMS: first retry delay, doubled at each attempt."),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
