@@ -94,6 +94,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
     Setting("DEVICE_SECRET", "", "Node: this device's secret, from `participate add-device`."),
     Setting("SYNC_INTERVAL", 30, "Node: seconds between scheduled sync runs."),
+    # Hub (staff pages)
+    Setting("HUB_SESSION_HOURS", 12, "Hub: hours a staff sign-in lasts, however active."),
+    Setting("HUB_IDLE_MINUTES", 30, "Hub: minutes without a request before a staff sign-in ends."),
+    Setting(
+        "HUB_LOGIN_MAX_FAILURES",
+        5,
+        "Hub: failed passwords in a row before a staff account is locked for a while.",
+    ),
+    Setting("HUB_LOGIN_LOCK_MINUTES", 15, "Hub: minutes a staff account stays locked."),
+    Setting("HUB_PAGE_SIZE", 50, "Hub: submissions per page in the staff lists."),
+    Setting(
+        "HUB_STALE_MINUTES",
+        15,
+        "Hub: minutes without contact after which a node is called out as stale.",
+    ),
+    Setting(
+        "HUB_BACKLOG_WARN",
+        1000,
+        "Hub: unsynced submissions on a node at which it is called out as backed up.",
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -1,0 +1,36 @@
+"""Exceptions of the staff hub, translated to 4xx pages or CLI errors at the edges.
+
+HubError (a ParticipateError)
+├── LoginFailed      wrong email or password, or the account is disabled
+│   └── AccountLocked too many failed passwords; try again later
+├── UserError        a staff account cannot be created or changed as asked
+└── ExportError      an export cannot be made as asked (unknown format, no such consultation)
+"""
+
+from __future__ import annotations
+
+from participate.errors import ParticipateError
+
+
+class HubError(ParticipateError):
+    """Base class for the staff hub's own errors."""
+
+
+class LoginFailed(HubError):
+    """The email and password do not match an active account."""
+
+
+class AccountLocked(LoginFailed):
+    """The account is locked after too many failed passwords; `until` says when it reopens."""
+
+    def __init__(self, message: str, until: str) -> None:
+        self.until = until
+        super().__init__(message)
+
+
+class UserError(HubError):
+    """A staff account cannot be created or changed as asked."""
+
+
+class ExportError(HubError):
+    """An export cannot be made as asked."""

@@ -1,0 +1,403 @@
+"""Export a consultation's submissions as CSV, XLSX, JSON or JSON Lines, streamed.
+
+The one place exports are made: the staff pages and `participate export` both call
+`plan_export` and then one writer. Rows go straight from one SQLite cursor to the
+output in batches, so memory stays flat whatever the number of submissions. SQLite
+extracts each cell from the stored answers, maps choice ids to labels when asked, and
+neutralises spreadsheet formulas (a text cell starting with = + - @ tab CR or NUL gets
+a leading ').
+
+Formats (SPEC "Exports"):
+- csv: UTF-8 with a BOM, one row a submission, metadata columns first, then one column a
+  question and a 0/1 column a choice for `multi`; the codebook is a second file.
+- xlsx: the same rows on a "submissions" sheet (openpyxl, write-only), the codebook on a
+  "codebook" sheet.
+- json: {"consultation": {id, current_version, versions: {version: definition}},
+  "submissions": [records]}; jsonl: one record a line. Records hold choice ids, not labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+
+from hub.errors import ExportError
+from hub.results import Filters, yes_no_label
+from participate import consultations
+from participate.consultations import Consultation, Question, localize
+
+FORMATS = ("csv", "xlsx", "json", "jsonl")
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+}
+BATCH = 2000
+BOM = "\ufeff"
+# Characters that make a spreadsheet run a cell as a formula (NUL is checked apart:
+# SQLite's unicode() gives NULL for it).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+_FORMULA_CODES = "61, 43, 45, 64, 9, 13"
+
+Progress = Callable[[int], None]
+
+
+def neutralize(value: Any) -> Any:
+    """Return a string a spreadsheet would run as a formula with a leading ', else `value`."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _safe_sql(expression: str) -> str:
+    """Wrap a SQL expression so a text result that starts a formula gets a leading '."""
+    return (
+        f"(SELECT CASE WHEN typeof(v) = 'text' AND (unicode(v) IN ({_FORMULA_CODES})"
+        f" OR (unicode(v) IS NULL AND v != '')) THEN '''' || v ELSE v END"
+        f" FROM (SELECT {expression} AS v))"
+    )
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export: which submissions, and choice labels (in which language) or ids."""
+
+    filters: Filters = field(default_factory=Filters)
+    labels: bool = False
+    language: str | None = None
+
+
+@dataclass
+class Column:
+    name: str
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ExportPlan:
+    """Everything a writer needs: the versions used, the columns, and the query."""
+
+    consultation: Consultation
+    versions: list[Consultation]
+    questions: list[Question]
+    columns: list[Column]
+    where: str
+    params: list[Any]
+    language: str
+    options: ExportOptions
+
+    @property
+    def header(self) -> list[str]:
+        """Return the column names of a CSV or XLSX export."""
+        return [column.name for column in self.columns]
+
+    def table_query(self) -> tuple[str, list[Any]]:
+        """Return the SQL (and parameters) giving one CSV/XLSX row a submission."""
+        select = ", ".join(column.sql for column in self.columns)
+        params = [p for column in self.columns for p in column.params]
+        sql = (
+            f"SELECT {select} FROM submissions s WHERE {self.where}"  # noqa: S608
+            " ORDER BY s.submitted_at, s.id"
+        )
+        return sql, params + self.params
+
+    def record_query(self) -> tuple[str, list[Any]]:
+        """Return the SQL (and parameters) giving one JSON record a submission."""
+        sql = (
+            "SELECT json_object('id', s.id, 'consultation_id', s.consultation_id,"
+            " 'consultation_version', s.consultation_version, 'channel', s.channel,"
+            " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
+            " 'language', s.language, 'started_at', s.started_at,"
+            " 'submitted_at', s.submitted_at, 'received_at', s.received_at,"
+            " 'answers', json(s.answers),"
+            " 'complete', json(CASE WHEN s.complete THEN 'true' ELSE 'false' END),"
+            " 'hidden', json(CASE WHEN s.hidden THEN 'true' ELSE 'false' END))"
+            f" FROM submissions s WHERE {self.where} ORDER BY s.submitted_at, s.id"  # noqa: S608
+        )
+        return sql, list(self.params)
+
+    def count(self, db: sqlite_utils.Database) -> int:
+        """Return how many submissions the export holds."""
+        sql = f"SELECT count(*) FROM submissions s WHERE {self.where}"  # noqa: S608
+        return int(db.execute(sql, self.params).fetchone()[0])
+
+    def consultation_object(self) -> dict[str, Any]:
+        """Return the consultation as exported in JSON: every version used, by version."""
+        return {
+            "id": self.consultation.id,
+            "current_version": self.consultation.version,
+            "versions": {c.version: c.definition for c in self.versions},
+        }
+
+
+METADATA_COLUMNS = (
+    ("id", "s.id", "Submission id (made at capture)"),
+    ("consultation_id", "s.consultation_id", "Consultation id"),
+    ("consultation_version", "s.consultation_version", "Version of the consultation answered"),
+    ("channel", "s.channel", "kiosk or sms"),
+    ("device_id", "s.device_id", "Device that captured it"),
+    ("seq", "s.seq", "Number in that device's ledger"),
+    ("respondent", "s.respondent", "SMS: pseudonym of the phone number; kiosk: empty"),
+    ("language", "s.language", "Language used"),
+    ("started_at", "s.started_at", "Started (UTC)"),
+    ("submitted_at", "s.submitted_at", "Submitted (UTC)"),
+    ("received_at", "s.received_at", "Received at the hub (UTC)"),
+    ("complete", "s.complete", "1 if every question was reached, 0 if it stopped part-way"),
+    ("hidden", "s.hidden", "1 if hidden by moderation"),
+)
+
+
+def plan_export(
+    db: sqlite_utils.Database, consultation_id: str, options: ExportOptions | None = None
+) -> ExportPlan:
+    """Work out the versions, columns and query of one consultation's export."""
+    options = options or ExportOptions()
+    current = consultations.get(db, consultation_id)
+    where, params = options.filters.where(consultation_id)
+    used = [
+        row[0]
+        for row in db.execute(
+            "SELECT v.version FROM consultation_versions v WHERE v.consultation_id = ?"
+            " AND (v.version = ? OR EXISTS (SELECT 1 FROM submissions s"
+            f" WHERE {where} AND s.consultation_version = v.version))"  # noqa: S608
+            " ORDER BY v.loaded_at, v.version",
+            [consultation_id, current.version, *params],
+        ).fetchall()
+    ]
+    versions = [consultations.get(db, consultation_id, version) for version in used]
+    language = options.language or current.languages[0]
+    if language not in {lang for c in versions for lang in c.languages}:
+        raise ExportError(f"the consultation has no language {language!r}")
+    questions = merged_questions(current, versions)
+    columns = [Column(name, _safe_sql(sql)) for name, sql, _ in METADATA_COLUMNS]
+    for question in questions:
+        columns.extend(_question_columns(question, options.labels, language))
+    return ExportPlan(current, versions, questions, columns, where, params, language, options)
+
+
+def merged_questions(current: Consultation, versions: list[Consultation]) -> list[Question]:
+    """Return the current questions, then any only older versions had; choices merged."""
+    order: list[str] = [q.id for q in current.questions]
+    found: dict[str, list[Question]] = {}
+    for version in [current, *reversed(versions)]:
+        for question in version.questions:
+            if question.id not in order:
+                order.append(question.id)
+            found.setdefault(question.id, []).append(question)
+    merged = []
+    for question_id in order:
+        newest, *older = found[question_id]
+        choices = list(newest.choices)
+        for question in older:
+            if question.type == newest.type:
+                choices += [c for c in question.choices if c.id not in {x.id for x in choices}]
+        merged.append(
+            Question(**{**newest.__dict__, "choices": tuple(choices)})
+            if choices != list(newest.choices)
+            else newest
+        )
+    return merged
+
+
+def _question_columns(question: Question, labels: bool, language: str) -> list[Column]:
+    path = f'$."{question.id}"'
+    value = "json_extract(s.answers, ?)"
+    if question.type == "multi":
+        return [
+            Column(
+                f"{question.id}.{choice.id}",
+                "(CASE WHEN json_type(s.answers, ?) = 'array' THEN EXISTS"
+                " (SELECT 1 FROM json_each(s.answers, ?) WHERE value = ?) END)",
+                [path, path, choice.id],
+            )
+            for choice in question.choices
+        ]
+    if question.type == "choice" and labels:
+        cases = " ".join("WHEN ? THEN ?" for _ in question.choices)
+        params: list[Any] = [path]
+        for choice in question.choices:
+            params += [choice.id, localize(choice.text, language)]
+        return [
+            Column(
+                question.id, _safe_sql(f"CASE {value} {cases} ELSE {value} END"), [*params, path]
+            )
+        ]
+    if question.type == "yesno":
+        yes, no = (
+            (yes_no_label(True, language), yes_no_label(False, language))
+            if labels
+            else ("yes", "no")
+        )
+        return [
+            Column(question.id, f"CASE {value} WHEN 1 THEN ? WHEN 0 THEN ? END", [path, yes, no])
+        ]
+    if question.type in ("scale", "number"):
+        return [Column(question.id, value, [path])]
+    return [Column(question.id, _safe_sql(value), [path])]
+
+
+# --- writers -----------------------------------------------------------------------
+
+
+def _batches(db: sqlite_utils.Database, sql: str, params: list[Any]) -> Iterator[list[Any]]:
+    cursor = db.execute(sql, params)
+    while True:
+        rows = cursor.fetchmany(BATCH)
+        if not rows:
+            return
+        yield rows
+
+
+def csv_chunks(
+    db: sqlite_utils.Database, plan: ExportPlan, progress: Progress | None = None
+) -> Iterator[str]:
+    """Yield the CSV export in pieces: a BOM, the header, then rows in batches."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write(BOM)
+    writer.writerow(plan.header)
+    yield buffer.getvalue()
+    sql, params = plan.table_query()
+    for rows in _batches(db, sql, params):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(rows)
+        yield buffer.getvalue()
+        if progress:
+            progress(len(rows))
+
+
+def codebook_rows(plan: ExportPlan) -> Iterator[list[Any]]:
+    """Yield the codebook: a header, the metadata columns, then questions and their choices."""
+    languages: list[str] = []
+    for version in plan.versions:
+        languages += [lang for lang in version.languages if lang not in languages]
+    yield ["column", "question", "type", "choice", "required", "versions"] + [
+        f"text_{lang}" for lang in languages
+    ]
+    for name, _, description in METADATA_COLUMNS:
+        yield [name, "", "metadata", "", "", ""] + [description] * len(languages)
+    for question in plan.questions:
+        versions = " ".join(v.version for v in plan.versions if v.question(question.id) is not None)
+        texts = [question.text.get(lang, "") for lang in languages]
+        column = "" if question.type == "multi" else question.id
+        yield [column, question.id, question.type, "", int(question.required), versions] + texts
+        for choice in question.choices:
+            column = f"{question.id}.{choice.id}" if question.type == "multi" else question.id
+            yield [column, question.id, question.type, choice.id, "", ""] + [
+                choice.text.get(lang, "") for lang in languages
+            ]
+        if question.type == "scale" and question.labels:
+            for index, end in enumerate(("min", "max")):
+                point = question.min if end == "min" else question.max
+                yield [question.id, question.id, question.type, f"{point:g}", "", ""] + [
+                    question.labels[lang][index] if lang in question.labels else ""
+                    for lang in languages
+                ]
+
+
+def codebook_csv(plan: ExportPlan) -> str:
+    """Return the codebook as CSV text with a BOM (the second file of a CSV export)."""
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.writer(buffer)
+    writer.writerows([neutralize(cell) for cell in row] for row in codebook_rows(plan))
+    return buffer.getvalue()
+
+
+def jsonl_chunks(
+    db: sqlite_utils.Database, plan: ExportPlan, progress: Progress | None = None
+) -> Iterator[str]:
+    """Yield the JSON Lines export: one submission record a line."""
+    sql, params = plan.record_query()
+    for rows in _batches(db, sql, params):
+        yield "".join(row[0] + "\n" for row in rows)
+        if progress:
+            progress(len(rows))
+
+
+def json_chunks(
+    db: sqlite_utils.Database, plan: ExportPlan, progress: Progress | None = None
+) -> Iterator[str]:
+    """Yield the JSON export: the consultation (every version used), then the records."""
+    consultation = json.dumps(plan.consultation_object(), ensure_ascii=False, sort_keys=True)
+    yield '{"consultation": ' + consultation + ', "submissions": ['
+    sql, params = plan.record_query()
+    first = True
+    for rows in _batches(db, sql, params):
+        body = ",\n".join(row[0] for row in rows)
+        yield ("\n" if first else ",\n") + body
+        first = False
+        if progress:
+            progress(len(rows))
+    yield "\n]}\n"
+
+
+def write_xlsx(
+    db: sqlite_utils.Database,
+    plan: ExportPlan,
+    target: str | Path | IO[bytes],
+    progress: Progress | None = None,
+) -> None:
+    """Write the XLSX export (submissions sheet, then codebook sheet) with a write-only workbook."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def clean(value: Any) -> Any:
+        # Control characters are not allowed in XLSX cells; neutralise what remains.
+        if isinstance(value, str):
+            return ILLEGAL_CHARACTERS_RE.sub("", value)
+        return value
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("submissions")
+    sheet.append(plan.header)
+    sql, params = plan.table_query()
+    for rows in _batches(db, sql, params):
+        for row in rows:
+            sheet.append([clean(cell) for cell in row])
+        if progress:
+            progress(len(rows))
+    codebook = workbook.create_sheet("codebook")
+    for row in codebook_rows(plan):
+        codebook.append([clean(neutralize(cell)) for cell in row])
+    workbook.save(target)
+
+
+def text_chunks(
+    fmt: str, db: sqlite_utils.Database, plan: ExportPlan, progress: Progress | None = None
+) -> Iterator[str]:
+    """Yield a text export (csv, json or jsonl) in pieces."""
+    writers = {"csv": csv_chunks, "json": json_chunks, "jsonl": jsonl_chunks}
+    if fmt not in writers:
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return writers[fmt](db, plan, progress)
+
+
+def write_export(
+    fmt: str,
+    db: sqlite_utils.Database,
+    plan: ExportPlan,
+    target: IO[bytes],
+    progress: Progress | None = None,
+) -> None:
+    """Write an export in `fmt` to a binary file object (UTF-8 for the text formats)."""
+    if fmt == "xlsx":
+        write_xlsx(db, plan, target, progress)
+        return
+    for chunk in text_chunks(fmt, db, plan, progress):
+        target.write(chunk.encode("utf-8"))
+
+
+def filename(plan: ExportPlan, fmt: str, suffix: str = "") -> str:
+    """Return a download name such as library-hours-submissions.csv."""
+    return f"{plan.consultation.id}-{suffix or 'submissions'}.{fmt}"

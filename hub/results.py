@@ -1,0 +1,429 @@
+"""Read what people said: counts, per-question tallies, submission lists and text search.
+
+Every query takes a `Filters` (channel, device, language, dates, hidden or not), so the
+overview, the charts, the lists and the exports all count the same submissions. Dates
+are whole UTC days on `submitted_at`, both ends included.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from participate import submissions
+from participate.consultations import Consultation, Question, localize
+from participate.submissions import CHANNELS
+
+# Histogram bins for number questions.
+MAX_BINS = 10
+TEXT_LIST_LIMIT = 50
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class FilterError(ValueError):
+    """A filter in the query string cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which submissions of a consultation to count, list or export."""
+
+    channel: str = ""
+    device: str = ""
+    language: str = ""
+    since: date | None = None
+    until: date | None = None
+    include_hidden: bool = False
+    search: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        """Read filters from a query string, refusing values that cannot be right."""
+        channel = args.get("channel", "").strip()
+        if channel and channel not in CHANNELS:
+            raise FilterError(f"channel must be one of {', '.join(CHANNELS)}")
+        return cls(
+            channel=channel,
+            device=args.get("device", "").strip()[:100],
+            language=args.get("language", "").strip()[:20],
+            since=_day(args.get("since", ""), "since"),
+            until=_day(args.get("until", ""), "until"),
+            include_hidden=args.get("hidden", "") in ("1", "on", "true"),
+            search=args.get("q", "").strip()[:200],
+        )
+
+    def to_args(self) -> dict[str, str]:
+        """Return the filters as query-string arguments (the ones set)."""
+        args = {
+            "channel": self.channel,
+            "device": self.device,
+            "language": self.language,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+            "hidden": "1" if self.include_hidden else "",
+            "q": self.search,
+        }
+        return {key: value for key, value in args.items() if value}
+
+    def where(self, consultation_id: str, alias: str = "s") -> tuple[str, list[Any]]:
+        """Return a SQL condition on submissions (as `alias`) and its parameters."""
+        clauses = [f"{alias}.consultation_id = ?"]
+        params: list[Any] = [consultation_id]
+        for column, value in (
+            ("channel", self.channel),
+            ("device_id", self.device),
+            ("language", self.language),
+        ):
+            if value:
+                clauses.append(f"{alias}.{column} = ?")
+                params.append(value)
+        if self.since:
+            clauses.append(f"{alias}.submitted_at >= ?")
+            params.append(self.since.isoformat())
+        if self.until:
+            clauses.append(f"{alias}.submitted_at < ?")
+            params.append((self.until + timedelta(days=1)).isoformat())
+        if not self.include_hidden:
+            clauses.append(f"{alias}.hidden = 0")
+        if self.search:
+            match = fts_query(self.search)
+            if match:
+                clauses.append(
+                    f"{alias}.id IN (SELECT t.submission_id FROM submission_texts t"
+                    " JOIN submission_texts_fts f ON f.rowid = t.id"
+                    " WHERE submission_texts_fts MATCH ?)"
+                )
+                params.append(match)
+        return " AND ".join(clauses), params
+
+
+def _day(value: str, name: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FilterError(f"{name} must be a date like 2026-11-01") from None
+
+
+def fts_query(text: str) -> str:
+    """Turn what a person typed into an FTS5 query: every word must appear (prefixes match)."""
+    return " ".join(f'"{word}"*' for word in _WORD.findall(text)[:20])
+
+
+# --- overview ----------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    total: int = 0
+    complete: int = 0
+    incomplete: int = 0
+    hidden: int = 0
+    by_channel: list[tuple[str, int]] = field(default_factory=list)
+    by_device: list[tuple[str, int]] = field(default_factory=list)
+    by_language: list[tuple[str, int]] = field(default_factory=list)
+    by_day: list[tuple[str, int]] = field(default_factory=list)
+    last_at: str | None = None
+
+
+def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> Overview:
+    """Count a consultation's submissions, in all and by channel, device, language and day."""
+    where, params = filters.where(consultation_id)
+    # Hidden ones are counted apart, whatever the filter says about showing them.
+    visible = replace(filters, include_hidden=True)
+    all_where, all_params = visible.where(consultation_id)
+    total, complete, hidden, last_at = db.execute(
+        "SELECT count(*), coalesce(sum(complete), 0), coalesce(sum(hidden), 0),"
+        f" max(submitted_at) FROM submissions s WHERE {all_where}",
+        all_params,
+    ).fetchone()
+    result = Overview(hidden=int(hidden), last_at=last_at)
+    counted = db.execute(
+        f"SELECT count(*), coalesce(sum(complete), 0) FROM submissions s WHERE {where}", params
+    ).fetchone()
+    result.total, result.complete = int(counted[0]), int(counted[1])
+    result.incomplete = result.total - result.complete
+    for column, target in (
+        ("channel", result.by_channel),
+        ("device_id", result.by_device),
+        ("language", result.by_language),
+        ("substr(submitted_at, 1, 10)", result.by_day),
+    ):
+        target.extend(
+            (str(key), int(count))
+            for key, count in db.execute(
+                f"SELECT {column} AS k, count(*) FROM submissions s WHERE {where}"
+                " GROUP BY k ORDER BY k",
+                params,
+            ).fetchall()
+        )
+    result.by_day = fill_days(result.by_day)
+    return result
+
+
+def fill_days(counts: list[tuple[str, int]], limit: int = 366) -> list[tuple[str, int]]:
+    """Return daily counts with the days that had none filled in as zeros (last `limit` days)."""
+    if not counts:
+        return []
+    known = dict(counts)
+    first, last = date.fromisoformat(counts[0][0]), date.fromisoformat(counts[-1][0])
+    first = max(first, last - timedelta(days=limit - 1))
+    days = (last - first).days + 1
+    return [
+        (
+            (first + timedelta(days=i)).isoformat(),
+            known.get((first + timedelta(days=i)).isoformat(), 0),
+        )
+        for i in range(days)
+    ]
+
+
+def filter_choices(db: sqlite_utils.Database, consultation_id: str) -> dict[str, list[str]]:
+    """Return the devices and languages seen in a consultation's submissions (for filter menus)."""
+    result = {}
+    for column in ("device_id", "language"):
+        rows = db.execute(
+            f"SELECT DISTINCT {column} FROM submissions WHERE consultation_id = ? ORDER BY 1",
+            [consultation_id],
+        ).fetchall()
+        result[column] = [row[0] for row in rows]
+    return result
+
+
+# --- per question ------------------------------------------------------------------
+
+
+@dataclass
+class Bar:
+    key: str
+    label: str
+    count: int
+    share: float  # of the answered (0..1)
+
+
+@dataclass
+class QuestionResult:
+    question: Question
+    kind: str  # "bars", "histogram" or "text"
+    answered: int
+    skipped: int
+    bars: list[Bar] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    mean: float | None = None
+
+
+def _path(question_id: str) -> str:
+    return f'$."{question_id}"'
+
+
+def question_results(
+    db: sqlite_utils.Database,
+    consultation: Consultation,
+    filters: Filters,
+    language: str,
+    *,
+    text_search: Mapping[str, str] | None = None,
+) -> list[QuestionResult]:
+    """Tally each question of a consultation's current version for the charts and tables."""
+    where, params = filters.where(consultation.id)
+    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]
+    results = []
+    for question in consultation.questions:
+        path = _path(question.id)
+        answered = db.execute(
+            f"SELECT count(*) FROM submissions s WHERE {where}"
+            " AND json_type(s.answers, ?) IS NOT NULL",
+            [*params, path],
+        ).fetchone()[0]
+        result = QuestionResult(question, "bars", answered, total - answered)
+        if question.type == "multi":
+            counts = dict(
+                db.execute(
+                    f"SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"
+                    f" WHERE {where} GROUP BY j.value",
+                    [path, *params],
+                ).fetchall()
+            )
+        elif question.type in ("choice", "yesno", "scale", "number"):
+            counts = dict(
+                db.execute(
+                    f"SELECT json_extract(s.answers, ?) AS v, count(*) FROM submissions s"
+                    f" WHERE {where} AND v IS NOT NULL GROUP BY v",
+                    [path, *params],
+                ).fetchall()
+            )
+        else:
+            counts = {}
+        if question.type in ("choice", "multi"):
+            result.bars = [
+                Bar(c.id, localize(c.text, language), counts.get(c.id, 0), 0.0)
+                for c in question.choices
+            ]
+            # Answers given under an older version, to a choice since removed.
+            known = {c.id for c in question.choices}
+            result.bars += [
+                Bar(str(k), str(k), v, 0.0) for k, v in sorted(counts.items()) if k not in known
+            ]
+        elif question.type == "yesno":
+            result.bars = [
+                Bar("yes", yes_no_label(True, language), counts.get(1, 0), 0.0),
+                Bar("no", yes_no_label(False, language), counts.get(0, 0), 0.0),
+            ]
+        elif question.type == "scale":
+            low, high = int(question.min or 0), int(question.max or 0)
+            labels = question.labels.get(language) or next(iter(question.labels.values()), None)
+            result.bars = []
+            for point in range(low, high + 1):
+                label = str(point)
+                if labels and point == low:
+                    label = f"{point} ({labels[0]})"
+                elif labels and point == high:
+                    label = f"{point} ({labels[1]})"
+                result.bars.append(Bar(str(point), label, counts.get(point, 0), 0.0))
+            result.mean = _mean(counts)
+        elif question.type == "number":
+            result.kind = "histogram"
+            result.bars = histogram(counts)
+            result.mean = _mean(counts)
+        else:
+            result.kind = "text"
+            search = (text_search or {}).get(question.id, "")
+            result.texts = text_answers(db, consultation.id, question.id, filters, search)
+        for bar in result.bars:
+            bar.share = bar.count / answered if answered else 0.0
+        results.append(result)
+    return results
+
+
+def _mean(counts: Mapping[Any, int]) -> float | None:
+    n = sum(counts.values())
+    if not n:
+        return None
+    return sum(float(value) * count for value, count in counts.items()) / n
+
+
+def yes_no_label(value: bool, language: str) -> str:
+    """Return "Yes" or "No" in the consultation language (English or French, else English)."""
+    words = {"fr": ("Oui", "Non")}.get(language, ("Yes", "No"))
+    return words[0] if value else words[1]
+
+
+def histogram(counts: Mapping[float, int], max_bins: int = MAX_BINS) -> list[Bar]:
+    """Group number answers into at most `max_bins` equal ranges (whole numbers when they are)."""
+    if not counts:
+        return []
+    values = sorted(counts)
+    low, high = float(values[0]), float(values[-1])
+    integers = all(float(v).is_integer() for v in values)
+    if integers and high - low + 1 <= max_bins:
+        return [
+            Bar(str(int(v)), str(int(v)), counts.get(v, 0), 0.0)
+            for v in _int_range(low, high, counts)
+        ]
+    span = high - low or 1.0
+    width = span / max_bins
+    if integers:
+        width = float(math.ceil(span / max_bins)) or 1.0
+    bins = [0] * max_bins
+    for value, count in counts.items():
+        index = min(int((float(value) - low) / width), max_bins - 1)
+        bins[index] += count
+    bars = []
+    for index, count in enumerate(bins):
+        start = low + index * width
+        end = start + width
+        if integers:
+            label = f"{int(start)}–{int(end) - 1}" if width > 1 else str(int(start))
+        else:
+            label = f"{start:g}–{end:g}"
+        bars.append(Bar(label, label, count, 0.0))
+    while bars and bars[-1].count == 0:
+        bars.pop()
+    return bars
+
+
+def _int_range(low: float, high: float, counts: Mapping[float, int]) -> list[int]:
+    return list(range(int(low), int(high) + 1))
+
+
+def text_answers(
+    db: sqlite_utils.Database,
+    consultation_id: str,
+    question_id: str,
+    filters: Filters,
+    search: str = "",
+    limit: int = TEXT_LIST_LIMIT,
+) -> list[dict[str, Any]]:
+    """Return the newest text answers to one question, only those matching `search` if given."""
+    where, params = replace(filters, search=search or filters.search).where(consultation_id)
+    rows = db.execute(
+        "SELECT s.id, s.submitted_at, s.channel, s.language, s.hidden,"
+        " json_extract(s.answers, ?) AS v FROM submissions s"
+        f" WHERE {where} AND v IS NOT NULL ORDER BY s.submitted_at DESC LIMIT ?",
+        [_path(question_id), *params, limit],
+    ).fetchall()
+    keys = ("id", "submitted_at", "channel", "language", "hidden", "text")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+# --- lists -------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    number: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages the whole list has (at least one)."""
+        return max(1, math.ceil(self.total / self.size))
+
+
+def list_submissions(
+    db: sqlite_utils.Database,
+    consultation_id: str,
+    filters: Filters,
+    *,
+    page: int = 1,
+    size: int = 50,
+) -> Page:
+    """Return one page of a consultation's submissions, newest first."""
+    where, params = filters.where(consultation_id)
+    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]
+    page = max(1, page)
+    cursor = db.execute(
+        f"SELECT s.* FROM submissions s WHERE {where}"
+        " ORDER BY s.submitted_at DESC, s.id LIMIT ? OFFSET ?",
+        [*params, size, (page - 1) * size],
+    )
+    columns = [d[0] for d in cursor.description]
+    rows = []
+    for row in cursor.fetchall():
+        data = dict(zip(columns, row, strict=True))
+        record = submissions.to_record(data)
+        record["hidden_reason"] = data.get("hidden_reason", "")
+        rows.append(record)
+    return Page(rows, int(total), page, size)
+
+
+def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
+    """Return one submission as a record, with its hidden reason, or None."""
+    record = submissions.get(db, submission_id)
+    if record is None:
+        return None
+    row = db.execute(
+        "SELECT hidden_reason FROM submissions WHERE id = ?", [submission_id]
+    ).fetchone()
+    record["hidden_reason"] = row[0] if row else ""
+    return record
