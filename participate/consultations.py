@@ -524,6 +524,25 @@ def save(
     return results
 
 
+def save_version(
+    db: sqlite_utils.Database, consultation: Consultation, *, source: str = ""
+) -> bool:
+    """Keep one version in the store without making it current; return whether it was new."""
+    with store.write(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO consultation_versions"
+            " (consultation_id, version, definition, source, loaded_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                consultation.id,
+                consultation.version,
+                json.dumps(consultation.definition, ensure_ascii=False, sort_keys=True),
+                source,
+                clock.utcnow(),
+            ],
+        )
+    return cursor.rowcount == 1
+
+
 def _save_one(
     db: sqlite_utils.Database, consultation: Consultation, source: str, now: str
 ) -> Loaded:

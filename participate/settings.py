@@ -45,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "KIOSK_WARNING_SECONDS",
         30,
-        "Seconds the kiosk's \"Still there?\" warning counts down before it clears the visit.",
+        'Seconds the kiosk\'s "Still there?" warning counts down before it clears the visit.',
     ),
     Setting(
         "KIOSK_THANKS_SECONDS",
@@ -94,6 +94,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
     Setting("DEVICE_SECRET", "", "Node: this device's secret, from `participate add-device`."),
     Setting("SYNC_INTERVAL", 30, "Node: seconds between scheduled sync runs."),
+    Setting(
+        "SYNC_PROMPT_SECONDS",
+        3,
+        "Node: seconds between checks for new submissions to push at once.",
+    ),
+    Setting("SYNC_BATCH_SIZE", 500, "Node: submissions per push request (gzip JSON)."),
+    Setting("SYNC_TIMEOUT", 30, "Node: seconds to wait for the hub before a request fails."),
+    Setting("SYNC_BACKOFF_CAP", 600, "Node: longest wait, in seconds, between failed syncs."),
+    Setting(
+        "SYNC_CLOCK_WINDOW",
+        300,
+        "Hub: seconds a signed request's timestamp may differ from the hub's clock.",
+    ),
+    Setting("SYNC_MAX_BATCH_ITEMS", 5000, "Hub: most submissions accepted in one push (else 413)."),
+    Setting(
+        "SYNC_MAX_BATCH_BYTES",
+        32 * 1024 * 1024,
+        "Hub: largest push body once un-gzipped, in bytes (else 413).",
+    ),
     # Hub (staff pages)
     Setting("HUB_SESSION_HOURS", 12, "Hub: hours a staff sign-in lasts, however active."),
     Setting("HUB_IDLE_MINUTES", 30, "Hub: minutes without a request before a staff sign-in ends."),

@@ -1,7 +1,39 @@
-"""The sync feature (being built: see its issue)."""
+"""The sync feature: signed store-and-forward from kiosk nodes to the hub, and a ledger.
+
+On a hub, `init_app` mounts the device API at /api/v1 (signed, so CSRF-exempt). On a
+node, it remembers the hub and device it was started with, so `participate sync --once`
+can act as that device, and `schedule` adds the background sync jobs.
+"""
+
+from __future__ import annotations
 
 from flask import Flask
 
+from participate import store
+from participate.extensions import csrf
+from sync.commands import add_device, devices_command, sync_command
+from sync.scheduling import schedule
+
+__all__ = ["commands", "init_app", "schedule"]
+
+commands = [add_device, sync_command, devices_command]
+
 
 def init_app(app: Flask) -> None:
-    """Register this feature's blueprint and hooks on the app."""
+    """Mount the device API on a hub; remember the enrolment on a node."""
+    if app.config["ROLE"] == "hub":
+        from sync.api import bp
+
+        csrf.exempt(bp)
+        app.register_blueprint(bp, url_prefix="/api/v1")
+        return
+    if app.config.get("HUB_URL") and app.config.get("DEVICE_ID"):
+        from sync.node import save_enrolment
+
+        with store.open_db(app.config["DATABASE"]) as db:
+            save_enrolment(
+                db,
+                app.config["HUB_URL"],
+                app.config["DEVICE_ID"],
+                app.config.get("DEVICE_SECRET") or "",
+            )

@@ -1,0 +1,122 @@
+"""The hub's device API under /api/v1: push submissions, pull consultations, heartbeat.
+
+Every request is signed by a device (see sync.signing) instead of carrying a CSRF token.
+Errors are JSON: 400 for a malformed body, 401 with a reason for a refused request, 413
+for a body over the limit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from participate import clock, devices, store
+from sync import receive, signing
+from sync.errors import BadBatch, RequestRefused
+
+bp = Blueprint("sync_api", __name__)
+
+
+@bp.before_request
+def authenticate() -> Any:
+    """Refuse any request that a known, enabled device did not sign just now."""
+    body = request.get_data(cache=True)
+    path = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+    db = store.get_db()
+    try:
+        g.device = signing.verify(
+            db,
+            request.method,
+            path,
+            request.headers,
+            body,
+            window=current_app.config["SYNC_CLOCK_WINDOW"],
+        )
+    except RequestRefused as exc:
+        # hub_time lets a node with a wrong clock correct its next request.
+        return jsonify(error="unauthorized", reason=exc.reason, hub_time=time.time()), 401
+    devices.touch(db, g.device["id"])
+    devices.clear_refusal(db, g.device["id"])
+    return None
+
+
+@bp.errorhandler(BadBatch)
+def bad_batch(error: BadBatch) -> Any:
+    """Answer a malformed body with its status and a reason."""
+    return jsonify(error="bad request", reason=str(error)), error.status
+
+
+def _json_body() -> Any:
+    body = request.get_data(cache=True)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        body = _gunzip(body, current_app.config["SYNC_MAX_BATCH_BYTES"])
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadBatch(f"body is not JSON: {exc}") from None
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(body, limit)
+    except zlib.error as exc:
+        raise BadBatch(f"body is not valid gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise BadBatch(f"body inflates past {limit} bytes", status=413)
+    if not inflater.eof:
+        raise BadBatch("body is truncated gzip")
+    return data
+
+
+@bp.post("/submissions")
+def push() -> Any:
+    """Store a batch of the device's submissions and answer each one's outcome."""
+    payload = _json_body()
+    if not isinstance(payload, dict) or not isinstance(payload.get("submissions"), list):
+        raise BadBatch('body must be an object with a "submissions" list')
+    items = payload["submissions"]
+    if len(items) > current_app.config["SYNC_MAX_BATCH_ITEMS"]:
+        raise BadBatch(
+            f"at most {current_app.config['SYNC_MAX_BATCH_ITEMS']} submissions a batch", status=413
+        )
+    results = receive.store_batch(store.get_db(), g.device["id"], items)
+    counts = {
+        status: sum(1 for r in results if r["status"] == status)
+        for status in (receive.STORED, receive.DUPLICATE, receive.REJECTED)
+    }
+    # 422 when nothing in a non-empty batch could be kept: the outcomes say why.
+    status = 422 if items and counts[receive.REJECTED] == len(items) else 200
+    return jsonify(results=results, counts=counts), status
+
+
+@bp.get("/consultations")
+def pull() -> Any:
+    """Send every published version of every consultation, or 304 if the node has them."""
+    etag, body = receive.published(store.get_db())
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        return Response(status=304, headers={"ETag": etag})
+    response = jsonify(body)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.post("/heartbeat")
+def heartbeat() -> Any:
+    """Keep the device's latest health report; answer with the hub's view of its ledger."""
+    try:
+        report = receive.check_heartbeat(_json_body())
+    except ValueError as exc:
+        raise BadBatch(str(exc)) from None
+    db = store.get_db()
+    device_id = g.device["id"]
+    devices.record_heartbeat(db, device_id, report)
+    held, highest_held = devices.held_summary(db, device_id)
+    highest = max(report["highest_seq"] or 0, highest_held)
+    gaps = devices.ledger_gaps(db, device_id, highest)
+    return jsonify(hub_time=clock.utcnow(), held=held, highest_held=highest_held, gaps=gaps)

@@ -1,0 +1,198 @@
+"""The node's HTTP client for the hub: signs each request; the transport underneath is injectable.
+
+`HubClient` speaks the API (push, pull, heartbeat); a transport moves bytes. The
+default `HttpTransport` uses the standard library's http.client with one kept-alive
+connection; tests pass a transport that calls a Flask test client, or a fake.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from participate import __version__
+from sync import signing
+from sync.errors import BatchTooLarge, HubError, HubRefused, TransportError
+
+API = "/api/v1"
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """Decode the body as JSON (an empty or broken body gives None)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+class Transport(Protocol):
+    def __call__(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> Response:
+        """Send one request and return the full response; raise TransportError if it fails."""
+
+
+class HttpTransport:
+    """Send requests with http.client over one kept-alive connection, reopened after a failure."""
+
+    def __init__(self) -> None:
+        self._connection: http.client.HTTPConnection | None = None
+        self._origin: tuple[str, str, int | None] | None = None
+
+    def __call__(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> Response:
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname or "", parts.port)
+        if self._connection is None or self._origin != origin:
+            self.close()
+            secure = parts.scheme == "https"
+            factory = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+            self._connection = factory(parts.hostname or "", parts.port, timeout=timeout)
+            self._origin = origin
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            self._connection.timeout = timeout
+            self._connection.request(method, target, body=body, headers=dict(headers))
+            reply = self._connection.getresponse()
+            data = reply.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        if reply.will_close:
+            self.close()
+        return Response(reply.status, data, {k.lower(): v for k, v in reply.getheaders()})
+
+    def close(self) -> None:
+        """Close the kept-alive connection, if any."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class HubClient:
+    """Talk to the hub's device API as one device, signing every request."""
+
+    def __init__(
+        self,
+        base_url: str,
+        device_id: str,
+        secret: str,
+        *,
+        transport: Transport | None = None,
+        timeout: float = 30.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.device_id = device_id
+        self._secret = secret
+        self.transport = transport or HttpTransport()
+        self.timeout = timeout
+        self._now = now
+        # Seconds to add to our clock so the hub accepts our timestamps (learnt on a 401).
+        self.clock_offset = 0.0
+
+    def __repr__(self) -> str:
+        return f"HubClient({self.base_url!r}, device_id={self.device_id!r})"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send a signed request; retry once with the hub's clock if ours is outside its window."""
+        for attempt in (1, 2):
+            prefix = urlsplit(self.base_url).path
+            signed = signing.sign(
+                self.device_id,
+                self._secret,
+                method,
+                prefix + path,
+                body,
+                timestamp=self._now() + self.clock_offset,
+            )
+            all_headers = {
+                "User-Agent": f"participate-node/{__version__}",
+                "Accept": "application/json",
+                **(headers or {}),
+                **signed,
+            }
+            response = self.transport(method, self.base_url + path, all_headers, body, self.timeout)
+            reason = (response.json() or {}).get("reason", "") if response.status == 401 else ""
+            if response.status == 401 and reason == "timestamp outside window" and attempt == 1:
+                hub_time = (response.json() or {}).get("hub_time")
+                if isinstance(hub_time, int | float):
+                    self.clock_offset = hub_time - self._now()
+                    continue
+            if response.status == 401:
+                raise HubRefused(401, reason or "unauthorized")
+            return response
+        raise AssertionError("unreachable")
+
+    def push(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch of submissions (gzip JSON) and return the hub's outcome for each."""
+        body = gzip.compress(
+            json.dumps({"submissions": list(items)}, ensure_ascii=False).encode("utf-8"),
+            compresslevel=5,
+        )
+        response = self.request(
+            "POST",
+            f"{API}/submissions",
+            body,
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        if response.status == 413:
+            raise BatchTooLarge(413, _reason(response))
+        data = response.json()
+        if response.status not in (200, 422) or not isinstance(data, dict):
+            raise HubError(response.status, _reason(response))
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise HubError(response.status, "answer without results")
+        return [r for r in results if isinstance(r, dict)]
+
+    def consultations(self, etag: str | None = None) -> tuple[str, dict[str, Any]] | None:
+        """Fetch the published consultations; None if they did not change since `etag`."""
+        response = self.request(
+            "GET", f"{API}/consultations", headers={"If-None-Match": etag} if etag else None
+        )
+        if response.status == 304:
+            return None
+        data = response.json()
+        if response.status != 200 or not isinstance(data, dict):
+            raise HubError(response.status, _reason(response))
+        return response.headers.get("etag", ""), data
+
+    def heartbeat(self, report: Mapping[str, Any]) -> dict[str, Any]:
+        """Send the node's health report and return the hub's view of its ledger."""
+        response = self.request(
+            "POST",
+            f"{API}/heartbeat",
+            json.dumps(report).encode("utf-8"),
+            {"Content-Type": "application/json"},
+        )
+        data = response.json()
+        if response.status != 200 or not isinstance(data, dict):
+            raise HubError(response.status, _reason(response))
+        return data
+
+
+def _reason(response: Response) -> str:
+    data = response.json()
+    if isinstance(data, dict):
+        return str(data.get("reason") or data.get("detail") or data.get("error") or "")
+    return response.body[:200].decode("utf-8", "replace")

@@ -1,0 +1,118 @@
+"""The sync commands: enrol a device at the hub, sync a node now, show the fleet."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from participate import devices, store
+from participate.errors import ParticipateError
+
+# Same flag as participate.cli's; not imported from there, because the CLI imports the
+# feature packages to collect their commands.
+db_option = click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARTICIPATE_DATABASE",
+    help="Path of the SQLite store.",
+)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the application's own errors into `Error: ...` and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ParticipateError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.command("add-device")
+@db_option
+@click.argument("name")
+@friendly_errors
+def add_device(db_path: Path, name: str) -> None:
+    """Enrol a kiosk node called NAME at the hub; print its device id and secret, once."""
+    if not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="NAME")
+    with store.open_db(db_path, migrate=True) as db:
+        device_id, secret = devices.add_device(db, name)
+    click.echo(f"Device:  {name.strip()}")
+    click.echo(f"Id:      {device_id}")
+    click.echo(f"Secret:  {secret}")
+    click.echo("The secret is shown only this once. Start the node with:")
+    click.echo(
+        f"  PARTICIPATE_DEVICE_SECRET='{secret}' participate node --db node.db"
+        f" --hub https://HUB --device-id {device_id}"
+    )
+
+
+@click.command("sync")
+@db_option
+@click.option("--once", is_flag=True, help="Push the queue now, then exit (the only mode).")
+@click.option(
+    "--retry-rejected", is_flag=True, help="Queue again submissions the hub rejected before."
+)
+@click.option("--batch-size", default=500, show_default=True, help="Submissions per request.")
+@friendly_errors
+def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: int) -> None:
+    """Sync a node now: pull consultations, push its queue, report health; show what moved."""
+    from sync import node
+
+    if not once:
+        raise click.UsageError(
+            "pass --once (a running `participate node` syncs on its own schedule)"
+        )
+    if not db_path.exists():
+        raise click.ClickException(f"no store at {db_path}")
+    with store.open_db(db_path, migrate=True) as db:
+        client = node.client_from_store(db)
+        if retry_rejected:
+            click.echo(f"Queued again {node.retry_rejected(db)} rejected submissions.")
+        total = node.queue_depth(db)
+        click.echo(f"Syncing {total} queued submissions with {client.base_url} ...")
+        with click.progressbar(length=total, label="Pushing", show_pos=True) as bar:
+            report = node.sync_once(
+                db,
+                client,
+                batch_size=batch_size,
+                on_batch=lambda _report, count: bar.update(count),
+            )
+    push = report.push
+    click.echo(
+        f"Stored {push.stored}, already at the hub {push.duplicate}, rejected {push.rejected},"
+        f" still queued {push.remaining}; {report.pulled} new consultation versions."
+    )
+    for reason in sorted(set(push.reasons)):
+        click.echo(f"  rejected: {reason}")
+    if report.gaps:
+        click.echo(f"The hub lacks ledger numbers {devices.format_gaps(report.gaps)}; re-sent.")
+
+
+@click.command("devices")
+@db_option
+@friendly_errors
+def devices_command(db_path: Path) -> None:
+    """List the hub's devices: last contact, queue, ledger gaps and what needs attention."""
+    with store.open_db(db_path, migrate=True) as db:
+        fleet = devices.list_devices(db)
+    if not fleet:
+        click.echo("No devices. Enrol one with `participate add-device`.")
+    for device in fleet:
+        gaps = devices.format_gaps(device["gaps"]) or "none"
+        click.echo(
+            f"{device['id']}  {device['name']}: last contact {device['last_seen_at'] or 'never'},"
+            f" queue {device['queue_depth'] if device['queue_depth'] is not None else '?'},"
+            f" held {device['held_count']}, missing {gaps},"
+            f" attention: {', '.join(device['attention']) or 'none'}"
+        )

@@ -1,0 +1,392 @@
+"""The node's side of sync: push the queue, pull consultations, report health, back off.
+
+Plain functions that take a store and a `HubClient` (STYLE habit 5); the scheduler in
+`sync.schedule` and the `participate sync` command are thin wrappers around them. A
+node marks a submission synced only when the hub has acknowledged it (stored or
+duplicate), in one transaction per batch, so a crash at any point loses nothing and at
+worst sends a batch twice, which the hub answers as duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from participate import __version__, clock, consultations, store
+from participate.submissions import device_id as store_device_id
+from sync.client import HubClient, Transport
+from sync.errors import BatchTooLarge, NotEnrolled
+
+BATCH_SIZE = 500
+BACKOFF_BASE = 5.0
+BACKOFF_CAP = 600.0
+_PUSH_FIELDS = (
+    "id",
+    "consultation_id",
+    "consultation_version",
+    "channel",
+    "device_id",
+    "seq",
+    "respondent",
+    "language",
+    "started_at",
+    "submitted_at",
+    "answers",
+    "complete",
+)
+
+
+@dataclass
+class PushReport:
+    batches: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    remaining: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> int:
+        """Return how many submissions the hub now holds from this push."""
+        return self.stored + self.duplicate
+
+
+@dataclass
+class SyncReport:
+    pulled: int = 0
+    push: PushReport = field(default_factory=PushReport)
+    requeued: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+
+# --- enrolment ---------------------------------------------------------------------
+
+
+def save_enrolment(db: sqlite_utils.Database, hub_url: str, device_id: str, secret: str) -> None:
+    """Remember which hub this node syncs with and as which device (for `participate sync`)."""
+    with store.write(db):
+        store.set_meta(db, "sync_hub_url", hub_url)
+        store.set_meta(db, "device_id", device_id)
+        store.set_meta(db, "sync_device_secret", secret)
+
+
+def client_from_store(
+    db: sqlite_utils.Database, *, transport: Transport | None = None, timeout: float = 30.0
+) -> HubClient:
+    """Build a client for the hub and device this node was last started with."""
+    hub_url = store.get_meta(db, "sync_hub_url")
+    device = store.get_meta(db, "device_id")
+    secret = store.get_meta(db, "sync_device_secret")
+    if not (hub_url and device and secret):
+        raise NotEnrolled(
+            "this store has no hub enrolment: start it once with"
+            " `participate node --hub URL --device-id ID --device-secret SECRET`"
+        )
+    return HubClient(hub_url, device, secret, transport=transport, timeout=timeout)
+
+
+# --- the queue ---------------------------------------------------------------------
+
+
+def queue_depth(db: sqlite_utils.Database) -> int:
+    """Return how many submissions wait to be pushed (rejected ones excluded)."""
+    row = db.execute(
+        "SELECT count(*) FROM submissions WHERE synced_at IS NULL AND sync_error = ''"
+    ).fetchone()
+    return int(row[0])
+
+
+def has_queue(db: sqlite_utils.Database) -> bool:
+    """Say whether any submission waits to be pushed (cheap: used by the prompt job)."""
+    row = db.execute(
+        "SELECT 1 FROM submissions WHERE synced_at IS NULL AND sync_error = '' LIMIT 1"
+    ).fetchone()
+    return row is not None
+
+
+def _next_batch(db: sqlite_utils.Database, size: int) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT id, consultation_id, consultation_version, channel, device_id, seq, respondent,"
+        " language, started_at, submitted_at, answers, complete FROM submissions"
+        " WHERE synced_at IS NULL AND sync_error = '' ORDER BY seq LIMIT ?",
+        [size],
+    ).fetchall()
+    batch = []
+    for row in rows:
+        item = dict(zip(_PUSH_FIELDS, row, strict=True))
+        item["answers"] = json.loads(item["answers"])
+        item["complete"] = bool(item["complete"])
+        batch.append(item)
+    return batch
+
+
+def push(
+    db: sqlite_utils.Database,
+    client: HubClient,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[PushReport, int], None] | None = None,
+) -> PushReport:
+    """Send every queued submission in order, in batches, marking what the hub acknowledged."""
+    report = PushReport()
+    size = batch_size
+    while True:
+        batch = _next_batch(db, size)
+        if not batch:
+            break
+        try:
+            results = client.push(batch)
+        except BatchTooLarge:
+            if len(batch) > 1:
+                size = max(1, len(batch) // 2)
+                continue
+            _mark(db, [], {batch[0]["id"]: "too large for the hub to accept"})
+            report.rejected += 1
+            continue
+        sent = {item["id"] for item in batch}
+        acknowledged: list[str] = []
+        refused: dict[str, str] = {}
+        for result in results:
+            submission_id = result.get("id")
+            if submission_id not in sent:
+                continue
+            if result.get("status") in ("stored", "duplicate"):
+                acknowledged.append(submission_id)
+                if result["status"] == "stored":
+                    report.stored += 1
+                else:
+                    report.duplicate += 1
+            elif result.get("status") == "rejected":
+                refused[submission_id] = str(result.get("reason") or "rejected by the hub")
+        _mark(db, acknowledged, refused)
+        report.batches += 1
+        report.rejected += len(refused)
+        report.reasons.extend(refused.values())
+        if on_batch is not None:
+            on_batch(report, len(acknowledged) + len(refused))
+        if not acknowledged and not refused:
+            # The hub answered about none of them: stop rather than loop; retry later.
+            break
+    report.remaining = queue_depth(db)
+    return report
+
+
+def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]) -> None:
+    now = clock.utcnow()
+    with store.write(db):
+        db.conn.executemany(
+            "UPDATE submissions SET synced_at = ?, sync_error = '' WHERE id = ?",
+            [(now, submission_id) for submission_id in acknowledged],
+        )
+        db.conn.executemany(
+            "UPDATE submissions SET sync_error = ? WHERE id = ? AND synced_at IS NULL",
+            [(reason, submission_id) for submission_id, reason in refused.items()],
+        )
+
+
+def retry_rejected(db: sqlite_utils.Database) -> int:
+    """Put submissions the hub rejected back in the queue (say, after the hub was fixed)."""
+    with store.write(db):
+        cursor = db.execute(
+            "UPDATE submissions SET sync_error = '' WHERE synced_at IS NULL AND sync_error != ''"
+        )
+    return cursor.rowcount
+
+
+def requeue(db: sqlite_utils.Database, gaps: list[tuple[int, int]]) -> int:
+    """Queue again own submissions in ledger ranges the hub says it lacks (say, after a restore)."""
+    device = store_device_id(db)
+    count = 0
+    with store.write(db):
+        for first, last in gaps:
+            cursor = db.execute(
+                "UPDATE submissions SET synced_at = NULL"
+                " WHERE device_id = ? AND seq BETWEEN ? AND ? AND synced_at IS NOT NULL",
+                [device, int(first), int(last)],
+            )
+            count += cursor.rowcount
+    return count
+
+
+# --- pull --------------------------------------------------------------------------
+
+
+def pull(db: sqlite_utils.Database, client: HubClient) -> int:
+    """Fetch the hub's consultations if they changed; keep every version; return versions added."""
+    answer = client.consultations(store.get_meta(db, "sync_consultations_etag"))
+    if answer is None:
+        return 0
+    etag, data = answer
+    added = 0
+    current: list[consultations.Consultation] = []
+    closed: dict[str, bool] = {}
+    entries = data.get("consultations") or []
+    with store.write(db):
+        for entry in entries:
+            for version in entry.get("versions") or []:
+                consultation = consultations.from_definition(version["definition"], "hub")
+                if consultations.save_version(db, consultation, source="hub"):
+                    added += 1
+                if consultation.version == entry.get("current"):
+                    current.append(consultation)
+            closed[entry["id"]] = bool(entry.get("closed"))
+        consultations.save(db, current, source="hub")
+        for consultation_id, is_closed in closed.items():
+            consultations.set_closed(db, consultation_id, is_closed)
+        store.set_meta(db, "sync_consultations_etag", etag)
+    return added
+
+
+# --- heartbeat ---------------------------------------------------------------------
+
+
+def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, Any]:
+    """Return the node's health report, as the heartbeat sends it."""
+    now = now or clock.utcnow()
+    device = store_device_id(db)
+    depth, oldest = db.execute(
+        "SELECT count(*), min(submitted_at) FROM submissions"
+        " WHERE synced_at IS NULL AND sync_error = ''"
+    ).fetchone()
+    highest = db.execute(
+        "SELECT coalesce(max(seq), 0) FROM submissions WHERE device_id = ?", [device]
+    ).fetchone()[0]
+    rejected = db.execute(
+        "SELECT count(*) FROM submissions WHERE synced_at IS NULL AND sync_error != ''"
+    ).fetchone()[0]
+    state = sync_state(db)
+    age = (clock.parse(now) - clock.parse(oldest)).total_seconds() if oldest else None
+    return {
+        "version": __version__,
+        "queue_depth": int(depth),
+        "oldest_unsynced_age": max(0.0, age) if age is not None else None,
+        "highest_seq": int(highest),
+        "rejected_count": int(rejected),
+        "node_clock": now,
+        "free_disk": _free_disk(db),
+        "last_error": state["last_error"],
+    }
+
+
+def _free_disk(db: sqlite_utils.Database) -> int | None:
+    row = db.execute("PRAGMA database_list").fetchone()
+    path = Path(row[2]) if row and row[2] else None
+    if path is None:
+        return None
+    return shutil.disk_usage(path.parent).free
+
+
+def heartbeat(db: sqlite_utils.Database, client: HubClient) -> dict[str, Any]:
+    """Send the node's health to the hub and return the hub's view of its ledger."""
+    return client.heartbeat(health(db))
+
+
+# --- a full run, with backoff ------------------------------------------------------
+
+
+def sync_once(
+    db: sqlite_utils.Database,
+    client: HubClient,
+    *,
+    batch_size: int = BATCH_SIZE,
+    pull_first: bool = True,
+    on_batch: Callable[[PushReport, int], None] | None = None,
+    rng: random.Random | None = None,
+    backoff_cap: float = BACKOFF_CAP,
+) -> SyncReport:
+    """Pull, push and report health once; record success, or the error and the next attempt."""
+    report = SyncReport()
+    started = clock.utcnow()
+    try:
+        if pull_first:
+            report.pulled = pull(db, client)
+        report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
+        answer = heartbeat(db, client)
+        gaps = [
+            (int(g[0]), int(g[1]))
+            for g in answer.get("gaps") or []
+            if isinstance(g, list | tuple) and len(g) == 2
+        ]
+        report.gaps = gaps
+        report.requeued = requeue(db, gaps) if gaps else 0
+        if report.requeued:
+            report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
+    except Exception as exc:
+        record_failure(db, exc, started, rng=rng, cap=backoff_cap)
+        raise
+    record_success(db, started)
+    return report
+
+
+def backoff_delay(
+    failures: int,
+    *,
+    base: float = BACKOFF_BASE,
+    cap: float = BACKOFF_CAP,
+    rng: random.Random | None = None,
+) -> float:
+    """Return seconds to wait after `failures` failures in a row: exponential, capped, jittered."""
+    if failures <= 0:
+        return 0.0
+    ceiling = min(cap, base * 2 ** min(failures - 1, 30))
+    # "Equal jitter": at least half the delay, so nodes that failed together spread out
+    # without any of them hammering the hub.
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def sync_state(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Return the node's sync loop state: failures, last error, last attempt/success, next."""
+    row = db.execute(
+        "SELECT failures, last_error, last_attempt_at, last_success_at, next_attempt_at"
+        " FROM sync_state WHERE id = 1"
+    ).fetchone()
+    keys = ("failures", "last_error", "last_attempt_at", "last_success_at", "next_attempt_at")
+    if row is None:
+        return dict.fromkeys(keys) | {"failures": 0, "last_error": ""}
+    return dict(zip(keys, row, strict=True))
+
+
+def record_failure(
+    db: sqlite_utils.Database,
+    error: BaseException,
+    started: str,
+    *,
+    rng: random.Random | None = None,
+    cap: float = BACKOFF_CAP,
+) -> float:
+    """Note a failed run and schedule the next attempt with backoff; return the delay."""
+    failures = int(sync_state(db)["failures"] or 0) + 1
+    delay = backoff_delay(failures, rng=rng, cap=cap)
+    next_at = clock.to_text(clock.parse(clock.utcnow()) + timedelta(seconds=delay))
+    message = f"{type(error).__name__}: {error}"[:500]
+    with store.write(db):
+        db.execute(
+            "UPDATE sync_state SET failures = ?, last_error = ?, last_attempt_at = ?,"
+            " next_attempt_at = ? WHERE id = 1",
+            [failures, message, started, next_at],
+        )
+    return delay
+
+
+def record_success(db: sqlite_utils.Database, started: str) -> None:
+    """Note a successful run: no more backoff."""
+    with store.write(db):
+        db.execute(
+            "UPDATE sync_state SET failures = 0, last_error = '', last_attempt_at = ?,"
+            " last_success_at = ?, next_attempt_at = NULL WHERE id = 1",
+            [started, clock.utcnow()],
+        )
+
+
+def due(db: sqlite_utils.Database, now: str | None = None) -> bool:
+    """Say whether the backoff allows an attempt now."""
+    next_at = sync_state(db)["next_attempt_at"]
+    return next_at is None or (now or clock.utcnow()) >= next_at

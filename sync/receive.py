@@ -1,0 +1,253 @@
+"""The hub's side of sync: store a pushed batch, publish consultations, keep heartbeats.
+
+A batch is stored in one transaction. Each submission gets an outcome: `stored`,
+`duplicate` (the hub already holds exactly this content) or `rejected` with a reason
+(kept in `sync_rejections` for staff). The same id with different content is refused,
+never overwritten; so is a ledger number that already holds another submission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from participate import answers as answer_rules
+from participate import clock, consultations, devices, store
+from participate.consultations import Consultation
+from participate.errors import AnswerError, NotFound
+from participate.submissions import CHANNELS
+
+STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
+
+# What identifies a submission's content: a retry must match these exactly.
+CONTENT_FIELDS = (
+    "consultation_id",
+    "consultation_version",
+    "channel",
+    "device_id",
+    "seq",
+    "respondent",
+    "language",
+    "started_at",
+    "submitted_at",
+    "answers",
+    "complete",
+)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_STRING_FIELDS = (
+    "consultation_id",
+    "consultation_version",
+    "respondent",
+    "language",
+    "started_at",
+    "submitted_at",
+)
+_INSERT = (
+    "INSERT INTO submissions (id, consultation_id, consultation_version, channel, device_id,"
+    " seq, respondent, language, started_at, submitted_at, received_at, answers, complete)"
+    " VALUES (:id, :consultation_id, :consultation_version, :channel, :device_id, :seq,"
+    " :respondent, :language, :started_at, :submitted_at, :received_at, :answers, :complete)"
+)
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def store_batch(
+    db: sqlite_utils.Database, device_id: str, items: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Store a device's pushed submissions in one transaction; return each one's outcome."""
+    now = clock.utcnow()
+    results: list[dict[str, Any]] = []
+    versions: dict[tuple[str, str], Consultation | None] = {}
+    with store.write(db):
+        ids = [item["id"] for item in items if isinstance(item, Mapping) and _is_id(item.get("id"))]
+        existing = _existing(db, ids)
+        seqs = [item.get("seq") for item in items if isinstance(item, Mapping)]
+        taken = _taken_seqs(db, device_id, [s for s in seqs if _is_int(s)])
+        rows = []
+        for index, item in enumerate(items):
+            submission_id = item.get("id") if isinstance(item, Mapping) else None
+            outcome: dict[str, Any] = {"id": submission_id if _is_id(submission_id) else None}
+            try:
+                row = _clean(db, device_id, item, versions)
+                row["received_at"] = now
+                held = existing.get(row["id"])
+                if held is not None:
+                    if any(held[name] != row[name] for name in CONTENT_FIELDS):
+                        raise _Rejected("conflict: the hub holds different content under this id")
+                    outcome["status"] = DUPLICATE
+                elif taken.get(row["seq"], row["id"]) != row["id"]:
+                    raise _Rejected(
+                        f"conflict: ledger number {row['seq']} already holds another submission"
+                    )
+                else:
+                    rows.append(row)
+                    existing[row["id"]] = row
+                    taken[row["seq"]] = row["id"]
+                    outcome["status"] = STORED
+            except _Rejected as exc:
+                outcome.update(status=REJECTED, reason=exc.reason, index=index)
+                if outcome["id"] is not None:
+                    seq = item.get("seq") if isinstance(item, Mapping) else None
+                    seq = seq if _is_int(seq) else None
+                    devices.record_rejection(db, device_id, outcome["id"], seq, exc.reason, item)
+            results.append(outcome)
+        if rows:
+            db.conn.executemany(_INSERT, rows)
+            # A submission refused earlier (say, for a version the hub lacked) is now home.
+            db.conn.executemany(
+                "DELETE FROM sync_rejections WHERE device_id = ? AND submission_id = ?",
+                [(device_id, row["id"]) for row in rows],
+            )
+    return results
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ID.match(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _existing(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[str, Any]]:
+    columns = ("id", *CONTENT_FIELDS)
+    rows = db.execute(
+        "SELECT id, consultation_id, consultation_version, channel, device_id, seq, respondent,"
+        " language, started_at, submitted_at, answers, complete FROM submissions"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(ids)],
+    ).fetchall()
+    return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+
+
+def _taken_seqs(db: sqlite_utils.Database, device_id: str, seqs: list[int]) -> dict[int, str]:
+    rows = db.execute(
+        "SELECT seq, id FROM submissions"
+        " WHERE device_id = ? AND seq IN (SELECT value FROM json_each(?))",
+        [device_id, json.dumps(seqs)],
+    ).fetchall()
+    return {seq: submission_id for seq, submission_id in rows}
+
+
+def _clean(
+    db: sqlite_utils.Database,
+    device_id: str,
+    item: Any,
+    versions: dict[tuple[str, str], Consultation | None],
+) -> dict[str, Any]:
+    """Check one pushed submission and return it as a row to store, or raise _Rejected."""
+    if not isinstance(item, Mapping):
+        raise _Rejected("invalid: a submission must be a JSON object")
+    if not _is_id(item.get("id")):
+        raise _Rejected("invalid: id must be a string of letters, digits, '-', '_', '.' or ':'")
+    for name in _STRING_FIELDS:
+        if not isinstance(item.get(name), str):
+            raise _Rejected(f"invalid: {name} must be a string")
+    if item.get("device_id") != device_id:
+        raise _Rejected("invalid: device_id is not the device that signed the request")
+    if item.get("channel") not in CHANNELS:
+        raise _Rejected(f"invalid: channel must be one of {', '.join(CHANNELS)}")
+    seq = item.get("seq")
+    if not _is_int(seq) or seq < 1:
+        raise _Rejected("invalid: seq must be a whole number from 1")
+    if not isinstance(item.get("complete"), bool):
+        raise _Rejected("invalid: complete must be true or false")
+    if not isinstance(item.get("answers"), Mapping):
+        raise _Rejected("invalid: answers must be an object")
+    for name in ("started_at", "submitted_at"):
+        try:
+            clock.parse(item[name])
+        except ValueError:
+            raise _Rejected(f"invalid: {name} is not an ISO-8601 time") from None
+    key = (item["consultation_id"], item["consultation_version"])
+    if key not in versions:
+        try:
+            versions[key] = consultations.get(db, *key)
+        except NotFound:
+            versions[key] = None
+    consultation = versions[key]
+    if consultation is None:
+        raise _Rejected(f"unknown consultation {key[0]!r} version {key[1]!r}")
+    if item["language"] not in consultation.languages:
+        raise _Rejected(f"invalid: language {item['language']!r} is not offered")
+    try:
+        clean = answer_rules.validate_answers(
+            consultation, item["answers"], complete=item["complete"]
+        )
+    except AnswerError as exc:
+        raise _Rejected(f"invalid answers: {exc}") from None
+    return {
+        "id": item["id"],
+        "consultation_id": key[0],
+        "consultation_version": key[1],
+        "channel": item["channel"],
+        "device_id": device_id,
+        "seq": seq,
+        "respondent": item["respondent"],
+        "language": item["language"],
+        "started_at": item["started_at"],
+        "submitted_at": item["submitted_at"],
+        "answers": json.dumps(clean, ensure_ascii=False, sort_keys=True),
+        "complete": int(item["complete"]),
+    }
+
+
+def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
+    """Return the consultations the hub publishes (every version) and their ETag."""
+    current = {
+        row[0]: (row[1], bool(row[2]))
+        for row in db.execute("SELECT id, version, closed FROM consultations").fetchall()
+    }
+    listing: dict[str, dict[str, Any]] = {}
+    for consultation_id, version, definition in db.execute(
+        "SELECT consultation_id, version, definition FROM consultation_versions"
+        " ORDER BY consultation_id, loaded_at, version"
+    ).fetchall():
+        current_version, closed = current.get(consultation_id, (None, False))
+        entry = listing.setdefault(
+            consultation_id,
+            {"id": consultation_id, "current": current_version, "closed": closed, "versions": []},
+        )
+        entry["versions"].append({"version": version, "definition": json.loads(definition)})
+    body = {"consultations": list(listing.values())}
+    encoded = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body
+
+
+HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
+    "version": (str,),
+    "queue_depth": (int,),
+    "oldest_unsynced_age": (int, float),
+    "highest_seq": (int,),
+    "rejected_count": (int,),
+    "node_clock": (str,),
+    "free_disk": (int,),
+    "last_error": (str,),
+}
+
+
+def check_heartbeat(report: Any) -> dict[str, Any]:
+    """Return a heartbeat's known fields, checked; raise ValueError naming a bad one."""
+    if not isinstance(report, Mapping):
+        raise ValueError("a heartbeat must be a JSON object")
+    clean: dict[str, Any] = {}
+    for name, types in HEARTBEAT_TYPES.items():
+        value = report.get(name)
+        if value is None:
+            clean[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"{name} must be {' or '.join(t.__name__ for t in types)}")
+        if isinstance(value, int | float) and value < 0:
+            raise ValueError(f"{name} must not be negative")
+        clean[name] = value[:2000] if isinstance(value, str) else value
+    return clean

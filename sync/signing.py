@@ -1,0 +1,121 @@
+"""Sign device requests and check them: HMAC-SHA256 over method, path, time, nonce and body.
+
+A node sends four headers with every request to the hub. The signature covers
+`METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256-HEX(BODY AS SENT)`, keyed with the
+device's secret. The hub refuses an unknown or disabled device, a bad signature, a
+timestamp outside its window (either way) and a nonce it has already seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from participate import clock, devices
+from sync.errors import RequestRefused
+
+HEADER_DEVICE = "X-Participate-Device"
+HEADER_TIMESTAMP = "X-Participate-Timestamp"
+HEADER_NONCE = "X-Participate-Nonce"
+HEADER_SIGNATURE = "X-Participate-Signature"
+HEADERS = (HEADER_DEVICE, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
+DEFAULT_WINDOW = 300
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+
+
+def signature(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """Return the hex HMAC-SHA256 of a request's canonical form under `secret`."""
+    message = "\n".join(
+        [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
+    ).encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def sign(
+    device_id: str,
+    secret: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    timestamp: float | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """Return the headers that sign this request as `device_id`."""
+    stamp = str(int(time.time() if timestamp is None else timestamp))
+    nonce = nonce or secrets.token_urlsafe(18)
+    return {
+        HEADER_DEVICE: device_id,
+        HEADER_TIMESTAMP: stamp,
+        HEADER_NONCE: nonce,
+        HEADER_SIGNATURE: signature(secret, method, path, stamp, nonce, body),
+    }
+
+
+def verify(
+    db: sqlite_utils.Database,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    window: float = DEFAULT_WINDOW,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check a signed request and remember its nonce; return the device or raise RequestRefused."""
+    now = time.time() if now is None else now
+    values = {name: headers.get(name, "") for name in HEADERS}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise RequestRefused(f"missing header {missing[0]}")
+    device = devices.get_device(db, values[HEADER_DEVICE])
+    if device is None:
+        raise RequestRefused("unknown device")
+    if device["disabled_at"]:
+        raise RequestRefused("device disabled")
+    stamp = values[HEADER_TIMESTAMP]
+    if not _TIMESTAMP.match(stamp):
+        raise RequestRefused("malformed timestamp")
+    nonce = values[HEADER_NONCE]
+    if not _NONCE.match(nonce):
+        raise RequestRefused("malformed nonce")
+    expected = signature(device["secret"], method, path, stamp, nonce, body)
+    if not hmac.compare_digest(expected, values[HEADER_SIGNATURE]):
+        devices.record_refusal(db, device["id"], "bad signature")
+        raise RequestRefused("bad signature")
+    skew = int(stamp) - now
+    if abs(skew) > window:
+        # Only a correctly signed request tells us the device's clock is off.
+        reason = f"timestamp outside window ({skew:+.0f} s; limit {window:.0f} s)"
+        devices.record_refusal(db, device["id"], reason, clock_skew=skew)
+        raise RequestRefused("timestamp outside window", clock_skew=skew)
+    if not remember_nonce(db, device["id"], nonce, int(stamp) + window, now):
+        devices.record_refusal(db, device["id"], "replayed nonce")
+        raise RequestRefused("replayed nonce")
+    return device
+
+
+def remember_nonce(
+    db: sqlite_utils.Database, device_id: str, nonce: str, expires: float, now: float
+) -> bool:
+    """Record a nonce until it could no longer pass the time window; False if already seen."""
+    expires_at = clock.to_text(datetime.fromtimestamp(expires, UTC) + timedelta(seconds=1))
+    db.execute("DELETE FROM sync_nonces WHERE expires_at < ?", [_text(now)])
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO sync_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
+        [device_id, nonce, expires_at],
+    )
+    return cursor.rowcount == 1
+
+
+def _text(moment: float) -> str:
+    return clock.to_text(datetime.fromtimestamp(moment, UTC))
