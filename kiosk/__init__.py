@@ -1,7 +1,57 @@
-"""The kiosk feature (being built: see its issue)."""
+"""The kiosk: touch-screen pages served by a node, one question a screen, reset when idle.
+
+`init_app(app)` registers the pages at `/` on a node; `schedule(scheduler, app)` adds the
+job that sweeps away visits left idle (the page's own timer normally ends them first).
+"""
+
+from __future__ import annotations
+
+import logging
 
 from flask import Flask
 
+from participate import store
+from participate.extensions import csrf
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 60
+
 
 def init_app(app: Flask) -> None:
-    """Register this feature's blueprint and hooks on the app."""
+    """Register the kiosk's pages on a node app (a hub has no kiosk)."""
+    if app.config["ROLE"] != "node":
+        return
+    from kiosk.views import bp
+
+    # The kiosk's forms are protected by the visit's own random token, held server-side
+    # and checked on every post; Flask-WTF's expiring token would turn a screen left idle
+    # into an error page instead of a fresh start.
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+
+
+def sweep_idle_visits(app: Flask) -> int:
+    """Delete the visits of this app's store left untouched too long; return how many."""
+    from kiosk import visits
+    from kiosk.views import max_idle_seconds
+
+    with app.app_context(), store.open_db(app.config["DATABASE"]) as db:
+        removed = visits.sweep(db, max_idle_seconds=max_idle_seconds())
+    if removed:
+        log.info("kiosk.visits_swept", extra={"count": removed})
+    return removed
+
+
+def schedule(scheduler, app: Flask) -> None:  # noqa: ANN001 (APScheduler's BaseScheduler)
+    """Add the idle-visit sweep to a node's scheduler."""
+    if app.config["ROLE"] != "node":
+        return
+    scheduler.add_job(
+        sweep_idle_visits,
+        "interval",
+        seconds=SWEEP_SECONDS,
+        args=[app],
+        id="kiosk.sweep_idle_visits",
+        replace_existing=True,
+    )

@@ -1,0 +1,375 @@
+"""The kiosk's pages: welcome, one question a screen, review, thank-you, and the resets.
+
+Every page is a plain form that works without JavaScript. The visit lives server-side
+(`kiosk.visits`); the page carries only its random token, in a cookie for the pages it
+shows and in a hidden field for the forms it posts. A token that no longer names a live
+visit (reset, expired, submitted and finished) silently sends the screen back to the
+welcome page: a screen left idle never shows a visitor an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import force_locale
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from kiosk import display, visits
+from kiosk.errors import ConsultationClosed, UnknownQuestion, VisitGone
+from kiosk.visits import Visit
+from participate import clock, consultations, store
+from participate.answers import from_form
+from participate.consultations import Consultation, Question, localize
+from participate.errors import AnswerError, AnswersError, NotFound
+
+bp = Blueprint("kiosk", __name__)
+
+COOKIE = "kiosk_visit"
+# Extra seconds the server waits beyond the page's own idle reset before it expires a
+# visit, so a page whose script is running always resets first.
+EXPIRY_GRACE_SECONDS = 15
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none';"
+        " form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def max_idle_seconds() -> float:
+    """Return how long a visit may go untouched before the server forgets it."""
+    config = current_app.config
+    return (
+        float(config["KIOSK_IDLE_SECONDS"])
+        + float(config["KIOSK_WARNING_SECONDS"])
+        + EXPIRY_GRACE_SECONDS
+    )
+
+
+def ui_language(language: str | None) -> str:
+    """Return `language` if the interface speaks it, else the default interface language."""
+    languages = list(current_app.config["LANGUAGES"])
+    return language if language in languages else languages[0]
+
+
+def _text_size(value: str | None) -> str:
+    return value if value in visits.TEXT_SIZES else "normal"
+
+
+def _visit_from_cookie() -> Visit:
+    return visits.load(
+        store.get_db(), request.cookies.get(COOKIE), max_idle_seconds=max_idle_seconds()
+    )
+
+
+def _visit_from_form() -> Visit:
+    return visits.load(
+        store.get_db(), request.form.get("visit"), max_idle_seconds=max_idle_seconds()
+    )
+
+
+def _consultation(visit: Visit) -> Consultation:
+    return consultations.get(store.get_db(), visit.consultation_id, visit.consultation_version)
+
+
+def _question_at(consultation: Consultation, number: int) -> Question:
+    if not 1 <= number <= len(consultation.questions):
+        raise UnknownQuestion(f"this consultation has no question {number}")
+    return consultation.questions[number - 1]
+
+
+def _see_other(endpoint: str, **values: Any) -> Response:
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def render(template: str, *, language: str, status: int = 200, **context: Any) -> Any:
+    """Render a kiosk page in `language` (the interface's, falling back to its default)."""
+    config = current_app.config
+    lang = ui_language(language)
+    with force_locale(lang):
+        html = render_template(
+            template,
+            lang=lang,
+            content_lang=language,
+            idle_seconds=int(config["KIOSK_IDLE_SECONDS"]),
+            warning_seconds=int(config["KIOSK_WARNING_SECONDS"]),
+            display=display,
+            localize=localize,
+            status=status,
+            **context,
+        )
+    return html, status
+
+
+# --- headers and errors ---------------------------------------------------------------
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # A kiosk page may hold a visitor's answers: never keep it in any cache, so Back
+    # after a reset asks the server, which no longer knows the visit.
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@bp.errorhandler(VisitGone)
+def _restart(error: VisitGone) -> Any:
+    if request.path == url_for("kiosk.keepalive"):
+        response = Response(status=410)
+    else:
+        response = _see_other("kiosk.welcome")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    return _error_page(error.code or 500, error.description or "")
+
+
+@bp.errorhandler(UnknownQuestion)
+def _unknown_question(error: UnknownQuestion) -> Any:
+    return _error_page(404, str(error))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(error: NotFound) -> Any:
+    return _error_page(404, str(error))
+
+
+@bp.errorhandler(ConsultationClosed)
+def _closed(error: ConsultationClosed) -> Any:
+    return _error_page(409, str(error))
+
+
+def _error_page(status: int, detail: str) -> Any:
+    language = request.form.get("lang") or request.args.get("lang")
+    return render("kiosk/error.html", language=ui_language(language), status=status, detail=detail)
+
+
+# --- welcome and start -----------------------------------------------------------------
+
+
+@bp.get("/")
+def welcome() -> Any:
+    """Show the open consultations and the language choice; end any visit this screen had."""
+    db = store.get_db()
+    visits.end(db, request.cookies.get(COOKIE))
+    language = ui_language(request.args.get("lang"))
+    size = _text_size(request.args.get("size"))
+    today = clock.today(current_app.config["TIMEZONE"])
+    html, status = render(
+        "kiosk/welcome.html",
+        language=language,
+        text_size=size,
+        consultations=consultations.open_now(db, today),
+        languages=list(current_app.config["LANGUAGES"]),
+    )
+    response = Response(html, status)
+    if COOKIE in request.cookies:
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@bp.post("/start")
+def start() -> Any:
+    """Begin a visit of the chosen consultation and show its first question."""
+    db = store.get_db()
+    consultation_id = request.form.get("consultation", "")
+    consultation = consultations.get(db, consultation_id)
+    today = clock.today(current_app.config["TIMEZONE"])
+    if not consultations.is_accepting(db, consultation, today):
+        raise ConsultationClosed(f"consultation {consultation_id!r} is closed")
+    visits.end(db, request.cookies.get(COOKIE))
+    visit = visits.start(
+        db,
+        consultation,
+        language=request.form.get("lang") or ui_language(None),
+        text_size=_text_size(request.form.get("size")),
+    )
+    response = _see_other("kiosk.question", number=1)
+    response.set_cookie(COOKIE, visit.token, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+# --- one question a screen ----------------------------------------------------------------
+
+
+def _render_question(
+    visit: Visit,
+    consultation: Consultation,
+    number: int,
+    *,
+    values: list[str] | None = None,
+    error: AnswerError | None = None,
+) -> Any:
+    question = _question_at(consultation, number)
+    if values is None:
+        values = display.form_values(question, visit.answers.get(question.id))
+    return render(
+        "kiosk/question.html",
+        language=visit.language,
+        status=422 if error else 200,
+        visit=visit,
+        consultation=consultation,
+        question=question,
+        number=number,
+        total=len(consultation.questions),
+        values=values,
+        error=display.error_message(error, question) if error else None,
+        keyboard=current_app.config["KIOSK_ONSCREEN_KEYBOARD"],
+        text_size=visit.text_size,
+    )
+
+
+@bp.get("/question/<int:number>")
+def question(number: int) -> Any:
+    """Show one question of the visit, with the answer given so far."""
+    visit = _visit_from_cookie()
+    if visit.submitted:
+        return _see_other("kiosk.thanks")
+    return _render_question(visit, _consultation(visit), number)
+
+
+@bp.post("/question/<int:number>")
+def answer(number: int) -> Any:
+    """Keep the answer to one question, then go on, go back, or show what is wrong."""
+    visit = _visit_from_form()
+    if visit.submitted:
+        return _see_other("kiosk.thanks")
+    consultation = _consultation(visit)
+    question = _question_at(consultation, number)
+    posted_id = request.form.get("question")
+    if posted_id is None:
+        raise BadRequest("the form does not say which question it answers")
+    if posted_id != question.id:
+        raise UnknownQuestion(f"question {posted_id[:64]!r} is not question {number}")
+    action = request.form.get("action", "next")
+    values = request.form.getlist("answer")
+    db = store.get_db()
+    try:
+        value = from_form(question, values)
+    except AnswerError as error:
+        if action == "next":
+            return _render_question(visit, consultation, number, values=values, error=error)
+        value = None  # going back or resizing keeps only a valid answer
+    else:
+        visits.set_answer(db, visit, question.id, value)
+    if action == "back":
+        if number == 1:
+            visits.end(db, visit.token)
+            return _see_other("kiosk.welcome", lang=visit.language)
+        return _see_other("kiosk.question", number=number - 1)
+    if action == "text-size":
+        visits.set_text_size(db, visit, "normal" if visit.text_size == "large" else "large")
+        return _see_other("kiosk.question", number=number)
+    if number < len(consultation.questions):
+        return _see_other("kiosk.question", number=number + 1)
+    return _see_other("kiosk.review")
+
+
+# --- review, submit, thanks ---------------------------------------------------------------
+
+
+def _render_review(visit: Visit, consultation: Consultation, errors: dict | None = None) -> Any:
+    return render(
+        "kiosk/review.html",
+        language=visit.language,
+        status=422 if errors else 200,
+        visit=visit,
+        consultation=consultation,
+        missing=[q for q in consultation.questions if q.required and q.id not in visit.answers],
+        errors=errors or {},
+        text_size=visit.text_size,
+    )
+
+
+@bp.get("/review")
+def review() -> Any:
+    """Show every answer with a way to change it, and the button that sends them."""
+    visit = _visit_from_cookie()
+    if visit.submitted:
+        return _see_other("kiosk.thanks")
+    return _render_review(visit, _consultation(visit))
+
+
+@bp.post("/submit")
+def submit() -> Any:
+    """Record the visit's answers in the store (once, however often it is sent), then thank."""
+    visit = _visit_from_form()
+    consultation = _consultation(visit)
+    if not visit.submitted:
+        db = store.get_db()
+        today = clock.today(current_app.config["TIMEZONE"])
+        if not consultations.is_accepting(db, consultation, today):
+            raise ConsultationClosed(f"consultation {consultation.id!r} is closed")
+        try:
+            visits.submit(db, visit, consultation)
+        except AnswersError as error:
+            return _render_review(visit, consultation, error.errors)
+    return _see_other("kiosk.thanks")
+
+
+@bp.get("/thanks")
+def thanks() -> Any:
+    """Thank the visitor; the page returns to the welcome screen by itself."""
+    visit = _visit_from_cookie()
+    if not visit.submitted:
+        return _see_other("kiosk.review")
+    return render(
+        "kiosk/thanks.html",
+        language=visit.language,
+        visit=visit,
+        consultation=_consultation(visit),
+        thanks_seconds=int(current_app.config["KIOSK_THANKS_SECONDS"]),
+        text_size=visit.text_size,
+    )
+
+
+# --- resets and keep-alive -----------------------------------------------------------------
+
+
+@bp.post("/reset")
+def reset() -> Any:
+    """End the visit now (Start over, or the idle timer) and return to the welcome screen."""
+    visits.end(store.get_db(), request.form.get("visit"))
+    response = _see_other("kiosk.welcome")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@bp.post("/keepalive")
+def keepalive() -> Any:
+    """Mark the visit as in use (the page's script calls this while someone is touching it)."""
+    _visit_from_form()
+    return Response(status=204)
+
+
+@bp.post("/text-size")
+def text_size() -> Any:
+    """Switch between normal and large text for the rest of the visit."""
+    visit = _visit_from_form()
+    visits.set_text_size(store.get_db(), visit, "normal" if visit.text_size == "large" else "large")
+    back = request.form.get("back", "")
+    parts = urlsplit(back)
+    if not back.startswith("/") or back.startswith("//") or parts.scheme or parts.netloc:
+        back = url_for("kiosk.review")
+    return redirect(back, code=303)
