@@ -1,0 +1,215 @@
+"""Admin pages: staff accounts, devices (the fleet) and consultation files."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest
+
+from hub import users
+from hub.auth import bp, requires
+from hub.errors import UserError
+from participate import clock, consultations, devices, store
+from participate.errors import ConsultationError, NotFound
+
+UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+# --- devices -----------------------------------------------------------------------
+
+
+# The attention flags of participate.devices, in words staff read in their language.
+ATTENTION_LABELS = {
+    "disabled": _l("disabled"),
+    "never seen": _l("never seen"),
+    "stale": _l("stale: no contact lately"),
+    "gaps": _l("ledger gaps"),
+    "rejected": _l("submissions rejected"),
+    "backed up": _l("backed up"),
+    "sync error": _l("sync error"),
+    "refused": _l("requests refused"),
+    "clock skew": _l("clock skew"),
+    "low disk": _l("low disk"),
+}
+
+
+def _fleet() -> list[dict[str, Any]]:
+    config = current_app.config
+    fleet = devices.list_devices(
+        store.get_db(),
+        stale_after=float(config["HUB_STALE_MINUTES"]) * 60,
+        backlog_depth=int(config["HUB_BACKLOG_WARN"]),
+    )
+    for device in fleet:
+        device["gaps_text"] = devices.format_gaps(device["gaps"])
+        device["attention_text"] = ", ".join(
+            str(ATTENTION_LABELS.get(flag, flag)) for flag in device["attention"]
+        )
+    return fleet
+
+
+@bp.route("/devices")
+def device_list() -> Any:
+    """Show each node's health, calling out those that need attention."""
+    return render_template("hub/devices.html", devices=_fleet(), now=clock.utcnow())
+
+
+@bp.route("/devices", methods=["POST"])
+@requires("admin")
+def device_add() -> Any:
+    """Enrol a node and show its secret, once."""
+    name = request.form.get("name", "").strip()[:100]
+    if not name:
+        return _device_page_error(_("Give the device a name."))
+    device_id, secret = devices.add_device(store.get_db(), name)
+    page = render_template(
+        "hub/devices.html",
+        devices=_fleet(),
+        now=clock.utcnow(),
+        enrolled={"id": device_id, "name": name, "secret": secret},
+    )
+    return page, 201
+
+
+def _device_page_error(message: str) -> Any:
+    page = render_template("hub/devices.html", devices=_fleet(), now=clock.utcnow(), error=message)
+    return page, 400
+
+
+@bp.route("/devices/<device_id>/<action>", methods=["POST"])
+@requires("admin")
+def device_switch(device_id: str, action: str) -> Any:
+    """Disable a device (its requests are refused) or enable it again."""
+    if action not in ("disable", "enable"):
+        raise BadRequest(_("Unknown action."))
+    change = devices.disable_device if action == "disable" else devices.enable_device
+    try:
+        change(store.get_db(), device_id)
+    except NotFound:
+        raise BadRequest(_("There is no such device.")) from None
+    flash(_("Device disabled.") if action == "disable" else _("Device enabled."))
+    return redirect(url_for("hub.device_list"))
+
+
+# --- users -------------------------------------------------------------------------
+
+
+@bp.route("/users")
+@requires("admin")
+def user_list() -> Any:
+    """List staff accounts with forms to add, change and disable them."""
+    return render_template("hub/users.html", accounts=users.list_users(store.get_db()))
+
+
+@bp.route("/users", methods=["POST"])
+@requires("admin")
+def user_add() -> Any:
+    """Create a staff account."""
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    if password != request.form.get("confirm", ""):
+        return _users_error(_("The two passwords differ."))
+    try:
+        users.create_user(store.get_db(), email, password, request.form.get("role", ""))
+    except UserError as exc:
+        return _users_error(str(exc))
+    flash(_("Account created for %(email)s.", email=email))
+    return redirect(url_for("hub.user_list"))
+
+
+def _users_error(message: str) -> Any:
+    page = render_template(
+        "hub/users.html", accounts=users.list_users(store.get_db()), error=message
+    )
+    return page, 400
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@requires("admin")
+def user_change(user_id: int) -> Any:
+    """Change an account's role, or disable or enable it."""
+    db = store.get_db()
+    action = request.form.get("action", "")
+    try:
+        if action == "role":
+            users.set_role(db, user_id, request.form.get("role", ""))
+        elif action in ("disable", "enable"):
+            if action == "disable" and user_id == g.user.id:
+                raise UserError(_("You cannot disable your own account."))
+            users.set_disabled(db, user_id, action == "disable")
+        else:
+            raise BadRequest(_("Unknown action."))
+    except UserError as exc:
+        return _users_error(str(exc))
+    flash(_("Account updated."))
+    return redirect(url_for("hub.user_list"))
+
+
+# --- consultations -----------------------------------------------------------------
+
+
+@bp.route("/consultations")
+@requires("admin")
+def consultation_admin() -> Any:
+    """List consultations with forms to upload a file and to close or reopen each."""
+    return _consultations_page()
+
+
+def _consultations_page(status: int = 200, **extra: Any) -> Any:
+    db = store.get_db()
+    closed = dict(db.execute("SELECT id, closed FROM consultations").fetchall())
+    items = [
+        {"consultation": c, "closed": bool(closed.get(c.id))} for c in consultations.current_all(db)
+    ]
+    return render_template("hub/consultations.html", items=items, **extra), status
+
+
+@bp.route("/consultations", methods=["POST"])
+@requires("admin")
+def consultation_upload() -> Any:
+    """Load a consultation file (YAML or JSON) into the hub, which publishes it to nodes."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _consultations_page(400, error=_("Choose a file to upload."))
+    name = Path(upload.filename).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        return _consultations_page(400, error=_("The file must end in .yaml, .yml or .json."))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        upload.save(path)
+        try:
+            parsed = consultations.read_file(path)
+            loaded = consultations.save(store.get_db(), [parsed], source=name)
+        except ConsultationError as exc:
+            message = str(exc).replace(str(path), name)
+            return _consultations_page(400, error=message)
+    result = loaded[0]
+    flash(
+        _(
+            "%(id)s: %(status)s, version %(version)s.",
+            id=result.consultation.id,
+            status=result.status,
+            version=result.consultation.version,
+        )
+    )
+    return redirect(url_for("hub.consultation_admin"))
+
+
+@bp.route("/consultations/<consultation_id>/<action>", methods=["POST"])
+@requires("admin")
+def consultation_switch(consultation_id: str, action: str) -> Any:
+    """Close a consultation to new answers, or reopen it."""
+    if action not in ("close", "reopen"):
+        raise BadRequest(_("Unknown action."))
+    try:
+        consultations.set_closed(store.get_db(), consultation_id, action == "close")
+    except NotFound:
+        raise BadRequest(_("There is no such consultation.")) from None
+    flash(_("Consultation closed.") if action == "close" else _("Consultation reopened."))
+    return redirect(url_for("hub.consultation_admin"))

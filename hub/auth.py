@@ -1,0 +1,144 @@
+"""The staff blueprint's sign-in: login and logout views, the current user, role checks.
+
+Every `/staff/` route but the login page needs a signed-in user; `requires(role)` adds a
+minimum role. An anonymous request is sent to the login page (or gets 401 for a POST);
+a signed-in user without the role gets 403.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.wrappers import Response
+
+from hub import users
+from hub.errors import AccountLocked, LoginFailed
+from participate import store
+
+bp = Blueprint("hub", __name__, url_prefix="/staff")
+PUBLIC_ENDPOINTS = {"hub.login"}
+SESSION_KEY = "staff_token"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
+    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@bp.before_request
+def load_user() -> Response | None:
+    """Find the signed-in user from the session cookie; send anonymous users to log in."""
+    g.user = None
+    token = session.get(SESSION_KEY)
+    if token:
+        g.user = users.resume_session(
+            store.get_db(),
+            str(token),
+            max_hours=float(current_app.config["HUB_SESSION_HOURS"]),
+            idle_minutes=float(current_app.config["HUB_IDLE_MINUTES"]),
+        )
+        if g.user is None:
+            session.pop(SESSION_KEY, None)
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if request.method != "GET":
+            raise Unauthorized(_("Log in to do this."))
+        return redirect(url_for("hub.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Keep staff pages out of caches and frames, and allow only this site's own assets."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+@bp.app_context_processor
+def staff_globals() -> dict[str, Any]:
+    """Give templates the signed-in user (or None) and the role names."""
+    return {"staff_user": g.get("user"), "staff_roles": users.ROLES}
+
+
+def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse the view (403) to a user below `role`."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if g.user is None or not g.user.can(role):
+                raise Forbidden(_("Your role does not allow this."))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str:
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/"):
+            return target
+    return url_for("hub.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Show the login form, or check it and start a session."""
+    if request.method == "GET":
+        if g.user is not None:
+            return redirect(url_for("hub.overview"))
+        return render_template("hub/login.html", next=request.args.get("next", ""))
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    next_url = request.form.get("next", "")
+    db = store.get_db()
+    try:
+        user = users.authenticate(
+            db,
+            email,
+            password,
+            max_failures=int(current_app.config["HUB_LOGIN_MAX_FAILURES"]),
+            lock_minutes=int(current_app.config["HUB_LOGIN_LOCK_MINUTES"]),
+        )
+    except AccountLocked:
+        error = _("Too many failed attempts. This account is locked for a while; try again later.")
+        return _login_failed(error, email, next_url, 429)
+    except LoginFailed:
+        return _login_failed(_("Wrong email or password."), email, next_url, 401)
+    # A fresh session (and CSRF token) on every sign-in, so no earlier cookie carries over.
+    session.clear()
+    session[SESSION_KEY] = users.start_session(db, user)
+    return redirect(_safe_next(next_url))
+
+
+def _login_failed(error: str, email: str, next_url: str, status: int) -> Any:
+    page = render_template("hub/login.html", error=error, email=email, next=next_url)
+    return page, status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    """End the session on the server and in the browser."""
+    token = session.get(SESSION_KEY)
+    if token:
+        users.end_session(store.get_db(), str(token))
+    session.clear()
+    return redirect(url_for("hub.login"))

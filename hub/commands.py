@@ -1,0 +1,152 @@
+"""`participate add-user` and `participate export`: thin shells over hub.users and hub.export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hub import export, users
+from hub.errors import HubError
+from hub.results import FilterError, Filters
+from participate import store
+from participate.errors import ParticipateError
+
+
+def _open(db_path: Path, *, must_exist: bool = True):  # noqa: ANN202
+    if must_exist and not db_path.exists():
+        raise click.ClickException(f"no store at {db_path}")
+    return store.open_db(db_path, migrate=True)
+
+
+@click.command("add-user")
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARTICIPATE_DATABASE",
+    help="Path of the hub's SQLite store (created if missing).",
+)
+@click.argument("email")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(users.ROLES),
+    help="viewer reads; staff also moderate and export; admin also manages users and devices.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
+)
+def add_user(db_path: Path, email: str, role: str, password_stdin: bool) -> None:
+    """Create a staff login EMAIL with a role (the password is prompted twice)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _open(db_path, must_exist=False) as db:
+            user = users.create_user(db, email, password, role)
+    except ParticipateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created {user.role} account {user.email}.")
+
+
+@click.command("export")
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARTICIPATE_DATABASE",
+    help="Path of the SQLite store (a hub's or a node's).",
+)
+@click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(export.FORMATS), help="Output format."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write ('-' for standard output, except xlsx).",
+)
+@click.option("--include-hidden", is_flag=True, help="Include submissions hidden by moderation.")
+@click.option(
+    "--labels/--ids",
+    default=False,
+    show_default=True,
+    help="CSV/XLSX: write choice labels instead of choice ids.",
+)
+@click.option("--language", default=None, help="Language of the labels (default: the first).")
+@click.option("--channel", default="", help="Only this channel (kiosk or sms).")
+@click.option("--device", default="", help="Only this device id.")
+@click.option("--since", default="", help="Only submitted on or after this UTC day (YYYY-MM-DD).")
+@click.option("--until", default="", help="Only submitted on or before this UTC day.")
+@click.option(
+    "--codebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV: where to write the codebook (default: beside the output, *-codebook.csv).",
+)
+def export_command(
+    db_path: Path,
+    consultation_id: str,
+    fmt: str,
+    output: Path,
+    include_hidden: bool,
+    labels: bool,
+    language: str | None,
+    channel: str,
+    device: str,
+    since: str,
+    until: str,
+    codebook: Path | None,
+) -> None:
+    """Export a consultation's submissions from any store, streamed, with a progress bar."""
+    to_stdout = str(output) == "-"
+    if to_stdout and fmt == "xlsx":
+        raise click.UsageError("xlsx needs a file: give -o FILE.xlsx")
+    try:
+        filters = Filters.from_args(
+            {
+                "channel": channel,
+                "device": device,
+                "since": since,
+                "until": until,
+                "hidden": "1" if include_hidden else "",
+            }
+        )
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from exc
+    options = export.ExportOptions(filters=filters, labels=labels, language=language)
+    try:
+        with _open(db_path) as db:
+            plan = export.plan_export(db, consultation_id, options)
+            total = plan.count(db)
+            _write(db, plan, fmt, output, to_stdout, total)
+            if fmt == "csv" and (codebook or not to_stdout):
+                target = codebook or output.with_name(f"{output.stem}-codebook.csv")
+                target.write_text(export.codebook_csv(plan), encoding="utf-8")
+                click.echo(f"Codebook written to {target}", err=True)
+    except (ParticipateError, HubError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not to_stdout:
+        click.echo(f"Exported {total} submissions to {output}", err=True)
+
+
+def _write(db, plan, fmt: str, output: Path, to_stdout: bool, total: int) -> None:  # noqa: ANN001
+    from tqdm import tqdm
+
+    # A progress bar only for a person watching a terminal, never in logs or pipes.
+    with tqdm(total=total, unit=" rows", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        if to_stdout:
+            export.write_export(fmt, db, plan, sys.stdout.buffer, bar.update)
+            sys.stdout.buffer.flush()
+            return
+        partial = output.with_name(output.name + ".part")
+        with open(partial, "wb") as target:
+            export.write_export(fmt, db, plan, target, bar.update)
+        partial.replace(output)

@@ -1,0 +1,63 @@
+"""Moderation: hide or unhide a submission with a reason, kept in an audit log.
+
+A hidden submission is kept, never deleted; charts and exports leave it out unless
+asked. Every change is one transaction that updates the submission and appends to
+`moderation_log` (who, when, why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from hub.errors import HubError
+from participate import clock, store
+from participate.errors import NotFound
+
+MAX_REASON = 500
+ACTIONS = ("hide", "unhide")
+
+
+class ModerationError(HubError):
+    """A moderation request is incomplete (no reason, unknown action)."""
+
+
+def moderate(
+    db: sqlite_utils.Database, submission_id: str, action: str, reason: str, user_email: str
+) -> bool:
+    """Hide or unhide a submission and log who did it and why; return whether it changed."""
+    reason = reason.strip()
+    if action not in ACTIONS:
+        raise ModerationError(f"action must be hide or unhide, got {action!r}")
+    if not reason:
+        raise ModerationError("give a reason")
+    if len(reason) > MAX_REASON:
+        raise ModerationError(f"the reason must be at most {MAX_REASON} characters")
+    hidden = action == "hide"
+    with store.write(db):
+        row = db.execute("SELECT hidden FROM submissions WHERE id = ?", [submission_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no submission {submission_id!r}")
+        if bool(row[0]) == hidden:
+            return False
+        db.execute(
+            "UPDATE submissions SET hidden = ?, hidden_reason = ? WHERE id = ?",
+            [int(hidden), reason if hidden else "", submission_id],
+        )
+        db.execute(
+            "INSERT INTO moderation_log (submission_id, action, reason, user_email, at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [submission_id, action, reason, user_email, clock.utcnow()],
+        )
+    return True
+
+
+def history(db: sqlite_utils.Database, submission_id: str) -> list[dict[str, Any]]:
+    """Return a submission's moderation log, oldest first."""
+    rows = db.execute(
+        "SELECT action, reason, user_email, at FROM moderation_log WHERE submission_id = ?"
+        " ORDER BY at, id",
+        [submission_id],
+    ).fetchall()
+    return [dict(zip(("action", "reason", "user_email", "at"), r, strict=True)) for r in rows]

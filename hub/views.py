@@ -1,0 +1,253 @@
+"""Staff pages: overview, results with charts, submissions, moderation and exports."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.exceptions import BadRequest
+
+from hub import charts, export, moderation, results
+from hub.auth import bp, requires
+from hub.errors import HubError
+from participate import consultations, store
+from participate.consultations import Consultation
+from participate.errors import NotFound
+
+
+@bp.app_template_global()
+def staff_url(endpoint: str, **values: Any) -> str:
+    """Build a staff URL keeping the page's filters (values given here win)."""
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    args.update({k: v for k, v in values.items() if v is not None})
+    return url_for(endpoint, **{k: v for k, v in args.items() if v != ""})
+
+
+def _consultation(consultation_id: str) -> Consultation:
+    try:
+        return consultations.get(store.get_db(), consultation_id)
+    except NotFound:
+        abort(404, _("There is no such consultation."))
+
+
+def _filters() -> results.Filters:
+    try:
+        return results.Filters.from_args(request.args)
+    except results.FilterError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _language(consultation: Consultation) -> str:
+    from flask_babel import get_locale
+
+    return consultation.language(str(get_locale() or ""))
+
+
+@bp.route("/")
+def overview() -> Any:
+    """List each consultation with its counts and a chart of responses over time."""
+    db = store.get_db()
+    rows = []
+    for consultation in consultations.current_all(db):
+        summary = results.overview(db, consultation.id, results.Filters())
+        closed = bool(
+            db.execute(
+                "SELECT closed FROM consultations WHERE id = ?", [consultation.id]
+            ).fetchone()[0]
+        )
+        rows.append(
+            {
+                "consultation": consultation,
+                "summary": summary,
+                "closed": closed,
+                "days": charts.columns(summary.by_day[-60:], height=100),
+            }
+        )
+    return render_template("hub/overview.html", rows=rows, language=_language)
+
+
+@bp.route("/c/<consultation_id>/")
+def consultation_results(consultation_id: str) -> Any:
+    """Show one consultation's counts and a chart and table for each question."""
+    consultation = _consultation(consultation_id)
+    filters = _filters()
+    db = store.get_db()
+    language = _language(consultation)
+    text_search = {
+        q.id: request.args.get(f"q_{q.id}", "").strip()[:200]
+        for q in consultation.questions
+        if q.type == "text"
+    }
+    summary = results.overview(db, consultation.id, filters)
+    questions = results.question_results(
+        db, consultation, filters, language, text_search=text_search
+    )
+    charted = []
+    for result in questions:
+        if result.kind == "bars":
+            laid, height = charts.horizontal(result.bars)
+            charted.append({"result": result, "bars": laid, "height": height})
+        elif result.kind == "histogram":
+            cols = charts.columns([(b.label, b.count) for b in result.bars])
+            charted.append({"result": result, "columns": cols})
+        else:
+            charted.append({"result": result, "search": text_search.get(result.question.id, "")})
+    return render_template(
+        "hub/results.html",
+        consultation=consultation,
+        language=language,
+        filters=filters,
+        choices=results.filter_choices(db, consultation.id),
+        summary=summary,
+        days=charts.columns(summary.by_day[-90:]),
+        questions=charted,
+        chart=charts,
+    )
+
+
+@bp.route("/c/<consultation_id>/submissions")
+def submission_list(consultation_id: str) -> Any:
+    """List a consultation's submissions, filtered and searched, a page at a time."""
+    consultation = _consultation(consultation_id)
+    filters = _filters()
+    try:
+        number = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        raise BadRequest(_("The page must be a number.")) from None
+    db = store.get_db()
+    page = results.list_submissions(
+        db, consultation.id, filters, page=number, size=int(current_app.config["HUB_PAGE_SIZE"])
+    )
+    return render_template(
+        "hub/submissions.html",
+        consultation=consultation,
+        language=_language(consultation),
+        filters=filters,
+        choices=results.filter_choices(db, consultation.id),
+        page=page,
+    )
+
+
+@bp.route("/submissions/<submission_id>")
+def submission_detail(submission_id: str) -> Any:
+    """Show one submission, its answers as text, and its moderation history."""
+    db = store.get_db()
+    record = results.get_submission(db, submission_id)
+    if record is None:
+        abort(404, _("There is no such submission."))
+    version = consultations.get(db, record["consultation_id"], record["consultation_version"])
+    return render_template(
+        "hub/submission.html",
+        record=record,
+        consultation=version,
+        language=_language(version),
+        history=moderation.history(db, submission_id),
+    )
+
+
+@bp.route("/submissions/<submission_id>/moderate", methods=["POST"])
+@requires("staff")
+def moderate(submission_id: str) -> Any:
+    """Hide or unhide a submission with a reason."""
+    db = store.get_db()
+    try:
+        changed = moderation.moderate(
+            db,
+            submission_id,
+            request.form.get("action", ""),
+            request.form.get("reason", ""),
+            g.user.email,
+        )
+    except moderation.ModerationError as exc:
+        raise BadRequest(str(exc)) from None
+    if changed:
+        hidden = request.form.get("action") == "hide"
+        flash(_("The submission is hidden.") if hidden else _("The submission is shown again."))
+    return redirect(url_for("hub.submission_detail", submission_id=submission_id))
+
+
+def _export_plan(consultation_id: str) -> export.ExportPlan:
+    consultation = _consultation(consultation_id)
+    language = request.args.get("language") or None
+    options = export.ExportOptions(
+        filters=_filters(),
+        labels=request.args.get("labels", "") in ("1", "on", "true"),
+        language=language,
+    )
+    try:
+        return export.plan_export(store.get_db(), consultation.id, options)
+    except HubError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@bp.route("/c/<consultation_id>/export.<fmt>")
+@requires("staff")
+def export_download(consultation_id: str, fmt: str) -> Any:
+    """Stream an export of the filtered submissions as a download."""
+    if fmt not in export.FORMATS:
+        abort(404)
+    plan = _export_plan(consultation_id)
+    if fmt == "xlsx":
+        return _xlsx_response(plan)
+    path = current_app.config["DATABASE"]
+
+    def generate() -> Iterator[bytes]:
+        # Its own connection: the stream outlives the request's.
+        with store.open_db(path) as db:
+            for chunk in export.text_chunks(fmt, db, plan):
+                yield chunk.encode("utf-8")
+
+    return Response(
+        stream_with_context(generate()),
+        mimetype=export.MEDIA_TYPES[fmt],
+        headers=_attachment(export.filename(plan, fmt)),
+    )
+
+
+def _xlsx_response(plan: export.ExportPlan) -> Any:
+    # An XLSX file is a zip, written whole before it can be read: spool it to disk.
+    handle, name = tempfile.mkstemp(suffix=".xlsx")
+    os.close(handle)
+    try:
+        export.write_xlsx(store.get_db(), plan, name)
+        stream = open(name, "rb")  # noqa: SIM115 (closed by the response)
+    finally:
+        os.unlink(name)
+    return send_file(
+        stream,
+        mimetype=export.MEDIA_TYPES["xlsx"],
+        as_attachment=True,
+        download_name=export.filename(plan, "xlsx"),
+    )
+
+
+@bp.route("/c/<consultation_id>/codebook.csv")
+@requires("staff")
+def codebook_download(consultation_id: str) -> Any:
+    """Download the codebook of a CSV export: questions and choices in every language."""
+    plan = _export_plan(consultation_id)
+    return Response(
+        export.codebook_csv(plan).encode("utf-8"),
+        mimetype=export.MEDIA_TYPES["csv"],
+        headers=_attachment(export.filename(plan, "csv", "codebook")),
+    )
