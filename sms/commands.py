@@ -1,0 +1,161 @@
+"""`participate invite`: queue invitations (or reminders) to numbers that agreed to be contacted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import sqlite_utils
+
+from participate import consultations, store
+from participate.consultations import Consultation
+from participate.errors import ParticipateError
+from sms import outbound, phones, prompts
+from sms.config import SmsConfig
+from sms.errors import InvalidNumber
+
+
+@dataclass
+class InviteReport:
+    queued: int = 0
+    opted_out: int = 0
+    already: int = 0
+    invalid: list[str] = field(default_factory=list)
+
+
+def read_numbers(path: Path) -> list[tuple[int, str]]:
+    """Return (line number, text) for each number in a file: one a line, # comments allowed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParticipateError(f"cannot read {path}: {exc}") from None
+    numbers = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip().strip(",;")
+        if line:
+            numbers.append((number, line))
+    return numbers
+
+
+def _keyword(consultation: Consultation, lang: str) -> str:
+    own = consultation.keywords.get(lang) or next(iter(consultation.keywords.values()), ())
+    if not own:
+        raise ParticipateError(f"consultation {consultation.id!r} has no SMS keyword")
+    return own[0]
+
+
+def invite_numbers(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    consultation: Consultation,
+    numbers: list[tuple[int, str]],
+    *,
+    lang: str,
+    kind: str = "invitation",
+) -> InviteReport:
+    """Queue one invitation (or reminder) per number, skipping opt-outs and repeats."""
+    report = InviteReport()
+    keyword = _keyword(consultation, lang)
+    make = prompts.invitation if kind == "invitation" else prompts.reminder
+    body = make(consultation, keyword, lang)
+    seen: set[str] = set()
+    for line, raw in numbers:
+        try:
+            phone = phones.to_e164(raw, config.default_region, strict=True)
+        except InvalidNumber:
+            report.invalid.append(f"line {line}: {raw[:40]}")
+            continue
+        if phone in seen or _already(db, phone, consultation.id, kind):
+            report.already += 1
+            continue
+        seen.add(phone)
+        if outbound.enqueue(db, config, phone, body, kind=kind, consultation_id=consultation.id):
+            report.queued += 1
+        else:
+            report.opted_out += 1
+    return report
+
+
+def _already(db: sqlite_utils.Database, phone: str, consultation_id: str, kind: str) -> bool:
+    if kind == "reminder":
+        # A reminder goes once to each number, and never to one that has answered.
+        answered = db.execute(
+            "SELECT 1 FROM submissions s JOIN sms_contacts c ON c.respondent = s.respondent"
+            " WHERE c.phone = ? AND s.consultation_id = ? AND s.complete = 1",
+            [phone, consultation_id],
+        ).fetchone()
+        if answered:
+            return True
+    row = db.execute(
+        "SELECT 1 FROM sms_outbound WHERE phone = ? AND consultation_id = ? AND kind = ?"
+        " AND status NOT IN ('failed', 'cancelled')",
+        [phone, consultation_id, kind],
+    ).fetchone()
+    return row is not None
+
+
+@click.command()
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARTICIPATE_DATABASE",
+    help="Path of the SQLite store (created if missing).",
+)
+@click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
+@click.option(
+    "--numbers",
+    "numbers_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File of phone numbers that agreed to be contacted, one a line (# comments).",
+)
+@click.option("--language", "lang", default=None, help="Language of the message [its first].")
+@click.option(
+    "--reminder",
+    is_flag=True,
+    help="Send a reminder instead, only to numbers that have not answered.",
+)
+def invite(
+    db_path: Path, consultation_id: str, numbers_file: Path, lang: str | None, reminder: bool
+) -> None:
+    """Queue SMS invitations to a consultation for the numbers in a file.
+
+    Only list numbers that agreed to be contacted. Numbers that opted out (STOP) and
+    numbers already invited are skipped. The running hub or node sends the queue at
+    the configured rate, outside quiet hours.
+    """
+    from participate.app import create_app
+
+    try:
+        app = create_app({"DATABASE": str(db_path)})
+        settings = app.extensions["sms"]
+        numbers = read_numbers(numbers_file)
+        with store.open_db(db_path) as db:
+            consultation = consultations.get(db, consultation_id)
+            language = consultation.language(lang)
+            if lang and lang != language:
+                raise ParticipateError(
+                    f"consultation {consultation_id!r} has no language {lang!r}"
+                    f" (it has {', '.join(consultation.languages)})"
+                )
+            report = invite_numbers(
+                db,
+                settings,
+                consultation,
+                numbers,
+                lang=language,
+                kind="reminder" if reminder else "invitation",
+            )
+    except ParticipateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    noun = "reminders" if reminder else "invitations"
+    click.echo(f"{report.queued} {noun} queued for {consultation_id} ({language}).")
+    if report.already:
+        click.echo(f"{report.already} skipped: already sent or answered.")
+    if report.opted_out:
+        click.echo(f"{report.opted_out} skipped: the number opted out.")
+    for line in report.invalid:
+        click.echo(f"Skipped, not a valid phone number: {line}", err=True)

@@ -1,0 +1,409 @@
+"""The conversation engine: one inbound SMS in, the replies out, the state in the store.
+
+`receive` handles one message in one write transaction: it records the MessageSid (a
+repeat changes nothing), then STOP/START/HELP before anything else, then a keyword
+(which starts a conversation in that keyword's language), then an answer to the
+question being asked. A conversation's position and answers are saved after every
+message, so a restart loses nothing; its submission id is made when it starts, so
+recording the end is idempotent. A conversation that is stopped, replaced by another
+keyword or left idle beyond SMS_SESSION_HOURS keeps its answers as an incomplete
+submission.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from participate import clock, consultations, store, submissions, words
+from participate.consultations import Consultation
+from participate.errors import AnswerError, AnswersError
+from sms import phones, prompts, segments
+from sms.config import SmsConfig
+from sms.parsing import parse_answer
+
+log = logging.getLogger(__name__)
+
+# Keywords Twilio acts on itself (it confirms them to the sender and blocks our reply),
+# when its Advanced Opt-Out tells us so with OptOutType.
+FRENCH_COMMANDS = frozenset({"ARRET", "AIDE"})
+
+
+@dataclass(frozen=True)
+class Inbound:
+    phone: str  # E.164
+    body: str
+    message_sid: str
+    num_media: int = 0
+    opt_out_type: str = ""  # Twilio Advanced Opt-Out: STOP, START or HELP, already answered
+
+
+@dataclass
+class Outcome:
+    action: str
+    replies: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate(self) -> bool:
+        """Say whether this message was seen before (and so changed nothing)."""
+        return self.action == "duplicate"
+
+
+@dataclass
+class Conversation:
+    id: int
+    phone: str
+    consultation_id: str
+    consultation_version: str
+    language: str
+    position: int
+    answers: dict[str, Any]
+    submission_id: str
+    started_at: str
+    updated_at: str
+
+
+def _moment(now: datetime | None) -> datetime:
+    return now or clock.parse(clock.utcnow())
+
+
+def receive(
+    db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, *, now: datetime | None = None
+) -> Outcome:
+    """Handle one inbound message and return the replies to send, all in one transaction."""
+    now = _moment(now)
+    stamp = clock.to_text(now)
+    with store.write(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO sms_inbound (message_sid, received_at) VALUES (?, ?)",
+            [inbound.message_sid, stamp],
+        )
+        if cursor.rowcount == 0:
+            outcome = Outcome("duplicate")
+        else:
+            outcome = _Turn(db, config, inbound, now).run()
+    for reply in outcome.replies:
+        m = segments.measure(reply)
+        log.info(
+            "sms.reply",
+            extra={
+                "action": outcome.action,
+                "encoding": m.encoding,
+                "segments": m.segments,
+                "units": m.units,
+                "flagged": "".join(m.flagged),
+            },
+        )
+    if not outcome.replies:
+        log.info("sms.no_reply", extra={"action": outcome.action})
+    return outcome
+
+
+class _Turn:
+    """One inbound message's handling, inside the caller's write transaction."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, now: datetime
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.inbound = inbound
+        self.now = now
+        self.stamp = clock.to_text(now)
+        self.today = now.astimezone(ZoneInfo(config.timezone)).date()
+        self.respondent = phones.pseudonym(inbound.phone, config.pepper)
+        self.contact = _ensure_contact(db, inbound.phone, self.respondent, self.stamp)
+        self.conversation = active_conversation(db, inbound.phone)
+        if self.conversation and _idle(self.conversation, config, now):
+            _finish(db, self.conversation, "expired", self.respondent, self.stamp)
+            self.conversation = None
+        self.word = words.normalize(inbound.body)
+
+    # -- language ---------------------------------------------------------------------
+
+    def language(self) -> str:
+        if self.conversation:
+            return self.conversation.language
+        if self.word in FRENCH_COMMANDS:
+            return "fr"
+        return self.contact["language"] or self.config.languages[0]
+
+    # -- the order of handling: commands, opted-out, keyword, answer -------------------
+
+    def run(self) -> Outcome:
+        opt = self.inbound.opt_out_type.upper()
+        if self.word in words.OPT_OUT_WORDS or opt == "STOP":
+            return self.opt_out()
+        if self.word in words.OPT_IN_WORDS or opt == "START":
+            return self.opt_in()
+        if self.word in words.HELP_WORDS or opt == "HELP":
+            return self.help()
+        match = consultations.by_keyword(self.db, self.inbound.body, self.today)
+        if self.contact["opted_out_at"]:
+            if match:
+                keyword = words.normalize(self.inbound.body)
+                return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])
+            return Outcome("ignored")
+        if match:
+            return self.keyword(*match)
+        if self.conversation:
+            return self.answer()
+        return Outcome("unknown", [self.help_idle(self.language())])
+
+    def opt_out(self) -> Outcome:
+        lang = self.language()
+        self.db.execute(
+            "UPDATE sms_contacts SET opted_out_at = ?, updated_at = ? WHERE phone = ?",
+            [self.stamp, self.stamp, self.inbound.phone],
+        )
+        if self.conversation:
+            _finish(self.db, self.conversation, "stopped", self.respondent, self.stamp)
+        self.db.execute(
+            "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
+            " WHERE phone = ? AND status = 'queued'",
+            [self.stamp, self.inbound.phone],
+        )
+        # With Advanced Opt-Out Twilio has confirmed already; a second text would be billed.
+        replies = [] if self.inbound.opt_out_type else [prompts.opted_out(lang)]
+        return Outcome("opt_out", replies)
+
+    def opt_in(self) -> Outcome:
+        lang = self.language()
+        self.db.execute(
+            "UPDATE sms_contacts SET opted_out_at = NULL, updated_at = ? WHERE phone = ?",
+            [self.stamp, self.inbound.phone],
+        )
+        replies = [] if self.inbound.opt_out_type else [prompts.opted_in(lang)]
+        return Outcome("opt_in", replies)
+
+    def help(self) -> Outcome:
+        lang = self.language()
+        if self.contact["opted_out_at"]:
+            return Outcome("help", [prompts.opted_out(lang)])
+        if self.conversation:
+            consultation = self.pinned()
+            text = prompts.help_in_conversation(consultation, lang)
+            prompt = prompts.question_prompt(consultation, self.conversation.position, lang)
+            return Outcome("help", [f"{text}\n{prompt}"])
+        return Outcome("help", [self.help_idle(lang)])
+
+    def help_idle(self, lang: str) -> str:
+        keywords = []
+        for consultation in consultations.open_now(self.db, self.today):
+            own = consultation.keywords.get(lang) or next(iter(consultation.keywords.values()), ())
+            keywords.extend(own[:1])
+        return prompts.help_idle(keywords, lang)
+
+    def keyword(self, consultation: Consultation, lang: str) -> Outcome:
+        self._set_language(lang)
+        conversation = self.conversation
+        if conversation and conversation.consultation_id == consultation.id:
+            # The keyword again mid-way: carry on where they were, in the keyword's language.
+            conversation.language = lang
+            self._save(conversation)
+            prompt = prompts.question_prompt(self.pinned(), conversation.position, lang)
+            return Outcome("resume", [prompt])
+        if conversation:
+            _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
+        self.conversation = _start(self.db, self.inbound.phone, consultation, lang, self.stamp)
+        # Two messages, each fitting a segment where possible, rather than one long one
+        # that a basic phone may show in pieces.
+        opening = prompts.welcome(consultation, lang)
+        return Outcome("start", [opening, prompts.question_prompt(consultation, 0, lang)])
+
+    def answer(self) -> Outcome:
+        conversation = self.conversation
+        assert conversation is not None
+        lang = conversation.language
+        current = consultations.get(self.db, conversation.consultation_id)
+        if not consultations.is_accepting(self.db, current, self.today):
+            pinned = self.pinned()
+            _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
+            return Outcome("closed", [prompts.closed(pinned, lang)])
+        consultation = self.pinned()
+        question = consultation.questions[conversation.position]
+        body = self.inbound.body
+        try:
+            if not body.strip() and self.inbound.num_media:
+                raise AnswerError("no_text", "a picture without text", question=question.id)
+            if self.word in words.SKIP_WORDS:
+                if question.required:
+                    raise AnswerError("required", "a required question", question=question.id)
+                conversation.answers.pop(question.id, None)
+            else:
+                conversation.answers[question.id] = parse_answer(question, body, lang)
+        except AnswerError as error:
+            hint = prompts.hint(error.code, lang, error.params)
+            prompt = prompts.question_prompt(consultation, conversation.position, lang)
+            self._save(conversation)  # an unclear answer still counts as activity
+            return Outcome("hint", [f"{hint}\n{prompt}"])
+        conversation.position += 1
+        if conversation.position >= len(consultation.questions):
+            self._save(conversation)
+            _finish(self.db, conversation, "complete", self.respondent, self.stamp)
+            return Outcome("complete", [prompts.thanks(consultation, lang)])
+        self._save(conversation)
+        return Outcome(
+            "answer", [prompts.question_prompt(consultation, conversation.position, lang)]
+        )
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def pinned(self) -> Consultation:
+        assert self.conversation is not None
+        return consultations.get(
+            self.db, self.conversation.consultation_id, self.conversation.consultation_version
+        )
+
+    def _save(self, conversation: Conversation) -> None:
+        self.db.execute(
+            "UPDATE sms_conversations SET position = ?, answers = ?, language = ?,"
+            " updated_at = ? WHERE id = ?",
+            [
+                conversation.position,
+                json.dumps(conversation.answers, ensure_ascii=False),
+                conversation.language,
+                self.stamp,
+                conversation.id,
+            ],
+        )
+
+    def _set_language(self, lang: str) -> None:
+        self.db.execute(
+            "UPDATE sms_contacts SET language = ?, updated_at = ? WHERE phone = ?",
+            [lang, self.stamp, self.inbound.phone],
+        )
+
+
+def _ensure_contact(
+    db: sqlite_utils.Database, phone: str, respondent: str, stamp: str
+) -> dict[str, Any]:
+    db.execute(
+        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent",
+        [phone, respondent, stamp, stamp],
+    )
+    row = db.execute(
+        "SELECT language, opted_out_at FROM sms_contacts WHERE phone = ?", [phone]
+    ).fetchone()
+    return {"language": row[0], "opted_out_at": row[1]}
+
+
+_CONVERSATION_COLUMNS = (
+    "id, phone, consultation_id, consultation_version, language, position, answers,"
+    " submission_id, started_at, updated_at"
+)
+
+
+def _conversation(row: tuple) -> Conversation:
+    values = list(row)
+    values[6] = json.loads(values[6])
+    return Conversation(*values)
+
+
+def active_conversation(db: sqlite_utils.Database, phone: str) -> Conversation | None:
+    """Return the conversation a number is in, or None."""
+    row = db.execute(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608 (constant)
+        " WHERE phone = ? AND status = 'active'",
+        [phone],
+    ).fetchone()
+    return _conversation(row) if row else None
+
+
+def _idle(conversation: Conversation, config: SmsConfig, now: datetime) -> bool:
+    return clock.parse(conversation.updated_at) < now - timedelta(hours=config.session_hours)
+
+
+def _start(
+    db: sqlite_utils.Database, phone: str, consultation: Consultation, lang: str, stamp: str
+) -> Conversation:
+    submission_id = submissions.new_id()
+    cursor = db.execute(
+        "INSERT INTO sms_conversations (phone, consultation_id, consultation_version, language,"
+        " submission_id, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [phone, consultation.id, consultation.version, lang, submission_id, stamp, stamp],
+    )
+    return Conversation(
+        cursor.lastrowid, phone, consultation.id, consultation.version, lang, 0, {},
+        submission_id, stamp, stamp,
+    )  # fmt: skip
+
+
+def _finish(
+    db: sqlite_utils.Database,
+    conversation: Conversation,
+    status: str,
+    respondent: str,
+    stamp: str,
+) -> dict[str, Any] | None:
+    """End a conversation, recording its submission (incomplete unless `status` is complete)."""
+    complete = status == "complete"
+    record = None
+    if complete or conversation.answers:
+        # An incomplete conversation with no answer at all is not a submission.
+        consultation = consultations.get(
+            db, conversation.consultation_id, conversation.consultation_version
+        )
+        try:
+            record = submissions.record(
+                db,
+                consultation,
+                channel="sms",
+                language=conversation.language,
+                answers=conversation.answers,
+                started_at=conversation.started_at,
+                submission_id=conversation.submission_id,
+                respondent=respondent,
+                complete=complete,
+            )
+        except AnswersError as error:
+            # Answers were validated one by one; this means the definition is broken.
+            log.error(
+                "sms.record_failed",
+                extra={"conversation": conversation.id, "error": str(error)},
+            )
+    db.execute(
+        "UPDATE sms_conversations SET status = ?, ended_at = ?, updated_at = ? WHERE id = ?",
+        [status, stamp, stamp, conversation.id],
+    )
+    log.info(
+        "sms.conversation_ended",
+        extra={
+            "conversation": conversation.id,
+            "status": status,
+            "answers": len(conversation.answers),
+            "submission": record["id"] if record else None,
+        },
+    )
+    return record
+
+
+def expire_idle(
+    db: sqlite_utils.Database, config: SmsConfig, *, now: datetime | None = None
+) -> int:
+    """End conversations idle beyond SMS_SESSION_HOURS, keeping their answers; count them."""
+    now = _moment(now)
+    cutoff = clock.to_text(now - timedelta(hours=config.session_hours))
+    stamp = clock.to_text(now)
+    expired = 0
+    while True:
+        with store.write(db):
+            rows = db.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608
+                " WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT 50",
+                [cutoff],
+            ).fetchall()
+            for row in rows:
+                conversation = _conversation(row)
+                respondent = phones.pseudonym(conversation.phone, config.pepper)
+                _finish(db, conversation, "expired", respondent, stamp)
+        expired += len(rows)
+        if len(rows) < 50:
+            return expired

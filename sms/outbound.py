@@ -1,0 +1,414 @@
+"""Outbound SMS: a persistent queue, sent by a job through a Twilio client or the simulator.
+
+`enqueue` stores a message for a number that has not opted out. `send_due` (the
+scheduled job) claims due messages one at a time, waits for the sender's rate limit,
+sends outside any transaction, and records the result: `sent` (handed to Twilio; its
+status callbacks then move it to delivered, undelivered or failed), a retry with
+doubling delay for transient errors up to SMS_MAX_ATTEMPTS, or `failed` at once for
+permanent ones. Error 21610 (the number opted out at Twilio) marks the contact opted
+out and cancels what is queued for it. Nothing is sent during quiet hours. A message
+found `sending` after a crash is marked `unknown`, never resent: a duplicate text to a
+citizen is worse than a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import requests
+import sqlite_utils
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from participate import clock, store
+from sms import phones, segments
+from sms.config import SmsConfig
+from sms.errors import PermanentSendError, SendError, TransientSendError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("invitation", "reminder")
+OPTED_OUT = 21610
+# Twilio error codes worth another try later; anything else from a 4xx is permanent.
+TRANSIENT_CODES = frozenset({20429, 30003, 21611, 30001, 30008, 20500, 20503})
+PERMANENT_CODES = frozenset({21211, 21612, 21614, 30006, 30005, 30007, 21408, OPTED_OUT})
+MAX_RETRY_DELAY = timedelta(hours=1)
+STALE_SENDING = timedelta(minutes=10)
+# Twilio's delivery statuses, in order; a late callback never moves a message backwards.
+STATUS_RANK = {"sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+
+
+class Sender(Protocol):
+    key: str  # what the rate limit is per: the sending number or service
+
+    def send(self, to: str, body: str) -> str:
+        """Send one message and return its MessageSid, or raise a SendError."""
+        ...
+
+
+def classify(code: int | None, status: int | None) -> type[SendError]:
+    """Say whether a Twilio error is worth retrying (TransientSendError) or not."""
+    if code in TRANSIENT_CODES or (status or 0) >= 500 or status == 429:
+        return TransientSendError
+    if code in PERMANENT_CODES:
+        return PermanentSendError
+    return PermanentSendError if status and 400 <= status < 500 else TransientSendError
+
+
+class TwilioSender:
+    """Send through the Twilio REST API (a `Client`, whose HTTP client tests replace)."""
+
+    def __init__(self, client: Client, config: SmsConfig) -> None:
+        self.client = client
+        self.config = config
+        self.key = config.messaging_service_sid or config.from_number
+
+    def send(self, to: str, body: str) -> str:
+        """Send one message and return its MessageSid, or raise a SendError."""
+        options: dict[str, str] = {"to": to, "body": body}
+        if self.config.messaging_service_sid:
+            options["messaging_service_sid"] = self.config.messaging_service_sid
+        else:
+            options["from_"] = self.config.from_number
+        if self.config.status_callback:
+            options["status_callback"] = self.config.status_callback
+        try:
+            message = self.client.messages.create(**options)
+        except TwilioException as exc:
+            code = getattr(exc, "code", None)
+            status = getattr(exc, "status", None)
+            kind = classify(code, status)
+            raise kind(f"Twilio refused the message: {exc}", code=code) from exc
+        except (requests.RequestException, OSError) as exc:
+            raise TransientSendError(f"could not reach Twilio: {exc}") from exc
+        return str(message.sid)
+
+
+class SimulatorSender:
+    """Deliver to the simulator page: the queue's sender when there are no Twilio credentials."""
+
+    key = "simulator"
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def send(self, to: str, body: str) -> str:
+        """Show the message on the simulator page and return a made-up MessageSid."""
+        from sms import simulator
+
+        simulator.log_message(self.db, to, "out", body)
+        return "SMsim" + uuid.uuid4().hex
+
+
+class RateLimiter:
+    """Space sends from one sender at least 1/rate seconds apart (per process)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> None:
+        """Block until `key` may send again, then book its next slot."""
+        with self._lock:
+            now = self.monotonic()
+            ready = self._next.get(key, now)
+            if ready > now:
+                self.sleep(ready - now)
+                now = ready
+            self._next[key] = now + self.interval
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    quiet: bool = False
+
+
+def in_quiet_hours(config: SmsConfig, now: datetime) -> bool:
+    """Say whether `now` falls in the quiet hours (local time; the span may cross midnight)."""
+    if config.quiet_hours is None:
+        return False
+    start, end = config.quiet_hours
+    local = now.astimezone(ZoneInfo(config.timezone)).time()
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def is_opted_out(db: sqlite_utils.Database, phone: str) -> bool:
+    """Say whether a number has opted out of every message."""
+    row = db.execute("SELECT opted_out_at FROM sms_contacts WHERE phone = ?", [phone]).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_contact(db: sqlite_utils.Database, config: SmsConfig, phone: str, stamp: str) -> None:
+    """Make sure a number has its contact row (with its pseudonym)."""
+    db.execute(
+        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(phone) DO NOTHING",
+        [phone, phones.pseudonym(phone, config.pepper), stamp, stamp],
+    )
+
+
+def enqueue(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    phone: str,
+    body: str,
+    *,
+    kind: str,
+    consultation_id: str = "",
+    now: datetime | None = None,
+) -> int | None:
+    """Queue a message to an E.164 number; return its id, or None if the number opted out."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown outbound kind {kind!r}")
+    body = segments.plain(body)[: segments.MAX_BODY]
+    stamp = clock.to_text(now) if now else clock.utcnow()
+    measured = segments.measure(body)
+    with store.write(db):
+        ensure_contact(db, config, phone, stamp)
+        if is_opted_out(db, phone):
+            return None
+        cursor = db.execute(
+            "INSERT INTO sms_outbound (phone, kind, consultation_id, body, encoding, segments,"
+            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                phone,
+                kind,
+                consultation_id,
+                body,
+                measured.encoding,
+                measured.segments,
+                stamp,
+                stamp,
+                stamp,
+            ],
+        )
+    return int(cursor.lastrowid)
+
+
+def _mark_opted_out(db: sqlite_utils.Database, phone: str, stamp: str) -> int:
+    db.execute(
+        "UPDATE sms_contacts SET opted_out_at = coalesce(opted_out_at, ?), updated_at = ?"
+        " WHERE phone = ?",
+        [stamp, stamp, phone],
+    )
+    cursor = db.execute(
+        "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
+        " WHERE phone = ? AND status = 'queued'",
+        [stamp, phone],
+    )
+    return cursor.rowcount
+
+
+def _utcnow() -> datetime:
+    return clock.parse(clock.utcnow())
+
+
+def send_due(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    sender: Sender,
+    limiter: RateLimiter,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    batch: int = 50,
+) -> SendReport:
+    """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit."""
+    report = SendReport()
+    _recover_stale(db, now())
+    for _ in range(batch):
+        moment = now()
+        if in_quiet_hours(config, moment):
+            report.quiet = True
+            break
+        claimed = _claim(db, moment, report)
+        if claimed is None:
+            break
+        message_id, phone, body, attempts = claimed
+        limiter.wait(sender.key)
+        try:
+            sid = sender.send(phone, body)
+        except SendError as error:
+            _failed(db, config, message_id, phone, attempts, error, now(), report)
+            continue
+        with store.write(db):
+            db.execute(
+                "UPDATE sms_outbound SET status = 'sent', message_sid = ?, error = '',"
+                " error_code = NULL, updated_at = ? WHERE id = ?",
+                [sid, clock.to_text(now()), message_id],
+            )
+        report.sent += 1
+        log.info("sms.sent", extra={"message": message_id, "sid": sid, "attempt": attempts})
+    return report
+
+
+def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
+    cutoff = clock.to_text(moment - STALE_SENDING)
+    cursor = db.execute(
+        "UPDATE sms_outbound SET status = 'unknown',"
+        " error = 'interrupted while sending; not resent to avoid a duplicate', updated_at = ?"
+        " WHERE status = 'sending' AND updated_at < ?",
+        [clock.to_text(moment), cutoff],
+    )
+    if cursor.rowcount:
+        log.warning("sms.send_interrupted", extra={"messages": cursor.rowcount})
+
+
+def _claim(
+    db: sqlite_utils.Database, moment: datetime, report: SendReport
+) -> tuple[int, str, str, int] | None:
+    stamp = clock.to_text(moment)
+    with store.write(db):
+        while True:
+            row = db.execute(
+                "SELECT o.id, o.phone, o.body, o.attempts, c.opted_out_at FROM sms_outbound o"
+                " JOIN sms_contacts c ON c.phone = o.phone"
+                " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
+                " ORDER BY o.next_attempt_at, o.id LIMIT 1",
+                [stamp],
+            ).fetchone()
+            if row is None:
+                return None
+            message_id, phone, body, attempts, opted_out_at = row
+            if opted_out_at:
+                db.execute(
+                    "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
+                    " updated_at = ? WHERE id = ?",
+                    [stamp, message_id],
+                )
+                report.cancelled += 1
+                continue
+            db.execute(
+                "UPDATE sms_outbound SET status = 'sending', attempts = attempts + 1,"
+                " updated_at = ? WHERE id = ?",
+                [stamp, message_id],
+            )
+            return message_id, phone, body, attempts + 1
+
+
+def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
+    """Return the wait before attempt `attempts + 1`: doubling from SMS_RETRY_SECONDS, capped."""
+    delay = timedelta(seconds=config.retry_seconds * 2 ** max(attempts - 1, 0))
+    return min(delay, MAX_RETRY_DELAY)
+
+
+def _failed(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    message_id: int,
+    phone: str,
+    attempts: int,
+    error: SendError,
+    moment: datetime,
+    report: SendReport,
+) -> None:
+    stamp = clock.to_text(moment)
+    retry = isinstance(error, TransientSendError) and attempts < config.max_attempts
+    with store.write(db):
+        if retry:
+            db.execute(
+                "UPDATE sms_outbound SET status = 'queued', next_attempt_at = ?, error_code = ?,"
+                " error = ?, updated_at = ? WHERE id = ?",
+                [
+                    clock.to_text(moment + retry_delay(config, attempts)),
+                    error.code,
+                    str(error)[:500],
+                    stamp,
+                    message_id,
+                ],
+            )
+            report.retrying += 1
+        else:
+            db.execute(
+                "UPDATE sms_outbound SET status = 'failed', error_code = ?, error = ?,"
+                " updated_at = ? WHERE id = ?",
+                [error.code, str(error)[:500], stamp, message_id],
+            )
+            report.failed += 1
+        if error.code == OPTED_OUT:
+            report.cancelled += _mark_opted_out(db, phone, stamp)
+    log.warning(
+        "sms.send_failed",
+        extra={
+            "message": message_id,
+            "attempt": attempts,
+            "code": error.code,
+            "retrying": retry,
+            "error": str(error)[:200],
+        },
+    )
+
+
+def record_status(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    message_sid: str,
+    status: str,
+    error_code: int | None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Record a delivery-status callback; requeue a transient failure; mark a 21610 opted out."""
+    moment = now or _utcnow()
+    stamp = clock.to_text(moment)
+    with store.write(db):
+        db.execute(
+            "INSERT INTO sms_status_events (message_sid, status, error_code, received_at)"
+            " VALUES (?, ?, ?, ?)",
+            [message_sid, status, error_code, stamp],
+        )
+        row = db.execute(
+            "SELECT id, phone, status, attempts FROM sms_outbound WHERE message_sid = ?",
+            [message_sid],
+        ).fetchone()
+        if row is None:
+            return  # a reply sent as TwiML, or not ours: the event is kept all the same
+        message_id, phone, current, attempts = row
+        if error_code == OPTED_OUT:
+            _mark_opted_out(db, phone, stamp)
+        transient = error_code is not None and classify(error_code, None) is TransientSendError
+        if (
+            status in ("undelivered", "failed")
+            and transient
+            and attempts < config.max_attempts
+            and not is_opted_out(db, phone)
+        ):
+            db.execute(
+                "UPDATE sms_outbound SET status = 'queued', message_sid = NULL,"
+                " next_attempt_at = ?, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+                [
+                    clock.to_text(moment + retry_delay(config, attempts)),
+                    error_code,
+                    f"{status} ({error_code}), retrying",
+                    stamp,
+                    message_id,
+                ],
+            )
+            return
+        if STATUS_RANK.get(status, 0) > STATUS_RANK.get(current, 0):
+            db.execute(
+                "UPDATE sms_outbound SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
+                [status, error_code, stamp, message_id],
+            )

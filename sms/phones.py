@@ -1,0 +1,81 @@
+"""Phone numbers: read them as E.164, and turn them into pseudonyms under a secret pepper.
+
+`respondent` on a submission is HMAC-SHA256(E.164 number) keyed with PHONE_PEPPER: the
+same number always gives the same pseudonym (so answers from one phone can be told
+apart) but, without the pepper, nobody can walk the small space of phone numbers back
+to one. The pepper is kept outside the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import phonenumbers
+
+from sms.errors import InvalidNumber, SmsConfigError
+
+log = logging.getLogger(__name__)
+
+PEPPER_SUFFIX = ".phone-pepper"
+
+
+def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
+    """Return `raw` as an E.164 number; `strict` also requires a number in service."""
+    text = (raw or "").strip()
+    if not text or len(text) > 40:
+        raise InvalidNumber(f"{text[:40]!r} is not a phone number")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"{text!r} is not a phone number: {exc}") from None
+    valid = phonenumbers.is_valid_number if strict else phonenumbers.is_possible_number
+    if not valid(number):
+        raise InvalidNumber(f"{text!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def pseudonym(e164: str, pepper: bytes) -> str:
+    """Return the keyed pseudonym of an E.164 number (hex HMAC-SHA256 under the pepper)."""
+    return hmac.new(pepper, e164.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def pepper_file(database: str | Path) -> Path:
+    """Return where a generated pepper is kept: a file beside the database, never inside it."""
+    database = Path(database)
+    return database.with_name(database.name + PEPPER_SUFFIX)
+
+
+def resolve_pepper(configured: str, database: str | Path, *, live: bool) -> bytes:
+    """Return the pepper to use: the configured one, or (simulator only) one kept beside the db.
+
+    A channel with Twilio credentials (`live`) refuses to start without PHONE_PEPPER:
+    a generated pepper could be lost with the data directory, silently changing every
+    pseudonym, and real numbers deserve a secret the operator chose and backs up.
+    """
+    if configured:
+        if len(configured) < 16:
+            raise SmsConfigError("PHONE_PEPPER must be at least 16 characters long")
+        return configured.encode("utf-8")
+    if live:
+        raise SmsConfigError(
+            "PHONE_PEPPER is not set: set PARTICIPATE_PHONE_PEPPER to a long random secret"
+            " before receiving real SMS (see docs/sms-setup.md)"
+        )
+    path = pepper_file(database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        log.warning("sms.pepper_generated", extra={"path": str(path)})
+    value = path.read_text().strip()
+    if len(value) < 16:
+        raise SmsConfigError(f"{path} holds no usable pepper; delete it or set PHONE_PEPPER")
+    return value.encode("utf-8")

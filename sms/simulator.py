@@ -1,0 +1,58 @@
+"""The simulator: text the channel by hand from a web page, through the same engine.
+
+What it shows (the texts sent, the replies, and outbound messages delivered to it when
+there are no Twilio credentials) is kept in `sms_simulator_log`, beside the SMS
+channel's other tables; it is never synced or exported.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from participate import clock
+from sms import conversations, segments
+from sms.config import SmsConfig
+
+HISTORY = 50
+
+
+def log_message(db: sqlite_utils.Database, phone: str, direction: str, body: str) -> None:
+    """Add a message to what the simulator page shows for `phone`."""
+    m = segments.measure(body)
+    db.execute(
+        "INSERT INTO sms_simulator_log (phone, direction, body, encoding, segments, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [phone, direction, body, m.encoding, m.segments, clock.utcnow()],
+    )
+
+
+def send(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    phone: str,
+    body: str,
+    *,
+    now: datetime | None = None,
+) -> conversations.Outcome:
+    """Text `body` from `phone` to the channel, as Twilio would deliver it; log both ways."""
+    log_message(db, phone, "in", body)
+    inbound = conversations.Inbound(phone=phone, body=body, message_sid=f"SMsim{uuid.uuid4().hex}")
+    outcome = conversations.receive(db, config, inbound, now=now)
+    for reply in outcome.replies:
+        log_message(db, phone, "out", reply)
+    return outcome
+
+
+def history(db: sqlite_utils.Database, phone: str, limit: int = HISTORY) -> list[dict[str, Any]]:
+    """Return the latest messages to and from `phone`, oldest first."""
+    rows = db.execute(
+        "SELECT direction, body, encoding, segments, at FROM sms_simulator_log"
+        " WHERE phone = ? ORDER BY id DESC LIMIT ?",
+        [phone, limit],
+    ).fetchall()
+    keys = ("direction", "body", "encoding", "segments", "at")
+    return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
