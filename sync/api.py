@@ -39,8 +39,6 @@ def authenticate() -> Any:
     except RequestRefused as exc:
         # hub_time lets a node with a wrong clock correct its next request.
         return jsonify(error="unauthorized", reason=exc.reason, hub_time=time.time()), 401
-    devices.touch(db, g.device["id"])
-    devices.clear_refusal(db, g.device["id"])
     return None
 
 

@@ -182,9 +182,10 @@ def push(
 def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]) -> None:
     now = clock.utcnow()
     with store.write(db):
-        db.conn.executemany(
-            "UPDATE submissions SET synced_at = ?, sync_error = '' WHERE id = ?",
-            [(now, submission_id) for submission_id in acknowledged],
+        db.execute(
+            "UPDATE submissions SET synced_at = ?, sync_error = ''"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            [now, json.dumps(acknowledged)],
         )
         db.conn.executemany(
             "UPDATE submissions SET sync_error = ? WHERE id = ? AND synced_at IS NULL",

@@ -47,12 +47,22 @@ _STRING_FIELDS = (
     "started_at",
     "submitted_at",
 )
-_INSERT = (
-    "INSERT INTO submissions (id, consultation_id, consultation_version, channel, device_id,"
-    " seq, respondent, language, started_at, submitted_at, received_at, answers, complete)"
-    " VALUES (:id, :consultation_id, :consultation_version, :channel, :device_id, :seq,"
-    " :respondent, :language, :started_at, :submitted_at, :received_at, :answers, :complete)"
+_COLUMNS = (
+    "id",
+    "consultation_id",
+    "consultation_version",
+    "channel",
+    "device_id",
+    "seq",
+    "respondent",
+    "language",
+    "started_at",
+    "submitted_at",
+    "received_at",
+    "answers",
+    "complete",
 )
+_INSERT_CHUNK = 50  # rows per statement: 13 columns * 50 stays under SQLite's variable limit
 
 
 class _Rejected(Exception):
@@ -101,13 +111,28 @@ def store_batch(
                     devices.record_rejection(db, device_id, outcome["id"], seq, exc.reason, item)
             results.append(outcome)
         if rows:
-            db.conn.executemany(_INSERT, rows)
+            _insert(db, rows)
             # A submission refused earlier (say, for a version the hub lacked) is now home.
-            db.conn.executemany(
-                "DELETE FROM sync_rejections WHERE device_id = ? AND submission_id = ?",
-                [(device_id, row["id"]) for row in rows],
-            )
+            if db.execute(
+                "SELECT 1 FROM sync_rejections WHERE device_id = ? LIMIT 1", [device_id]
+            ).fetchone():
+                db.execute(
+                    "DELETE FROM sync_rejections WHERE device_id = ?"
+                    " AND submission_id IN (SELECT value FROM json_each(?))",
+                    [device_id, json.dumps([row["id"] for row in rows])],
+                )
     return results
+
+
+def _insert(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    # Multi-row VALUES: several times fewer statements than executemany, as insert_all does.
+    marks = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+    # Column names are this module's constants; every value is a bound parameter.
+    head = "INSERT INTO submissions (" + ", ".join(_COLUMNS) + ") VALUES "  # noqa: S608
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        params = [row[name] for row in chunk for name in _COLUMNS]
+        db.execute(head + ", ".join([marks] * len(chunk)), params)
 
 
 def _is_id(value: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import clock, devices
+from participate import clock, devices, store
 from sync.errors import RequestRefused
 
 HEADER_DEVICE = "X-Participate-Device"
@@ -98,7 +98,13 @@ def verify(
         reason = f"timestamp outside window ({skew:+.0f} s; limit {window:.0f} s)"
         devices.record_refusal(db, device["id"], reason, clock_skew=skew)
         raise RequestRefused("timestamp outside window", clock_skew=skew)
-    if not remember_nonce(db, device["id"], nonce, int(stamp) + window, now):
+    # One transaction (one fsync) for the nonce and the device's last contact.
+    with store.write(db):
+        fresh = remember_nonce(db, device["id"], nonce, int(stamp) + window, now)
+        if fresh:
+            devices.touch(db, device["id"])
+            devices.clear_refusal(db, device["id"])
+    if not fresh:
         devices.record_refusal(db, device["id"], "replayed nonce")
         raise RequestRefused("replayed nonce")
     return device
