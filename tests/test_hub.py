@@ -1,0 +1,627 @@
+"""The staff hub's pages: sign-in, roles, CSRF, results, search, moderation, admin pages."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hub import moderation, users
+from participate import clock, consultations, devices, store, submissions
+from participate.app import create_app
+from tests.conftest import EXAMPLE
+
+PASSWORD = "correct horse battery"
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords with argon2's cheapest settings: the tests are about the flow."""
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+@pytest.fixture
+def app_config(db_path: Path) -> dict:
+    return {
+        "TESTING": True,
+        "DATABASE": str(db_path),
+        "SECRET_KEY": "test",
+        "ROLE": "hub",
+        "HUB_LOGIN_MAX_FAILURES": 3,
+    }
+
+
+@pytest.fixture
+def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> dict:
+    """Load the example with three submissions and one account per role."""
+    now = clock.utcnow()
+    kiosk = submissions.record(
+        db,
+        example,
+        channel="kiosk",
+        language="fr",
+        answers={
+            "visits": "weekly",
+            "times": ["mornings", "sundays"],
+            "evenings": True,
+            "rating": 4,
+            "hours_per_week": 3,
+            "comments": f"Plus de soirées, s'il vous plaît {XSS}",
+        },
+        started_at=now,
+    )
+    sms = submissions.record(
+        db,
+        example,
+        channel="sms",
+        language="en",
+        answers={"visits": "rarely", "evenings": False, "rating": 2},
+        started_at=now,
+        respondent="p-5b1c",
+        complete=False,
+    )
+    other = submissions.record(
+        db,
+        example,
+        channel="kiosk",
+        language="en",
+        answers={
+            "visits": "weekly",
+            "times": ["evenings"],
+            "evenings": True,
+            "rating": 5,
+            "comments": "Quiet rooms please",
+        },
+        started_at=now,
+    )
+    for role in users.ROLES:
+        users.create_user(db, f"{role}@example.org", PASSWORD, role)
+    return {"kiosk": kiosk, "sms": sms, "other": other, "consultation": example}
+
+
+def csrf_token(client: FlaskClient, url: str = "/staff/login") -> str:
+    """Return the CSRF token of a form on a staff page."""
+    page = client.get(url)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: ANN201
+    """Log in through the form and return the response."""
+    token = csrf_token(client)
+    return client.post(
+        "/staff/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+
+
+def post(client: FlaskClient, url: str, data: dict | None = None, page: str = "/staff/"):  # noqa: ANN201
+    """POST a staff form with a valid CSRF token taken from `page`."""
+    return client.post(url, data={**(data or {}), "csrf_token": csrf_token(client, page)})
+
+
+def staff_client(app: Flask, role: str) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, f"{role}@example.org").status_code == 302
+    return client
+
+
+# --- sign-in ---------------------------------------------------------------------
+
+
+def test_root_of_a_hub_redirects_to_the_staff_pages(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.location.endswith("/staff/")
+
+
+def test_a_node_has_no_staff_pages(db_path: Path) -> None:
+    node = create_app(
+        {"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "t", "ROLE": "node"}
+    )
+    assert not [r for r in node.url_map.iter_rules() if r.rule.startswith("/staff")]
+
+
+def _hub_rules(app: Flask) -> list:
+    return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("hub.")]
+
+
+def _fill(rule) -> str:  # noqa: ANN001
+    values = {arg: "1" if arg == "user_id" else "x" for arg in rule.arguments}
+    if "fmt" in rule.arguments:
+        values["fmt"] = "csv"
+    url = rule.rule
+    for name, value in values.items():
+        url = re.sub(rf"<(?:[a-z]+:)?{name}>", value, url)
+    return url
+
+
+def test_every_staff_route_refuses_anonymous_users(
+    app: Flask, client: FlaskClient, hub_data: dict
+) -> None:
+    rules = _hub_rules(app)
+    assert len(rules) >= 15
+    for rule in rules:
+        url = (
+            _fill(rule).replace("/x", f"/{hub_data['kiosk']['id']}", 1)
+            if "submission" in rule.rule
+            else _fill(rule)
+        )
+        if rule.endpoint == "hub.login":
+            continue
+        if "GET" in rule.methods:
+            response = client.get(url)
+            assert response.status_code == 302, url
+            assert "/staff/login" in response.location, url
+            assert b"weekly" not in response.data
+        if "POST" in rule.methods and rule.endpoint != "hub.logout":
+            token = csrf_token(client)
+            response = client.post(
+                url,
+                data={
+                    "csrf_token": token,
+                    "action": "hide",
+                    "reason": "x",
+                    "name": "n",
+                    "email": "e@x.org",
+                },
+            )
+            assert response.status_code == 401, url
+    # Nothing an anonymous POST reached changed the store.
+    db = store.open_db(app.config["DATABASE"])
+    assert db.execute("SELECT count(*) FROM submissions WHERE hidden = 1").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 0
+    db.close()
+
+
+def test_login_then_logout_ends_the_session_on_the_server(app: Flask, hub_data: dict) -> None:
+    client = app.test_client()
+    response = login(client, "viewer@example.org")
+    assert response.status_code == 302 and response.location.endswith("/staff/")
+    page = client.get("/staff/")
+    assert page.status_code == 200
+    assert "Library opening hours" in page.get_data(as_text=True)
+    stolen = client.get_cookie("session").value
+    assert post(client, "/staff/logout").status_code == 302
+    assert client.get("/staff/").status_code == 302
+    # Replaying the cookie from before the logout gets nothing: the server forgot it.
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/staff/").status_code == 302
+
+
+def test_failed_login_says_so_and_locks_after_too_many(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = app.test_client()
+    response = login(client, "staff@example.org", "wrong password!")
+    assert response.status_code == 401
+    assert "Wrong email or password" in response.get_data(as_text=True)
+    assert login(client, "nobody@example.org").status_code == 401
+    login(client, "staff@example.org", "wrong again!!")
+    locked = login(client, "staff@example.org", "third wrong one")
+    assert locked.status_code == 429
+    # While locked, even the right password is refused.
+    assert login(client, "staff@example.org").status_code == 429
+    assert client.get("/staff/").status_code == 302
+    db.execute("UPDATE users SET locked_until = '2000-01-01T00:00:00.000000Z'")
+    assert login(client, "staff@example.org").status_code == 302
+
+
+def test_login_only_redirects_inside_the_staff_pages(app: Flask, hub_data: dict) -> None:
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(
+        "/staff/login",
+        data={
+            "email": "viewer@example.org",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "https://evil.example/",
+        },
+    )
+    assert response.location.endswith("/staff/")
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(
+        "/staff/login",
+        data={
+            "email": "viewer@example.org",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/staff/devices",
+        },
+    )
+    assert response.location.endswith("/staff/devices")
+
+
+@pytest.mark.parametrize("column, hours", [("last_seen_at", 1), ("created_at", 13)])
+def test_sessions_expire_when_idle_or_old(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict, column: str, hours: int
+) -> None:
+    client = staff_client(app, "viewer")
+    assert client.get("/staff/").status_code == 200
+    from datetime import timedelta
+
+    past = clock.to_text(clock.parse(clock.utcnow()) - timedelta(hours=hours))
+    db.execute(f"UPDATE staff_sessions SET {column} = ?", [past])  # noqa: S608
+    assert client.get("/staff/").status_code == 302
+    assert db.execute("SELECT count(*) FROM staff_sessions").fetchone()[0] == 0
+
+
+def test_disabling_an_account_ends_its_sessions(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "staff")
+    user = users.find_user(db, "staff@example.org")
+    users.set_disabled(db, user.id, True)
+    assert client.get("/staff/").status_code == 302
+    assert login(client, "staff@example.org").status_code == 401
+
+
+def test_a_post_without_csrf_token_is_refused_and_changes_nothing(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "admin")
+    sid = hub_data["kiosk"]["id"]
+    response = client.post(
+        f"/staff/submissions/{sid}/moderate", data={"action": "hide", "reason": "spam"}
+    )
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert client.post("/staff/devices", data={"name": "Branch"}).status_code == 400
+    assert not submissions.get(db, sid)["hidden"]
+    assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 0
+    assert (
+        client.post(
+            "/staff/login", data={"email": "admin@example.org", "password": PASSWORD}
+        ).status_code
+        == 400
+    )
+
+
+# --- roles -----------------------------------------------------------------------
+
+
+def test_a_viewer_reads_but_cannot_moderate_export_or_administer(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "viewer")
+    sid = hub_data["kiosk"]["id"]
+    for url in [
+        "/staff/",
+        "/staff/c/library-hours/",
+        "/staff/c/library-hours/submissions",
+        f"/staff/submissions/{sid}",
+        "/staff/devices",
+    ]:
+        assert client.get(url).status_code == 200, url
+    detail = client.get(f"/staff/submissions/{sid}").get_data(as_text=True)
+    assert "Hide this submission" not in detail
+    results = client.get("/staff/c/library-hours/").get_data(as_text=True)
+    assert "export.csv" not in results
+    for fmt in ("csv", "xlsx", "json", "jsonl"):
+        assert client.get(f"/staff/c/library-hours/export.{fmt}").status_code == 403
+    assert client.get("/staff/c/library-hours/codebook.csv").status_code == 403
+    response = post(
+        client, f"/staff/submissions/{sid}/moderate", {"action": "hide", "reason": "spam"}
+    )
+    assert response.status_code == 403
+    assert not submissions.get(db, sid)["hidden"]
+    for url in ["/staff/users", "/staff/consultations"]:
+        assert client.get(url).status_code == 403
+    assert post(client, "/staff/devices", {"name": "Branch"}).status_code == 403
+
+
+def test_staff_moderate_and_export_but_do_not_administer(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "staff")
+    assert client.get("/staff/c/library-hours/export.csv").status_code == 200
+    sid = hub_data["kiosk"]["id"]
+    response = post(
+        client, f"/staff/submissions/{sid}/moderate", {"action": "hide", "reason": "abusive"}
+    )
+    assert response.status_code == 302
+    assert client.get("/staff/users").status_code == 403
+    assert post(client, "/staff/consultations/library-hours/close").status_code == 403
+    assert (
+        post(
+            client,
+            "/staff/users",
+            {"email": "x@example.org", "role": "admin", "password": PASSWORD, "confirm": PASSWORD},
+        ).status_code
+        == 403
+    )
+
+
+# --- results, search, moderation -------------------------------------------------
+
+
+def test_results_count_every_question_type(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "viewer")
+    page = client.get("/staff/c/library-hours/").get_data(as_text=True)
+    assert page.count('<svg class="chart" role="img"') >= 5
+    # visits: weekly twice, rarely once; the table beside the chart says so.
+    table = re.search(
+        r"<caption>Answers to: How often do you visit\?</caption>(.*?)</table>", page, re.S
+    ).group(1)
+    assert re.search(r"Every week</th><td class=\"num\">2</td>", table)
+    assert re.search(r"Rarely</th><td class=\"num\">1</td>", table)
+    filtered = client.get("/staff/c/library-hours/?channel=sms").get_data(as_text=True)
+    table = re.search(
+        r"<caption>Answers to: How often do you visit\?</caption>(.*?)</table>", filtered, re.S
+    ).group(1)
+    assert re.search(r"Every week</th><td class=\"num\">0</td>", table)
+    assert client.get("/staff/c/library-hours/?since=yesterday").status_code == 400
+    assert client.get("/staff/c/library-hours/?channel=fax").status_code == 400
+    assert client.get("/staff/c/nope/").status_code == 404
+
+
+def test_script_payloads_show_as_text_everywhere(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "admin")
+    sid = hub_data["kiosk"]["id"]
+    for url in [
+        "/staff/c/library-hours/",
+        "/staff/c/library-hours/submissions",
+        f"/staff/submissions/{sid}",
+        "/staff/c/library-hours/submissions?q=soirees",
+    ]:
+        page = client.get(url).get_data(as_text=True)
+        assert "&lt;script&gt;alert(" in page, url
+        assert "<script>alert" not in page and "<img src=x" not in page, url
+        assert "script-src 'self'" in client.get(url).headers["Content-Security-Policy"]
+
+
+def test_full_text_search_ignores_accents_and_follows_updates(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "viewer")
+    page = client.get("/staff/c/library-hours/submissions?q=SOIREES").get_data(as_text=True)
+    assert "1 submission" in page and "Plus de soirées" in page
+    assert "Quiet rooms" not in page
+    page = client.get("/staff/c/library-hours/submissions?q=quiet").get_data(as_text=True)
+    assert "Quiet rooms" in page and "soirées" not in page
+    # The index follows the table: an edited answer and a deleted row.
+    other = hub_data["other"]["id"]
+    db.execute(
+        "UPDATE submissions SET answers = json_set(answers, '$.comments', 'Café corner') WHERE id = ?",
+        [other],
+    )
+    assert "0 submissions" in client.get("/staff/c/library-hours/submissions?q=quiet").get_data(
+        as_text=True
+    )
+    assert "Café corner" in client.get("/staff/c/library-hours/submissions?q=cafe").get_data(
+        as_text=True
+    )
+    db.execute("DELETE FROM submissions WHERE id = ?", [other])
+    assert (
+        db.execute(
+            "SELECT count(*) FROM submission_texts WHERE submission_id = ?", [other]
+        ).fetchone()[0]
+        == 0
+    )
+    # Search syntax from the user is data, never an FTS error.
+    assert client.get('/staff/c/library-hours/submissions?q="OR*)(NEAR').status_code == 200
+
+
+def test_text_answers_are_a_searchable_list_on_the_results(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "viewer")
+    page = client.get("/staff/c/library-hours/?q_comments=quiet").get_data(as_text=True)
+    listed = re.search(r'<ul class="texts".*?</ul>', page, re.S).group(0)
+    assert "Quiet rooms please" in listed and "soirées" not in listed
+
+
+def test_hiding_needs_a_reason_is_logged_and_leaves_charts(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "staff")
+    sid = hub_data["kiosk"]["id"]
+    url = f"/staff/submissions/{sid}/moderate"
+    assert post(client, url, {"action": "hide", "reason": "  "}).status_code == 400
+    assert post(client, url, {"action": "delete", "reason": "x"}).status_code == 400
+    assert post(client, url, {"action": "hide", "reason": "insults"}).status_code == 302
+    row = db.execute("SELECT hidden, hidden_reason FROM submissions WHERE id = ?", [sid]).fetchone()
+    assert row == (1, "insults")
+    log = moderation.history(db, sid)
+    assert [(e["action"], e["reason"], e["user_email"]) for e in log] == [
+        ("hide", "insults", "staff@example.org")
+    ]
+    page = client.get("/staff/c/library-hours/").get_data(as_text=True)
+    assert "soirées" not in page
+    assert "soirées" in client.get("/staff/c/library-hours/?hidden=1").get_data(as_text=True)
+    csv_text = client.get("/staff/c/library-hours/export.csv").get_data(as_text=True)
+    assert sid not in csv_text
+    assert sid in client.get("/staff/c/library-hours/export.csv?hidden=1").get_data(as_text=True)
+    assert post(client, url, {"action": "unhide", "reason": "context explained"}).status_code == 302
+    assert [e["action"] for e in moderation.history(db, sid)] == ["hide", "unhide"]
+    assert client.get(f"/staff/submissions/{sid}").status_code == 200
+    assert (
+        post(
+            client, "/staff/submissions/nope/moderate", {"action": "hide", "reason": "x"}
+        ).status_code
+        == 404
+    )
+
+
+def test_submission_list_pages(app: Flask, db: sqlite_utils.Database, hub_data: dict) -> None:
+    app.config["HUB_PAGE_SIZE"] = 2
+    client = staff_client(app, "viewer")
+    first = client.get("/staff/c/library-hours/submissions").get_data(as_text=True)
+    assert "3 submissions, page 1 of 2" in first
+    second = client.get("/staff/c/library-hours/submissions?page=2").get_data(as_text=True)
+    assert "page 2 of 2" in second
+    assert client.get("/staff/c/library-hours/submissions?page=two").status_code == 400
+
+
+# --- admin -----------------------------------------------------------------------
+
+
+def test_admin_manages_accounts(app: Flask, db: sqlite_utils.Database, hub_data: dict) -> None:
+    client = staff_client(app, "admin")
+    data = {"email": "new@example.org", "role": "viewer", "password": PASSWORD, "confirm": PASSWORD}
+    assert post(client, "/staff/users", data, "/staff/users").status_code == 302
+    assert users.find_user(db, "new@example.org").role == "viewer"
+    assert post(client, "/staff/users", data, "/staff/users").status_code == 400  # twice
+    short = {**data, "email": "short@example.org", "password": "short", "confirm": "short"}
+    assert post(client, "/staff/users", short, "/staff/users").status_code == 400
+    assert users.find_user(db, "short@example.org") is None
+    new = users.find_user(db, "new@example.org")
+    assert (
+        post(
+            client, f"/staff/users/{new.id}", {"action": "role", "role": "staff"}, "/staff/users"
+        ).status_code
+        == 302
+    )
+    assert users.get_user(db, new.id).role == "staff"
+    admin = users.find_user(db, "admin@example.org")
+    # The last admin cannot step down or disable themself.
+    assert (
+        post(
+            client, f"/staff/users/{admin.id}", {"action": "role", "role": "viewer"}, "/staff/users"
+        ).status_code
+        == 400
+    )
+    assert (
+        post(client, f"/staff/users/{admin.id}", {"action": "disable"}, "/staff/users").status_code
+        == 400
+    )
+    assert users.get_user(db, admin.id).role == "admin"
+
+
+def test_admin_enrols_and_disables_devices(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "admin")
+    response = post(client, "/staff/devices", {"name": "Central <b>library</b>"}, "/staff/devices")
+    assert response.status_code == 201
+    page = response.get_data(as_text=True)
+    device_id, secret = db.execute("SELECT id, secret FROM devices").fetchone()
+    assert secret in page and "Central &lt;b&gt;library&lt;/b&gt;" in page
+    # The secret is shown once, never on the list again.
+    assert secret not in client.get("/staff/devices").get_data(as_text=True)
+    assert post(client, "/staff/devices", {"name": " "}, "/staff/devices").status_code == 400
+    assert (
+        post(client, f"/staff/devices/{device_id}/disable", page="/staff/devices").status_code
+        == 302
+    )
+    assert devices.get_device(db, device_id)["disabled_at"]
+    assert post(client, "/staff/devices/nope/disable", page="/staff/devices").status_code == 400
+
+
+def test_devices_page_calls_out_stale_and_gapped_nodes(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    device_id, _ = devices.add_device(db, "Branch library")
+    devices.record_heartbeat(
+        db,
+        device_id,
+        {
+            "version": "0.1.0",
+            "queue_depth": 5,
+            "oldest_unsynced_age": 60,
+            "highest_seq": 9,
+            "node_clock": clock.utcnow(),
+            "last_error": "",
+        },
+    )
+    db.execute(
+        "UPDATE devices SET last_seen_at = '2026-01-01T00:00:00.000000Z' WHERE id = ?", [device_id]
+    )
+    client = staff_client(app, "viewer")
+    page = client.get("/staff/devices").get_data(as_text=True)
+    assert "Needs attention" in page
+    assert "Branch library" in page and "stale" in page
+    assert "9 missing" in page and "1-9" in page
+    assert "0.1.0" in page
+    assert "Enrol a device" not in page  # viewers do not administer
+
+
+def test_admin_uploads_closes_and_reopens_consultations(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "admin")
+    text = EXAMPLE.read_text(encoding="utf-8").replace("id: library-hours", "id: parks", 1)
+    text = text.replace("keywords: {en: HOURS, fr: [HEURES, HORAIRES]}", "keywords: {en: PARKS}")
+    token = csrf_token(client, "/staff/consultations")
+    response = client.post(
+        "/staff/consultations",
+        data={"csrf_token": token, "file": (io.BytesIO(text.encode()), "parks.yaml")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert consultations.get(db, "parks").id == "parks"
+    bad = text.replace("type: scale", "type: slider")
+    token = csrf_token(client, "/staff/consultations")
+    response = client.post(
+        "/staff/consultations",
+        data={"csrf_token": token, "file": (io.BytesIO(bad.encode()), "parks.yaml")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "parks.yaml" in response.get_data(as_text=True) and "slider" in response.get_data(
+        as_text=True
+    )
+    token = csrf_token(client, "/staff/consultations")
+    response = client.post(
+        "/staff/consultations",
+        data={"csrf_token": token, "file": (io.BytesIO(b"x"), "parks.exe")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert (
+        post(client, "/staff/consultations/parks/close", page="/staff/consultations").status_code
+        == 302
+    )
+    assert not consultations.is_accepting(db, consultations.get(db, "parks"), clock.today())
+    assert (
+        post(client, "/staff/consultations/parks/reopen", page="/staff/consultations").status_code
+        == 302
+    )
+    assert db.execute("SELECT closed FROM consultations WHERE id = 'parks'").fetchone()[0] == 0
+    assert (
+        post(client, "/staff/consultations/nope/close", page="/staff/consultations").status_code
+        == 400
+    )
+
+
+# --- the add-user command --------------------------------------------------------
+
+
+def test_add_user_command(runner, db_path: Path) -> None:  # noqa: ANN001
+    from participate.cli import main
+
+    result = runner.invoke(
+        main,
+        ["add-user", "--db", str(db_path), "a@example.org", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    db = store.open_db(db_path)
+    assert users.authenticate(db, "A@example.org", PASSWORD).role == "admin"
+    stored = db.execute("SELECT password_hash FROM users").fetchone()[0]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    db.close()
+    result = runner.invoke(
+        main,
+        ["add-user", "--db", str(db_path), "b@example.org", "--role", "viewer"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(
+        main,
+        ["add-user", "--db", str(db_path), "a@example.org", "--role", "staff", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert again.exit_code == 1 and "already an account" in again.output
+    bad = runner.invoke(
+        main,
+        ["add-user", "--db", str(db_path), "c@example.org", "--role", "owner", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert bad.exit_code == 2
