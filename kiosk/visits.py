@@ -122,6 +122,14 @@ def load(db: sqlite_utils.Database, token: str | None, *, max_idle_seconds: floa
     )
 
 
+def language_of(db: sqlite_utils.Database, token: str | None) -> str | None:
+    """Return the language of the visit named by `token`, without touching it, or None."""
+    if not token:
+        return None
+    row = db.execute("SELECT language FROM kiosk_visits WHERE token = ?", [token]).fetchone()
+    return row[0] if row else None
+
+
 def set_answer(db: sqlite_utils.Database, visit: Visit, question_id: str, value: Any) -> None:
     """Keep one answer in the visit (a SKIPPED value removes it)."""
     if value is SKIPPED:

@@ -1,0 +1,542 @@
+"""The kiosk's routes through Flask's test client: a visit, bad input, resets, idempotency."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kiosk import sweep_idle_visits, visits
+from participate import consultations
+from participate.app import create_app
+from tests.conftest import EXAMPLE
+
+DEVICE = "node-test-1"
+
+
+def example_definition(**changes: object) -> dict:
+    """Return the example consultation without its dates (open whatever the day), changed."""
+    data = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    data.pop("opens", None)
+    data.pop("closes", None)
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def app_config(db_path: Path) -> dict:
+    return {
+        "TESTING": True,
+        "DATABASE": str(db_path),
+        "SECRET_KEY": "test",
+        "ROLE": "node",
+        "DEVICE_ID": DEVICE,
+    }
+
+
+@pytest.fixture
+def consultation(db: sqlite_utils.Database) -> consultations.Consultation:
+    """Load the dateless example into the store."""
+    parsed = consultations.parse(example_definition(), "library-hours.yaml")
+    consultations.save(db, [parsed])
+    return parsed
+
+
+def token_of(html: str) -> str:
+    match = re.search(r'name="visit" value="([^"]+)"', html)
+    assert match, "the page carries no visit token"
+    return match.group(1)
+
+
+def start(client: FlaskClient, lang: str = "en") -> str:
+    """Start a visit of the example and return its token."""
+    response = client.post("/start", data={"consultation": "library-hours", "lang": lang})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/question/1"
+    page = client.get("/question/1")
+    assert page.status_code == 200
+    return token_of(page.get_data(as_text=True))
+
+
+FULL_ANSWERS = [
+    ("visits", ["monthly"]),
+    ("times", ["sundays", "mornings"]),
+    ("evenings", ["yes"]),
+    ("rating", ["4"]),
+    ("hours_per_week", ["12"]),
+    ("comments", ["Plus de bancs, s'il vous plaît."]),
+]
+EXPECTED = {
+    "visits": "monthly",
+    "times": ["mornings", "sundays"],
+    "evenings": True,
+    "rating": 4,
+    "hours_per_week": 12,
+    "comments": "Plus de bancs, s'il vous plaît.",
+}
+
+
+def answer_all(client: FlaskClient, token: str, answers=FULL_ANSWERS) -> None:
+    for number, (question_id, values) in enumerate(answers, start=1):
+        response = client.post(
+            f"/question/{number}",
+            data={"visit": token, "question": question_id, "action": "next", "answer": values},
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def submissions_in(db: sqlite_utils.Database) -> list[dict]:
+    rows = db.execute("SELECT * FROM submissions ORDER BY seq").fetchall()
+    columns = [d[0] for d in db.execute("SELECT * FROM submissions LIMIT 0").description]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def visit_rows(db: sqlite_utils.Database) -> list[tuple]:
+    return db.execute("SELECT token, answers, submitted_at FROM kiosk_visits").fetchall()
+
+
+# --- registration and the welcome screen ------------------------------------------------
+
+
+def test_a_hub_has_no_kiosk(db_path: Path) -> None:
+    app = create_app({"TESTING": True, "DATABASE": str(db_path), "ROLE": "hub"})
+    assert "kiosk" not in app.blueprints
+    assert app.test_client().post("/start").status_code in (404, 405)
+
+
+def test_welcome_lists_open_consultations_as_buttons(client: FlaskClient, consultation) -> None:
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<html lang="en">' in html
+    assert "Library opening hours" in html
+    assert 'name="consultation" value="library-hours"' in html
+    assert 'hreflang="fr"' in html and ">Français</a>" in html
+
+
+def test_welcome_in_french(client: FlaskClient, consultation) -> None:
+    html = client.get("/?lang=fr").get_data(as_text=True)
+    assert '<html lang="fr">' in html
+    assert "Heures d&#39;ouverture de la bibliothèque" in html
+    assert "Donnez votre avis" in html
+    assert "Have your say" not in html
+
+
+def test_welcome_without_open_consultations(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    consultations.set_closed(db, "library-hours", True)
+    html = client.get("/").get_data(as_text=True)
+    assert "There is nothing to answer right now" in html
+    assert "library-hours" not in html
+
+
+# --- a complete visit ---------------------------------------------------------------------
+
+
+def test_a_complete_visit_records_one_submission(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client, "fr")
+    answer_all(client, token)
+    review = client.get("/review")
+    assert review.status_code == 200
+    assert "Chaque mois" in review.get_data(as_text=True)
+    response = client.post("/submit", data={"visit": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/thanks"
+    thanks = client.get("/thanks").get_data(as_text=True)
+    assert "Merci ! Vos réponses ont été enregistrées." in thanks
+    assert 'http-equiv="refresh"' in thanks
+
+    (row,) = submissions_in(db)
+    assert json.loads(row["answers"]) == EXPECTED
+    assert row["channel"] == "kiosk"
+    assert row["device_id"] == DEVICE
+    assert row["language"] == "fr"
+    assert row["respondent"] == ""
+    assert row["complete"] == 1
+    assert row["consultation_version"] == consultation.version
+    assert row["started_at"] <= row["submitted_at"]
+    assert row["seq"] == 1
+    # The visit no longer holds the answers, and the welcome screen forgets the visit.
+    assert visit_rows(db) == [(token, "{}", row["submitted_at"])]
+    welcome = client.get("/")
+    assert "kiosk_visit=;" in welcome.headers.get("Set-Cookie", "")
+    assert visit_rows(db) == []
+
+
+def test_skipped_optional_questions_are_absent(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answers = [*FULL_ANSWERS[:4], ("hours_per_week", [""]), ("comments", ["   "])]
+    answer_all(client, token, answers)
+    review = client.get("/review").get_data(as_text=True)
+    assert review.count("Skipped") == 2
+    client.post("/submit", data={"visit": token})
+    (row,) = submissions_in(db)
+    assert set(json.loads(row["answers"])) == {"visits", "times", "evenings", "rating"}
+
+
+def test_back_keeps_answers_and_shows_them_again(client: FlaskClient, consultation) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:2])
+    response = client.post(
+        "/question/3", data={"visit": token, "question": "evenings", "action": "back"}
+    )
+    assert response.headers["Location"] == "/question/2"
+    html = client.get("/question/2").get_data(as_text=True)
+    assert re.search(r'value="mornings"\s+checked', html)
+    assert re.search(r'value="sundays"\s+checked', html)
+    assert not re.search(r'value="evenings"\s+checked', html)
+
+
+def test_back_from_the_first_question_ends_the_visit(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    response = client.post(
+        "/question/1", data={"visit": token, "question": "visits", "action": "back"}
+    )
+    assert response.status_code == 303 and response.headers["Location"].startswith("/?")
+    assert visit_rows(db) == []
+
+
+def test_a_visit_keeps_the_version_it_started_with(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    newer = consultations.parse(
+        example_definition(thanks={"en": "Cheers", "fr": "Merci"}), "library-hours.yaml"
+    )
+    consultations.save(db, [newer])
+    answer_all(client, token)
+    client.post("/submit", data={"visit": token})
+    (row,) = submissions_in(db)
+    assert row["consultation_version"] == consultation.version != newer.version
+
+
+# --- bad input: a clear page, nothing stored ---------------------------------------------
+
+BAD_ANSWERS = [
+    (1, "visits", ["daily"], "is not one of the options"),
+    (1, "visits", [], "Please choose an answer."),
+    (2, "times", ["mornings", "mornings"], "not one of the options"),
+    (2, "times", ["mornings", "brunch"], "not one of the options"),
+    (2, "times", [], "Please choose at least one answer."),
+    (3, "evenings", ["maybe"], "not one of the options"),
+    (4, "rating", ["0"], "from 1 to 5"),
+    (4, "rating", ["6"], "from 1 to 5"),
+    (4, "rating", ["2.5"], "whole number"),
+    (4, "rating", ["five"], "not one of the options"),
+    (5, "hours_per_week", ["81"], "from 0 to 80"),
+    (5, "hours_per_week", ["-1"], "from 0 to 80"),
+    (5, "hours_per_week", ["1.5"], "whole number"),
+    (5, "hours_per_week", ["ten"], "using only digits"),
+    (5, "hours_per_week", ["1e400"], "using only digits"),
+    (6, "comments", ["x" * 501], "500 characters or fewer"),
+]
+
+
+@pytest.mark.parametrize(("number", "question_id", "values", "message"), BAD_ANSWERS)
+def test_bad_answers_are_refused_next_to_the_question(
+    client: FlaskClient,
+    db: sqlite_utils.Database,
+    consultation,
+    number: int,
+    question_id: str,
+    values: list[str],
+    message: str,
+) -> None:
+    token = start(client)
+    before = visit_rows(db)
+    response = client.post(
+        f"/question/{number}",
+        data={"visit": token, "question": question_id, "action": "next", "answer": values},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert message in html
+    assert 'role="alert"' in html and 'aria-invalid="true"' in html
+    assert "<title>Error:" in html
+    assert visit_rows(db) == before
+    # The refused answer was not kept, so the review still asks for the required ones.
+    assert client.post("/submit", data={"visit": token}).status_code == 422
+    assert submissions_in(db) == []
+
+
+def test_an_unknown_consultation_is_a_clear_404(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    response = client.post("/start", data={"consultation": "no-such-thing", "lang": "en"})
+    assert response.status_code == 404
+    assert "Start again" in response.get_data(as_text=True)
+    assert visit_rows(db) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "question_id", "status"),
+    [
+        ("/question/1", "rating", 404),  # a real question, at another position
+        ("/question/1", "nonsense", 404),
+        ("/question/7", "visits", 404),
+        ("/question/0", "visits", 404),
+        ("/question/1", None, 400),
+    ],
+)
+def test_unknown_questions_are_refused(
+    client: FlaskClient,
+    db: sqlite_utils.Database,
+    consultation,
+    path: str,
+    question_id: str | None,
+    status: int,
+) -> None:
+    token = start(client)
+    data = {"visit": token, "action": "next", "answer": "4"}
+    if question_id is not None:
+        data["question"] = question_id
+    response = client.post(path, data=data)
+    assert response.status_code == status
+    assert "Nothing was saved" in response.get_data(as_text=True)
+    assert json.loads(visit_rows(db)[0][1]) == {}
+
+
+def test_question_out_of_range_is_404(client: FlaskClient, consultation) -> None:
+    start(client)
+    assert client.get("/question/99").status_code == 404
+
+
+def test_an_oversized_body_is_refused(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    response = client.post(
+        "/question/6",
+        data={"visit": token, "question": "comments", "answer": "x" * (3 * 1024 * 1024)},
+    )
+    assert response.status_code == 413
+    assert "Nothing was saved" in response.get_data(as_text=True)
+    assert json.loads(visit_rows(db)[0][1]) == {}
+
+
+def test_a_closed_consultation_cannot_be_started(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    consultations.set_closed(db, "library-hours", True)
+    response = client.post("/start", data={"consultation": "library-hours", "lang": "en"})
+    assert response.status_code == 409
+    assert "This topic is closed" in response.get_data(as_text=True)
+    assert visit_rows(db) == []
+
+
+def test_a_consultation_closed_during_a_visit_stores_nothing(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token)
+    consultations.set_closed(db, "library-hours", True)
+    response = client.post("/submit", data={"visit": token})
+    assert response.status_code == 409
+    assert submissions_in(db) == []
+
+
+def test_a_consultation_past_its_dates_cannot_be_started(
+    client: FlaskClient, db: sqlite_utils.Database
+) -> None:
+    ended = consultations.parse(
+        example_definition(opens="2020-01-01", closes="2020-02-01"), "old.yaml"
+    )
+    consultations.save(db, [ended])
+    assert "library-hours" not in client.get("/").get_data(as_text=True)
+    response = client.post("/start", data={"consultation": "library-hours", "lang": "en"})
+    assert response.status_code == 409
+    assert visit_rows(db) == []
+
+
+def test_submit_with_missing_answers_shows_them(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:2])
+    response = client.post("/submit", data={"visit": token})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "2 questions still need an answer" in html
+    assert 'href="/question/3"' in html and 'href="/question/4"' in html
+    assert submissions_in(db) == []
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def test_a_replayed_final_submit_never_makes_two(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token)
+    for _ in range(3):  # a double tap, then a resubmitted form
+        response = client.post("/submit", data={"visit": token})
+        assert response.status_code == 303 and response.headers["Location"] == "/thanks"
+    assert len(submissions_in(db)) == 1
+    client.get("/")  # the screen returns to the start: the visit is gone
+    response = client.post("/submit", data={"visit": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert len(submissions_in(db)) == 1
+
+
+def test_a_submitted_visit_shows_no_answers_again(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token)
+    client.post("/submit", data={"visit": token})
+    for path in ("/question/1", "/review"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["Location"] == "/thanks"
+    response = client.post(
+        "/question/1", data={"visit": token, "question": "visits", "answer": "rarely"}
+    )
+    assert response.headers["Location"] == "/thanks"
+    assert json.loads(submissions_in(db)[0]["answers"])["visits"] == "monthly"
+
+
+# --- resets, expiry, stale pages -------------------------------------------------------------
+
+
+def test_reset_deletes_the_visit_and_back_shows_nothing(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:3])
+    response = client.post("/reset", data={"visit": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert "kiosk_visit=;" in response.headers["Set-Cookie"]
+    assert visit_rows(db) == []
+    # Back, with or without the old cookie: the server knows nothing of the visit.
+    client.set_cookie("kiosk_visit", token)
+    for path in ("/question/2", "/review", "/thanks"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["Location"] == "/"
+    response = client.post(
+        "/question/4", data={"visit": token, "question": "rating", "answer": "3"}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert visit_rows(db) == []
+
+
+@pytest.mark.parametrize("token", ["", "made-up", "x" * 500])
+def test_a_stale_or_forged_token_restarts_without_an_error(
+    client: FlaskClient, consultation, token: str
+) -> None:
+    for path in ("/question/1", "/submit", "/text-size"):
+        response = client.post(path, data={"visit": token, "question": "visits"})
+        assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert client.post("/keepalive", data={"visit": token}).status_code == 410
+
+
+def test_an_idle_visit_expires_on_the_server(
+    app: Flask, client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:2])
+    assert client.post("/keepalive", data={"visit": token}).status_code == 204
+    db.execute("UPDATE kiosk_visits SET touched_at = '2000-01-01T00:00:00.000000Z'")
+    response = client.post(
+        "/question/3", data={"visit": token, "question": "evenings", "answer": "yes"}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert visit_rows(db) == []
+
+
+def test_the_sweep_removes_only_idle_visits(
+    app: Flask, db: sqlite_utils.Database, consultation
+) -> None:
+    idle = visits.start(db, consultation, language="en")
+    fresh = visits.start(db, consultation, language="en")
+    db.execute(
+        "UPDATE kiosk_visits SET touched_at = '2000-01-01T00:00:00.000000Z' WHERE token = ?",
+        [idle.token],
+    )
+    assert sweep_idle_visits(app) == 1
+    assert [row[0] for row in visit_rows(db)] == [fresh.token]
+
+
+def test_no_cookie_but_the_visit_token_and_no_session(client: FlaskClient, consultation) -> None:
+    start(client)
+    cookies = {cookie.key for cookie in client._cookies.values()}
+    assert cookies == {"kiosk_visit"}
+
+
+@pytest.mark.parametrize("path", ["/", "/question/1", "/review", "/question/9"])
+def test_every_kiosk_page_is_never_cached(client: FlaskClient, consultation, path: str) -> None:
+    start(client)
+    response = client.get(path)
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_text_size_is_kept_for_the_visit(client: FlaskClient, consultation) -> None:
+    html = client.get("/?size=large").get_data(as_text=True)
+    assert 'class="kiosk text-large"' in html
+    client.post("/start", data={"consultation": "library-hours", "lang": "en", "size": "large"})
+    html = client.get("/question/1").get_data(as_text=True)
+    assert 'class="kiosk text-large"' in html
+    token = token_of(html)
+    response = client.post(
+        "/question/1", data={"visit": token, "question": "visits", "action": "text-size"}
+    )
+    assert response.headers["Location"] == "/question/1"
+    assert 'class="kiosk text-normal"' in client.get("/question/1").get_data(as_text=True)
+    # The review screen's switch goes back only to a kiosk path, never elsewhere.
+    response = client.post("/text-size", data={"visit": token, "back": "https://example.org/"})
+    assert response.headers["Location"] == "/review"
+
+
+def test_the_on_screen_keyboard_can_be_switched_off(app_config: dict, consultation) -> None:
+    def text_page(keyboard: bool) -> str:
+        client = create_app({**app_config, "KIOSK_ONSCREEN_KEYBOARD": keyboard}).test_client()
+        token = start(client, "fr")
+        answer_all(client, token, FULL_ANSWERS[:5])
+        return client.get("/question/6").get_data(as_text=True)
+
+    with_keyboard = text_page(True)
+    assert "data-keyboard" in with_keyboard and ">é</button>" in with_keyboard
+    assert "data-keyboard" not in text_page(False)
+
+
+def test_every_question_type_is_rendered_for_touch(client: FlaskClient, consultation) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:5])
+    pages = [client.get(f"/question/{n}").get_data(as_text=True) for n in range(1, 7)]
+    assert pages[0].count('type="radio" name="answer"') == 3
+    assert pages[1].count('type="checkbox" name="answer"') == 3
+    assert ">Yes</span>" in pages[2] and ">No</span>" in pages[2]
+    assert pages[3].count('type="radio" name="answer"') == 5 and "1 = Very poor" in pages[3]
+    assert "data-keypad" in pages[4] and 'inputmode="numeric"' in pages[4]
+    assert "<textarea" in pages[5] and 'maxlength="500"' in pages[5]
+    assert "Question 2 of 6" in pages[1]
+
+
+def test_the_french_catalog_covers_every_kiosk_string() -> None:
+    from babel.messages.extract import extract_from_file
+    from babel.messages.pofile import read_po
+
+    root = EXAMPLE.parent.parent
+    sources = [("python", p) for p in sorted((root / "kiosk").glob("*.py"))]
+    sources += [("jinja2", p) for p in sorted((root / "templates" / "kiosk").glob("*.html"))]
+    wanted = set()
+    for method, path in sources:
+        for _lineno, message, _comments, _context in extract_from_file(method, path):
+            wanted.add(message if isinstance(message, str) else message[0])
+    assert len(wanted) > 50
+    with (root / "participate/translations/fr/LC_MESSAGES/kiosk.po").open("rb") as handle:
+        catalog = read_po(handle)
+    have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
+    assert sorted(wanted - have) == []

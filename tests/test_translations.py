@@ -1,0 +1,62 @@
+"""Every compiled catalog matches its .po, and every French catalog is complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "participate" / "translations"
+PO_FILES = sorted(TRANSLATIONS.glob("*/LC_MESSAGES/*.po"))
+FR_PO_FILES = [path for path in PO_FILES if path.parts[-3] == "fr"]
+
+
+def _name(path: Path) -> str:
+    return f"{path.parts[-3]}/{path.stem}"
+
+
+def _translated(string: str | tuple | list) -> bool:
+    return bool(string) if isinstance(string, str) else bool(string) and all(string)
+
+
+def _translations(catalog: Catalog) -> dict:
+    """Map each translated, non-fuzzy message id to its translation, as gettext would use it."""
+    result = {}
+    for message in catalog:
+        if message.id and not message.fuzzy and _translated(message.string):
+            key = message.id if isinstance(message.id, str) else tuple(message.id)
+            value = message.string if isinstance(message.string, str) else tuple(message.string)
+            result[(message.context, key)] = value
+    return result
+
+
+def test_there_are_catalogs() -> None:
+    assert FR_PO_FILES, f"no French catalog under {TRANSLATIONS}"
+
+
+@pytest.mark.parametrize("po_path", PO_FILES, ids=_name)
+def test_compiled_catalog_is_up_to_date(po_path: Path) -> None:
+    mo_path = po_path.with_suffix(".mo")
+    assert mo_path.exists(), f"{mo_path} is missing: run pybabel compile -D {po_path.stem}"
+    with po_path.open("rb") as handle:
+        source = read_po(handle)
+    with mo_path.open("rb") as handle:
+        compiled = read_mo(handle)
+    assert _translations(compiled) == _translations(source), (
+        f"{mo_path.name} is stale: run "
+        f"pybabel compile -D {po_path.stem} -d participate/translations -l {po_path.parts[-3]}"
+    )
+
+
+@pytest.mark.parametrize("po_path", FR_PO_FILES, ids=_name)
+def test_french_catalog_is_complete(po_path: Path) -> None:
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle)
+    assert not catalog.fuzzy, f"{po_path} header is marked fuzzy: gettext would ignore the file"
+    untranslated = [m.id for m in catalog if m.id and not _translated(m.string)]
+    fuzzy = [message.id for message in catalog if message.id and message.fuzzy]
+    assert not untranslated, f"untranslated in {po_path.name}: {untranslated}"
+    assert not fuzzy, f"fuzzy in {po_path.name}: {fuzzy}"
