@@ -1,0 +1,401 @@
+"""Exports: CSV, XLSX, JSON and JSON Lines from the one set of writers, and the command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tracemalloc
+import uuid
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from hub import export, moderation
+from hub.results import Filters
+from participate import clock, consultations, store, submissions
+from participate.cli import main
+from tests.conftest import EXAMPLE
+
+FORMULAS = ["=1+2", "+SUM(A1)", "-3+cmd", "@SUM(A1)", '=HYPERLINK("http://x")']
+
+
+@pytest.fixture
+def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> dict:
+    """Record a kiosk and an SMS submission, plus one per formula payload."""
+    now = clock.utcnow()
+    kiosk = submissions.record(
+        db,
+        example,
+        channel="kiosk",
+        language="fr",
+        started_at=now,
+        answers={
+            "visits": "weekly",
+            "times": ["mornings", "sundays"],
+            "evenings": True,
+            "rating": 4,
+            "hours_per_week": 3,
+            "comments": 'Très bien, merci\nligne 2, "cité"',
+        },
+    )
+    sms = submissions.record(
+        db,
+        example,
+        channel="sms",
+        language="en",
+        started_at=now,
+        respondent="p-5b1c0e",
+        answers={"visits": "rarely", "evenings": False, "rating": 2},
+        complete=False,
+    )
+    payloads = [
+        submissions.record(
+            db,
+            example,
+            channel="kiosk",
+            language="en",
+            started_at=now,
+            answers={
+                "visits": "monthly",
+                "times": ["evenings"],
+                "evenings": True,
+                "rating": 3,
+                "comments": text,
+            },
+        )
+        for text in FORMULAS
+    ]
+    return {"kiosk": kiosk, "sms": sms, "payloads": payloads}
+
+
+def _csv(db: sqlite_utils.Database, **options) -> list[dict]:  # noqa: ANN003
+    plan = export.plan_export(db, "library-hours", export.ExportOptions(**options))
+    text = "".join(export.csv_chunks(db, plan))
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def test_csv_has_metadata_then_one_column_a_question_and_a_choice(
+    db: sqlite_utils.Database, loaded: dict
+) -> None:
+    rows = _csv(db)
+    header = list(rows[0])
+    assert header[:13] == [name for name, _, _ in export.METADATA_COLUMNS]
+    assert header[13:] == [
+        "visits",
+        "times.mornings",
+        "times.evenings",
+        "times.sundays",
+        "evenings",
+        "rating",
+        "hours_per_week",
+        "comments",
+    ]
+    by_id = {row["id"]: row for row in rows}
+    kiosk = by_id[loaded["kiosk"]["id"]]
+    assert (kiosk["times.mornings"], kiosk["times.evenings"], kiosk["times.sundays"]) == (
+        "1",
+        "0",
+        "1",
+    )
+    assert kiosk["visits"] == "weekly" and kiosk["evenings"] == "yes" and kiosk["rating"] == "4"
+    assert kiosk["comments"] == 'Très bien, merci\nligne 2, "cité"'
+    assert kiosk["complete"] == "1" and kiosk["respondent"] == ""
+    sms = by_id[loaded["sms"]["id"]]
+    # A skipped multi is empty, not "none chosen".
+    assert (sms["times.mornings"], sms["comments"], sms["evenings"]) == ("", "", "no")
+    assert sms["complete"] == "0" and sms["respondent"] == "p-5b1c0e"
+    assert sms["channel"] == "sms" and sms["language"] == "en"
+
+
+def test_csv_labels_in_a_language(db: sqlite_utils.Database, loaded: dict) -> None:
+    rows = {r["id"]: r for r in _csv(db, labels=True, language="fr")}
+    kiosk = rows[loaded["kiosk"]["id"]]
+    assert kiosk["visits"] == "Chaque semaine" and kiosk["evenings"] == "Oui"
+    assert rows[loaded["sms"]["id"]]["visits"] == "Rarement"
+    with pytest.raises(export.ExportError):
+        export.plan_export(db, "library-hours", export.ExportOptions(labels=True, language="de"))
+
+
+def test_formulas_are_neutralised_in_csv_and_xlsx(
+    db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    rows = {r["id"]: r for r in _csv(db)}
+    for record, text in zip(loaded["payloads"], FORMULAS, strict=True):
+        assert rows[record["id"]]["comments"] == "'" + text
+    plan = export.plan_export(db, "library-hours")
+    export.write_xlsx(db, plan, tmp_path / "out.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx")["submissions"]
+    header = [c.value for c in sheet[1]]
+    cells = {
+        row[0]: row[header.index("comments")]
+        for row in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    for record, text in zip(loaded["payloads"], FORMULAS, strict=True):
+        assert cells[record["id"]] == "'" + text
+    # No cell of the workbook is a formula.
+    workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    assert not [c for ws in workbook for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    # Numbers stay numbers: a negative number is not a formula.
+    assert export.neutralize(-3) == -3
+    for start in ["\t", "\r", "\0"]:
+        assert export.neutralize(start + "x") == "'" + start + "x"
+
+
+def test_neutralising_sql_matches_the_python_rule(db: sqlite_utils.Database) -> None:
+    for text in [*FORMULAS, "\tx", "\rx", "\0x", "plain", "", "é=1", "'=1"]:
+        got = db.execute(f"SELECT {export._safe_sql('?')}", [text]).fetchone()[0]  # noqa: S608
+        assert got == export.neutralize(text), repr(text)
+    assert db.execute(f"SELECT {export._safe_sql('-5')}").fetchone()[0] == -5  # noqa: S608
+
+
+def test_hidden_are_left_out_unless_asked(db: sqlite_utils.Database, loaded: dict) -> None:
+    sid = loaded["kiosk"]["id"]
+    moderation.moderate(db, sid, "hide", "abuse", "staff@example.org")
+    assert sid not in {r["id"] for r in _csv(db)}
+    rows = {r["id"]: r for r in _csv(db, filters=Filters(include_hidden=True))}
+    assert rows[sid]["hidden"] == "1"
+    plan = export.plan_export(db, "library-hours")
+    assert sid not in "".join(export.jsonl_chunks(db, plan))
+
+
+def test_filters_apply_to_exports(db: sqlite_utils.Database, loaded: dict) -> None:
+    rows = _csv(db, filters=Filters(channel="sms"))
+    assert [r["id"] for r in rows] == [loaded["sms"]["id"]]
+
+
+def test_json_holds_every_version_used_and_the_records(
+    db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    # A new version of the consultation: the old submissions still name the old one.
+    changed = EXAMPLE.read_text(encoding="utf-8").replace("Anything else?", "Anything more?")
+    path = tmp_path / "v2.yaml"
+    path.write_text(changed, encoding="utf-8")
+    v2 = consultations.read_file(path)
+    consultations.save(db, [v2])
+    newer = submissions.record(
+        db,
+        v2,
+        channel="kiosk",
+        language="en",
+        started_at=clock.utcnow(),
+        answers={"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 5},
+    )
+    plan = export.plan_export(db, "library-hours")
+    document = json.loads("".join(export.json_chunks(db, plan)))
+    assert document["consultation"]["current_version"] == v2.version
+    assert set(document["consultation"]["versions"]) == {
+        loaded["kiosk"]["consultation_version"],
+        v2.version,
+    }
+    records = {r["id"]: r for r in document["submissions"]}
+    assert len(records) == 8
+    assert records[loaded["kiosk"]["id"]] == {**submissions.get(db, loaded["kiosk"]["id"])}
+    assert records[newer["id"]]["consultation_version"] == v2.version
+    assert records[loaded["sms"]["id"]]["answers"] == {
+        "visits": "rarely",
+        "evenings": False,
+        "rating": 2,
+    }
+    lines = "".join(export.jsonl_chunks(db, plan)).splitlines()
+    assert [json.loads(line) for line in lines] == document["submissions"]
+
+
+def test_codebook_lists_questions_and_choices_in_every_language(
+    db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    plan = export.plan_export(db, "library-hours")
+    text = export.codebook_csv(plan)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:])))
+    assert {"text_en", "text_fr"} <= set(rows[0])
+    times = [r for r in rows if r["column"] == "times.sundays"]
+    assert times[0]["text_en"] == "Sundays" and times[0]["text_fr"] == "Le dimanche"
+    visits = [r for r in rows if r["question"] == "visits" and not r["choice"]][0]
+    assert visits["text_fr"] == "À quelle fréquence venez-vous ?"
+    export.write_xlsx(db, plan, tmp_path / "out.xlsx")
+    workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    assert workbook.sheetnames == ["submissions", "codebook"]
+    codebook = list(workbook["codebook"].iter_rows(values_only=True))
+    assert any(row[0] == "times.sundays" and "Le dimanche" in row for row in codebook)
+
+
+def _bulk(db: sqlite_utils.Database, consultation: consultations.Consultation, count: int) -> None:
+    now = clock.utcnow()
+    answers = json.dumps(
+        {
+            "visits": "weekly",
+            "times": ["mornings"],
+            "evenings": True,
+            "rating": 3,
+            "comments": "x" * 200,
+        }
+    )
+    with store.write(db):
+        start = db.execute("SELECT coalesce(max(seq), 0) FROM submissions").fetchone()[0]
+        db.conn.executemany(
+            "INSERT INTO submissions (id, consultation_id, consultation_version, channel, device_id,"
+            " seq, language, started_at, submitted_at, answers) VALUES (?, ?, ?, 'kiosk', 'dev-1',"
+            " ?, 'en', ?, ?, ?)",
+            [
+                (
+                    str(uuid.uuid4()),
+                    consultation.id,
+                    consultation.version,
+                    start + i + 1,
+                    now,
+                    now,
+                    answers,
+                )
+                for i in range(count)
+            ],
+        )
+
+
+def _peak(db: sqlite_utils.Database, fmt: str) -> int:
+    plan = export.plan_export(db, "library-hours")
+    tracemalloc.start()
+    try:
+        if fmt == "xlsx":
+            export.write_xlsx(db, plan, io.BytesIO())
+        else:
+            for _chunk in export.text_chunks(fmt, db, plan):
+                pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_memory_stays_flat_as_exports_grow(
+    db: sqlite_utils.Database, example: consultations.Consultation, fmt: str
+) -> None:
+    _bulk(db, example, 2000)
+    small = _peak(db, fmt)
+    _bulk(db, example, 18000)
+    large = _peak(db, fmt)
+    # Ten times the rows, nowhere near ten times the memory: one batch at a time.
+    assert large < small * 1.5 + 200_000, (small, large)
+
+
+def test_export_command_writes_each_format_and_the_codebook(
+    db_path: Path, db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    for fmt in export.FORMATS:
+        out = tmp_path / f"out.{fmt}"
+        result = runner.invoke(
+            main,
+            [
+                "export",
+                "--db",
+                str(db_path),
+                "--consultation",
+                "library-hours",
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "Exported 7 submissions" in result.output
+        assert out.exists() and not Path(str(out) + ".part").exists()
+    assert (tmp_path / "out-codebook.csv").read_text(encoding="utf-8-sig").startswith("column,")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 7
+    assert json.loads((tmp_path / "out.json").read_text())["consultation"]["id"] == "library-hours"
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 7
+    assert openpyxl.load_workbook(tmp_path / "out.xlsx")["submissions"].max_row == 8
+    # No progress bar when stderr is not a terminal (here it is captured).
+    assert "rows/s" not in result.output and "%|" not in result.output
+
+
+def test_export_command_options_and_errors(
+    db_path: Path, db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    moderation.moderate(db, loaded["kiosk"]["id"], "hide", "abuse", "s@example.org")
+    base = ["export", "--db", str(db_path), "--consultation", "library-hours"]
+    result = runner.invoke(
+        main,
+        [*base, "--format", "csv", "-o", "-", "--labels", "--language", "fr", "--include-hidden"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Chaque semaine" in result.output and loaded["kiosk"]["id"] in result.output
+    result = runner.invoke(main, [*base, "--format", "jsonl", "-o", "-"])
+    assert loaded["kiosk"]["id"] not in result.output
+    missing = runner.invoke(
+        main,
+        [
+            "export",
+            "--db",
+            str(db_path),
+            "--consultation",
+            "nope",
+            "--format",
+            "csv",
+            "-o",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    assert missing.exit_code == 1 and "no consultation 'nope'" in missing.output
+    assert not (tmp_path / "x.csv").exists()
+    no_store = runner.invoke(
+        main,
+        [
+            "export",
+            "--db",
+            str(tmp_path / "none.db"),
+            "--consultation",
+            "x",
+            "--format",
+            "csv",
+            "-o",
+            str(tmp_path / "y.csv"),
+        ],
+    )
+    assert no_store.exit_code == 1 and not (tmp_path / "none.db").exists()
+    assert runner.invoke(main, [*base, "--format", "xlsx", "-o", "-"]).exit_code == 2
+    assert runner.invoke(main, [*base, "--format", "pdf", "-o", "x"]).exit_code == 2
+    assert (
+        runner.invoke(main, [*base, "--format", "csv", "-o", "-", "--since", "soon"]).exit_code == 2
+    )
+
+
+def test_export_works_on_a_node_store(tmp_path: Path) -> None:
+    from participate.app import create_app
+
+    node_db = tmp_path / "node.db"
+    create_app({"DATABASE": str(node_db), "ROLE": "node", "SECRET_KEY": "x", "DEVICE_ID": "dev-9"})
+    with store.open_db(node_db) as db:
+        consultation = consultations.read_file(EXAMPLE)
+        consultations.save(db, [consultation])
+        submissions.record(
+            db,
+            consultation,
+            channel="kiosk",
+            language="en",
+            started_at=clock.utcnow(),
+            answers={"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 1},
+        )
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--db",
+            str(node_db),
+            "--consultation",
+            "library-hours",
+            "--format",
+            "jsonl",
+            "-o",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["device_id"] == "dev-9"
