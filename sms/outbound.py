@@ -260,7 +260,7 @@ def send_due(
                 [sid, clock.to_text(now()), message_id],
             )
         report.sent += 1
-        log.info("sms.sent", extra={"message": message_id, "sid": sid, "attempt": attempts})
+        log.info("sms.sent", extra={"outbound_id": message_id, "sid": sid, "attempt": attempts})
     return report
 
 
@@ -352,7 +352,7 @@ def _failed(
     log.warning(
         "sms.send_failed",
         extra={
-            "message": message_id,
+            "outbound_id": message_id,
             "attempt": attempts,
             "code": error.code,
             "retrying": retry,
