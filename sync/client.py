@@ -113,6 +113,18 @@ class HubClient:
     def __repr__(self) -> str:
         return f"HubClient({self.base_url!r}, device_id={self.device_id!r})"
 
+    def close(self) -> None:
+        """Close the transport's connection, if it keeps one."""
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def request(
         self,
         method: str,

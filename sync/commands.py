@@ -75,8 +75,7 @@ def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: in
         )
     if not db_path.exists():
         raise click.ClickException(f"no store at {db_path}")
-    with store.open_db(db_path, migrate=True) as db:
-        client = node.client_from_store(db)
+    with store.open_db(db_path, migrate=True) as db, node.client_from_store(db) as client:
         if retry_rejected:
             click.echo(f"Queued again {node.retry_rejected(db)} rejected submissions.")
         total = node.queue_depth(db)
