@@ -11,7 +11,10 @@ from tests.test_consultations import ALL_TYPES
 C = consultations.parse(ALL_TYPES, "test")
 Q = {q.id: q for q in C.questions}
 OPTIONAL_CHOICE = consultations.Question(
-    id="opt", type="choice", text={"en": "?"}, required=False,
+    id="opt",
+    type="choice",
+    text={"en": "?"},
+    required=False,
     choices=(consultations.Choice("a", {"en": "A"}), consultations.Choice("b", {"en": "B"})),
 )
 INTEGER = consultations.Question(id="n", type="number", text={"en": "?"}, integer=True, min=0)

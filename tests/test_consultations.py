@@ -99,10 +99,14 @@ def test_reload_unchanged_changes_nothing_and_a_change_makes_a_version(db, tmp_p
 
     changed = json.loads(json.dumps(ALL_TYPES))
     changed["title"]["en"] = "Everything, again"
-    [second] = consultations.save(db, consultations.read_files([write(tmp_path, "c.yaml", changed)]))
+    [second] = consultations.save(
+        db, consultations.read_files([write(tmp_path, "c.yaml", changed)])
+    )
     assert second.status == "updated" and second.consultation.version != first.consultation.version
     # The old version is kept, the current one moves.
-    assert consultations.get(db, "all-types", first.consultation.version).title["en"] == "Everything"
+    assert (
+        consultations.get(db, "all-types", first.consultation.version).title["en"] == "Everything"
+    )
     assert consultations.get(db, "all-types").title["en"] == "Everything, again"
     with pytest.raises(NotFound):
         consultations.get(db, "all-types", "000000000000")
@@ -138,22 +142,62 @@ BROKEN = [
     ("bad id", _broken(id="has space"), ["'id'", "letters, digits"]),
     ("no questions", _broken(questions=[]), ["'questions'", "non-empty"]),
     ("unknown type", _broken(**{"questions.0.type": "slider"}), ["q_choice", "'type'", "slider"]),
-    ("choice without choices", _broken(**{"questions.0.choices": KeyError}), ["q_choice", "'choices'"]),
-    ("one choice", _broken(**{"questions.0.choices": [{"id": "a", "text": "A"}]}), ["q_choice", "at least two"]),
-    ("duplicate choice id", _broken(**{"questions.0.choices.1.id": "a"}), ["q_choice", "used twice"]),
-    ("scale max below min", _broken(**{"questions.2.max": -1}), ["q_scale", "'max'", "greater than min"]),
+    (
+        "choice without choices",
+        _broken(**{"questions.0.choices": KeyError}),
+        ["q_choice", "'choices'"],
+    ),
+    (
+        "one choice",
+        _broken(**{"questions.0.choices": [{"id": "a", "text": "A"}]}),
+        ["q_choice", "at least two"],
+    ),
+    (
+        "duplicate choice id",
+        _broken(**{"questions.0.choices.1.id": "a"}),
+        ["q_choice", "used twice"],
+    ),
+    (
+        "scale max below min",
+        _broken(**{"questions.2.max": -1}),
+        ["q_scale", "'max'", "greater than min"],
+    ),
     ("scale too long", _broken(**{"questions.2.max": 50}), ["q_scale", "at most 11"]),
-    ("missing translation", _broken(**{"questions.3.text": {"en": "Yes?"}}), ["q_yesno", "'text'", "'fr'"]),
-    ("unknown language", _broken(**{"title": {"en": "E", "fr": "F", "de": "D"}}), ["'title'", "'de'"]),
-    ("duplicate question id", _broken(**{"questions.1.id": "q_choice"}), ["q_choice", "another question"]),
-    ("typo in field", _broken(**{"questions.5.requird": False}), ["q_text", "'requird'", "not a field"]),
+    (
+        "missing translation",
+        _broken(**{"questions.3.text": {"en": "Yes?"}}),
+        ["q_yesno", "'text'", "'fr'"],
+    ),
+    (
+        "unknown language",
+        _broken(**{"title": {"en": "E", "fr": "F", "de": "D"}}),
+        ["'title'", "'de'"],
+    ),
+    (
+        "duplicate question id",
+        _broken(**{"questions.1.id": "q_choice"}),
+        ["q_choice", "another question"],
+    ),
+    (
+        "typo in field",
+        _broken(**{"questions.5.requird": False}),
+        ["q_text", "'requird'", "not a field"],
+    ),
     ("number max below min", _broken(**{"questions.4.max": -10}), ["q_number", "'max'"]),
     ("text max_length zero", _broken(**{"questions.5.max_length": 0}), ["q_text", "'max_length'"]),
     ("reserved keyword", _broken(keywords={"en": "STOP"}), ["'keywords'", "reserved"]),
     ("two-word keyword", _broken(keywords={"en": "LIBRARY HOURS"}), ["'keywords'", "single word"]),
-    ("closes before opens", _broken(opens="2026-12-01", closes="2026-11-01"), ["'closes'", "before"]),
+    (
+        "closes before opens",
+        _broken(opens="2026-12-01", closes="2026-11-01"),
+        ["'closes'", "before"],
+    ),
     ("bad date", _broken(opens="next tuesday"), ["'opens'", "date"]),
-    ("multi max above count", _broken(**{"questions.1.max_choices": 9}), ["q_multi", "'max_choices'"]),
+    (
+        "multi max above count",
+        _broken(**{"questions.1.max_choices": 9}),
+        ["q_multi", "'max_choices'"],
+    ),
     ("boolean id from yaml", _broken(**{"questions.0.choices.0.id": True}), ["q_choice", "quotes"]),
     ("labels not a pair", _broken(**{"questions.2.labels": ["only one"]}), ["q_scale", "'labels'"]),
 ]
@@ -183,7 +227,9 @@ def test_broken_definitions_are_refused_with_a_message_that_says_where(
         ("empty.yaml", "", "must be a mapping"),
     ],
 )
-def test_unreadable_files_are_refused(tmp_path: Path, name: str, content: str, expected: str) -> None:
+def test_unreadable_files_are_refused(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(ConsultationError) as caught:
@@ -217,7 +263,9 @@ def test_two_files_with_one_id_are_refused(tmp_path: Path) -> None:
 def test_keyword_unique_across_open_consultations(db, tmp_path: Path) -> None:
     consultations.save(db, consultations.read_files([write(tmp_path, "a.yaml", ALL_TYPES)]))
     other = _broken(id="other", keywords={"fr": "tout"})  # same word, other case
-    with pytest.raises(ConsultationError, match="'TOUT' is already used by consultation 'all-types'"):
+    with pytest.raises(
+        ConsultationError, match="'TOUT' is already used by consultation 'all-types'"
+    ):
         consultations.save(db, consultations.read_files([write(tmp_path, "b.yaml", other)]))
     # Once the first is closed by staff, its keyword is free again.
     consultations.set_closed(db, "all-types", True)

@@ -10,7 +10,9 @@ from tests.conftest import ROOT
 
 
 def test_every_setting_is_documented() -> None:
-    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", (ROOT / "docs/configuration.md").read_text(), re.M))
+    documented = set(
+        re.findall(r"^\| `([A-Z_]+)` \|", (ROOT / "docs/configuration.md").read_text(), re.M)
+    )
     declared = {s.name for s in SETTINGS}
     assert declared - documented == set(), "settings missing from docs/configuration.md"
     assert documented - declared == set(), "docs/configuration.md lists unknown settings"

@@ -66,7 +66,9 @@ def test_write_rolls_back_on_error(db: store.sqlite_utils.Database) -> None:
     assert not db.conn.in_transaction
 
 
-def test_concurrent_writers_lose_nothing(db_path: Path, example: consultations.Consultation) -> None:
+def test_concurrent_writers_lose_nothing(
+    db_path: Path, example: consultations.Consultation
+) -> None:
     per_thread, thread_count = 40, 8
     errors: list[BaseException] = []
 
@@ -79,8 +81,12 @@ def test_concurrent_writers_lose_nothing(db_path: Path, example: consultations.C
                     example,
                     channel="kiosk",
                     language="en",
-                    answers={"visits": "weekly", "times": ["mornings"], "evenings": True,
-                             "rating": 3},
+                    answers={
+                        "visits": "weekly",
+                        "times": ["mornings"],
+                        "evenings": True,
+                        "rating": 3,
+                    },
                     started_at=utcnow(),
                 )
         except BaseException as exc:  # collected and re-raised in the main thread

@@ -28,11 +28,21 @@ def test_record_commits_the_spec_record(db, example) -> None:
 def test_record_is_idempotent_on_its_id(db, example) -> None:
     sid = submissions.new_id()
     first = submissions.record(
-        db, example, channel="kiosk", language="en", answers=ANSWERS, started_at=utcnow(),
+        db,
+        example,
+        channel="kiosk",
+        language="en",
+        answers=ANSWERS,
+        started_at=utcnow(),
         submission_id=sid,
     )
     again = submissions.record(
-        db, example, channel="kiosk", language="en", answers=ANSWERS, started_at=utcnow(),
+        db,
+        example,
+        channel="kiosk",
+        language="en",
+        answers=ANSWERS,
+        started_at=utcnow(),
         submission_id=sid,
     )
     assert again == first
@@ -42,7 +52,11 @@ def test_record_is_idempotent_on_its_id(db, example) -> None:
 def test_invalid_answers_store_nothing(db, example) -> None:
     with pytest.raises(AnswersError):
         submissions.record(
-            db, example, channel="kiosk", language="en", answers={"visits": "daily"},
+            db,
+            example,
+            channel="kiosk",
+            language="en",
+            answers={"visits": "daily"},
             started_at=utcnow(),
         )
     assert db.execute("SELECT count(*) FROM submissions").fetchone()[0] == 0
@@ -50,8 +64,14 @@ def test_invalid_answers_store_nothing(db, example) -> None:
 
 def test_incomplete_submissions_keep_partial_answers(db, example) -> None:
     record = submissions.record(
-        db, example, channel="sms", language="en", answers={"visits": "rarely"},
-        started_at=utcnow(), respondent="abc", complete=False,
+        db,
+        example,
+        channel="sms",
+        language="en",
+        answers={"visits": "rarely"},
+        started_at=utcnow(),
+        respondent="abc",
+        complete=False,
     )
     assert record["complete"] is False and record["answers"] == {"visits": "rarely"}
 
