@@ -58,12 +58,23 @@ def neutralize(value: Any) -> Any:
 
 
 def _safe_sql(expression: str) -> str:
-    """Wrap a SQL expression so a text result that starts a formula gets a leading '."""
+    """Wrap a SQL expression so a text result that starts a formula gets a leading '.
+
+    The expression is repeated rather than put in a subquery: a correlated subquery per
+    cell costs far more, and SQLite reuses the parsed JSON a repeated json_extract reads.
+    An expression with parameters needs them repeated SAFE_REPEATS times.
+    """
+    e = expression
     return (
-        f"(SELECT CASE WHEN typeof(v) = 'text' AND (unicode(v) IN ({_FORMULA_CODES})"
-        f" OR (unicode(v) IS NULL AND v != '')) THEN '''' || v ELSE v END"
-        f" FROM (SELECT {expression} AS v))"
+        f"(CASE WHEN typeof({e}) = 'text' AND (unicode({e}) IN ({_FORMULA_CODES})"
+        f" OR (unicode({e}) IS NULL AND {e} != '')) THEN '''' || {e} ELSE {e} END)"
     )
+
+
+SAFE_REPEATS = 6  # how many times _safe_sql writes its expression
+# Metadata a node or an SMS could shape; the rest is checked or made by the store
+# (consultation ids and versions, channel, language, numbers).
+_FREE_TEXT_METADATA = {"id", "device_id", "respondent", "started_at", "submitted_at", "received_at"}
 
 
 @dataclass(frozen=True)
@@ -178,7 +189,10 @@ def plan_export(
     if language not in {lang for c in versions for lang in c.languages}:
         raise ExportError(f"the consultation has no language {language!r}")
     questions = merged_questions(current, versions)
-    columns = [Column(name, _safe_sql(sql)) for name, sql, _ in METADATA_COLUMNS]
+    columns = [
+        Column(name, _safe_sql(sql) if name in _FREE_TEXT_METADATA else sql)
+        for name, sql, _ in METADATA_COLUMNS
+    ]
     for question in questions:
         columns.extend(_question_columns(question, options.labels, language))
     return ExportPlan(current, versions, questions, columns, where, params, language, options)
@@ -212,12 +226,11 @@ def _question_columns(question: Question, labels: bool, language: str) -> list[C
     path = f'$."{question.id}"'
     value = "json_extract(s.answers, ?)"
     if question.type == "multi":
+        # The array's JSON text holds '"id"' exactly when that id was chosen (ids are
+        # letters, digits, - and _); NULL when the question was skipped.
         return [
             Column(
-                f"{question.id}.{choice.id}",
-                "(CASE WHEN json_type(s.answers, ?) = 'array' THEN EXISTS"
-                " (SELECT 1 FROM json_each(s.answers, ?) WHERE value = ?) END)",
-                [path, path, choice.id],
+                f"{question.id}.{choice.id}", f"(instr({value}, ?) > 0)", [path, f'"{choice.id}"']
             )
             for choice in question.choices
         ]
@@ -226,11 +239,8 @@ def _question_columns(question: Question, labels: bool, language: str) -> list[C
         params: list[Any] = [path]
         for choice in question.choices:
             params += [choice.id, localize(choice.text, language)]
-        return [
-            Column(
-                question.id, _safe_sql(f"CASE {value} {cases} ELSE {value} END"), [*params, path]
-            )
-        ]
+        expression = f"(CASE {value} {cases} ELSE {value} END)"
+        return [Column(question.id, _safe_sql(expression), [*params, path] * SAFE_REPEATS)]
     if question.type == "yesno":
         yes, no = (
             (yes_no_label(True, language), yes_no_label(False, language))
@@ -242,7 +252,7 @@ def _question_columns(question: Question, labels: bool, language: str) -> list[C
         ]
     if question.type in ("scale", "number"):
         return [Column(question.id, value, [path])]
-    return [Column(question.id, _safe_sql(value), [path])]
+    return [Column(question.id, _safe_sql(value), [path] * SAFE_REPEATS)]
 
 
 # --- writers -----------------------------------------------------------------------

@@ -26,9 +26,20 @@ ROLES = ("viewer", "staff", "admin")
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong
-# password and response times do not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """Return a hash to verify against when the email is unknown.
+
+    A wrong email then costs as long as a wrong password, so response times do not
+    reveal which accounts exist. Made on first use: hashing at import would cost every
+    command (an export, say) argon2's time and memory.
+    """
+    key = repr(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash("not a real password, only for timing")
+    return _dummy_hashes[key]
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,7 @@ def authenticate(
             f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?", [email.strip()]
         ).fetchone()
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             raise LoginFailed("wrong email or password")
         user, password_hash = _user(row[:-1]), row[-1]
         now = clock.utcnow()
