@@ -10,6 +10,7 @@ the same catalogs apply.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ def _(msgid: str, **params: Any) -> str:
     return domain.gettext(msgid, **params)
 
 
+@functools.lru_cache(maxsize=64)
 def _locale(lang: str) -> str:
     try:
         Locale.parse(lang)

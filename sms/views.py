@@ -16,7 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import BadRequest
 
 from participate import store
-from sms import config, conversations, outbound, phones, segments, simulator
+from sms import config, conversations, outbound, phones, segments, simulator, writer
 from sms.errors import InvalidNumber
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,10 @@ def twilio_inbound() -> Response:
         num_media=_int_field("NumMedia") or 0,
         opt_out_type=form.get("OptOutType", ""),
     )
-    outcome = conversations.receive(store.get_db(), config.get(), inbound)
+    settings = config.get()
+    outcome = writer.writer_for(settings.database).run(
+        lambda db: conversations.receive(db, settings, inbound)
+    )
     return twiml(outcome.replies)
 
 
