@@ -188,3 +188,38 @@ def test_load_report_names_typographic_characters() -> None:
     assert any(
         "typographic characters sent as plain ones" in line and "’" in line for line in lines
     )
+
+
+def test_the_french_catalog_covers_every_sms_string() -> None:
+    from babel.messages.extract import extract_from_file
+    from babel.messages.pofile import read_po
+
+    root = EXAMPLE.parent.parent
+    sources = [("python", p) for p in sorted((root / "sms").glob("*.py"))]
+    sources += [("jinja2", p) for p in sorted((root / "templates" / "sms").glob("*.html"))]
+    wanted = set()
+    for method, path in sources:
+        for _lineno, message, _comments, _context in extract_from_file(method, path):
+            wanted.add(message if isinstance(message, str) else message[0])
+    assert len(wanted) > 30
+    with (root / "participate/translations/fr/LC_MESSAGES/sms.po").open("rb") as handle:
+        catalog = read_po(handle)
+    have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
+    assert sorted(wanted - have) == []
+
+
+def test_french_sms_texts_avoid_characters_that_force_ucs2() -> None:
+    from babel.messages.extract import extract_from_file
+    from babel.messages.pofile import read_po
+
+    root = EXAMPLE.parent.parent
+    sent = set()  # the texts of messages (from sms/*.py), not of the simulator page
+    for path in sorted((root / "sms").glob("*.py")):
+        for _lineno, message, _comments, _context in extract_from_file("python", path):
+            sent.add(message)
+    with (root / "participate/translations/fr/LC_MESSAGES/sms.po").open("rb") as handle:
+        catalog = read_po(handle)
+    checked = [m.string for m in catalog if m.id in sent]
+    assert len(checked) == len(sent) > 20
+    for text in checked:
+        assert segments.measure(text).encoding == "GSM-7", text
