@@ -184,7 +184,7 @@ def moderate(submission_id: str) -> Any:
 
 def _export_plan(consultation_id: str) -> export.ExportPlan:
     consultation = _consultation(consultation_id)
-    language = request.args.get("language") or None
+    language = request.args.get("label_language") or None
     options = export.ExportOptions(
         filters=_filters(),
         labels=request.args.get("labels", "") in ("1", "on", "true"),
