@@ -58,8 +58,22 @@ def instruction(question: Question, lang: str) -> str:
     return line
 
 
+_PROMPTS: dict[tuple[str, str, int, str], str] = {}
+
+
 def question_prompt(consultation: Consultation, index: int, lang: str) -> str:
     """Return question number `index` as one SMS: its text, numbered choices, how to reply."""
+    # A version's definition never changes, nor do the catalogs while running: cache.
+    key = (consultation.id, consultation.version, index, lang)
+    prompt = _PROMPTS.get(key)
+    if prompt is None:
+        if len(_PROMPTS) > 4096:
+            _PROMPTS.clear()
+        prompt = _PROMPTS[key] = _question_prompt(consultation, index, lang)
+    return prompt
+
+
+def _question_prompt(consultation: Consultation, index: int, lang: str) -> str:
     question = consultation.questions[index]
     lines = [f"{index + 1}/{len(consultation.questions)} {localize(question.text, lang)}"]
     for number, choice in enumerate(question.choices, start=1):
