@@ -236,7 +236,7 @@ def _render_question(
         number=number,
         total=len(consultation.questions),
         values=values,
-        error=display.error_message(error, question) if error else None,
+        error=error,  # put in words by the template, in the visit's language
         keyboard=current_app.config["KIOSK_ONSCREEN_KEYBOARD"],
         text_size=visit.text_size,
     )
@@ -341,7 +341,7 @@ def thanks() -> Any:
         language=visit.language,
         visit=visit,
         consultation=_consultation(visit),
-        thanks_seconds=int(current_app.config["KIOSK_THANKS_SECONDS"]),
+        return_seconds=int(current_app.config["KIOSK_THANKS_SECONDS"]),
         text_size=visit.text_size,
     )
 

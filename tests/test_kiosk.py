@@ -152,7 +152,7 @@ def test_a_complete_visit_records_one_submission(
     assert response.status_code == 303 and response.headers["Location"] == "/thanks"
     thanks = client.get("/thanks").get_data(as_text=True)
     assert "Merci ! Vos réponses ont été enregistrées." in thanks
-    assert 'http-equiv="refresh"' in thanks
+    assert 'data-idle="10"' in thanks  # the script returns to the start after 10 s
 
     (row,) = submissions_in(db)
     assert json.loads(row["answers"]) == EXPECTED

@@ -1,0 +1,361 @@
+"""The kiosk in Debian's Chromium against a real waitress server, as a visitor would use it.
+
+Set PARTICIPATE_SCREENSHOTS=1 to (re)write docs/screenshots/kiosk-*.png from the English visit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+import yaml
+
+from participate import consultations, store
+from participate.app import create_app
+from tests.conftest import EXAMPLE, ROOT
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    launch_chromium,
+    new_context,
+    record_requests,
+    require_chromium,
+)
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+MAX_SCREEN_BYTES = 150 * 1024
+MIN_TARGET_PX = 48
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a store holding the example consultation, without dates (open any day)."""
+    path = tmp_path_factory.mktemp("kiosk") / "node.db"
+    data = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    data.pop("opens", None)
+    with store.open_db(path, migrate=True) as db:
+        consultations.save(db, [consultations.parse(data, "library-hours.yaml")])
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(store_path: Path) -> Iterator[ServerThread]:
+    """Serve a node's kiosk on a free loopback port."""
+    app = create_app(
+        {
+            "DATABASE": str(store_path),
+            "ROLE": "node",
+            "DEVICE_ID": "node-browser",
+            "SECRET_KEY": "test",
+            "KIOSK_THANKS_SECONDS": 2,
+        }
+    )
+    with ServerThread(app) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    require_chromium()
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
+    connection = store.open_db(store_path)
+    connection.execute("DELETE FROM submissions")
+    connection.execute("DELETE FROM kiosk_visits")
+    yield connection
+    connection.close()
+
+
+def stored(db: sqlite_utils.Database) -> list[dict]:
+    rows = db.execute("SELECT answers, language, channel FROM submissions").fetchall()
+    return [{"answers": json.loads(a), "language": lang, "channel": ch} for a, lang, ch in rows]
+
+
+class Screens:
+    """Check each screen (axe, weight, touch targets) and optionally keep a screenshot."""
+
+    def __init__(self, page, enabled: bool) -> None:
+        self.page = page
+        self.enabled = enabled
+        self.count = 0
+
+    def check(self, name: str) -> None:
+        page = self.page
+        page.wait_for_load_state("load")
+        assert_no_axe_violations(page, name)
+        weight = page.evaluate(
+            """() => performance.getEntriesByType('navigation')
+                 .concat(performance.getEntriesByType('resource'))
+                 .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
+        )
+        assert 0 < weight < MAX_SCREEN_BYTES, f"{name}: {weight} bytes"
+        small = page.evaluate(
+            """(min) => Array.from(document.querySelectorAll(
+                   'button, a.button, .option span, input[type=text], textarea'))
+                 .filter((el) => el.offsetParent !== null)
+                 .map((el) => [el.textContent.trim() || el.outerHTML.slice(0, 60),
+                               el.getBoundingClientRect()])
+                 .filter(([, r]) => r.width < min || r.height < min)
+                 .map(([label, r]) =>
+                      `${label}: ${Math.round(r.width)}x${Math.round(r.height)}`)""",
+            MIN_TARGET_PX,
+        )
+        assert small == [], f"{name}: touch targets under {MIN_TARGET_PX}px: {small}"
+        if self.enabled:
+            self.count += 1
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            path = SCREENSHOTS / f"kiosk-{self.count:02d}-{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+
+
+def type_on_screen(page, text: str, language: str) -> None:
+    """Type `text` with the kiosk's on-screen keyboard, as a visitor taps it."""
+    fr = language == "fr"
+    capitals = page.get_by_role("button", name="Majuscule" if fr else "Capitals")
+    for char in text:
+        if char == " ":
+            page.get_by_role("button", name="Espace" if fr else "Space").click()
+            continue
+        if char != char.lower():
+            capitals.click()
+        page.get_by_role("button", name=char.lower(), exact=True).click()
+
+
+def answer_visit(page, language: str, screens: Screens | None = None) -> None:
+    """Answer every question of the example with JavaScript on, checking each screen."""
+    fr = language == "fr"
+
+    def check(name: str) -> None:
+        if screens:
+            screens.check(name)
+
+    # 1 choice: first Next without an answer shows the error, focused.
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    error = page.get_by_role("alert")
+    expected = "Veuillez choisir une réponse." if fr else "Please choose an answer."
+    sync_api.expect(error).to_contain_text(expected)
+    assert page.evaluate("document.activeElement.id") == "answer-error"
+    check("error")
+    page.get_by_role("radio", name="Chaque mois" if fr else "Every month").check()
+    check("question-choice")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    # 2 multi
+    sync_api.expect(
+        page.get_by_text("Question 2 sur 6" if fr else "Question 2 of 6")
+    ).to_be_visible()
+    page.get_by_role("checkbox", name="Le matin" if fr else "Mornings").check()
+    page.get_by_role("checkbox", name="Le dimanche" if fr else "Sundays").check()
+    check("question-multi")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    # 3 yes/no
+    page.get_by_role("radio", name="Oui" if fr else "Yes").check()
+    check("question-yesno")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    # 4 scale
+    page.get_by_role("radio", name="4", exact=True).check()
+    check("question-scale")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    # 5 number, on the keypad
+    keypad = page.locator("[data-keypad]")
+    keypad.get_by_role("button", name="1", exact=True).click()
+    keypad.get_by_role("button", name="2", exact=True).click()
+    keypad.get_by_role("button", name="9", exact=True).click()
+    keypad.get_by_role("button", name="Effacer" if fr else "Delete").click()
+    assert page.get_by_role("textbox").input_value() == "12"
+    check("question-number")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    # 6 text, on the on-screen keyboard
+    type_on_screen(page, "Très bien" if fr else "More seats", language)
+    check("question-text")
+    page.get_by_role("button", name="Vérifier mes réponses" if fr else "Review my answers").click()
+    heading = "Vérifiez vos réponses" if fr else "Check your answers"
+    sync_api.expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    check("review")
+
+
+def expected_answers(text: str) -> dict:
+    return {
+        "visits": "monthly",
+        "times": ["mornings", "sundays"],
+        "evenings": True,
+        "rating": 4,
+        "hours_per_week": 12,
+        "comments": text,
+    }
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_complete_visit_in_each_language(server, browser, db, language: str) -> None:
+    fr = language == "fr"
+    context = new_context(browser, viewport=VIEWPORT)
+    requests = record_requests(context)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    screens = Screens(page, enabled=not fr and bool(os.environ.get("PARTICIPATE_SCREENSHOTS")))
+    page.goto(server.url + "/")
+    if fr:
+        page.get_by_role("link", name="Français").click()
+        sync_api.expect(page.get_by_role("heading", name="Donnez votre avis")).to_be_visible()
+    screens.check("welcome")
+    title = "Heures d'ouverture de la bibliothèque" if fr else "Library opening hours"
+    page.get_by_role("button", name=title).click()
+    answer_visit(page, language, screens)
+    page.get_by_role("button", name="Envoyer mes réponses" if fr else "Send my answers").click()
+    thanks = (
+        "Merci ! Vos réponses ont été enregistrées."
+        if fr
+        else "Thank you! Your answers were saved."
+    )
+    sync_api.expect(page.get_by_text(thanks)).to_be_visible()
+    # Committed before the thank-you screen, exactly as given.
+    assert stored(db) == [
+        {
+            "answers": expected_answers("Très bien" if fr else "More seats"),
+            "language": language,
+            "channel": "kiosk",
+        }
+    ]
+    screens.check("thanks")
+    # The thank-you screen returns to the welcome screen by itself.
+    page.wait_for_url(server.url + "/", timeout=10_000)
+    assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
+    # ...in the default language, for the next visitor; Back shows nothing of this one.
+    sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    page.go_back()
+    sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    assert "Très bien" not in page.content() and "More seats" not in page.content()
+    requests.assert_local()
+    context.close()
+
+
+def test_idle_reset_clears_everything(server, browser, db) -> None:
+    context = new_context(browser, viewport=VIEWPORT)
+    requests = record_requests(context)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Library opening hours").click()
+    page.get_by_role("radio", name="Rarely").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("checkbox", name="Evenings").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("radio", name="No").check()
+    assert json.loads(db.execute("SELECT answers FROM kiosk_visits").fetchone()[0]) == {
+        "visits": "rarely",
+        "times": ["evenings"],
+    }
+
+    # A touch before the limit keeps the visit going.
+    page.clock.run_for(80_000)
+    page.get_by_role("heading", name="Should we open later on weekdays?").click()
+    page.clock.run_for(80_000)
+    assert not page.get_by_role("alertdialog").is_visible()
+
+    page.clock.run_for(11_000)
+    dialog = page.get_by_role("alertdialog", name="Still there?")
+    sync_api.expect(dialog).to_be_visible()
+    assert_no_axe_violations(page, "idle warning")
+    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / "kiosk-11-idle-warning.png"))
+    # "I'm still here" keeps the visit; the warning comes back after another idle spell.
+    dialog.get_by_role("button", name="I'm still here").click()
+    sync_api.expect(dialog).to_be_hidden()
+    page.clock.run_for(91_000)
+    sync_api.expect(dialog).to_be_visible()
+    with page.expect_navigation():
+        page.clock.run_for(31_000)
+    sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    assert page.url == server.url + "/"
+    # Cleared on the server...
+    assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
+    assert stored(db) == []
+    # ...and Back shows nothing of the visitor: no question, no answer.
+    for _ in range(3):
+        page.go_back()
+        page.wait_for_load_state("load")
+        sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+        body = page.locator("body").inner_text()
+        assert "Rarely" not in body and "Should we open" not in body
+        assert not page.get_by_role("radio").count()
+    # Nobody around: the welcome screen turns to its attract state; a touch wakes it.
+    page.clock.run_for(91_000)
+    attract = page.get_by_text("Touch the screen to begin")
+    sync_api.expect(attract).to_be_visible()
+    attract.click()
+    sync_api.expect(attract).to_be_hidden()
+    requests.assert_local()
+    context.close()
+
+
+def test_a_visit_without_javascript(server, browser, db) -> None:
+    context = new_context(browser, javascript_enabled=False, viewport=VIEWPORT)
+    requests = record_requests(context)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Larger text").click()
+    page.get_by_role("button", name="Library opening hours").click()
+    assert "text-large" in page.locator("body").get_attribute("class")
+    page.get_by_role("button", name="Next").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("Please choose an answer.")
+    page.get_by_role("radio", name="Every week").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("checkbox", name="Evenings").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("radio", name="No").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("radio", name="2", exact=True).check()
+    page.get_by_role("button", name="Next").click()
+    assert not page.locator("[data-keypad]").is_visible()  # the keypad needs the script
+    page.get_by_role("textbox").fill("81")
+    page.get_by_role("button", name="Next").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("from 0 to 80")
+    page.get_by_role("textbox").fill("7")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Back").click()
+    assert page.get_by_role("textbox").input_value() == "7"
+    page.get_by_role("button", name="Next").click()
+    assert not page.locator("[data-keyboard]").is_visible()
+    page.get_by_role("textbox").fill('Open at 8, please: "early" <birds>')
+    page.get_by_role("button", name="Review my answers").click()
+    page.get_by_role("button", name="Send my answers").click()
+    sync_api.expect(page.get_by_text("Thank you! Your answers were saved.")).to_be_visible()
+    assert stored(db) == [
+        {
+            "answers": {
+                "visits": "weekly",
+                "times": ["evenings"],
+                "evenings": False,
+                "rating": 2,
+                "hours_per_week": 7,
+                "comments": 'Open at 8, please: "early" <birds>',
+            },
+            "language": "en",
+            "channel": "kiosk",
+        }
+    ]
+    # Back from the thank-you screen shows none of the answers, and stores nothing more.
+    page.go_back()
+    page.wait_for_load_state("load")
+    assert "Open at 8" not in page.locator("body").inner_text()
+    assert len(stored(db)) == 1
+    page.get_by_role("link", name="Finish").click()
+    sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    requests.assert_local()
+    context.close()
