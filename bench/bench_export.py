@@ -217,8 +217,9 @@ def run(rows: int, db_path: Path | None, record: bool) -> int:
                 f" {size / 1e6:.0f} MB | {lines:,} |"
             )
         verdict = (
-            f"{count:,} submissions. Export time is {ratio:.2f}x sqlite3's (target ≤ {TARGET_RATIO}x);"
-            f" peak memory {peak_mb:.0f} MB (target < {TARGET_MB} MB): {'met' if ok else 'NOT met'}."
+            f"{count:,} submissions. Export time is {ratio:.2f}x sqlite3's"
+            f" (target ≤ {TARGET_RATIO}x); peak memory {peak_mb:.0f} MB"
+            f" (target < {TARGET_MB} MB): {'met' if ok else 'NOT met'}."
         )
         print("\n".join(table))
         print(verdict)

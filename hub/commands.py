@@ -125,8 +125,7 @@ def export_command(
     try:
         with _open(db_path) as db:
             plan = export.plan_export(db, consultation_id, options)
-            total = plan.count(db)
-            _write(db, plan, fmt, output, to_stdout, total)
+            written = _write(db, plan, fmt, output, to_stdout)
             if fmt == "csv" and (codebook or not to_stdout):
                 target = codebook or output.with_name(f"{output.stem}-codebook.csv")
                 target.write_text(export.codebook_csv(plan), encoding="utf-8")
@@ -134,19 +133,30 @@ def export_command(
     except (ParticipateError, HubError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not to_stdout:
-        click.echo(f"Exported {total} submissions to {output}", err=True)
+        click.echo(f"Exported {written} submissions to {output}", err=True)
 
 
-def _write(db, plan, fmt: str, output: Path, to_stdout: bool, total: int) -> None:  # noqa: ANN001
+def _write(db, plan, fmt: str, output: Path, to_stdout: bool) -> int:  # noqa: ANN001
+    """Write the export, with a progress bar on a terminal; return how many rows went out."""
     from tqdm import tqdm
 
-    # A progress bar only for a person watching a terminal, never in logs or pipes.
-    with tqdm(total=total, unit=" rows", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+    written = 0
+    # The bar (and the count it needs) only for a person watching a terminal.
+    show = sys.stderr.isatty()
+    bar = tqdm(total=plan.count(db) if show else None, unit=" rows", disable=not show)
+
+    def progress(rows: int) -> None:
+        nonlocal written
+        written += rows
+        bar.update(rows)
+
+    with bar:
         if to_stdout:
-            export.write_export(fmt, db, plan, sys.stdout.buffer, bar.update)
+            export.write_export(fmt, db, plan, sys.stdout.buffer, progress)
             sys.stdout.buffer.flush()
-            return
+            return written
         partial = output.with_name(output.name + ".part")
         with open(partial, "wb") as target:
-            export.write_export(fmt, db, plan, target, bar.update)
+            export.write_export(fmt, db, plan, target, progress)
         partial.replace(output)
+    return written

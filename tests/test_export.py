@@ -240,8 +240,9 @@ def _bulk(db: sqlite_utils.Database, consultation: consultations.Consultation, c
     with store.write(db):
         start = db.execute("SELECT coalesce(max(seq), 0) FROM submissions").fetchone()[0]
         db.conn.executemany(
-            "INSERT INTO submissions (id, consultation_id, consultation_version, channel, device_id,"
-            " seq, language, started_at, submitted_at, answers) VALUES (?, ?, ?, 'kiosk', 'dev-1',"
+            "INSERT INTO submissions (id, consultation_id, consultation_version, channel,"
+            " device_id, seq, language, started_at, submitted_at, answers)"
+            " VALUES (?, ?, ?, 'kiosk', 'dev-1',"
             " ?, 'en', ?, ?, ?)",
             [
                 (

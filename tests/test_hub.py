@@ -24,7 +24,9 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash passwords with argon2's cheapest settings: the tests are about the flow."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    monkeypatch.setattr(
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
 
 
 @pytest.fixture
@@ -390,7 +392,8 @@ def test_full_text_search_ignores_accents_and_follows_updates(
     # The index follows the table: an edited answer and a deleted row.
     other = hub_data["other"]["id"]
     db.execute(
-        "UPDATE submissions SET answers = json_set(answers, '$.comments', 'Café corner') WHERE id = ?",
+        "UPDATE submissions SET answers = json_set(answers, '$.comments', 'Café corner')"
+        " WHERE id = ?",
         [other],
     )
     assert "0 submissions" in client.get("/staff/c/library-hours/submissions?q=quiet").get_data(
