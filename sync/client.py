@@ -167,6 +167,10 @@ class HubClient:
             json.dumps({"submissions": list(items)}, ensure_ascii=False).encode("utf-8"),
             compresslevel=5,
         )
+        return self.push_body(body)
+
+    def push_body(self, body: bytes) -> list[dict[str, Any]]:
+        """Send an encoded batch (gzip JSON) and return the hub's outcome for each submission."""
         response = self.request(
             "POST",
             f"{API}/submissions",

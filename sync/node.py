@@ -9,10 +9,13 @@ worst sends a batch twice, which the hub answers as duplicates.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -112,20 +115,51 @@ def has_queue(db: sqlite_utils.Database) -> bool:
     return row is not None
 
 
-def _next_batch(db: sqlite_utils.Database, size: int) -> list[dict[str, Any]]:
+@dataclass
+class _Batch:
+    ids: list[str]
+    first: int  # rowids: capture order, which is ledger order
+    last: int
+    body: bytes
+
+
+def _load_batch(db: sqlite_utils.Database, size: int, after: int) -> _Batch | None:
+    """Read the next queued submissions after rowid `after` and encode them for the hub."""
+    if after <= 0:
+        # Start at the oldest queued row through the small partial index, not a table scan.
+        row = db.execute(
+            "SELECT min(rowid) FROM submissions WHERE synced_at IS NULL AND sync_error = ''"
+        ).fetchone()
+        if row[0] is None:
+            return None
+        after = row[0] - 1
     rows = db.execute(
-        "SELECT id, consultation_id, consultation_version, channel, device_id, seq, respondent,"
-        " language, started_at, submitted_at, answers, complete FROM submissions"
-        " WHERE synced_at IS NULL AND sync_error = '' ORDER BY seq LIMIT ?",
-        [size],
+        "SELECT rowid, id, consultation_id, consultation_version, channel, device_id, seq,"
+        " respondent, language, started_at, submitted_at, answers, complete FROM submissions"
+        " WHERE rowid > ? AND synced_at IS NULL AND sync_error = '' ORDER BY rowid LIMIT ?",
+        [after, size],
     ).fetchall()
-    batch = []
+    if not rows:
+        return None
+    return _Batch(
+        ids=[row[1] for row in rows],
+        first=rows[0][0],
+        last=rows[-1][0],
+        body=encode_batch(row[1:] for row in rows),
+    )
+
+
+def encode_batch(rows: Iterable[Sequence[Any]]) -> bytes:
+    """Encode stored rows (in _PUSH_FIELDS order) as the gzip JSON body of a push."""
+    items = []
     for row in rows:
         item = dict(zip(_PUSH_FIELDS, row, strict=True))
-        item["answers"] = json.loads(item["answers"])
+        # The stored answers are already canonical JSON: splice them in, don't re-encode.
+        answers = item.pop("answers")
         item["complete"] = bool(item["complete"])
-        batch.append(item)
-    return batch
+        items.append(json.dumps(item, ensure_ascii=False)[:-1] + ', "answers": ' + answers + "}")
+    body = '{"submissions": [' + ", ".join(items) + "]}"
+    return gzip.compress(body.encode("utf-8"), compresslevel=5)
 
 
 def push(
@@ -135,48 +169,69 @@ def push(
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[PushReport, int], None] | None = None,
 ) -> PushReport:
-    """Send every queued submission in order, in batches, marking what the hub acknowledged."""
+    """Send every queued submission in order, in batches, marking what the hub acknowledged.
+
+    One batch is in flight at a time; the next is read and encoded while the hub handles
+    it, and a batch is marked while the hub handles the next.
+    """
     report = PushReport()
     size = batch_size
-    while True:
-        batch = _next_batch(db, size)
-        if not batch:
-            break
-        try:
-            results = client.push(batch)
-        except BatchTooLarge:
-            if len(batch) > 1:
-                size = max(1, len(batch) // 2)
-                continue
-            _mark(db, [], {batch[0]["id"]: "too large for the hub to accept"})
-            report.rejected += 1
-            continue
-        sent = {item["id"] for item in batch}
-        acknowledged: list[str] = []
-        refused: dict[str, str] = {}
-        for result in results:
-            submission_id = result.get("id")
-            if submission_id not in sent:
-                continue
-            if result.get("status") in ("stored", "duplicate"):
-                acknowledged.append(submission_id)
-                if result["status"] == "stored":
-                    report.stored += 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-push") as pool:
+        batch = _load_batch(db, size, 0)
+        in_flight = pool.submit(client.push_body, batch.body) if batch else None
+        while batch is not None and in_flight is not None:
+            ahead = _load_batch(db, size, batch.last)
+            try:
+                results = in_flight.result()
+            except BatchTooLarge:
+                if len(batch.ids) > 1:
+                    size = max(1, len(batch.ids) // 2)
+                    batch = _load_batch(db, size, batch.first - 1)
                 else:
-                    report.duplicate += 1
-            elif result.get("status") == "rejected":
-                refused[submission_id] = str(result.get("reason") or "rejected by the hub")
-        _mark(db, acknowledged, refused)
-        report.batches += 1
-        report.rejected += len(refused)
-        report.reasons.extend(refused.values())
-        if on_batch is not None:
-            on_batch(report, len(acknowledged) + len(refused))
-        if not acknowledged and not refused:
-            # The hub answered about none of them: stop rather than loop; retry later.
-            break
+                    _mark(db, [], {batch.ids[0]: "too large for the hub to accept"})
+                    report.rejected += 1
+                    batch = _load_batch(db, size, batch.last)
+                in_flight = pool.submit(client.push_body, batch.body) if batch else None
+                continue
+            in_flight = pool.submit(client.push_body, ahead.body) if ahead else None
+            answered = _record_results(db, report, batch, results)
+            if on_batch is not None:
+                on_batch(report, answered)
+            if not answered:
+                # The hub answered about none of them: stop rather than loop; retry later.
+                if in_flight is not None:
+                    with contextlib.suppress(Exception):
+                        in_flight.result()
+                break
+            batch = ahead
     report.remaining = queue_depth(db)
     return report
+
+
+def _record_results(
+    db: sqlite_utils.Database, report: PushReport, batch: _Batch, results: list[dict[str, Any]]
+) -> int:
+    """Mark what the hub acknowledged or rejected in one transaction; return how many."""
+    sent = set(batch.ids)
+    acknowledged: list[str] = []
+    refused: dict[str, str] = {}
+    for result in results:
+        submission_id = result.get("id")
+        if submission_id not in sent:
+            continue
+        if result.get("status") in ("stored", "duplicate"):
+            acknowledged.append(submission_id)
+            if result["status"] == "stored":
+                report.stored += 1
+            else:
+                report.duplicate += 1
+        elif result.get("status") == "rejected":
+            refused[submission_id] = str(result.get("reason") or "rejected by the hub")
+    _mark(db, acknowledged, refused)
+    report.batches += 1
+    report.rejected += len(refused)
+    report.reasons.extend(refused.values())
+    return len(acknowledged) + len(refused)
 
 
 def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]) -> None:
