@@ -97,9 +97,7 @@ def seed(db_path: Path, phones: int) -> None:
     data.pop("opens", None)
     with store.open_db(db_path, migrate=True) as db:
         consultations.save(db, [consultations.parse(data, "bench")])
-    app = create_app(
-        {"DATABASE": str(db_path), "TWILIO_AUTH_TOKEN": TOKEN, "PHONE_PEPPER": PEPPER}
-    )
+    app = create_app({"DATABASE": str(db_path), "TWILIO_AUTH_TOKEN": TOKEN, "PHONE_PEPPER": PEPPER})
     settings = sms_config.get(app)
     with store.open_db(db_path) as db:
         for number in range(phones):
@@ -153,9 +151,9 @@ def main() -> int:
             "PARTICIPATE_TWILIO_AUTH_TOKEN": TOKEN,
             "PARTICIPATE_PHONE_PEPPER": PEPPER,
             "PARTICIPATE_PUBLIC_URL": PUBLIC_URL,
-            "PARTICIPATE_LOG_LEVEL": "WARNING",
         }
-        command = [sys.executable, "-m", "participate", "--log-level", "WARNING", "hub"]
+        # Default INFO logging, as in production: every reply's segments are logged.
+        command = [sys.executable, "-m", "participate", "hub"]
         command += ["--db", str(db_path), "--port", str(port)]
         with start_server(command, base + "/healthz", env={**os.environ, **env}):
             health = run_wrk(
