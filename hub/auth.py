@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response
 
@@ -43,6 +44,9 @@ CSP = (
 def load_user() -> Response | None:
     """Find the signed-in user from the session cookie; send anonymous users to log in."""
     g.user = None
+    chosen = request.args.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        session["lang"] = chosen  # the staff pages stay in the language picked
     token = session.get(SESSION_KEY)
     if token:
         g.user = users.resume_session(
@@ -70,10 +74,27 @@ def no_store(response: Response) -> Response:
     return response
 
 
+ROLE_LABELS = {"viewer": _l("viewer"), "staff": _l("staff"), "admin": _l("admin")}
+
+
+def role_label(role: str) -> str:
+    """Return a role's name in the interface language."""
+    return str(ROLE_LABELS.get(role, role))
+
+
 @bp.app_context_processor
 def staff_globals() -> dict[str, Any]:
-    """Give templates the signed-in user (or None) and the role names."""
-    return {"staff_user": g.get("user"), "staff_roles": users.ROLES}
+    """Give templates the signed-in user (or None), the roles and their names."""
+    names: dict[str, Any] = {
+        "staff_user": g.get("user"),
+        "staff_roles": users.ROLES,
+        "role_label": role_label,
+    }
+    if request.blueprint == "hub":
+        from flask_babel import get_locale
+
+        names["current_lang"] = str(get_locale() or "en")
+    return names
 
 
 def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

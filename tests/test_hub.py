@@ -628,3 +628,14 @@ def test_add_user_command(runner, db_path: Path) -> None:  # noqa: ANN001
         input=PASSWORD + "\n",
     )
     assert bad.exit_code == 2
+
+
+def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "staff")
+    page = client.get("/staff/c/library-hours/?lang=fr").get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert "Réponses à : À quelle fréquence venez-vous ?" in page
+    assert "Chaque semaine" in page and "Appliquer les filtres" in page
+    # The choice sticks for the next pages.
+    devices_page = client.get("/staff/devices").get_data(as_text=True)
+    assert "Appareils" in devices_page and "Se déconnecter" in devices_page
