@@ -24,7 +24,7 @@ from flask import (
 from flask_babel import force_locale
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from kiosk import display, visits
+from kiosk import display, visits, writer
 from kiosk.errors import ConsultationClosed, UnknownQuestion, VisitGone
 from kiosk.visits import Visit
 from participate import clock, consultations, store
@@ -80,9 +80,12 @@ def _visit_from_cookie() -> Visit:
     )
 
 
-def _visit_from_form() -> Visit:
+def _visit_from_form(*, touch: bool = True) -> Visit:
     return visits.load(
-        store.get_db(), request.form.get("visit"), max_idle_seconds=max_idle_seconds()
+        store.get_db(),
+        request.form.get("visit"),
+        max_idle_seconds=max_idle_seconds(),
+        touch=touch,
     )
 
 
@@ -316,7 +319,7 @@ def review() -> Any:
 @bp.post("/submit")
 def submit() -> Any:
     """Record the visit's answers in the store (once, however often it is sent), then thank."""
-    visit = _visit_from_form()
+    visit = _visit_from_form(touch=False)  # submitting writes the visit anyway
     consultation = _consultation(visit)
     if not visit.submitted:
         db = store.get_db()
@@ -324,7 +327,11 @@ def submit() -> Any:
         if not consultations.is_accepting(db, consultation, today):
             raise ConsultationClosed(f"consultation {consultation.id!r} is closed")
         try:
-            visits.submit(db, visit, consultation)
+            # Committed (with whatever other kiosks' submits arrived meanwhile) before
+            # the thank-you screen is sent.
+            writer.writer_for(current_app.config["DATABASE"]).run(
+                lambda writer_db: visits.submit(writer_db, visit, consultation)
+            )
         except AnswersError as error:
             return _render_review(visit, consultation, error.errors)
     return _see_other("kiosk.thanks")

@@ -85,29 +85,26 @@ def start(
     return visit
 
 
-def load(db: sqlite_utils.Database, token: str | None, *, max_idle_seconds: float) -> Visit:
+def load(
+    db: sqlite_utils.Database, token: str | None, *, max_idle_seconds: float, touch: bool = True
+) -> Visit:
     """Return the live visit named by `token`, marking it touched; raise VisitGone if none."""
     if not token or len(token) > 100:
         raise VisitGone("no visit")
     now = clock.utcnow()
-    with store.write(db):
-        row = db.execute(
-            "SELECT token, submission_id, consultation_id, consultation_version, language,"
-            " answers, text_size, started_at, touched_at, submitted_at"
-            " FROM kiosk_visits WHERE token = ?",
-            [token],
-        ).fetchone()
-        if row is None:
-            raise VisitGone("no such visit")
-        if row[8] < _cutoff(max_idle_seconds):
-            db.execute("DELETE FROM kiosk_visits WHERE token = ?", [token])
-            # Commit the deletion: the raise below must not roll it back.
-            visit_expired = True
-        else:
-            visit_expired = False
-            db.execute("UPDATE kiosk_visits SET touched_at = ? WHERE token = ?", [now, token])
-    if visit_expired:
+    row = db.execute(
+        "SELECT token, submission_id, consultation_id, consultation_version, language,"
+        " answers, text_size, started_at, touched_at, submitted_at"
+        " FROM kiosk_visits WHERE token = ?",
+        [token],
+    ).fetchone()
+    if row is None:
+        raise VisitGone("no such visit")
+    if row[8] < _cutoff(max_idle_seconds):
+        end(db, token)
         raise VisitGone("visit expired")
+    if touch:
+        db.execute("UPDATE kiosk_visits SET touched_at = ? WHERE token = ?", [now, token])
     return Visit(
         token=row[0],
         submission_id=row[1],
@@ -117,7 +114,7 @@ def load(db: sqlite_utils.Database, token: str | None, *, max_idle_seconds: floa
         answers=json.loads(row[5]),
         text_size=row[6],
         started_at=row[7],
-        touched_at=now,
+        touched_at=now if touch else row[8],
         submitted_at=row[9],
     )
 
@@ -151,7 +148,11 @@ def set_text_size(db: sqlite_utils.Database, visit: Visit, text_size: str) -> No
 
 
 def submit(db: sqlite_utils.Database, visit: Visit, consultation: Consultation) -> dict[str, Any]:
-    """Record the visit's submission and forget its answers, in one transaction; idempotent."""
+    """Record the visit's submission and forget its answers, in one transaction; idempotent.
+
+    Call it inside a write transaction of its own, or through `kiosk.writer`, which
+    commits many visits' submits together.
+    """
     with store.write(db):
         record = submissions.record(
             db,
