@@ -88,20 +88,18 @@ def receive(
             outcome = Outcome("duplicate")
         else:
             outcome = _Turn(db, config, inbound, now).run()
-    for reply in outcome.replies:
-        m = segments.measure(reply)
-        log.info(
-            "sms.reply",
-            extra={
-                "action": outcome.action,
-                "encoding": m.encoding,
-                "segments": m.segments,
-                "units": m.units,
-                "flagged": "".join(m.flagged),
-            },
-        )
-    if not outcome.replies:
-        log.info("sms.no_reply", extra={"action": outcome.action})
+    # One line per message: what was done, and what each reply costs.
+    measured = [segments.measure(reply) for reply in outcome.replies]
+    log.info(
+        "sms.reply",
+        extra={
+            "action": outcome.action,
+            "replies": len(measured),
+            "encoding": [m.encoding for m in measured],
+            "segments": [m.segments for m in measured],
+            "flagged": "".join(ch for m in measured for ch in m.flagged),
+        },
+    )
     return outcome
 
 
@@ -221,12 +219,10 @@ class _Turn:
         conversation = self.conversation
         assert conversation is not None
         lang = conversation.language
-        current = consultations.get(self.db, conversation.consultation_id)
-        if not consultations.is_accepting(self.db, current, self.today):
-            pinned = self.pinned()
-            _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
-            return Outcome("closed", [prompts.closed(pinned, lang)])
         consultation = self.pinned()
+        if not self._accepting(consultation):
+            _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
+            return Outcome("closed", [prompts.closed(consultation, lang)])
         question = consultation.questions[conversation.position]
         body = self.inbound.body
         try:
@@ -261,6 +257,16 @@ class _Turn:
             self.db, self.conversation.consultation_id, self.conversation.consultation_version
         )
 
+    def _accepting(self, pinned: Consultation) -> bool:
+        """Say whether the conversation's consultation still takes answers (current dates)."""
+        row = self.db.execute(
+            "SELECT version, closed FROM consultations WHERE id = ?", [pinned.id]
+        ).fetchone()
+        if row is None or row[1]:
+            return False
+        current = pinned if row[0] == pinned.version else consultations.get(self.db, pinned.id)
+        return current.is_open(self.today)
+
     def _save(self, conversation: Conversation) -> None:
         self.db.execute(
             "UPDATE sms_conversations SET position = ?, answers = ?, language = ?,"
@@ -284,13 +290,11 @@ class _Turn:
 def _ensure_contact(
     db: sqlite_utils.Database, phone: str, respondent: str, stamp: str
 ) -> dict[str, Any]:
-    db.execute(
-        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent",
-        [phone, respondent, stamp, stamp],
-    )
     row = db.execute(
-        "SELECT language, opted_out_at FROM sms_contacts WHERE phone = ?", [phone]
+        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent"
+        " RETURNING language, opted_out_at",
+        [phone, respondent, stamp, stamp],
     ).fetchone()
     return {"language": row[0], "opted_out_at": row[1]}
 

@@ -432,12 +432,12 @@ def test_a_1600_character_body(text, db) -> None:
 def test_reply_segments_are_logged(text, caplog) -> None:
     caplog.set_level("INFO", logger="sms.conversations")
     text("HEURES")
-    logged = [r for r in caplog.records if r.getMessage() == "sms.reply"]
-    assert [(r.encoding, r.segments) for r in logged] == [
-        ("GSM-7", 1),
-        ("UCS-2", 2),  # "À quelle fréquence": the consultation's own text
-    ]
-    assert logged[1].flagged == "À"
+    [logged] = [r for r in caplog.records if r.getMessage() == "sms.reply"]
+    assert logged.action == "start" and logged.replies == 2
+    assert logged.encoding == ["GSM-7", "UCS-2"]  # "À quelle fréquence": the consultation's text
+    assert logged.segments == [1, 2]
+    assert logged.flagged == "À"
+    assert "+1555" not in str(vars(logged))  # no phone number in the logs
 
 
 def test_typographic_quotes_and_dashes_become_plain(db, client) -> None:
