@@ -7,6 +7,7 @@ job that sweeps away visits left idle (the page's own timer normally ends them f
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -54,4 +55,6 @@ def schedule(scheduler, app: Flask) -> None:  # noqa: ANN001 (APScheduler's Base
         args=[app],
         id="kiosk.sweep_idle_visits",
         replace_existing=True,
+        # Also at once: a node back from a power cut forgets the visits it was showing.
+        next_run_time=datetime.now(UTC),
     )
