@@ -75,19 +75,26 @@ def store_batch(
 ) -> list[dict[str, Any]]:
     """Store a device's pushed submissions in one transaction; return each one's outcome."""
     now = clock.utcnow()
+    checker = _Checker(db, device_id)
+    # Validate first, outside the write lock: it is the slow part, and reads only.
+    checked: list[dict[str, Any] | _Rejected] = []
+    for item in items:
+        try:
+            checked.append(checker.clean(item))
+        except _Rejected as exc:
+            checked.append(exc)
     results: list[dict[str, Any]] = []
-    versions: dict[tuple[str, str], Consultation | None] = {}
     with store.write(db):
-        ids = [item["id"] for item in items if isinstance(item, Mapping) and _is_id(item.get("id"))]
-        existing = _existing(db, ids)
-        seqs = [item.get("seq") for item in items if isinstance(item, Mapping)]
-        taken = _taken_seqs(db, device_id, [s for s in seqs if _is_int(s)])
-        rows = []
-        for index, item in enumerate(items):
-            submission_id = item.get("id") if isinstance(item, Mapping) else None
+        rows = [row for row in checked if isinstance(row, dict)]
+        existing = _existing(db, [row["id"] for row in rows])
+        taken = _taken_seqs(db, device_id, [row["seq"] for row in rows])
+        fresh = []
+        for index, (item, row) in enumerate(zip(items, checked, strict=True)):
+            submission_id = item.get("id") if isinstance(item, dict) else None
             outcome: dict[str, Any] = {"id": submission_id if _is_id(submission_id) else None}
             try:
-                row = _clean(db, device_id, item, versions)
+                if isinstance(row, _Rejected):
+                    raise row
                 row["received_at"] = now
                 held = existing.get(row["id"])
                 if held is not None:
@@ -99,19 +106,19 @@ def store_batch(
                         f"conflict: ledger number {row['seq']} already holds another submission"
                     )
                 else:
-                    rows.append(row)
+                    fresh.append(row)
                     existing[row["id"]] = row
                     taken[row["seq"]] = row["id"]
                     outcome["status"] = STORED
             except _Rejected as exc:
                 outcome.update(status=REJECTED, reason=exc.reason, index=index)
                 if outcome["id"] is not None:
-                    seq = item.get("seq") if isinstance(item, Mapping) else None
+                    seq = item.get("seq") if isinstance(item, dict) else None
                     seq = seq if _is_int(seq) else None
                     devices.record_rejection(db, device_id, outcome["id"], seq, exc.reason, item)
             results.append(outcome)
-        if rows:
-            _insert(db, rows)
+        if fresh:
+            _insert(db, fresh)
             # A submission refused earlier (say, for a version the hub lacked) is now home.
             if db.execute(
                 "SELECT 1 FROM sync_rejections WHERE device_id = ? LIMIT 1", [device_id]
@@ -119,7 +126,7 @@ def store_batch(
                 db.execute(
                     "DELETE FROM sync_rejections WHERE device_id = ?"
                     " AND submission_id IN (SELECT value FROM json_each(?))",
-                    [device_id, json.dumps([row["id"] for row in rows])],
+                    [device_id, json.dumps([row["id"] for row in fresh])],
                 )
     return results
 
@@ -163,67 +170,95 @@ def _taken_seqs(db: sqlite_utils.Database, device_id: str, seqs: list[int]) -> d
     return {seq: submission_id for seq, submission_id in rows}
 
 
-def _clean(
-    db: sqlite_utils.Database,
-    device_id: str,
-    item: Any,
-    versions: dict[tuple[str, str], Consultation | None],
-) -> dict[str, Any]:
-    """Check one pushed submission and return it as a row to store, or raise _Rejected."""
-    if not isinstance(item, Mapping):
-        raise _Rejected("invalid: a submission must be a JSON object")
-    if not _is_id(item.get("id")):
-        raise _Rejected("invalid: id must be a string of letters, digits, '-', '_', '.' or ':'")
-    for name in _STRING_FIELDS:
-        if not isinstance(item.get(name), str):
-            raise _Rejected(f"invalid: {name} must be a string")
-    if item.get("device_id") != device_id:
-        raise _Rejected("invalid: device_id is not the device that signed the request")
-    if item.get("channel") not in CHANNELS:
-        raise _Rejected(f"invalid: channel must be one of {', '.join(CHANNELS)}")
-    seq = item.get("seq")
-    if not _is_int(seq) or seq < 1:
-        raise _Rejected("invalid: seq must be a whole number from 1")
-    if not isinstance(item.get("complete"), bool):
-        raise _Rejected("invalid: complete must be true or false")
-    if not isinstance(item.get("answers"), Mapping):
-        raise _Rejected("invalid: answers must be an object")
-    for name in ("started_at", "submitted_at"):
+class _Checker:
+    """Check pushed submissions of one batch, caching consultation versions and answer sets."""
+
+    def __init__(self, db: sqlite_utils.Database, device_id: str) -> None:
+        self.db = db
+        self.device_id = device_id
+        self.versions: dict[tuple[str, str], Consultation | None] = {}
+        # Validation is pure: kiosks send the same answers often, so check each set once.
+        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
+
+    def consultation(self, key: tuple[str, str]) -> Consultation | None:
+        if key not in self.versions:
+            try:
+                self.versions[key] = consultations.get(self.db, *key)
+            except NotFound:
+                self.versions[key] = None
+        return self.versions[key]
+
+    def clean(self, item: Any) -> dict[str, Any]:
+        """Return one pushed submission as a row to store, or raise _Rejected."""
+        if not isinstance(item, dict):
+            raise _Rejected("invalid: a submission must be a JSON object")
+        if not _is_id(item.get("id")):
+            raise _Rejected("invalid: id must be a string of letters, digits, '-', '_', '.' or ':'")
+        for name in _STRING_FIELDS:
+            if not isinstance(item.get(name), str):
+                raise _Rejected(f"invalid: {name} must be a string")
+        if item.get("device_id") != self.device_id:
+            raise _Rejected("invalid: device_id is not the device that signed the request")
+        if item.get("channel") not in CHANNELS:
+            raise _Rejected(f"invalid: channel must be one of {', '.join(CHANNELS)}")
+        seq = item.get("seq")
+        if not _is_int(seq) or seq < 1:
+            raise _Rejected("invalid: seq must be a whole number from 1")
+        complete = item.get("complete")
+        if not isinstance(complete, bool):
+            raise _Rejected("invalid: complete must be true or false")
+        if not isinstance(item.get("answers"), dict):
+            raise _Rejected("invalid: answers must be an object")
+        for name in ("started_at", "submitted_at"):
+            if not _is_time(item[name]):
+                raise _Rejected(f"invalid: {name} is not an ISO-8601 time")
+        key = (item["consultation_id"], item["consultation_version"])
+        consultation = self.consultation(key)
+        if consultation is None:
+            raise _Rejected(f"unknown consultation {key[0]!r} version {key[1]!r}")
+        if item["language"] not in consultation.languages:
+            raise _Rejected(f"invalid: language {item['language']!r} is not offered")
+        return {
+            "id": item["id"],
+            "consultation_id": key[0],
+            "consultation_version": key[1],
+            "channel": item["channel"],
+            "device_id": self.device_id,
+            "seq": seq,
+            "respondent": item["respondent"],
+            "language": item["language"],
+            "started_at": item["started_at"],
+            "submitted_at": item["submitted_at"],
+            "answers": self.validated(consultation, item["answers"], complete),
+            "complete": int(complete),
+        }
+
+    def validated(self, consultation: Consultation, answers: dict, complete: bool) -> str:
+        """Return the answers validated against their version, as stored JSON, or raise."""
         try:
-            clock.parse(item[name])
-        except ValueError:
-            raise _Rejected(f"invalid: {name} is not an ISO-8601 time") from None
-    key = (item["consultation_id"], item["consultation_version"])
-    if key not in versions:
-        try:
-            versions[key] = consultations.get(db, *key)
-        except NotFound:
-            versions[key] = None
-    consultation = versions[key]
-    if consultation is None:
-        raise _Rejected(f"unknown consultation {key[0]!r} version {key[1]!r}")
-    if item["language"] not in consultation.languages:
-        raise _Rejected(f"invalid: language {item['language']!r} is not offered")
+            raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):
+            raise _Rejected("invalid answers: not plain JSON values") from None
+        key = (consultation.id, consultation.version, complete, raw)
+        outcome = self.answers.get(key)
+        if outcome is None:
+            try:
+                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
+                outcome = json.dumps(clean, ensure_ascii=False, sort_keys=True)
+            except AnswerError as exc:
+                outcome = exc
+            self.answers[key] = outcome
+        if isinstance(outcome, AnswerError):
+            raise _Rejected(f"invalid answers: {outcome}")
+        return outcome
+
+
+def _is_time(value: str) -> bool:
     try:
-        clean = answer_rules.validate_answers(
-            consultation, item["answers"], complete=item["complete"]
-        )
-    except AnswerError as exc:
-        raise _Rejected(f"invalid answers: {exc}") from None
-    return {
-        "id": item["id"],
-        "consultation_id": key[0],
-        "consultation_version": key[1],
-        "channel": item["channel"],
-        "device_id": device_id,
-        "seq": seq,
-        "respondent": item["respondent"],
-        "language": item["language"],
-        "started_at": item["started_at"],
-        "submitted_at": item["submitted_at"],
-        "answers": json.dumps(clean, ensure_ascii=False, sort_keys=True),
-        "complete": int(item["complete"]),
-    }
+        clock.parse(value)
+    except ValueError:
+        return False
+    return True
 
 
 def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
