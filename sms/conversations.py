@@ -77,18 +77,32 @@ def receive(
     db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, *, now: datetime | None = None
 ) -> Outcome:
     """Handle one inbound message and return the replies to send, all in one transaction."""
-    now = _moment(now)
-    stamp = clock.to_text(now)
     with store.write(db):
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO sms_inbound (message_sid, received_at) VALUES (?, ?)",
-            [inbound.message_sid, stamp],
-        )
-        if cursor.rowcount == 0:
-            outcome = Outcome("duplicate")
-        else:
-            outcome = _Turn(db, config, inbound, now).run()
-    # One line per message: what was done, and what each reply costs.
+        outcome = handle(db, config, inbound, now=now)
+    log_outcome(outcome)
+    return outcome
+
+
+def handle(
+    db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, *, now: datetime | None = None
+) -> Outcome:
+    """Handle one inbound message inside the caller's write transaction (see sms.writer)."""
+    if not db.conn.in_transaction:
+        raise RuntimeError("handle() must run inside a write transaction; use receive()")
+    now = _moment(now)
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO sms_inbound (message_sid, received_at) VALUES (?, ?)",
+        [inbound.message_sid, clock.to_text(now)],
+    )
+    if cursor.rowcount == 0:
+        return Outcome("duplicate")
+    return _Turn(db, config, inbound, now).run()
+
+
+def log_outcome(outcome: Outcome) -> None:
+    """Log one line per message: what was done, and what each reply costs (no phone number)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     measured = [segments.measure(reply) for reply in outcome.replies]
     log.info(
         "sms.reply",
@@ -100,7 +114,6 @@ def receive(
             "flagged": "".join(ch for m in measured for ch in m.flagged),
         },
     )
-    return outcome
 
 
 class _Turn:
@@ -142,7 +155,12 @@ class _Turn:
             return self.opt_in()
         if self.word in words.HELP_WORDS or opt == "HELP":
             return self.help()
-        match = consultations.by_keyword(self.db, self.inbound.body, self.today)
+        # A keyword is one word (checked when loading), so longer texts skip the lookup.
+        match = (
+            consultations.by_keyword(self.db, self.inbound.body, self.today)
+            if self.word and " " not in self.word
+            else None
+        )
         if self.contact["opted_out_at"]:
             if match:
                 keyword = words.normalize(self.inbound.body)

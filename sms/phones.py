@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sms.errors import InvalidNumber, SmsConfigError
 log = logging.getLogger(__name__)
 
 PEPPER_SUFFIX = ".phone-pepper"
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 
 
 def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
@@ -29,6 +31,8 @@ def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
     text = (raw or "").strip()
     if not text or len(text) > 40:
         raise InvalidNumber(f"{text[:40]!r} is not a phone number")
+    if not strict and _E164.fullmatch(text):
+        return text  # already E.164, as Twilio sends it: no need to parse
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -86,8 +86,9 @@ def twilio_inbound() -> Response:
     )
     settings = config.get()
     outcome = writer.writer_for(settings.database).run(
-        lambda db: conversations.receive(db, settings, inbound)
+        lambda db: conversations.handle(db, settings, inbound)
     )
+    conversations.log_outcome(outcome)  # after the commit, outside the writer thread
     return twiml(outcome.replies)
 
 

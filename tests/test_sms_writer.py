@@ -99,3 +99,12 @@ def test_a_duplicate_key_error_reaches_the_caller(db_path) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         writer.run(insert("SM-dup"))
     assert writer.run(insert("SM-after")) == "SM-after"
+
+
+def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
+    from sms import config, conversations
+
+    inbound = conversations.Inbound("+15555550123", "HELP", "SM-outside")
+    with pytest.raises(RuntimeError, match="write transaction"):
+        conversations.handle(db, config.get(app), inbound)
+    assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
