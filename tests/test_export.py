@@ -402,3 +402,35 @@ def test_export_works_on_a_node_store(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["device_id"] == "dev-9"
+
+
+def test_csv_lines_match_the_cells_even_past_sqlite_argument_limits(
+    db: sqlite_utils.Database,
+) -> None:
+    choices = [{"id": f"c{i}", "text": f'Choice, "{i}"'} for i in range(10)]
+    questions = [
+        {"id": f"m{n}", "type": "multi", "text": f"Question {n}", "choices": choices}
+        for n in range(12)
+    ] + [{"id": "t", "type": "text", "text": "Say", "required": False}]
+    wide = consultations.parse({"id": "wide", "title": "Wide", "questions": questions})
+    consultations.save(db, [wide])
+    answers = {f"m{n}": [f"c{n % 9}", "c9"] for n in range(12)}
+    submissions.record(
+        db,
+        wide,
+        channel="kiosk",
+        language="en",
+        started_at=clock.utcnow(),
+        answers={**answers, "t": 'a "quoted", multi\nline =answer'},
+    )
+    for labels in (False, True):
+        plan = export.plan_export(db, "wide", export.ExportOptions(labels=labels))
+        assert len(plan.columns) > 127
+        text = "".join(export.csv_chunks(db, plan))
+        parsed = list(csv.reader(io.StringIO(text[1:])))
+        sql, params = plan.table_query()
+        cells = [["" if v is None else str(v) for v in row] for row in db.execute(sql, params)]
+        assert parsed[0] == plan.header
+        assert parsed[1:] == cells
+        assert parsed[1][plan.header.index("m3.c3")] == "1"
+        assert parsed[1][plan.header.index("m3.c4")] == "0"
