@@ -434,3 +434,60 @@ def test_csv_lines_match_the_cells_even_past_sqlite_argument_limits(
         assert parsed[1:] == cells
         assert parsed[1][plan.header.index("m3.c3")] == "1"
         assert parsed[1][plan.header.index("m3.c4")] == "0"
+
+
+def test_export_shows_a_progress_bar_only_on_a_terminal(
+    db_path: Path, loaded: dict, tmp_path: Path
+) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.conftest import ROOT
+
+    command = [
+        sys.executable,
+        "-m",
+        "participate",
+        "export",
+        "--db",
+        str(db_path),
+        "--consultation",
+        "library-hours",
+        "--format",
+        "jsonl",
+        "-o",
+        str(tmp_path / "o.jsonl"),
+    ]
+    leader, follower = pty.openpty()
+    # A terminal 100 columns wide (a fresh pty reports 0, where tqdm draws nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    try:
+        subprocess.run(
+            command, stderr=follower, stdout=subprocess.DEVNULL, cwd=ROOT, check=True, timeout=60
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    text = shown.decode("utf-8", "replace")
+    assert "100%" in text and "7/7" in text and "rows" in text
+    piped = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=60
+    )
+    assert "100%" not in piped.stderr and "Exported 7 submissions" in piped.stderr
