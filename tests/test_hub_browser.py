@@ -251,3 +251,19 @@ def test_download_each_export_format_and_open_it(
     labelled = download("Download CSV with choice labels").read_text(encoding="utf-8-sig")
     labelled_rows = list(csv.DictReader(io.StringIO(labelled)))
     assert sorted(r["visits"] for r in labelled_rows) == ["Every month", "Every week", "Rarely"]
+
+
+def test_french_staff_pages_pass_axe(context, server: ServerThread) -> None:  # noqa: ANN001
+    page = context.new_page()
+    log_in(page, server, "admin")
+    page.get_by_role("link", name="Français").click()
+    sync_api.expect(page.get_by_role("heading", name="Consultations", level=1)).to_be_visible()
+    assert page.evaluate("() => document.documentElement.lang") == "fr"
+    for path in ["/staff/", "/staff/c/library-hours/", "/staff/devices", "/staff/users"]:
+        page.goto(f"{server.url}{path}")
+        assert_no_axe_violations(page, f"French {path}")
+        fits_tablet(page)
+    page.goto(f"{server.url}/staff/c/library-hours/")
+    sync_api.expect(
+        page.get_by_role("img", name="Réponses à : À quelle fréquence venez-vous ?")
+    ).to_be_visible()
