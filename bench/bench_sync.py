@@ -152,10 +152,11 @@ def run(count: int, batch_size: int, workdir: Path) -> dict:
 
     # The same rows, as the hub would hold them, for the direct insert.
     names = [d[0] for d in node_db.execute("SELECT * FROM submissions LIMIT 0").description]
-    rows = [
-        {name: dict(zip(names, row, strict=True))[name] for name in COLUMNS}
+    stored = [
+        dict(zip(names, row, strict=True))
         for row in node_db.execute("SELECT * FROM submissions ORDER BY seq")
     ]
+    rows = [{name: row[name] for name in COLUMNS} for row in stored]
     received = clock.utcnow()
     for row in rows:
         row["received_at"] = received
@@ -222,7 +223,7 @@ def append_results(figures: dict, path: Path) -> None:
         path.write_text("# Benchmarks\n", encoding="utf-8")
     text = path.read_text(encoding="utf-8")
     if "## Sync" not in text:
-        lines.insert(0, "\n## Sync: draining a node's backlog\n")
+        lines[0:1] = ["", "## Sync: draining a node's backlog", ""]
     with path.open("a", encoding="utf-8") as out:
         out.write("\n".join(lines))
 
