@@ -93,6 +93,9 @@ class NodeSync:
                 )
             return report
         finally:
+            if self._client is not None:
+                # Runs are seconds apart: don't hold a connection the hub would time out.
+                self._client.close()
             self._lock.release()
 
 

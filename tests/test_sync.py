@@ -908,3 +908,37 @@ def test_a_large_backlog_drains_completely_over_http(node_db, hub_db, app, enrol
 
 def _identical(a: Mapping, b: Mapping) -> bool:
     return {k: a[k] for k in receive.CONTENT_FIELDS} == {k: b[k] for k in receive.CONTENT_FIELDS}
+
+
+def test_a_new_submission_reaches_the_hub_within_seconds(tmp_path, app, hub_db, enrolled):
+    from participate.serve import start_scheduler
+    from tests.support.browser import ServerThread
+
+    with ServerThread(app) as server:
+        node_path = tmp_path / "node.db"
+        node_app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE": str(node_path),
+                "SECRET_KEY": "t",
+                "ROLE": "node",
+                "HUB_URL": server.url,
+                "DEVICE_ID": enrolled[0],
+                "DEVICE_SECRET": enrolled[1],
+                "SYNC_INTERVAL": 3600,  # only the prompt job can deliver it in time
+                "SYNC_PROMPT_SECONDS": 0.5,
+            }
+        )
+        scheduler = start_scheduler(node_app)
+        try:
+            with store.open_db(node_path) as node_store:
+                consultations.save(node_store, consultations.read_files([EXAMPLE]))
+                (made,) = record(node_store, 1)
+            deadline = time.monotonic() + 10
+            while submissions.get(hub_db, made["id"]) is None:
+                assert time.monotonic() < deadline, "not at the hub after 10 s"
+                time.sleep(0.2)
+        finally:
+            scheduler.shutdown(wait=True)
+    with store.open_db(node_path) as node_store:
+        assert node.queue_depth(node_store) == 0
