@@ -8,6 +8,7 @@ for a body over the limit.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from typing import Any
@@ -18,6 +19,7 @@ from participate import clock, devices, store
 from sync import receive, signing
 from sync.errors import BadBatch, RequestRefused
 
+log = logging.getLogger(__name__)
 bp = Blueprint("sync_api", __name__)
 
 
@@ -25,7 +27,9 @@ bp = Blueprint("sync_api", __name__)
 def authenticate() -> Any:
     """Refuse any request that a known, enabled device did not sign just now."""
     body = request.get_data(cache=True)
-    path = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+    # The path as the node addressed it: behind a proxy, with the hub's mount prefix.
+    query = request.query_string.decode("utf-8", "replace")
+    path = request.script_root + request.path + (f"?{query}" if query else "")
     db = store.get_db()
     try:
         g.device = signing.verify(
@@ -37,6 +41,14 @@ def authenticate() -> Any:
             window=current_app.config["SYNC_CLOCK_WINDOW"],
         )
     except RequestRefused as exc:
+        log.warning(
+            "sync.refused",
+            extra={
+                "device_id": request.headers.get(signing.HEADER_DEVICE, "")[:64],
+                "reason": exc.reason,
+                "remote_addr": request.remote_addr,
+            },
+        )
         # hub_time lets a node with a wrong clock correct its next request.
         return jsonify(error="unauthorized", reason=exc.reason, hub_time=time.time()), 401
     return None
@@ -87,6 +99,7 @@ def push() -> Any:
         status: sum(1 for r in results if r["status"] == status)
         for status in (receive.STORED, receive.DUPLICATE, receive.REJECTED)
     }
+    log.info("sync.batch", extra={"device_id": g.device["id"], **counts})
     # 422 when nothing in a non-empty batch could be kept: the outcomes say why.
     status = 422 if items and counts[receive.REJECTED] == len(items) else 200
     return jsonify(results=results, counts=counts), status
