@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlite_utils
 from flask import (
     Blueprint,
     Response,
@@ -319,21 +320,28 @@ def review() -> Any:
 @bp.post("/submit")
 def submit() -> Any:
     """Record the visit's answers in the store (once, however often it is sent), then thank."""
-    visit = _visit_from_form(touch=False)  # submitting writes the visit anyway
-    consultation = _consultation(visit)
-    if not visit.submitted:
-        db = store.get_db()
-        today = clock.today(current_app.config["TIMEZONE"])
+    token = request.form.get("visit")
+    idle = max_idle_seconds()
+    today = clock.today(current_app.config["TIMEZONE"])
+
+    def record(db: sqlite_utils.Database) -> None:
+        # Read and write in the writer's own transaction: consistent, and the request
+        # needs no connection of its own.
+        visit = visits.load(db, token, max_idle_seconds=idle, touch=False)
+        if visit.submitted:
+            return  # a double tap or a form sent again: already recorded
+        consultation = consultations.get(db, visit.consultation_id, visit.consultation_version)
         if not consultations.is_accepting(db, consultation, today):
             raise ConsultationClosed(f"consultation {consultation.id!r} is closed")
-        try:
-            # Committed (with whatever other kiosks' submits arrived meanwhile) before
-            # the thank-you screen is sent.
-            writer.writer_for(current_app.config["DATABASE"]).run(
-                lambda writer_db: visits.submit(writer_db, visit, consultation)
-            )
-        except AnswersError as error:
-            return _render_review(visit, consultation, error.errors)
+        visits.submit(db, visit, consultation)
+
+    try:
+        # Committed (with whatever other kiosks' submits arrived meanwhile) before the
+        # thank-you screen is sent.
+        writer.writer_for(current_app.config["DATABASE"]).run(record)
+    except AnswersError as error:
+        visit = _visit_from_form()
+        return _render_review(visit, _consultation(visit), error.errors)
     return _see_other("kiosk.thanks")
 
 
