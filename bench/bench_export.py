@@ -216,7 +216,7 @@ def _append(table: list[str], verdict: str) -> None:
     info = machine_info()
     machine = ", ".join(f"{key} {value}" for key, value in info.items() if key != "date")
     section = [
-        f"## Export to CSV vs sqlite3 -csv ({info['date']})",
+        f"### Export to CSV vs sqlite3 -csv ({info['date']})",
         "",
         f"Machine: {machine}.",
         "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -136,37 +137,38 @@ class Overview:
 
 def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> Overview:
     """Count a consultation's submissions, in all and by channel, device, language and day."""
-    where, params = filters.where(consultation_id)
-    # Hidden ones are counted apart, whatever the filter says about showing them.
-    visible = replace(filters, include_hidden=True)
-    all_where, all_params = visible.where(consultation_id)
-    total, complete, hidden, last_at = db.execute(
-        "SELECT count(*), coalesce(sum(complete), 0), coalesce(sum(hidden), 0),"  # noqa: S608
-        f" max(submitted_at) FROM submissions s WHERE {all_where}",
-        all_params,
-    ).fetchone()
-    result = Overview(hidden=int(hidden), last_at=last_at)
-    counted = db.execute(
-        f"SELECT count(*), coalesce(sum(complete), 0) FROM submissions s WHERE {where}",  # noqa: S608
+    # One pass: small groups of (channel, device, language, day, complete, hidden), summed
+    # here. Hidden ones are counted apart, whatever the filter says about showing them.
+    where, params = replace(filters, include_hidden=True).where(consultation_id)
+    rows = db.execute(
+        "SELECT channel, device_id, language, substr(submitted_at, 1, 10) AS day, complete,"  # noqa: S608
+        f" hidden, count(*), max(submitted_at) FROM submissions s WHERE {where}"
+        " GROUP BY channel, device_id, language, day, complete, hidden",
         params,
-    ).fetchone()
-    result.total, result.complete = int(counted[0]), int(counted[1])
+    ).fetchall()
+    result = Overview()
+    channels: Counter[str] = Counter()
+    device_counts: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    days: Counter[str] = Counter()
+    for channel, device, language, day, complete, hidden, count, last_at in rows:
+        if hidden:
+            result.hidden += count
+            if not filters.include_hidden:
+                continue
+        if last_at and (result.last_at is None or last_at > result.last_at):
+            result.last_at = last_at
+        result.total += count
+        result.complete += count if complete else 0
+        channels[channel] += count
+        device_counts[device] += count
+        languages[language] += count
+        days[day] += count
     result.incomplete = result.total - result.complete
-    for column, target in (
-        ("channel", result.by_channel),
-        ("device_id", result.by_device),
-        ("language", result.by_language),
-        ("substr(submitted_at, 1, 10)", result.by_day),
-    ):
-        target.extend(
-            (str(key), int(count))
-            for key, count in db.execute(
-                f"SELECT {column} AS k, count(*) FROM submissions s WHERE {where}"  # noqa: S608
-                " GROUP BY k ORDER BY k",
-                params,
-            ).fetchall()
-        )
-    result.by_day = fill_days(result.by_day)
+    result.by_channel = sorted(channels.items())
+    result.by_device = sorted(device_counts.items())
+    result.by_language = sorted(languages.items())
+    result.by_day = fill_days(sorted(days.items()))
     return result
 
 
@@ -225,6 +227,42 @@ def _path(question_id: str) -> str:
     return f'$."{question_id}"'
 
 
+def _tallies(
+    db: sqlite_utils.Database, consultation: Consultation, where: str, params: list[Any]
+) -> tuple[int, dict[str, int], dict[str, dict[Any, int]]]:
+    """Count, in one pass, the submissions, the answers to each question and each value.
+
+    Values are counted for choice, yes/no, scale and number answers; a multi's choices
+    are counted by `_multi_tallies`, text answers are listed, not counted.
+    """
+    listed = [q.id for q in consultation.questions if q.type in ("multi", "text")]
+    marks = ", ".join("?" for _ in listed) or "NULL"
+    sql = (
+        f"SELECT j.key, CASE WHEN j.key IN ({marks}) THEN NULL ELSE j.atom END AS v, count(*)"  # noqa: S608
+        f" FROM submissions s, json_each(s.answers) j WHERE {where} GROUP BY j.key, v"
+    )
+    rows = db.execute(sql, [*listed, *params]).fetchall()
+    answered: Counter[str] = Counter()
+    values: dict[str, dict[Any, int]] = {}
+    for key, value, count in rows:
+        answered[key] += count
+        if value is not None:
+            values.setdefault(key, {})[value] = count
+    sql = f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
+    total = db.execute(sql, params).fetchone()[0]
+    return int(total), dict(answered), values
+
+
+def _multi_tallies(
+    db: sqlite_utils.Database, question_id: str, where: str, params: list[Any]
+) -> dict[Any, int]:
+    sql = (
+        "SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"  # noqa: S608
+        f" WHERE {where} GROUP BY j.value"
+    )
+    return dict(db.execute(sql, [_path(question_id), *params]).fetchall())
+
+
 def question_results(
     db: sqlite_utils.Database,
     consultation: Consultation,
@@ -235,34 +273,15 @@ def question_results(
 ) -> list[QuestionResult]:
     """Tally each question of a consultation's current version for the charts and tables."""
     where, params = filters.where(consultation.id)
-    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]  # noqa: S608
+    total, answered_counts, value_counts = _tallies(db, consultation, where, params)
     results = []
     for question in consultation.questions:
-        path = _path(question.id)
-        answered = db.execute(
-            f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
-            " AND json_type(s.answers, ?) IS NOT NULL",
-            [*params, path],
-        ).fetchone()[0]
+        answered = answered_counts.get(question.id, 0)
         result = QuestionResult(question, "bars", answered, total - answered)
         if question.type == "multi":
-            counts = dict(
-                db.execute(
-                    f"SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"  # noqa: S608
-                    f" WHERE {where} GROUP BY j.value",
-                    [path, *params],
-                ).fetchall()
-            )
-        elif question.type in ("choice", "yesno", "scale", "number"):
-            counts = dict(
-                db.execute(
-                    f"SELECT json_extract(s.answers, ?) AS v, count(*) FROM submissions s"  # noqa: S608
-                    f" WHERE {where} AND v IS NOT NULL GROUP BY v",
-                    [path, *params],
-                ).fetchall()
-            )
+            counts = _multi_tallies(db, question.id, where, params)
         else:
-            counts = {}
+            counts = value_counts.get(question.id, {})
         if question.type in ("choice", "multi"):
             result.bars = [
                 Bar(c.id, localize(c.text, language), counts.get(c.id, 0), 0.0)
@@ -401,7 +420,8 @@ def list_submissions(
 ) -> Page:
     """Return one page of a consultation's submissions, newest first."""
     where, params = filters.where(consultation_id)
-    total = db.execute(f"SELECT count(*) FROM submissions s WHERE {where}", params).fetchone()[0]  # noqa: S608
+    sql = f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
+    total = db.execute(sql, params).fetchone()[0]
     page = max(1, page)
     cursor = db.execute(
         f"SELECT s.* FROM submissions s WHERE {where}"  # noqa: S608
