@@ -64,7 +64,17 @@ class GroupWriter:
         return unit.result
 
     def _loop(self) -> None:
-        db = store.open_db(self.path)
+        try:
+            db = store.open_db(self.path)
+        except Exception as error:  # the store cannot be opened: fail what waits, not hang
+            log.exception("sms.writer_open_failed", extra={"path": self.path})
+            with self._lock:
+                self._thread = None
+                while not self.units.empty():
+                    unit = self.units.get_nowait()
+                    unit.error = error
+                    unit.done.set()
+            return
         try:
             while True:
                 try:

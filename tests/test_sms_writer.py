@@ -108,3 +108,13 @@ def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
     with pytest.raises(RuntimeError, match="write transaction"):
         conversations.handle(db, config.get(app), inbound)
     assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
+
+
+def test_a_store_that_cannot_be_opened_fails_the_request_instead_of_hanging(tmp_path) -> None:
+    import sqlite3
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's folder should be")
+    writer = writer_for(str(blocker / "store.db"))
+    with pytest.raises((OSError, sqlite3.Error)):
+        writer.run(insert("SM-nowhere"))
