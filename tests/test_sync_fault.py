@@ -171,20 +171,29 @@ class Cluster:
         with store.open_db(self.workdir / f"node{index}.db") as db:
             return {row[0]: row for row in db.execute(SELECT_FIELDS).fetchall()}
 
-    def settled(self) -> bool:
-        """Say whether every node made its submissions and the hub holds them all."""
+    def progress(self) -> dict[str, int]:
+        """Count what the nodes made, what they still queue, and what the hub holds."""
         with store.open_db(self.hub_db) as hub:
             held = hub.execute("SELECT count(*) FROM submissions").fetchone()[0]
-        total = 0
+        made = queued = short = 0
         for index in range(NODES):
             with store.open_db(self.workdir / f"node{index}.db") as db:
-                made, queued = db.execute(
+                node_made, node_queued = db.execute(
                     "SELECT count(*), count(*) FILTER (WHERE synced_at IS NULL) FROM submissions"
                 ).fetchone()
-            if made < self.per_node or queued:
-                return False
-            total += made
-        return held == total
+            made += node_made
+            queued += node_queued
+            short += max(0, self.per_node - node_made)
+        return {"made": made, "queued": queued, "still to make": short, "held": held}
+
+    def settled(self) -> bool:
+        """Say whether every node made its submissions and the hub holds them all."""
+        progress = self.progress()
+        return (
+            not progress["queued"]
+            and not progress["still to make"]
+            and progress["held"] == progress["made"]
+        )
 
 
 @pytest.mark.parametrize("seed", _seeds())
@@ -206,8 +215,9 @@ def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
                 cluster.start_node(index)
         deadline = time.monotonic() + float(os.environ.get("SYNC_FAULT_SETTLE", "150"))
         while not cluster.settled():
-            assert time.monotonic() < deadline, "did not settle:\n" + "\n".join(
-                cluster.tail(name) for name in ("hub", "node0", "node1", "node2")
+            assert time.monotonic() < deadline, (
+                f"did not settle: {cluster.progress()}\n"
+                + "\n".join(cluster.tail(name) for name in ("hub", "node0", "node1", "node2"))
             )
             time.sleep(1)
     finally:
@@ -243,10 +253,11 @@ def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
 
 def run_node(db_path: str, hub_url: str, device_id: str, target: int, seed: int, acks: str) -> None:
     """Run a node's app and sync schedule, and make kiosk submissions until `target` exist."""
-    from participate import submissions
+    from participate import logs, submissions
     from participate.app import create_app
     from participate.serve import start_scheduler
 
+    logs.configure("WARNING")
     rng = random.Random(seed)
     with store.open_db(db_path, migrate=True) as db:
         consultations.save(db, consultations.read_files([EXAMPLE]))
