@@ -297,6 +297,9 @@ def test_idle_reset_clears_everything(server, browser, db) -> None:
     page.clock.run_for(91_000)
     attract = page.get_by_text("Touch the screen to begin")
     sync_api.expect(attract).to_be_visible()
+    assert_no_axe_violations(page, "attract screen")
+    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / "kiosk-12-attract.png"))
     attract.click()
     sync_api.expect(attract).to_be_hidden()
     requests.assert_local()
@@ -357,5 +360,24 @@ def test_a_visit_without_javascript(server, browser, db) -> None:
     assert len(stored(db)) == 1
     page.get_by_role("link", name="Finish").click()
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    requests.assert_local()
+    context.close()
+
+
+def test_the_kiosk_error_page(server, browser, db) -> None:
+    context = new_context(browser, viewport=VIEWPORT)
+    requests = record_requests(context)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Library opening hours").click()
+    response = page.goto(server.url + "/question/99")
+    assert response.status == 404
+    sync_api.expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
+    assert_no_axe_violations(page, "error page")
+    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / "kiosk-13-not-found.png"))
+    page.get_by_role("link", name="Start again").click()
+    sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
+    assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
     requests.assert_local()
     context.close()
