@@ -7,11 +7,14 @@ export works on any store, hub or node).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, redirect
 
 from hub.commands import add_user, export_command
 
 commands = [add_user, export_command]
+PURGE_MINUTES = 60
 
 
 def init_app(app: Flask) -> None:
@@ -24,3 +27,26 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
         app.add_url_rule("/", "hub_home", lambda: redirect("/staff/"))
+
+
+def schedule(scheduler: Any, app: Flask) -> None:
+    """Add the hourly purge of expired staff sign-ins to a hub's scheduler."""
+    if app.config["ROLE"] != "hub":
+        return
+    scheduler.add_job(
+        purge_expired_sessions,
+        "interval",
+        minutes=PURGE_MINUTES,
+        args=[app.config["DATABASE"], float(app.config["HUB_SESSION_HOURS"])],
+        id="hub-purge-sessions",
+        replace_existing=True,
+    )
+
+
+def purge_expired_sessions(database: str, max_hours: float) -> int:
+    """Delete staff sign-ins past their lifetime (abandoned ones never come back to expire)."""
+    from hub import users
+    from participate import store
+
+    with store.open_db(database) as db:
+        return users.purge_sessions(db, max_hours=max_hours)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import sqlite_utils
 
 from hub import export, users
 from hub.errors import HubError
@@ -14,7 +15,8 @@ from participate import store
 from participate.errors import ParticipateError
 
 
-def _open(db_path: Path, *, must_exist: bool = True):  # noqa: ANN202
+def _open(db_path: Path, *, must_exist: bool = True) -> sqlite_utils.Database:
+    """Open a store (migrated), refusing a path with no store unless asked to create one."""
     if must_exist and not db_path.exists():
         raise click.ClickException(f"no store at {db_path}")
     return store.open_db(db_path, migrate=True)
@@ -136,7 +138,9 @@ def export_command(
         click.echo(f"Exported {written} submissions to {output}", err=True)
 
 
-def _write(db, plan, fmt: str, output: Path, to_stdout: bool) -> int:  # noqa: ANN001
+def _write(
+    db: sqlite_utils.Database, plan: export.ExportPlan, fmt: str, output: Path, to_stdout: bool
+) -> int:
     """Write the export, with a progress bar on a terminal; return how many rows went out."""
     from tqdm import tqdm
 

@@ -92,6 +92,19 @@ def create_user(db: sqlite_utils.Database, email: str, password: str, role: str)
     return user
 
 
+def ensure_user(db: sqlite_utils.Database, email: str, password: str, role: str) -> User:
+    """Create the account, or give an existing one this password and role (demo set-up)."""
+    user = find_user(db, email)
+    if user is None:
+        return create_user(db, email, password, role)
+    set_password(db, user.id, password)
+    set_role(db, user.id, role)
+    set_disabled(db, user.id, False)
+    refreshed = get_user(db, user.id)
+    assert refreshed is not None
+    return refreshed
+
+
 def find_user(db: sqlite_utils.Database, email: str) -> User | None:
     """Return the account with this email (any case), or None."""
     row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE email = ?", [email.strip()]).fetchone()  # noqa: S608

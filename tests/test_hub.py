@@ -639,3 +639,36 @@ def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
     # The choice sticks for the next pages.
     devices_page = client.get("/staff/devices").get_data(as_text=True)
     assert "Appareils" in devices_page and "Se déconnecter" in devices_page
+
+
+def test_expired_sessions_are_purged_by_the_scheduled_job(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    import hub
+
+    staff_client(app, "viewer")
+    staff_client(app, "staff")
+    old = clock.to_text(clock.parse(clock.utcnow()) - timedelta(hours=13))
+    db.execute(
+        "UPDATE staff_sessions SET created_at = ?"
+        " WHERE rowid = (SELECT min(rowid) FROM staff_sessions)",
+        [old],
+    )
+    scheduler = BackgroundScheduler()
+    hub.schedule(scheduler, app)
+    (job,) = scheduler.get_jobs()
+    assert job.id == "hub-purge-sessions"
+    assert job.func(*job.args) == 1
+    assert db.execute("SELECT count(*) FROM staff_sessions").fetchone()[0] == 1
+
+
+def test_ensure_user_creates_or_resets(db: sqlite_utils.Database) -> None:
+    first = users.ensure_user(db, "demo@example.org", PASSWORD, "admin")
+    users.set_disabled(db, users.create_user(db, "x@example.org", PASSWORD, "admin").id, False)
+    again = users.ensure_user(db, "demo@example.org", "another password", "staff")
+    assert again.id == first.id and again.role == "staff"
+    assert users.authenticate(db, "demo@example.org", "another password").id == first.id
