@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from participate import store
@@ -44,7 +45,7 @@ def sweep_idle_visits(app: Flask) -> int:
     return removed
 
 
-def schedule(scheduler, app: Flask) -> None:  # noqa: ANN001 (APScheduler's BaseScheduler)
+def schedule(scheduler: BaseScheduler, app: Flask) -> None:
     """Add the idle-visit sweep to a node's scheduler."""
     if app.config["ROLE"] != "node":
         return

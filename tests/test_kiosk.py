@@ -540,3 +540,18 @@ def test_the_french_catalog_covers_every_kiosk_string() -> None:
         catalog = read_po(handle)
     have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
     assert sorted(wanted - have) == []
+
+
+def test_a_node_schedules_the_sweep_and_a_hub_does_not(app: Flask, db_path: Path) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    import kiosk
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    kiosk.schedule(scheduler, app)
+    (job,) = scheduler.get_jobs()
+    assert job.id == "kiosk.sweep_idle_visits" and job.args == (app,)
+    hub = create_app({"TESTING": True, "DATABASE": str(db_path), "ROLE": "hub"})
+    hub_scheduler = BackgroundScheduler(timezone="UTC")
+    kiosk.schedule(hub_scheduler, hub)
+    assert hub_scheduler.get_jobs() == []
