@@ -120,9 +120,14 @@ _writers_lock = threading.Lock()
 
 def writer_for(path: str) -> GroupWriter:
     """Return the group writer of the store at `path` (one per store per process)."""
+    writer = _writers.get(path)
+    if writer is not None:
+        return writer
     key = str(Path(path).resolve())
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
             writer = _writers[key] = GroupWriter(key)
+        # Later calls with the same spelling skip resolving the path (a few syscalls).
+        _writers[path] = writer
         return writer
