@@ -697,3 +697,16 @@ def test_respondent_pseudonym_is_keyed(app) -> None:
     assert phones.pseudonym(PHONE, PEPPER.encode()) == pseudonym(PHONE)
     assert phones.pseudonym(PHONE, b"another-pepper-0123456789") != pseudonym(PHONE)
     assert phones.to_e164("(555) 555-0123", "US") == PHONE
+
+
+def test_replies_with_xml_special_characters_are_escaped(db, client) -> None:
+    data = {
+        "id": "qa",
+        "title": 'Q&A <evening> "night"',
+        "keywords": "QA",
+        "questions": [{"id": "q", "type": "text", "text": "Ideas for <Q&A>?"}],
+    }
+    consultations.save(db, [consultations.parse(data, "qa")])
+    texts = replies(post_signed(client, "/sms/twilio", inbound("qa")))
+    assert texts[0].startswith('Q&A <evening> "night".')
+    assert texts[1] == "1/1 Ideas for <Q&A>?"
