@@ -233,6 +233,14 @@ def ledger_gaps(
             "SELECT highest_seq FROM device_status WHERE device_id = ?", [device_id]
         ).fetchone()
         highest_seq = row[0] if row and row[0] is not None else 0
+    count, highest_held = held_summary(db, device_id)
+    rejected = db.execute(
+        "SELECT 1 FROM sync_rejections WHERE device_id = ? AND seq IS NOT NULL LIMIT 1",
+        [device_id],
+    ).fetchone()
+    if count == highest_held and not rejected:
+        # Numbers 1..highest_held are all held (they are unique): only the tail can be missing.
+        return [(highest_held + 1, int(highest_seq))] if highest_seq > highest_held else []
     rows = db.execute(
         """
         WITH held AS (

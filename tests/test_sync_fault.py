@@ -77,16 +77,17 @@ def _free_port() -> int:
 class Cluster:
     """The processes of one run: a hub, nodes, and the proxy between them."""
 
-    def __init__(self, workdir: Path, seed: int, per_node: int) -> None:
+    def __init__(self, workdir: Path, seed: int, per_node: int, pace: float) -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.per_node = per_node
+        self.pace = pace  # mean seconds between two submissions on a node
         self.hub_db = workdir / "hub.db"
         self.hub: subprocess.Popen | None = None
         self.hub_port = 0
         self.nodes: dict[int, subprocess.Popen] = {}
         self.enrolment: list[tuple[str, str]] = []
-        self.kills = {"hub": 0, "node": 0}
+        self.kills = {"hub": 0, "node": 0, "node with a queue": 0}
         with store.open_db(self.hub_db, migrate=True) as db:
             consultations.save(db, consultations.read_files([EXAMPLE]))
             for index in range(NODES):
@@ -128,7 +129,7 @@ class Cluster:
             f"node{index}",
             [str(Path(__file__).resolve()), "node", str(self.workdir / f"node{index}.db")]
             + [self.proxy.url, device_id, str(self.per_node), str(self.rng.randrange(1 << 30))]
-            + [str(self.workdir / f"node{index}.acks")],
+            + [str(self.workdir / f"node{index}.acks"), str(self.pace)],
             {"PARTICIPATE_DEVICE_SECRET": secret},
         )
 
@@ -156,6 +157,8 @@ class Cluster:
             elif event < 0.75:
                 index = self.rng.randrange(NODES)
                 self.kills["node"] += 1
+                if self.queued(index):
+                    self.kills["node with a queue"] += 1
                 self.kill(self.nodes[index])
                 time.sleep(self.rng.uniform(0.1, 1.0))
                 self.start_node(index)
@@ -170,6 +173,16 @@ class Cluster:
     def node_rows(self, index: int) -> dict[str, tuple]:
         with store.open_db(self.workdir / f"node{index}.db") as db:
             return {row[0]: row for row in db.execute(SELECT_FIELDS).fetchall()}
+
+    def queued(self, index: int) -> int:
+        """Return how many submissions a node holds that the hub has not acknowledged."""
+        path = self.workdir / f"node{index}.db"
+        if not path.exists():
+            return 0
+        with store.open_db(path) as db:
+            return db.execute(
+                "SELECT count(*) FROM submissions WHERE synced_at IS NULL"
+            ).fetchone()[0]
 
     def progress(self) -> dict[str, int]:
         """Count what the nodes made, what they still queue, and what the hub holds."""
@@ -200,7 +213,8 @@ class Cluster:
 def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
     per_node = int(os.environ.get("SYNC_FAULT_SUBMISSIONS", "700"))
     chaos_seconds = float(os.environ.get("SYNC_FAULT_SECONDS", "35"))
-    cluster = Cluster(tmp_path, seed, per_node)
+    # Spread the submissions over the faulty period, so kills land while nodes work.
+    cluster = Cluster(tmp_path, seed, per_node, pace=0.9 * chaos_seconds / per_node)
     cluster.proxy.start()
     try:
         cluster.start_hub()
@@ -224,7 +238,7 @@ def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
         cluster.stop()
 
     faults = cluster.proxy.counts
-    assert cluster.kills["hub"] >= 1 and cluster.kills["node"] >= 1, cluster.kills
+    assert cluster.kills["hub"] >= 1 and cluster.kills["node with a queue"] >= 1, cluster.kills
     for fault in ("delay", "drop", "reset", "cut_request", "cut_response"):
         assert faults[fault] > 0, faults
 
@@ -251,7 +265,9 @@ def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
 # --- node mode: run by the test as a separate process ---------------------------------
 
 
-def run_node(db_path: str, hub_url: str, device_id: str, target: int, seed: int, acks: str) -> None:
+def run_node(
+    db_path: str, hub_url: str, device_id: str, target: int, seed: int, acks: str, pace: float
+) -> None:
     """Run a node's app and sync schedule, and make kiosk submissions until `target` exist."""
     from participate import logs, submissions
     from participate.app import create_app
@@ -302,14 +318,16 @@ def run_node(db_path: str, hub_url: str, device_id: str, target: int, seed: int,
             ack_log.write(stored["id"] + "\n")
             ack_log.flush()
             made += 1
-            time.sleep(rng.uniform(0, 0.03))
+            time.sleep(rng.uniform(0, 2 * pace))
     while True:  # keep syncing until killed
         time.sleep(1)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "node":
-        _, _, db_arg, hub_arg, device_arg, target_arg, seed_arg, acks_arg = sys.argv
-        run_node(db_arg, hub_arg, device_arg, int(target_arg), int(seed_arg), acks_arg)
+    if len(sys.argv) == 9 and sys.argv[1] == "node":
+        _, _, db_arg, hub_arg, device_arg, target_arg, seed_arg, acks_arg, pace_arg = sys.argv
+        run_node(
+            db_arg, hub_arg, device_arg, int(target_arg), int(seed_arg), acks_arg, float(pace_arg)
+        )
     else:
-        sys.exit("usage: test_sync_fault.py node DB HUB_URL DEVICE_ID TARGET SEED ACKS")
+        sys.exit("usage: test_sync_fault.py node DB HUB_URL DEVICE_ID TARGET SEED ACKS PACE")
