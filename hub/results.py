@@ -346,12 +346,13 @@ def histogram(counts: Mapping[float, int], max_bins: int = MAX_BINS) -> list[Bar
     if integers and high - low + 1 <= max_bins:
         return [
             Bar(str(int(v)), str(int(v)), counts.get(v, 0), 0.0)
-            for v in _int_range(low, high, counts)
+            for v in range(int(low), int(high) + 1)
         ]
     span = high - low or 1.0
     width = span / max_bins
     if integers:
-        width = float(math.ceil(span / max_bins)) or 1.0
+        # Whole numbers: low..high is high - low + 1 values, shared out in whole steps.
+        width = float(math.ceil((high - low + 1) / max_bins))
     bins = [0] * max_bins
     for value, count in counts.items():
         index = min(int((float(value) - low) / width), max_bins - 1)
@@ -368,10 +369,6 @@ def histogram(counts: Mapping[float, int], max_bins: int = MAX_BINS) -> list[Bar
     while bars and bars[-1].count == 0:
         bars.pop()
     return bars
-
-
-def _int_range(low: float, high: float, counts: Mapping[float, int]) -> list[int]:
-    return list(range(int(low), int(high) + 1))
 
 
 def text_answers(

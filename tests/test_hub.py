@@ -672,3 +672,59 @@ def test_ensure_user_creates_or_resets(db: sqlite_utils.Database) -> None:
     again = users.ensure_user(db, "demo@example.org", "another password", "staff")
     assert again.id == first.id and again.role == "staff"
     assert users.authenticate(db, "demo@example.org", "another password").id == first.id
+
+
+def test_overview_counts_by_channel_device_language_and_day(
+    db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    from hub import results
+
+    moderation.moderate(db, hub_data["other"]["id"], "hide", "test", "s@example.org")
+    summary = results.overview(db, "library-hours", results.Filters())
+    assert (summary.total, summary.complete, summary.incomplete, summary.hidden) == (2, 1, 1, 1)
+    assert summary.by_channel == [("kiosk", 1), ("sms", 1)]
+    assert summary.by_language == [("en", 1), ("fr", 1)]
+    assert summary.by_device == [(submissions.device_id(db), 2)]
+    assert summary.by_day == [(clock.utcnow()[:10], 2)]
+    everything = results.overview(db, "library-hours", results.Filters(include_hidden=True))
+    assert (everything.total, everything.hidden) == (3, 1)
+    fr = results.overview(db, "library-hours", results.Filters(language="fr"))
+    assert fr.total == 1 and fr.by_channel == [("kiosk", 1)]
+
+
+def test_days_without_responses_are_filled_with_zeros() -> None:
+    from hub.results import fill_days
+
+    assert fill_days([("2026-11-01", 3), ("2026-11-04", 1)]) == [
+        ("2026-11-01", 3),
+        ("2026-11-02", 0),
+        ("2026-11-03", 0),
+        ("2026-11-04", 1),
+    ]
+    assert fill_days([]) == []
+
+
+@pytest.mark.parametrize(
+    "counts, labels",
+    [
+        ({1: 2, 3: 1}, ["1", "2", "3"]),
+        (
+            {0: 1, 40: 1, 80: 2},
+            ["0–8", "9–17", "18–26", "27–35", "36–44", "45–53", "54–62", "63–71", "72–80"],
+        ),
+        ({0.5: 1, 1.5: 1}, [f"{0.5 + i * 0.1:g}–{0.5 + (i + 1) * 0.1:g}" for i in range(10)]),
+    ],
+)
+def test_histogram_bins(counts: dict, labels: list[str]) -> None:
+    from hub.results import histogram
+
+    bars = histogram(counts)
+    assert [b.label for b in bars] == labels
+    assert sum(b.count for b in bars) == sum(counts.values())
+
+
+def test_search_words_become_a_safe_fts_query() -> None:
+    from hub.results import fts_query
+
+    assert fts_query('soirées "OR" NEAR(') == '"soirées"* "OR"* "NEAR"*'
+    assert fts_query("***") == ""
