@@ -7,6 +7,7 @@ are whole UTC days on `submitted_at`, both ends included.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -227,40 +228,92 @@ def _path(question_id: str) -> str:
     return f'$."{question_id}"'
 
 
+# Questions are tallied together in one pass, grouped by their combined values, as long
+# as the number of possible combinations stays below this; beyond it, in several passes.
+MAX_COMBINATIONS = 200_000
+
+
+def _cardinality(question: Question) -> int | None:
+    """Return how many distinct stored values a question can have, or None if unbounded."""
+    if question.type == "choice":
+        return len(question.choices) + 1
+    if question.type == "yesno":
+        return 3
+    if question.type == "scale":
+        return int((question.max or 0) - (question.min or 0)) + 2
+    if question.type == "multi" and len(question.choices) <= 8:
+        return 2 ** len(question.choices) + 1
+    bounded = question.min is not None and question.max is not None
+    if question.type == "number" and question.integer and bounded:
+        points = int(question.max - question.min) + 2  # type: ignore[operator]
+        return points if points <= 1000 else None
+    return None
+
+
+def _passes(questions: tuple[Question, ...]) -> list[list[Question]]:
+    """Pack the counted questions into as few passes as the combination limit allows."""
+    passes: list[list[Question]] = []
+    current: list[Question] = []
+    size = 1
+    for question in questions:
+        if question.type == "text":
+            continue
+        cardinality = _cardinality(question)
+        if cardinality is None:
+            passes.append([question])  # numbers, large multis: a pass of their own
+            continue
+        if current and size * cardinality > MAX_COMBINATIONS:
+            passes.append(current)
+            current, size = [], 1
+        current.append(question)
+        size *= cardinality
+    if current:
+        passes.append(current)
+    return passes
+
+
 def _tallies(
     db: sqlite_utils.Database, consultation: Consultation, where: str, params: list[Any]
 ) -> tuple[int, dict[str, int], dict[str, dict[Any, int]]]:
-    """Count, in one pass, the submissions, the answers to each question and each value.
+    """Count the submissions, the answers to each question and each value, in few passes.
 
-    Values are counted for choice, yes/no, scale and number answers; a multi's choices
-    are counted by `_multi_tallies`, text answers are listed, not counted.
+    Each pass groups the submissions by the values of several questions at once (their
+    combinations are few), so SQLite reads each row once per pass instead of once per
+    question. A multi's values are its choices; text answers are only counted.
     """
-    listed = [q.id for q in consultation.questions if q.type in ("multi", "text")]
-    marks = ", ".join("?" for _ in listed) or "NULL"
-    sql = (
-        f"SELECT j.key, CASE WHEN j.key IN ({marks}) THEN NULL ELSE j.atom END AS v, count(*)"  # noqa: S608
-        f" FROM submissions s, json_each(s.answers) j WHERE {where} GROUP BY j.key, v"
-    )
-    rows = db.execute(sql, [*listed, *params]).fetchall()
+    texts = [q.id for q in consultation.questions if q.type == "text"]
+    # The first pass also counts the submissions and the text answers.
+    extra = "".join(", count(json_type(s.answers, ?))" for _ in texts)
+    extra_params = [_path(t) for t in texts]
+    passes = _passes(consultation.questions) or [[]]
+    total = 0
     answered: Counter[str] = Counter()
-    values: dict[str, dict[Any, int]] = {}
-    for key, value, count in rows:
-        answered[key] += count
-        if value is not None:
-            values.setdefault(key, {})[value] = count
-    sql = f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
-    total = db.execute(sql, params).fetchone()[0]
-    return int(total), dict(answered), values
-
-
-def _multi_tallies(
-    db: sqlite_utils.Database, question_id: str, where: str, params: list[Any]
-) -> dict[Any, int]:
-    sql = (
-        "SELECT j.value, count(*) FROM submissions s, json_each(s.answers, ?) j"  # noqa: S608
-        f" WHERE {where} GROUP BY j.value"
-    )
-    return dict(db.execute(sql, [_path(question_id), *params]).fetchall())
+    values: dict[str, Counter[Any]] = {}
+    for number, group in enumerate(passes):
+        columns = "".join(f", json_extract(s.answers, ?) AS c{i}" for i in range(len(group)))
+        keys = ", ".join(f"c{i}" for i in range(len(group))) or "NULL"
+        sql = (
+            f"SELECT count(*){extra if number == 0 else ''}{columns}"  # noqa: S608
+            f" FROM submissions s WHERE {where} GROUP BY {keys}"
+        )
+        head = extra_params if number == 0 else []
+        for row in db.execute(sql, [*head, *(_path(q.id) for q in group), *params]):
+            count = row[0]
+            if number == 0:
+                total += count
+                for text_id, text_count in zip(texts, row[1 : 1 + len(texts)], strict=True):
+                    answered[text_id] += text_count
+            for question, value in zip(group, row[len(row) - len(group) :], strict=True):
+                if value is None:
+                    continue
+                answered[question.id] += count
+                tally = values.setdefault(question.id, Counter())
+                if question.type == "multi":
+                    for choice in json.loads(value) if isinstance(value, str) else ():
+                        tally[choice] += count
+                else:
+                    tally[value] += count
+    return total, dict(answered), {key: dict(tally) for key, tally in values.items()}
 
 
 def question_results(
@@ -278,10 +331,7 @@ def question_results(
     for question in consultation.questions:
         answered = answered_counts.get(question.id, 0)
         result = QuestionResult(question, "bars", answered, total - answered)
-        if question.type == "multi":
-            counts = _multi_tallies(db, question.id, where, params)
-        else:
-            counts = value_counts.get(question.id, {})
+        counts = value_counts.get(question.id, {})
         if question.type in ("choice", "multi"):
             result.bars = [
                 Bar(c.id, localize(c.text, language), counts.get(c.id, 0), 0.0)

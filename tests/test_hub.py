@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -728,3 +729,48 @@ def test_search_words_become_a_safe_fts_query() -> None:
 
     assert fts_query('soirées "OR" NEAR(') == '"soirées"* "OR"* "NEAR"*'
     assert fts_query("***") == ""
+
+
+def test_tallies_in_several_passes_match_counting_each_question(db: sqlite_utils.Database) -> None:
+    import random
+
+    from hub import results
+
+    rng = random.Random(7)
+    choices = [{"id": f"c{i}", "text": f"Choice {i}"} for i in range(6)]
+    questions = [
+        {"id": f"q{n}", "type": "choice", "text": f"Q{n}", "choices": choices, "required": False}
+        for n in range(8)
+    ] + [
+        {"id": "m", "type": "multi", "text": "M", "choices": choices[:4], "required": False},
+        {"id": "n", "type": "number", "text": "N", "required": False},
+        {"id": "t", "type": "text", "text": "T", "required": False},
+    ]
+    wide = consultations.parse({"id": "wide", "title": "Wide", "questions": questions})
+    consultations.save(db, [wide])
+    assert len(results._passes(wide.questions)) >= 3
+    for _ in range(80):
+        answers = {f"q{n}": f"c{rng.randrange(6)}" for n in range(8) if rng.random() < 0.8}
+        if rng.random() < 0.7:
+            answers["m"] = rng.sample([c["id"] for c in choices[:4]], rng.randint(1, 3))
+        if rng.random() < 0.5:
+            answers["n"] = rng.choice([1, 2.5, -3, 1000])
+        if rng.random() < 0.4:
+            answers["t"] = "some words"
+        submissions.record(
+            db, wide, channel="kiosk", language="en", answers=answers, started_at=clock.utcnow()
+        )
+    rows = [json.loads(r[0]) for r in db.execute("SELECT answers FROM submissions")]
+    for result in results.question_results(db, wide, results.Filters(), "en"):
+        qid = result.question.id
+        assert result.answered == sum(qid in r for r in rows), qid
+        if result.question.type == "choice":
+            assert {b.key: b.count for b in result.bars} == {
+                c["id"]: sum(r.get(qid) == c["id"] for r in rows) for c in choices
+            }
+        if result.question.type == "multi":
+            assert {b.key: b.count for b in result.bars} == {
+                c["id"]: sum(c["id"] in r.get("m", []) for r in rows) for c in choices[:4]
+            }
+        if result.question.type == "number":
+            assert sum(b.count for b in result.bars) == sum("n" in r for r in rows)
