@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
 import random
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -24,9 +25,12 @@ from typing import Any
 import sqlite_utils
 
 from participate import __version__, clock, consultations, store
+from participate.errors import ParticipateError
 from participate.submissions import device_id as store_device_id
 from sync.client import HubClient, Transport
-from sync.errors import BatchTooLarge, NotEnrolled
+from sync.errors import BatchTooLarge, NotEnrolled, SyncError
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BACKOFF_BASE = 5.0
@@ -68,6 +72,7 @@ class SyncReport:
     push: PushReport = field(default_factory=PushReport)
     requeued: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    problem: str = ""  # what went wrong short of failing the run (shown as the last error)
 
 
 # --- enrolment ---------------------------------------------------------------------
@@ -363,7 +368,15 @@ def sync_once(
     started = clock.utcnow()
     try:
         if pull_first:
-            report.pulled = pull(db, client)
+            try:
+                report.pulled = pull(db, client)
+            except SyncError:
+                raise
+            except ParticipateError as exc:
+                # The hub's definitions don't fit this store (say, a keyword clash with one
+                # loaded here by hand): keep the old ones, but never hold back the queue.
+                report.problem = f"pull: {type(exc).__name__}: {exc}"
+                log.error("sync.pull_refused", extra={"error": report.problem})
         report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
         answer = heartbeat(db, client)
         gaps = [
@@ -374,11 +387,17 @@ def sync_once(
         report.gaps = gaps
         report.requeued = requeue(db, gaps) if gaps else 0
         if report.requeued:
-            report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
+            again = push(db, client, batch_size=batch_size, on_batch=on_batch)
+            report.push.batches += again.batches
+            report.push.stored += again.stored
+            report.push.duplicate += again.duplicate
+            report.push.rejected += again.rejected
+            report.push.reasons.extend(again.reasons)
+            report.push.remaining = again.remaining
     except Exception as exc:
         record_failure(db, exc, started, rng=rng, cap=backoff_cap)
         raise
-    record_success(db, started)
+    record_success(db, started, problem=report.problem)
     return report
 
 
@@ -432,13 +451,13 @@ def record_failure(
     return delay
 
 
-def record_success(db: sqlite_utils.Database, started: str) -> None:
-    """Note a successful run: no more backoff."""
+def record_success(db: sqlite_utils.Database, started: str, *, problem: str = "") -> None:
+    """Note a run that reached the hub: no more backoff; keep a problem short of failure."""
     with store.write(db):
         db.execute(
-            "UPDATE sync_state SET failures = 0, last_error = '', last_attempt_at = ?,"
+            "UPDATE sync_state SET failures = 0, last_error = ?, last_attempt_at = ?,"
             " last_success_at = ?, next_attempt_at = NULL WHERE id = 1",
-            [started, clock.utcnow()],
+            [problem[:500], started, clock.utcnow()],
         )
 
 

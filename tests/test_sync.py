@@ -942,3 +942,25 @@ def test_a_new_submission_reaches_the_hub_within_seconds(tmp_path, app, hub_db, 
             scheduler.shutdown(wait=True)
     with store.open_db(node_path) as node_store:
         assert node.queue_depth(node_store) == 0
+
+
+def test_definitions_that_do_not_fit_never_hold_back_the_queue(node_db, hub_client, hub_db):
+    def poll(consultation_id: str) -> consultations.Consultation:
+        return consultations.parse(
+            {
+                "id": consultation_id,
+                "title": "Evenings",
+                "keywords": "SOIR",
+                "questions": [{"id": "q", "type": "yesno", "text": "Later?"}],
+            }
+        )
+
+    consultations.save(node_db, [poll("local-poll")])  # loaded on the node by hand
+    consultations.save(hub_db, [poll("evening-hours")])  # the hub publishes a clash
+    queued = record(node_db, 1)[0]
+    report = node.sync_once(node_db, hub_client)
+    assert report.push.stored == 1 and submissions.get(hub_db, queued["id"])
+    assert "keyword" in report.problem
+    state = node.sync_state(node_db)
+    assert state["failures"] == 0 and state["last_error"].startswith("pull: ConsultationError")
+    assert node.health(node_db)["last_error"] == state["last_error"]
