@@ -110,9 +110,14 @@ _writers_lock = threading.Lock()
 
 def writer_for(path: str | Path) -> GroupWriter:
     """Return the group writer of the store at `path` (one per store in this process)."""
+    writer = _writers.get(str(path))  # the common case, without touching the disk
+    if writer is not None:
+        return writer
     key = str(Path(path).resolve())
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
             writer = _writers[key] = GroupWriter(key)
+        # Both spellings of the path name the same writer: one writer per store.
+        _writers[str(path)] = writer
         return writer
