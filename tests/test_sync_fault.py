@@ -105,6 +105,13 @@ class Cluster:
             )
 
     def start_hub(self) -> None:
+        # A free port can be taken between choosing and binding it: try another.
+        for _attempt in range(3):
+            if self._try_start_hub():
+                return
+        raise AssertionError("the hub did not start:\n" + self.tail("hub"))
+
+    def _try_start_hub(self) -> bool:
         self.hub_port = _free_port()
         self.hub = self._spawn(
             "hub",
@@ -114,14 +121,14 @@ class Cluster:
         )
         self.proxy.upstream = ("127.0.0.1", self.hub_port)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.hub.poll() is None, "the hub exited:\n" + self.tail("hub")
+        while time.monotonic() < deadline and self.hub.poll() is None:
             try:
                 with urlopen(f"http://127.0.0.1:{self.hub_port}/healthz", timeout=2):
-                    return
+                    return True
             except OSError:
                 time.sleep(0.1)
-        raise AssertionError("the hub did not start")
+        self.kill(self.hub)
+        return False
 
     def start_node(self, index: int) -> None:
         device_id, secret = self.enrolment[index]
