@@ -71,6 +71,16 @@ def add_device(db: sqlite_utils.Database, name: str) -> tuple[str, str]:
     return device_id, secret
 
 
+def replace_secret(db: sqlite_utils.Database, device_id: str) -> str:
+    """Give a device a new secret (the old one stops working at once) and return it."""
+    secret = secrets.token_urlsafe(32)
+    with store.write(db):
+        cursor = db.execute("UPDATE devices SET secret = ? WHERE id = ?", [secret, device_id])
+        if cursor.rowcount == 0:
+            raise NotFound(f"no device {device_id!r}")
+    return secret
+
+
 def get_device(db: sqlite_utils.Database, device_id: str) -> dict[str, Any] | None:
     """Return a device's registry row (secret included, for checking signatures), or None."""
     row = db.execute(

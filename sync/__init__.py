@@ -11,12 +11,12 @@ from flask import Flask
 
 from participate import store
 from participate.extensions import csrf
-from sync.commands import add_device, devices_command, sync_command
+from sync.commands import add_device, device_secret, devices_command, sync_command
 from sync.scheduling import schedule
 
 __all__ = ["commands", "init_app", "schedule"]
 
-commands = [add_device, sync_command, devices_command]
+commands = [add_device, device_secret, sync_command, devices_command]
 
 
 def init_app(app: Flask) -> None:

@@ -57,6 +57,23 @@ def add_device(db_path: Path, name: str) -> None:
     )
 
 
+@click.command("device-secret")
+@db_option
+@click.argument("device_id")
+@friendly_errors
+def device_secret(db_path: Path, device_id: str) -> None:
+    """Give the enrolled device DEVICE_ID a new secret (the old one stops working); print it once.
+
+    For a secret that leaked, or a kiosk PC replaced: the device keeps its id, so its
+    ledger and queued submissions carry on. Restart its node with the new secret.
+    """
+    with store.open_db(db_path, migrate=True) as db:
+        secret = devices.replace_secret(db, device_id)
+    click.echo(f"Id:      {device_id}")
+    click.echo(f"Secret:  {secret}")
+    click.echo("The secret is shown only this once; the old one no longer works.")
+
+
 @click.command("sync")
 @db_option
 @click.option("--once", is_flag=True, help="Push the queue now, then exit (the only mode).")

@@ -181,3 +181,11 @@ def test_other_versions_do_not_matter_to_the_ledger(db, example):
     _hold(db, newer, device_id, [2])
     assert devices.held_summary(db, device_id) == (2, 2)
     assert devices.ledger_gaps(db, device_id, 2) == []
+
+
+def test_replace_secret(db):
+    device_id, old = devices.add_device(db, "Kiosk")
+    new = devices.replace_secret(db, device_id)
+    assert new != old and devices.get_device(db, device_id)["secret"] == new
+    with pytest.raises(NotFound):
+        devices.replace_secret(db, "dev-nope")

@@ -964,3 +964,19 @@ def test_definitions_that_do_not_fit_never_hold_back_the_queue(node_db, hub_clie
     state = node.sync_state(node_db)
     assert state["failures"] == 0 and state["last_error"].startswith("pull: ConsultationError")
     assert node.health(node_db)["last_error"] == state["last_error"]
+
+
+def test_device_secret_command_replaces_the_secret(runner, hub_db, enrolled, client):
+    from participate.cli import main
+
+    result = runner.invoke(main, ["device-secret", "--db", hub_db_path(hub_db), enrolled[0]])
+    assert result.exit_code == 0, result.output
+    new_secret = devices.get_device(hub_db, enrolled[0])["secret"]
+    assert new_secret != enrolled[1] and new_secret in result.output
+    body = json.dumps({"queue_depth": 0}).encode()
+    old = signed_post(client, enrolled, "/api/v1/heartbeat", body)
+    assert (old.status_code, old.get_json()["reason"]) == (401, "bad signature")
+    new = signed_post(client, (enrolled[0], new_secret), "/api/v1/heartbeat", body)
+    assert new.status_code == 200
+    unknown = runner.invoke(main, ["device-secret", "--db", hub_db_path(hub_db), "dev-nope"])
+    assert unknown.exit_code == 1 and "no device" in unknown.output
