@@ -150,9 +150,11 @@ class HubClient:
                 **signed,
             }
             response = self.transport(method, self.base_url + path, all_headers, body, self.timeout)
-            reason = (response.json() or {}).get("reason", "") if response.status == 401 else ""
+            refusal = response.json() if response.status == 401 else None
+            refusal = refusal if isinstance(refusal, dict) else {}
+            reason = str(refusal.get("reason") or "")
             if response.status == 401 and reason == "timestamp outside window" and attempt == 1:
-                hub_time = (response.json() or {}).get("hub_time")
+                hub_time = refusal.get("hub_time")
                 if isinstance(hub_time, int | float):
                     self.clock_offset = hub_time - self._now()
                     continue
