@@ -218,7 +218,7 @@ class Cluster:
 
 @pytest.mark.parametrize("seed", _seeds())
 def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
-    per_node = int(os.environ.get("SYNC_FAULT_SUBMISSIONS", "700"))
+    per_node = int(os.environ.get("SYNC_FAULT_SUBMISSIONS", "1000"))
     chaos_seconds = float(os.environ.get("SYNC_FAULT_SECONDS", "35"))
     # Spread the submissions over the faulty period, so kills land while nodes work.
     cluster = Cluster(tmp_path, seed, per_node, pace=0.9 * chaos_seconds / per_node)
