@@ -64,7 +64,18 @@ class GroupWriter:
         return write.result
 
     def _loop(self) -> None:
-        db = store.open_db(self.path)
+        try:
+            db = store.open_db(self.path)
+        except BaseException as error:
+            # The store cannot be opened: fail what is waiting rather than leave it hanging.
+            log.exception("kiosk.writer_open_failed", extra={"path": self.path})
+            with self._lock:
+                self._thread = None
+                while not self.pending.empty():
+                    write = self.pending.get_nowait()
+                    write.error = error
+                    write.done.set()
+            return
         try:
             while True:
                 try:

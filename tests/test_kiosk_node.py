@@ -7,6 +7,7 @@ import http.cookiejar
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -186,3 +187,11 @@ def test_a_node_with_no_hub_takes_a_whole_visit(tmp_path: Path) -> None:
     device, answers_json, synced_at = rows[0]
     assert device == "node-offline" and synced_at is None  # waiting in the store for the hub
     assert json.loads(answers_json)["comments"] == "Rien à ajouter."
+
+
+def test_a_writer_that_cannot_open_its_store_fails_fast(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the store's folder should be")
+    group = writer.GroupWriter(str(blocked / "node.db"))
+    with pytest.raises(sqlite3.OperationalError):
+        group.run(lambda db: db.execute("SELECT 1").fetchone())
