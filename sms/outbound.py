@@ -237,6 +237,11 @@ def send_due(
 ) -> SendReport:
     """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit."""
     report = SendReport()
+    pending = db.execute(
+        "SELECT 1 FROM sms_outbound WHERE status IN ('queued', 'sending') LIMIT 1"
+    ).fetchone()
+    if pending is None:
+        return report  # the usual case: take no write lock at all
     _recover_stale(db, now())
     for _ in range(batch):
         moment = now()
