@@ -71,6 +71,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if app.config["ROLE"] == "node" and app.config.get("DEVICE_ID"):
             store.set_meta(db, "device_id", app.config["DEVICE_ID"])
 
+    if not app.testing:
+        # SQLite checkpoints the WAL into the database, with an fsync, whenever the last
+        # connection to it closes; with one connection per request that happened after
+        # every request. One idle connection held for the app's life avoids it (measured:
+        # a node's drain to the hub ran about a third faster).
+        app.extensions["participate.store_keeper"] = store.open_db(app.config["DATABASE"])
+
     babel.init_app(app, locale_selector=_select_locale)
     csrf.init_app(app)
     app.teardown_appcontext(store.close_db)

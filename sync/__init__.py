@@ -26,8 +26,6 @@ def init_app(app: Flask) -> None:
 
         csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix="/api/v1")
-        if not app.testing:
-            _hold_store_open(app)
         return
     if app.config.get("HUB_URL") and app.config.get("DEVICE_ID"):
         from sync.node import save_enrolment
@@ -40,13 +38,3 @@ def init_app(app: Flask) -> None:
                 app.config.get("DEVICE_SECRET") or "",
             )
 
-
-def _hold_store_open(app: Flask) -> None:
-    """Keep one idle connection to the hub's store for as long as the app lives.
-
-    SQLite checkpoints the WAL into the database (with an fsync) whenever the last
-    connection to it closes. With one connection per request, a hub that only serves
-    nodes would do that after every batch, which costs a node's drain about a third of
-    its speed; with this connection held, checkpoints come every 1000 pages instead.
-    """
-    app.extensions["sync_store_keeper"] = store.open_db(app.config["DATABASE"])
