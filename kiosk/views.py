@@ -75,6 +75,16 @@ def _text_size(value: str | None) -> str:
     return value if value in visits.TEXT_SIZES else "normal"
 
 
+def _apply_text_size(visit: Visit, *, flip: bool) -> None:
+    """Keep the text size the form shows (its `size` field), switched over if `flip`."""
+    size = request.form.get("size")
+    size = size if size in visits.TEXT_SIZES else visit.text_size
+    if flip:
+        size = "normal" if size == "large" else "large"
+    if size != visit.text_size:
+        visits.set_text_size(store.get_db(), visit, size)
+
+
 def _visit_from_cookie() -> Visit:
     return visits.load(
         store.get_db(), request.cookies.get(COOKIE), max_idle_seconds=max_idle_seconds()
@@ -271,6 +281,7 @@ def answer(number: int) -> Any:
     action = request.form.get("action", "next")
     values = request.form.getlist("answer")
     db = store.get_db()
+    _apply_text_size(visit, flip=action == "text-size")
     try:
         value = from_form(question, values)
     except AnswerError as error:
@@ -285,7 +296,6 @@ def answer(number: int) -> Any:
             return _see_other("kiosk.welcome", lang=visit.language)
         return _see_other("kiosk.question", number=number - 1)
     if action == "text-size":
-        visits.set_text_size(db, visit, "normal" if visit.text_size == "large" else "large")
         return _see_other("kiosk.question", number=number)
     if number < len(consultation.questions):
         return _see_other("kiosk.question", number=number + 1)
@@ -384,7 +394,8 @@ def keepalive() -> Any:
 def text_size() -> Any:
     """Switch between normal and large text for the rest of the visit."""
     visit = _visit_from_form()
-    visits.set_text_size(store.get_db(), visit, "normal" if visit.text_size == "large" else "large")
+    # The plain form switches over; the page's script says which size it now shows.
+    _apply_text_size(visit, flip=request.form.get("action") != "set")
     back = request.form.get("back", "")
     parts = urlsplit(back)
     if not back.startswith("/") or back.startswith("//") or parts.scheme or parts.netloc:

@@ -314,7 +314,7 @@ def test_a_visit_without_javascript(server, browser, db) -> None:
     page.goto(server.url + "/")
     page.get_by_role("button", name="Larger text").click()
     page.get_by_role("button", name="Library opening hours").click()
-    assert "text-large" in page.locator("body").get_attribute("class")
+    assert "text-large" in page.locator("html").get_attribute("class")
     page.get_by_role("button", name="Next").click()
     sync_api.expect(page.get_by_role("alert")).to_contain_text("Please choose an answer.")
     page.get_by_role("radio", name="Every week").check()
@@ -380,4 +380,27 @@ def test_the_kiosk_error_page(server, browser, db) -> None:
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
     assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
     requests.assert_local()
+    context.close()
+
+
+def test_larger_text_enlarges_the_page_and_lasts_the_visit(server, browser, db) -> None:
+    context = new_context(browser, viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Library opening hours").click()
+
+    def heading_px() -> float:
+        return page.evaluate("parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)")
+
+    normal = heading_px()
+    button = page.get_by_role("button", name="Larger text")
+    button.click()
+    sync_api.expect(button).to_have_attribute("aria-pressed", "true")
+    assert heading_px() >= normal * 1.25
+    assert_no_axe_violations(page, "larger text")
+    # The server remembers it for the next screens of the visit.
+    page.get_by_role("radio", name="Rarely").check()
+    page.get_by_role("button", name="Next").click()
+    sync_api.expect(page.get_by_text("Question 2 of 6")).to_be_visible()
+    assert heading_px() >= normal * 1.25
     context.close()

@@ -107,10 +107,18 @@
     button.addEventListener("click", function (event) {
       if (!visitField) return;
       event.preventDefault();
-      var large = document.body.classList.toggle("text-large");
-      document.body.classList.toggle("text-normal", !large);
+      var root = document.documentElement;
+      var large = root.classList.toggle("text-large");
+      root.classList.toggle("text-normal", !large);
       button.setAttribute("aria-pressed", large ? "true" : "false");
-      var body = new URLSearchParams({ visit: visitField.value, back: window.location.pathname });
+      // Every form now says the new size, so the next page has it whenever this lands.
+      var size = large ? "large" : "normal";
+      Array.prototype.forEach.call(document.querySelectorAll("[data-size-field]"), function (field) {
+        field.value = size;
+      });
+      var body = new URLSearchParams({
+        visit: visitField.value, action: "set", size: size, back: window.location.pathname
+      });
       fetch("/text-size", { method: "POST", body: body, credentials: "same-origin", redirect: "manual" })
         .catch(function () {});
     });
