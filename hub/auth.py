@@ -8,12 +8,15 @@ a signed-in user without the role gets 403.
 from __future__ import annotations
 
 import functools
+import logging
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
     current_app,
     g,
     redirect,
@@ -29,11 +32,15 @@ from werkzeug.wrappers import Response
 
 from hub import users
 from hub.errors import AccountLocked, LoginFailed
+from hub.throttle import AddressThrottle
 from participate import store
 
 bp = Blueprint("hub", __name__, url_prefix="/staff")
 PUBLIC_ENDPOINTS = {"hub.login"}
 SESSION_KEY = "staff_token"
+# A client address may fail as many times as this many accounts could before locking.
+ADDRESS_ACCOUNTS = 4
+log = logging.getLogger(__name__)
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
     " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -120,6 +127,26 @@ def _safe_next(target: str | None) -> str:
     return url_for("hub.overview")
 
 
+def address_limit(app: Flask) -> int:
+    """Return how many failed sign-ins one client address may make in a lock period.
+
+    Several accounts' worth, so colleagues behind one office address are not shut out
+    by one mistyped password, while spraying guesses over many accounts stops early.
+    """
+    return ADDRESS_ACCOUNTS * int(app.config["HUB_LOGIN_MAX_FAILURES"])
+
+
+def _throttle() -> AddressThrottle:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    throttle = app.extensions.get("hub_throttle")
+    if throttle is None:
+        window = 60 * float(app.config["HUB_LOGIN_LOCK_MINUTES"])
+        throttle = app.extensions.setdefault(
+            "hub_throttle", AddressThrottle(address_limit(app), window)
+        )
+    return throttle
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Show the login form, or check it and start a session."""
@@ -130,27 +157,42 @@ def login() -> Any:
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     next_url = request.form.get("next", "")
+    address = request.remote_addr or ""
+    wait = _throttle().wait(address)
+    if wait:
+        error = _("Too many failed sign-ins from this network. Try again in a few minutes.")
+        page, status = _login_failed(error, email, next_url, 429)
+        return page, status, {"Retry-After": str(math.ceil(wait))}
+    config = current_app.config
     db = store.get_db()
     try:
         user = users.authenticate(
             db,
             email,
             password,
-            max_failures=int(current_app.config["HUB_LOGIN_MAX_FAILURES"]),
-            lock_minutes=int(current_app.config["HUB_LOGIN_LOCK_MINUTES"]),
+            max_failures=int(config["HUB_LOGIN_MAX_FAILURES"]),
+            lock_minutes=int(config["HUB_LOGIN_LOCK_MINUTES"]),
         )
-    except AccountLocked:
-        error = _("Too many failed attempts. This account is locked for a while; try again later.")
-        return _login_failed(error, email, next_url, 429)
-    except LoginFailed:
-        return _login_failed(_("Wrong email or password."), email, next_url, 401)
+    except LoginFailed as exc:
+        # One answer for every failure (unknown email, wrong password, locked or
+        # disabled account), so the form cannot be used to find which accounts exist.
+        _throttle().failed(address)
+        locked = isinstance(exc, AccountLocked)
+        log.info("staff login failed%s from %s", " (account locked)" if locked else "", address)
+        error = _(
+            "Wrong email or password. After %(n)d failed attempts an account is locked"
+            " for %(minutes)d minutes.",
+            n=int(config["HUB_LOGIN_MAX_FAILURES"]),
+            minutes=int(config["HUB_LOGIN_LOCK_MINUTES"]),
+        )
+        return _login_failed(error, email, next_url, 401)
     # A fresh session (and CSRF token) on every sign-in, so no earlier cookie carries over.
     session.clear()
     session[SESSION_KEY] = users.start_session(db, user)
     return redirect(_safe_next(next_url))
 
 
-def _login_failed(error: str, email: str, next_url: str, status: int) -> Any:
+def _login_failed(error: str, email: str, next_url: str, status: int) -> tuple[str, int]:
     page = render_template("hub/login.html", error=error, email=email, next=next_url)
     return page, status
 

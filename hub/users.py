@@ -131,44 +131,59 @@ def authenticate(
     max_failures: int = 5,
     lock_minutes: int = 15,
 ) -> User:
-    """Return the account if the password matches; count failures and lock after too many."""
-    locked_until: str | None = None
-    with store.write(db):
-        row = db.execute(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?",  # noqa: S608
-            [email.strip()],
-        ).fetchone()
-        if row is None:
-            _verify(_dummy_hash(), password)
-            raise LoginFailed("wrong email or password")
-        user, password_hash = _user(row[:-1]), row[-1]
-        now = clock.utcnow()
-        if user.locked_until and user.locked_until > now:
-            raise AccountLocked("too many failed attempts; try again later", user.locked_until)
-        if _verify(password_hash, password) and not user.disabled_at:
-            if _hasher.check_needs_rehash(password_hash):
-                db.execute(
-                    "UPDATE users SET password_hash = ? WHERE id = ?",
-                    [_hasher.hash(password), user.id],
-                )
+    """Return the account if the password matches; count failures and lock after too many.
+
+    Every attempt checks exactly one argon2 hash (a dummy one for an unknown email, the
+    real one for a locked account), so timing tells nothing about which accounts exist.
+    The hash is checked outside the write lock: argon2 takes tens of milliseconds and
+    must not hold up the submissions that nodes push meanwhile.
+    """
+    row = db.execute(
+        f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?",  # noqa: S608
+        [email.strip()],
+    ).fetchone()
+    if row is None:
+        _verify(_dummy_hash(), password)
+        raise LoginFailed("wrong email or password")
+    user, password_hash = _user(row[:-1]), row[-1]
+    matches = _verify(password_hash, password)
+    now = clock.utcnow()
+    if user.locked_until and user.locked_until > now:
+        raise AccountLocked("too many failed attempts; try again later", user.locked_until)
+    if matches and not user.disabled_at:
+        new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
+        with store.write(db):
+            if new_hash:
+                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [new_hash, user.id])
             db.execute(
                 "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ?"
                 " WHERE id = ?",
                 [now, user.id],
             )
-            return get_user(db, user.id) or user
-        failures = user.failed_logins + 1
-        if failures >= max_failures:
-            locked_until = clock.to_text(clock.parse(now) + timedelta(minutes=lock_minutes))
-            failures = 0
-        db.execute(
-            "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-            [failures, locked_until, user.id],
-        )
-    # Raised after the block, so the failure count above is committed, not rolled back.
+        return get_user(db, user.id) or user
+    locked_until = _count_failure(db, user.id, max_failures, lock_minutes)
     if locked_until:
         raise AccountLocked("too many failed attempts; try again later", locked_until)
     raise LoginFailed("wrong email or password")
+
+
+def _count_failure(
+    db: sqlite_utils.Database, user_id: int, max_failures: int, lock_minutes: int
+) -> str | None:
+    """Count a failed password (re-read under the lock, so none is lost); lock at the limit."""
+    locked_until = None
+    with store.write(db):
+        failures = (
+            db.execute("SELECT failed_logins FROM users WHERE id = ?", [user_id]).fetchone()[0] + 1
+        )
+        if failures >= max_failures:
+            moment = clock.parse(clock.utcnow()) + timedelta(minutes=lock_minutes)
+            locked_until, failures = clock.to_text(moment), 0
+        db.execute(
+            "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+            [failures, locked_until, user_id],
+        )
+    return locked_until
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -200,6 +200,12 @@ def test_login_then_logout_ends_the_session_on_the_server(app: Flask, hub_data: 
     assert thief.get("/staff/").status_code == 302
 
 
+def _failure(response) -> tuple[int, str]:  # noqa: ANN001
+    """Return what a failed login shows: its status and its error message."""
+    match = re.search(r'role="alert">\s*<p>(.*?)</p>', response.get_data(as_text=True), re.S)
+    return response.status_code, match.group(1).strip() if match else ""
+
+
 def test_failed_login_says_so_and_locks_after_too_many(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
@@ -207,15 +213,61 @@ def test_failed_login_says_so_and_locks_after_too_many(
     response = login(client, "staff@example.org", "wrong password!")
     assert response.status_code == 401
     assert "Wrong email or password" in response.get_data(as_text=True)
-    assert login(client, "nobody@example.org").status_code == 401
     login(client, "staff@example.org", "wrong again!!")
-    locked = login(client, "staff@example.org", "third wrong one")
-    assert locked.status_code == 429
+    login(client, "staff@example.org", "third wrong one")
+    assert db.execute(
+        "SELECT locked_until IS NOT NULL FROM users WHERE email = 'staff@example.org'"
+    ).fetchone()[0]
     # While locked, even the right password is refused.
-    assert login(client, "staff@example.org").status_code == 429
+    assert login(client, "staff@example.org").status_code == 401
     assert client.get("/staff/").status_code == 302
     db.execute("UPDATE users SET locked_until = '2000-01-01T00:00:00.000000Z'")
     assert login(client, "staff@example.org").status_code == 302
+
+
+def test_failed_logins_do_not_tell_which_accounts_exist(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified = []
+    real_verify = users._verify
+    monkeypatch.setattr(users, "_verify", lambda h, p: verified.append(h) or real_verify(h, p))
+    client = app.test_client()
+    unknown = _failure(login(client, "nobody@example.org", "wrong password!"))
+    wrong = _failure(login(client, "staff@example.org", "wrong password!"))
+    login(client, "staff@example.org", "wrong again!!")
+    locking = _failure(login(client, "staff@example.org", "third wrong one"))
+    locked = _failure(login(client, "staff@example.org"))
+    users.set_disabled(db, users.find_user(db, "viewer@example.org").id, True)
+    disabled = _failure(login(client, "viewer@example.org"))
+    assert unknown[0] == 401 and unknown[1]
+    assert unknown == wrong == locking == locked == disabled
+    # Every attempt checks one password hash, so none answers measurably sooner.
+    assert len(verified) == 6
+
+
+def test_failed_logins_are_limited_per_client_address(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    from hub import auth
+
+    client = app.test_client()
+    limit = auth.address_limit(app)
+    for number in range(limit):
+        # Spread over many unknown accounts: no single account ever locks.
+        assert login(client, f"guess{number}@example.org").status_code == 401
+    refused = login(client, "staff@example.org")
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers
+    assert client.get("/staff/").status_code == 302
+    # Another address is not held back, and the account itself is not locked.
+    other = app.test_client()
+    token = csrf_token(other)
+    response = other.post(
+        "/staff/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert response.status_code == 302
 
 
 def test_login_only_redirects_inside_the_staff_pages(app: Flask, hub_data: dict) -> None:
