@@ -28,8 +28,9 @@ HEADER_NONCE = "X-Participate-Nonce"
 HEADER_SIGNATURE = "X-Participate-Signature"
 HEADERS = (HEADER_DEVICE, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
 DEFAULT_WINDOW = 300
-_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 def signature(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
@@ -83,11 +84,14 @@ def verify(
     if device["disabled_at"]:
         raise RequestRefused("device disabled")
     stamp = values[HEADER_TIMESTAMP]
-    if not _TIMESTAMP.match(stamp):
+    if not _TIMESTAMP.fullmatch(stamp):
         raise RequestRefused("malformed timestamp")
     nonce = values[HEADER_NONCE]
-    if not _NONCE.match(nonce):
+    if not _NONCE.fullmatch(nonce):
         raise RequestRefused("malformed nonce")
+    # Checked before the compare: compare_digest raises on a str outside ASCII.
+    if not _SIGNATURE.fullmatch(values[HEADER_SIGNATURE]):
+        raise RequestRefused("malformed signature")
     expected = signature(device["secret"], method, path, stamp, nonce, body)
     if not hmac.compare_digest(expected, values[HEADER_SIGNATURE]):
         devices.record_refusal(db, device["id"], "bad signature")

@@ -218,9 +218,13 @@ def test_verify_refuses_any_change_to_a_signed_request(hub_db, enrolled, method,
         ({"X-Participate-Signature": ""}, "missing header X-Participate-Signature"),
         ({"X-Participate-Nonce": "short"}, "malformed nonce"),
         ({"X-Participate-Timestamp": "soon"}, "malformed timestamp"),
+        ({"X-Participate-Timestamp": "1700000000\n"}, "malformed timestamp"),
         ({"X-Participate-Timestamp": "1700000001"}, "bad signature"),
         ({"X-Participate-Nonce": "another-nonce-of-16"}, "bad signature"),
         ({"X-Participate-Signature": "0" * 64}, "bad signature"),
+        ({"X-Participate-Signature": "\u00e9" * 64}, "malformed signature"),
+        ({"X-Participate-Signature": "A" * 64}, "malformed signature"),
+        ({"X-Participate-Signature": "0" * 63}, "malformed signature"),
     ],
 )
 def test_verify_refuses_forged_headers(hub_db, enrolled, change, reason):
@@ -229,6 +233,13 @@ def test_verify_refuses_forged_headers(hub_db, enrolled, change, reason):
     with pytest.raises(RequestRefused) as refused:
         signing.verify(hub_db, "POST", "/p", headers, b"", now=1700000000)
     assert refused.value.reason == reason
+
+
+def test_a_signature_header_outside_ascii_gets_401_not_500(client, hub_db, enrolled):
+    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
+    headers[signing.HEADER_SIGNATURE] = "\u00e9" * 64
+    reply = client.post("/api/v1/heartbeat", data=b"{}", headers=headers)
+    assert (reply.status_code, reply.get_json()["reason"]) == (401, "malformed signature")
 
 
 def test_verify_refuses_a_secret_of_another_device(hub_db, enrolled):
