@@ -96,6 +96,7 @@ def staff_globals() -> dict[str, Any]:
         "staff_user": g.get("user"),
         "staff_roles": users.ROLES,
         "role_label": role_label,
+        "staff_timezone": current_app.config["TIMEZONE"],
     }
     if request.blueprint == "hub":
         from flask_babel import get_locale

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import sqlite_utils
 
-from hub import export, users
-from hub.errors import HubError
+from hub import days, export, users
+from hub.errors import HubError, UnknownTimeZone
 from hub.results import FilterError, Filters
 from participate import store
 from participate.errors import ParticipateError
@@ -85,8 +85,15 @@ def add_user(db_path: Path, email: str, role: str, password_stdin: bool) -> None
 @click.option("--language", default=None, help="Language of the labels (default: the first).")
 @click.option("--channel", default="", help="Only this channel (kiosk or sms).")
 @click.option("--device", default="", help="Only this device id.")
-@click.option("--since", default="", help="Only submitted on or after this UTC day (YYYY-MM-DD).")
-@click.option("--until", default="", help="Only submitted on or before this UTC day.")
+@click.option("--since", default="", help="Only submitted on or after this day (YYYY-MM-DD).")
+@click.option("--until", default="", help="Only submitted on or before this day.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    envvar="PARTICIPATE_TIMEZONE",
+    help="Time zone of the --since and --until days (an IANA name such as Europe/Paris).",
+)
 @click.option(
     "--codebook",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -105,6 +112,7 @@ def export_command(
     device: str,
     since: str,
     until: str,
+    timezone: str,
     codebook: Path | None,
 ) -> None:
     """Export a consultation's submissions from any store, streamed, with a progress bar."""
@@ -119,10 +127,15 @@ def export_command(
                 "since": since,
                 "until": until,
                 "hidden": "1" if include_hidden else "",
-            }
+            },
+            timezone,
         )
     except FilterError as exc:
         raise click.UsageError(str(exc)) from exc
+    try:
+        days.zone(timezone)
+    except UnknownTimeZone as exc:
+        raise click.BadParameter(str(exc), param_hint="--timezone") from exc
     options = export.ExportOptions(filters=filters, labels=labels, language=language)
     try:
         with _open(db_path) as db:

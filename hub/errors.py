@@ -4,7 +4,8 @@ HubError (a ParticipateError)
 ├── LoginFailed      wrong email or password, or the account is disabled
 │   └── AccountLocked too many failed passwords; try again later
 ├── UserError        a staff account cannot be created or changed as asked
-└── ExportError      an export cannot be made as asked (unknown format, no such consultation)
+├── ExportError      an export cannot be made as asked (unknown format, no such consultation)
+└── UnknownTimeZone  the TIMEZONE setting names no time zone this system knows
 """
 
 from __future__ import annotations
@@ -34,3 +35,7 @@ class UserError(HubError):
 
 class ExportError(HubError):
     """An export cannot be made as asked."""
+
+
+class UnknownTimeZone(HubError):
+    """The TIMEZONE setting names no time zone this system knows."""

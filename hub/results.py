@@ -2,7 +2,8 @@
 
 Every query takes a `Filters` (channel, device, language, dates, hidden or not), so the
 overview, the charts, the lists and the exports all count the same submissions. Dates
-are whole UTC days on `submitted_at`, both ends included.
+are whole days on `submitted_at` in the organisation's time zone (the TIMEZONE
+setting), both ends included.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hub import days
 from participate import submissions
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import CHANNELS
@@ -43,9 +45,10 @@ class Filters:
     until: date | None = None
     include_hidden: bool = False
     search: str = ""
+    timezone: str = "UTC"  # whose days `since` and `until` are (not a query argument)
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> Filters:
+    def from_args(cls, args: Mapping[str, str], timezone: str = "UTC") -> Filters:
         """Read filters from a query string, refusing values that cannot be right."""
         channel = args.get("channel", "").strip()
         if channel and channel not in CHANNELS:
@@ -58,6 +61,7 @@ class Filters:
             until=_day(args.get("until", ""), "until"),
             include_hidden=args.get("hidden", "") in ("1", "on", "true"),
             search=args.get("q", "").strip()[:200],
+            timezone=timezone,
         )
 
     def to_args(self) -> dict[str, str]:
@@ -87,10 +91,10 @@ class Filters:
                 params.append(value)
         if self.since:
             clauses.append(f"{alias}.submitted_at >= ?")
-            params.append(self.since.isoformat())
+            params.append(days.day_start(self.since, self.timezone))
         if self.until:
             clauses.append(f"{alias}.submitted_at < ?")
-            params.append((self.until + timedelta(days=1)).isoformat())
+            params.append(days.day_start(self.until + timedelta(days=1), self.timezone))
         if not self.include_hidden:
             clauses.append(f"{alias}.hidden = 0")
         if self.search:
@@ -141,17 +145,22 @@ def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) 
     # One pass: small groups of (channel, device, language, day, complete, hidden), summed
     # here. Hidden ones are counted apart, whatever the filter says about showing them.
     where, params = replace(filters, include_hidden=True).where(consultation_id)
+    first, last = db.execute(
+        f"SELECT min(submitted_at), max(submitted_at) FROM submissions s WHERE {where}",  # noqa: S608
+        params,
+    ).fetchone()
+    local_day, day_params = days.day_sql("submitted_at", first, last, filters.timezone)
     rows = db.execute(
-        "SELECT channel, device_id, language, substr(submitted_at, 1, 10) AS day, complete,"  # noqa: S608
+        f"SELECT channel, device_id, language, {local_day} AS day, complete,"  # noqa: S608
         f" hidden, count(*), max(submitted_at) FROM submissions s WHERE {where}"
         " GROUP BY channel, device_id, language, day, complete, hidden",
-        params,
+        [*day_params, *params],
     ).fetchall()
     result = Overview()
     channels: Counter[str] = Counter()
     device_counts: Counter[str] = Counter()
     languages: Counter[str] = Counter()
-    days: Counter[str] = Counter()
+    day_counts: Counter[str] = Counter()
     for channel, device, language, day, complete, hidden, count, last_at in rows:
         if hidden:
             result.hidden += count
@@ -164,12 +173,12 @@ def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) 
         channels[channel] += count
         device_counts[device] += count
         languages[language] += count
-        days[day] += count
+        day_counts[day] += count
     result.incomplete = result.total - result.complete
     result.by_channel = sorted(channels.items())
     result.by_device = sorted(device_counts.items())
     result.by_language = sorted(languages.items())
-    result.by_day = fill_days(sorted(days.items()))
+    result.by_day = fill_days(sorted(day_counts.items()))
     return result
 
 
@@ -180,13 +189,13 @@ def fill_days(counts: list[tuple[str, int]], limit: int = 366) -> list[tuple[str
     known = dict(counts)
     first, last = date.fromisoformat(counts[0][0]), date.fromisoformat(counts[-1][0])
     first = max(first, last - timedelta(days=limit - 1))
-    days = (last - first).days + 1
+    length = (last - first).days + 1
     return [
         (
             (first + timedelta(days=i)).isoformat(),
             known.get((first + timedelta(days=i)).isoformat(), 0),
         )
-        for i in range(days)
+        for i in range(length)
     ]
 
 

@@ -23,10 +23,10 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
-from hub import charts, export, moderation, results
+from hub import charts, days, export, moderation, results
 from hub.auth import bp, requires
 from hub.errors import HubError
-from participate import consultations, store
+from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
 
@@ -39,6 +39,15 @@ def staff_url(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, **{k: v for k, v in args.items() if v != ""})
 
 
+@bp.app_template_filter("local_time")
+def local_time(text: str | None, seconds: bool = False) -> str:
+    """Show a store time (UTC) in the organisation's time zone, to the minute or second."""
+    if not text:
+        return ""
+    moment = clock.parse(text).astimezone(days.zone(current_app.config["TIMEZONE"]))
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
 def _consultation(consultation_id: str) -> Consultation:
     try:
         return consultations.get(store.get_db(), consultation_id)
@@ -48,7 +57,7 @@ def _consultation(consultation_id: str) -> Consultation:
 
 def _filters() -> results.Filters:
     try:
-        return results.Filters.from_args(request.args)
+        return results.Filters.from_args(request.args, current_app.config["TIMEZONE"])
     except results.FilterError as exc:
         raise BadRequest(str(exc)) from None
 
@@ -63,9 +72,10 @@ def _language(consultation: Consultation) -> str:
 def overview() -> Any:
     """List each consultation with its counts and a chart of responses over time."""
     db = store.get_db()
+    everything = results.Filters(timezone=current_app.config["TIMEZONE"])
     rows = []
     for consultation in consultations.current_all(db):
-        summary = results.overview(db, consultation.id, results.Filters())
+        summary = results.overview(db, consultation.id, everything)
         closed = bool(
             db.execute(
                 "SELECT closed FROM consultations WHERE id = ?", [consultation.id]

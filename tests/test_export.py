@@ -370,6 +370,24 @@ def test_export_command_options_and_errors(
     )
 
 
+def test_export_command_days_are_in_the_given_time_zone(
+    db_path: Path, db: sqlite_utils.Database, loaded: dict
+) -> None:
+    late = "2026-12-01T23:30:00.000000Z"  # 2 December in Paris
+    db.execute(
+        "UPDATE submissions SET submitted_at = ? WHERE id = ?", [late, loaded["kiosk"]["id"]]
+    )
+    runner = CliRunner()
+    base = ["export", "--db", str(db_path), "--consultation", "library-hours"]
+    base += ["--format", "jsonl", "-o", "-", "--since", "2026-12-02", "--until", "2026-12-02"]
+    in_paris = runner.invoke(main, [*base, "--timezone", "Europe/Paris"])
+    assert in_paris.exit_code == 0, in_paris.output
+    assert loaded["kiosk"]["id"] in in_paris.output
+    assert loaded["kiosk"]["id"] not in runner.invoke(main, base).output
+    unknown = runner.invoke(main, [*base, "--timezone", "Mars/Olympus"])
+    assert unknown.exit_code == 2 and "Mars/Olympus" in unknown.output
+
+
 def test_export_works_on_a_node_store(tmp_path: Path) -> None:
     from participate.app import create_app
 

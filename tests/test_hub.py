@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -743,6 +744,65 @@ def test_overview_counts_by_channel_device_language_and_day(
     assert (everything.total, everything.hidden) == (3, 1)
     fr = results.overview(db, "library-hours", results.Filters(language="fr"))
     assert fr.total == 1 and fr.by_channel == [("kiosk", 1)]
+
+
+def _submitted_at(db: sqlite_utils.Database, submission_id: str, moment: str) -> None:
+    db.execute("UPDATE submissions SET submitted_at = ? WHERE id = ?", [moment, submission_id])
+
+
+def test_days_are_the_organisations_local_days(db: sqlite_utils.Database, hub_data: dict) -> None:
+    from hub import results
+
+    # 23:30 UTC on 1 December is already 2 December in Paris; 22:30 UTC is not.
+    _submitted_at(db, hub_data["kiosk"]["id"], "2026-12-01T23:30:00.000000Z")
+    _submitted_at(db, hub_data["sms"]["id"], "2026-12-01T22:30:00.000000Z")
+    _submitted_at(db, hub_data["other"]["id"], "2026-12-02T22:59:59.000000Z")
+    paris = results.Filters(timezone="Europe/Paris")
+    assert results.overview(db, "library-hours", paris).by_day == [
+        ("2026-12-01", 1),
+        ("2026-12-02", 2),
+    ]
+    assert results.overview(db, "library-hours", results.Filters()).by_day == [
+        ("2026-12-01", 2),
+        ("2026-12-02", 1),
+    ]
+    day = date(2026, 12, 2)
+    on_the_2nd = results.Filters(since=day, until=day, timezone="Europe/Paris")
+    assert results.overview(db, "library-hours", on_the_2nd).total == 2
+    on_the_1st = results.Filters(until=date(2026, 12, 1), timezone="Europe/Paris")
+    assert results.overview(db, "library-hours", on_the_1st).total == 1
+
+
+def test_local_days_follow_daylight_saving_changes(
+    db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    from hub import results
+
+    # Toronto leaves daylight time on 1 November 2026: UTC-4 before, UTC-5 after.
+    _submitted_at(db, hub_data["kiosk"]["id"], "2026-10-31T03:30:00.000000Z")  # 30 Oct 23:30
+    _submitted_at(db, hub_data["sms"]["id"], "2026-11-02T04:30:00.000000Z")  # 1 Nov 23:30
+    _submitted_at(db, hub_data["other"]["id"], "2026-11-02T05:30:00.000000Z")  # 2 Nov 00:30
+    toronto = results.Filters(timezone="America/Toronto")
+    by_day = results.overview(db, "library-hours", toronto).by_day
+    assert [(d, n) for d, n in by_day if n] == [
+        ("2026-10-30", 1),
+        ("2026-11-01", 1),
+        ("2026-11-02", 1),
+    ]
+
+
+def test_date_filters_in_the_query_string_are_local_days(app_config: dict, hub_data: dict) -> None:
+    app = create_app({**app_config, "TIMEZONE": "Europe/Paris"})
+    db = store.open_db(app_config["DATABASE"])
+    _submitted_at(db, hub_data["kiosk"]["id"], "2026-12-01T23:30:00.000000Z")
+    db.close()
+    client = staff_client(app, "viewer")
+    url = "/staff/c/library-hours/submissions?since=2026-12-02&until=2026-12-02"
+    page = client.get(url).get_data(as_text=True)
+    assert hub_data["kiosk"]["id"] in page
+    assert hub_data["other"]["id"] not in page
+    # Times are shown in the same zone as the days.
+    assert "Submitted (Europe/Paris)" in page and "2026-12-02 00:30:00" in page
 
 
 def test_days_without_responses_are_filled_with_zeros() -> None:
