@@ -65,9 +65,16 @@ def _json_body() -> Any:
     if request.headers.get("Content-Encoding", "").lower() == "gzip":
         body = _gunzip(body, current_app.config["SYNC_MAX_BATCH_BYTES"])
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadBatch(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadBatch("body is not JSON: nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise BadBatch(f"body is not JSON: {name} is not a number")
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

@@ -452,7 +452,11 @@ def test_an_older_version_is_accepted_after_the_consultation_changed(client, hub
         (b'{"submissions": "all"}', False, 400, '"submissions" list'),
         (b"plain text, said to be gzip", True, 400, "not valid gzip"),
         (gzip.compress(b'{"submissions": []}')[:-6], True, 400, "truncated gzip"),
+        (b'{"submissions": ' + b"[" * 100_000, False, 400, "nested too deeply"),
+        (gzip.compress(b"[" * 1_000_000, mtime=0), True, 400, "nested too deeply"),
+        (b'{"submissions": [NaN]}', False, 400, "not JSON"),
     ],
+    ids=lambda value: repr(value)[:40] if isinstance(value, bytes) else None,
 )
 def test_malformed_bodies_get_400(client, hub_db, enrolled, body, gzipped, status, reason):
     reply = signed_post(client, enrolled, "/api/v1/submissions", body, gzipped=gzipped)
@@ -551,6 +555,17 @@ def test_heartbeat_is_kept_and_answers_the_ledger(client, hub_db, enrolled):
     device = devices.list_devices(hub_db)[0]
     assert device["version"] == "0.1.0" and device["highest_seq"] == 6
     assert "gaps" in device["attention"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"oldest_unsynced_age": NaN}', b'{"free_disk": -Infinity}'],
+    ids=["nested", "NaN", "Infinity"],
+)
+def test_a_heartbeat_that_is_not_plain_json_gets_400(client, hub_db, enrolled, body):
+    reply = signed_post(client, enrolled, "/api/v1/heartbeat", body)
+    assert reply.status_code == 400
+    assert devices.list_devices(hub_db)[0]["reported_at"] is None
 
 
 @pytest.mark.parametrize(
