@@ -62,6 +62,7 @@ _COLUMNS = (
     "answers",
     "complete",
 )
+_INT_MAX = 2**63 - 1  # SQLite's largest integer: a larger number cannot be stored
 _INSERT_CHUNK = 50  # rows per statement: 13 columns * 50 stays under SQLite's variable limit
 
 
@@ -114,7 +115,7 @@ def store_batch(
                 outcome.update(status=REJECTED, reason=exc.reason, index=index)
                 if outcome["id"] is not None:
                     seq = item.get("seq") if isinstance(item, dict) else None
-                    seq = seq if _is_int(seq) else None
+                    seq = seq if _is_seq(seq) else None
                     devices.record_rejection(db, device_id, outcome["id"], seq, exc.reason, item)
             results.append(outcome)
         if fresh:
@@ -146,8 +147,8 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_seq(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _INT_MAX
 
 
 def _existing(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -202,8 +203,8 @@ class _Checker:
         if item.get("channel") not in CHANNELS:
             raise _Rejected(f"invalid: channel must be one of {', '.join(CHANNELS)}")
         seq = item.get("seq")
-        if not _is_int(seq) or seq < 1:
-            raise _Rejected("invalid: seq must be a whole number from 1")
+        if not _is_seq(seq):
+            raise _Rejected(f"invalid: seq must be a whole number from 1 to {_INT_MAX}")
         complete = item.get("complete")
         if not isinstance(complete, bool):
             raise _Rejected("invalid: complete must be true or false")
@@ -307,7 +308,7 @@ def check_heartbeat(report: Any) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, types):
             raise ValueError(f"{name} must be {' or '.join(t.__name__ for t in types)}")
-        if isinstance(value, int | float) and value < 0:
-            raise ValueError(f"{name} must not be negative")
+        if isinstance(value, int | float) and not 0 <= value <= _INT_MAX:
+            raise ValueError(f"{name} must be from 0 to {_INT_MAX}")
         clean[name] = value[:2000] if isinstance(value, str) else value
     return clean

@@ -367,6 +367,7 @@ def _bad(device_id: str) -> list[tuple[str, dict | list | str, str]]:
         ("seq as text", {"seq": "1"}, "seq must be a whole number"),
         ("seq zero", {"seq": 0}, "seq must be a whole number"),
         ("seq boolean", {"seq": True}, "seq must be a whole number"),
+        ("seq past SQLite's integers", {"seq": 2**63}, "seq must be a whole number"),
         ("complete as text", {"complete": "yes"}, "complete must be true or false"),
         ("answers as list", {"answers": [1, 2]}, "answers must be an object"),
         ("bad channel", {"channel": "fax"}, "channel must be one of"),
@@ -559,10 +560,17 @@ def test_heartbeat_is_kept_and_answers_the_ledger(client, hub_db, enrolled):
 
 @pytest.mark.parametrize(
     "body",
-    [b"[" * 100_000, b'{"oldest_unsynced_age": NaN}', b'{"free_disk": -Infinity}'],
-    ids=["nested", "NaN", "Infinity"],
+    [
+        b"[" * 100_000,
+        b'{"oldest_unsynced_age": NaN}',
+        b'{"free_disk": -Infinity}',
+        b'{"oldest_unsynced_age": 1e400}',
+        b'{"highest_seq": 9223372036854775808}',
+        b'{"free_disk": 100000000000000000000000000000}',
+    ],
+    ids=["nested", "NaN", "Infinity", "overflows to infinity", "past SQLite", "far past SQLite"],
 )
-def test_a_heartbeat_that_is_not_plain_json_gets_400(client, hub_db, enrolled, body):
+def test_odd_heartbeat_bodies_get_400_and_change_nothing(client, hub_db, enrolled, body):
     reply = signed_post(client, enrolled, "/api/v1/heartbeat", body)
     assert reply.status_code == 400
     assert devices.list_devices(hub_db)[0]["reported_at"] is None
