@@ -65,11 +65,27 @@ def _json_body() -> Any:
     if request.headers.get("Content-Encoding", "").lower() == "gzip":
         body = _gunzip(body, current_app.config["SYNC_MAX_BATCH_BYTES"])
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBatch("body is not JSON: not UTF-8") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
         raise BadBatch(f"body is not JSON: {exc}") from None
     except RecursionError:
         raise BadBatch("body is not JSON: nested too deeply") from None
+    # Only a \u escape can make a lone surrogate, which no store can encode.
+    if "\\u" in text and not _encodable(data):
+        raise BadBatch("body is not JSON: a string holds an unpaired surrogate")
+    return data
+
+
+def _encodable(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_constant(name: str) -> Any:

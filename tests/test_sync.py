@@ -456,6 +456,8 @@ def test_an_older_version_is_accepted_after_the_consultation_changed(client, hub
         (b'{"submissions": ' + b"[" * 100_000, False, 400, "nested too deeply"),
         (gzip.compress(b"[" * 1_000_000, mtime=0), True, 400, "nested too deeply"),
         (b'{"submissions": [NaN]}', False, 400, "not JSON"),
+        (b'{"submissions": [{"respondent": "\\ud800"}]}', False, 400, "unpaired surrogate"),
+        ('{"submissions": []}'.encode("utf-16"), False, 400, "not UTF-8"),
     ],
     ids=lambda value: repr(value)[:40] if isinstance(value, bytes) else None,
 )
@@ -464,6 +466,15 @@ def test_malformed_bodies_get_400(client, hub_db, enrolled, body, gzipped, statu
     assert reply.status_code == status
     assert reason in reply.get_json()["reason"]
     assert count(hub_db) == 0
+
+
+def test_escaped_characters_outside_the_bmp_are_stored(client, hub_db, enrolled):
+    item = payload(enrolled[0], 1, answers={**ANSWERS, "comments": "Bravo \U0001f44d"})
+    body = json.dumps({"submissions": [item]}, ensure_ascii=True).encode()
+    assert b"\\ud83d\\udc4d" in body
+    reply = signed_post(client, enrolled, "/api/v1/submissions", body)
+    assert reply.status_code == 200
+    assert submissions.get(hub_db, item["id"])["answers"]["comments"] == "Bravo \U0001f44d"
 
 
 def test_a_gzip_bomb_gets_413(app, client, hub_db, enrolled):
@@ -567,8 +578,17 @@ def test_heartbeat_is_kept_and_answers_the_ledger(client, hub_db, enrolled):
         b'{"oldest_unsynced_age": 1e400}',
         b'{"highest_seq": 9223372036854775808}',
         b'{"free_disk": 100000000000000000000000000000}',
+        b'{"last_error": "\\udfff"}',
     ],
-    ids=["nested", "NaN", "Infinity", "overflows to infinity", "past SQLite", "far past SQLite"],
+    ids=[
+        "nested",
+        "NaN",
+        "Infinity",
+        "overflows to infinity",
+        "past SQLite",
+        "far past SQLite",
+        "unpaired surrogate",
+    ],
 )
 def test_odd_heartbeat_bodies_get_400_and_change_nothing(client, hub_db, enrolled, body):
     reply = signed_post(client, enrolled, "/api/v1/heartbeat", body)
