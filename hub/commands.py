@@ -9,8 +9,8 @@ import click
 import sqlite_utils
 
 from hub import days, export, users
-from hub.errors import HubError, UnknownTimeZone
-from hub.results import FilterError, Filters
+from hub.errors import FilterError, HubError, UnknownTimeZone
+from hub.results import Filters
 from participate import store
 from participate.errors import ParticipateError
 

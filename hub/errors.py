@@ -4,6 +4,8 @@ HubError (a ParticipateError)
 ├── LoginFailed      wrong email or password, or the account is disabled
 │   └── AccountLocked too many failed passwords; try again later
 ├── UserError        a staff account cannot be created or changed as asked
+├── ModerationError  a hide or unhide request is incomplete (no reason, unknown action)
+├── FilterError      a filter in the query string cannot be understood (also a ValueError)
 ├── ExportError      an export cannot be made as asked (unknown format, no such consultation)
 └── UnknownTimeZone  the TIMEZONE setting names no time zone this system knows
 """
@@ -31,6 +33,14 @@ class AccountLocked(LoginFailed):
 
 class UserError(HubError):
     """A staff account cannot be created or changed as asked."""
+
+
+class ModerationError(HubError):
+    """A moderation request is incomplete (no reason, unknown action)."""
+
+
+class FilterError(HubError, ValueError):
+    """A filter in the query string cannot be understood."""
 
 
 class ExportError(HubError):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlite_utils
+from flask_babel import gettext as _
 
 from hub.errors import ExportError
 from hub.results import Filters, yes_no_label
@@ -219,7 +220,7 @@ def plan_export(
     versions = [consultations.get(db, consultation_id, version) for version in used]
     language = options.language or current.languages[0]
     if language not in {lang for c in versions for lang in c.languages}:
-        raise ExportError(f"the consultation has no language {language!r}")
+        raise ExportError(_("The consultation has no language “%(language)s”.", language=language))
     questions = merged_questions(current, versions)
     columns = [
         Column(name, _safe_sql(sql), text=True)
@@ -326,7 +327,7 @@ def codebook_rows(plan: ExportPlan) -> Iterator[list[Any]]:
     yield ["column", "question", "type", "choice", "required", "versions"] + [
         f"text_{lang}" for lang in languages
     ]
-    for name, _, description in METADATA_COLUMNS:
+    for name, _sql, description in METADATA_COLUMNS:
         yield [name, "", "metadata", "", "", ""] + [description] * len(languages)
     for question in plan.questions:
         versions = " ".join(v.version for v in plan.versions if v.question(question.id) is not None)
@@ -421,7 +422,7 @@ def text_chunks(
     """Yield a text export (csv, json or jsonl) in pieces."""
     writers = {"csv": csv_chunks, "json": json_chunks, "jsonl": jsonl_chunks}
     if fmt not in writers:
-        raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ExportError(_("The format must be one of %(formats)s.", formats=", ".join(FORMATS)))
     return writers[fmt](db, plan, progress)
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlite_utils
+from flask_babel import gettext as _
 
-from hub.errors import HubError
+from hub.errors import ModerationError
 from participate import clock, store
 from participate.errors import NotFound
 
 MAX_REASON = 500
 ACTIONS = ("hide", "unhide")
-
-
-class ModerationError(HubError):
-    """A moderation request is incomplete (no reason, unknown action)."""
 
 
 def moderate(
@@ -29,11 +26,11 @@ def moderate(
     """Hide or unhide a submission and log who did it and why; return whether it changed."""
     reason = reason.strip()
     if action not in ACTIONS:
-        raise ModerationError(f"action must be hide or unhide, got {action!r}")
+        raise ModerationError(_("The action must be hide or unhide."))
     if not reason:
-        raise ModerationError("give a reason")
+        raise ModerationError(_("Give a reason."))
     if len(reason) > MAX_REASON:
-        raise ModerationError(f"the reason must be at most {MAX_REASON} characters")
+        raise ModerationError(_("The reason must be at most %(n)d characters.", n=MAX_REASON))
     hidden = action == "hide"
     with store.write(db):
         row = db.execute("SELECT hidden FROM submissions WHERE id = ?", [submission_id]).fetchone()

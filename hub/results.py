@@ -18,8 +18,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlite_utils
+from flask_babel import gettext as _
 
 from hub import days
+from hub.errors import FilterError
 from participate import submissions
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import CHANNELS
@@ -28,10 +30,6 @@ from participate.submissions import CHANNELS
 MAX_BINS = 10
 TEXT_LIST_LIMIT = 50
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class FilterError(ValueError):
-    """A filter in the query string cannot be understood."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,9 @@ class Filters:
         """Read filters from a query string, refusing values that cannot be right."""
         channel = args.get("channel", "").strip()
         if channel and channel not in CHANNELS:
-            raise FilterError(f"channel must be one of {', '.join(CHANNELS)}")
+            raise FilterError(
+                _("The channel must be one of %(channels)s.", channels=", ".join(CHANNELS))
+            )
         return cls(
             channel=channel,
             device=args.get("device", "").strip()[:100],
@@ -116,7 +116,9 @@ def _day(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise FilterError(f"{name} must be a date like 2026-11-01") from None
+        if name == "since":
+            raise FilterError(_("The start day must be a date like 2026-11-01.")) from None
+        raise FilterError(_("The end day must be a date like 2026-11-01.")) from None
 
 
 def fts_query(text: str) -> str:

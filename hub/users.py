@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 
 from hub.errors import AccountLocked, LoginFailed, UserError
 from participate import clock, store
@@ -68,21 +69,29 @@ _COLUMNS = "id, email, role, created_at, disabled_at, failed_logins, locked_unti
 def check_password_rules(password: str) -> None:
     """Refuse a password too short to resist guessing."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(
+            _("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+        )
+
+
+def _role_error(role: str) -> str:
+    return _(
+        "The role must be one of %(roles)s, not “%(role)s”.", roles=", ".join(ROLES), role=role
+    )
 
 
 def create_user(db: sqlite_utils.Database, email: str, password: str, role: str) -> User:
     """Create a staff account with an argon2 hash of its password."""
     email = email.strip()
     if not _EMAIL.match(email):
-        raise UserError(f"{email!r} is not an email address")
+        raise UserError(_("“%(email)s” is not an email address.", email=email))
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise UserError(_role_error(role))
     check_password_rules(password)
     password_hash = _hasher.hash(password)
     with store.write(db):
         if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
-            raise UserError(f"there is already an account for {email}")
+            raise UserError(_("There is already an account for %(email)s.", email=email))
         db.execute(
             "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
             [email, password_hash, role, clock.utcnow()],
@@ -206,7 +215,7 @@ def set_password(db: sqlite_utils.Database, user_id: int, password: str) -> None
 def set_role(db: sqlite_utils.Database, user_id: int, role: str) -> None:
     """Change an account's role, refusing to leave the hub without an active admin."""
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise UserError(_role_error(role))
     with store.write(db):
         user = _require(db, user_id)
         if user.role == "admin" and role != "admin":
@@ -237,7 +246,7 @@ def set_disabled(db: sqlite_utils.Database, user_id: int, disabled: bool) -> Non
 def _require(db: sqlite_utils.Database, user_id: int) -> User:
     user = get_user(db, user_id)
     if user is None:
-        raise UserError(f"no staff account {user_id}")
+        raise UserError(_("There is no staff account %(id)s.", id=user_id))
     return user
 
 
@@ -247,7 +256,7 @@ def _keep_an_admin(db: sqlite_utils.Database, leaving_id: int) -> None:
         [leaving_id],
     ).fetchone()[0]
     if not others:
-        raise UserError("the hub needs at least one active admin")
+        raise UserError(_("The hub needs at least one active admin."))
 
 
 # --- sessions --------------------------------------------------------------------

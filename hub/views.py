@@ -25,7 +25,7 @@ from werkzeug.exceptions import BadRequest
 
 from hub import charts, days, export, moderation, results
 from hub.auth import bp, requires
-from hub.errors import HubError
+from hub.errors import FilterError, HubError, ModerationError
 from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
@@ -58,7 +58,7 @@ def _consultation(consultation_id: str) -> Consultation:
 def _filters() -> results.Filters:
     try:
         return results.Filters.from_args(request.args, current_app.config["TIMEZONE"])
-    except results.FilterError as exc:
+    except FilterError as exc:
         raise BadRequest(str(exc)) from None
 
 
@@ -157,18 +157,24 @@ def submission_list(consultation_id: str) -> Any:
 @bp.route("/submissions/<submission_id>")
 def submission_detail(submission_id: str) -> Any:
     """Show one submission, its answers as text, and its moderation history."""
+    return _submission_page(submission_id)
+
+
+def _submission_page(submission_id: str, status: int = 200, error: str | None = None) -> Any:
     db = store.get_db()
     record = results.get_submission(db, submission_id)
     if record is None:
         abort(404, _("There is no such submission."))
     version = consultations.get(db, record["consultation_id"], record["consultation_version"])
-    return render_template(
+    page = render_template(
         "hub/submission.html",
         record=record,
         consultation=version,
         language=_language(version),
         history=moderation.history(db, submission_id),
+        error=error,
     )
+    return page, status
 
 
 @bp.route("/submissions/<submission_id>/moderate", methods=["POST"])
@@ -184,8 +190,8 @@ def moderate(submission_id: str) -> Any:
             request.form.get("reason", ""),
             g.user.email,
         )
-    except moderation.ModerationError as exc:
-        raise BadRequest(str(exc)) from None
+    except ModerationError as exc:
+        return _submission_page(submission_id, 400, str(exc))
     if changed:
         hidden = request.form.get("action") == "hide"
         flash(_("The submission is hidden.") if hidden else _("The submission is shown again."))

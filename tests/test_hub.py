@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -693,6 +694,85 @@ def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
     # The choice sticks for the next pages.
     devices_page = client.get("/staff/devices").get_data(as_text=True)
     assert "Appareils" in devices_page and "Se déconnecter" in devices_page
+
+
+@pytest.mark.parametrize(
+    "role, url, data, french",
+    [
+        (
+            "admin",
+            "/staff/users",
+            {"email": "x@example.org", "role": "viewer"},
+            "Le mot de passe doit comporter au moins 10 caractères",
+        ),
+        (
+            "admin",
+            "/staff/users",
+            {
+                "email": "pas une adresse",
+                "role": "viewer",
+                "password": PASSWORD,
+                "confirm": PASSWORD,
+            },
+            "n'est pas une adresse",
+        ),
+        (
+            "admin",
+            "/staff/users",
+            {
+                "email": "staff@example.org",
+                "role": "viewer",
+                "password": PASSWORD,
+                "confirm": PASSWORD,
+            },
+            "Il existe déjà un compte",
+        ),
+        (
+            "admin",
+            "/staff/users/{admin}",
+            {"action": "role", "role": "viewer"},
+            "au moins un administrateur actif",
+        ),
+        ("admin", "/staff/users/{admin}", {"action": "role", "role": "boss"}, "Le rôle doit"),
+        (
+            "staff",
+            "/staff/submissions/{sid}/moderate",
+            {"action": "hide", "reason": " "},
+            "Donnez une raison",
+        ),
+        (
+            "staff",
+            "/staff/submissions/{sid}/moderate",
+            {"action": "hide", "reason": "x" * 501},
+            "au plus 500 caractères",
+        ),
+        (
+            "staff",
+            "/staff/submissions/{sid}/moderate",
+            {"action": "erase", "reason": "x"},
+            "masquer ou réafficher",
+        ),
+        ("viewer", "/staff/c/library-hours/?since=soon", None, "doit être une date"),
+        ("viewer", "/staff/c/library-hours/?channel=fax", None, "Le canal doit"),
+        ("staff", "/staff/c/library-hours/export.csv?label_language=de", None, "n'a pas de langue"),
+    ],
+)
+def test_account_and_moderation_errors_are_in_the_page_language(
+    app: Flask,
+    db: sqlite_utils.Database,
+    hub_data: dict,
+    role: str,
+    url: str,
+    data: dict | None,
+    french: str,
+) -> None:
+    client = staff_client(app, role)
+    client.get("/staff/?lang=fr")
+    admin = users.find_user(db, "admin@example.org")
+    url = url.format(admin=admin.id, sid=hub_data["kiosk"]["id"])
+    response = client.get(url) if data is None else post(client, url, data)
+    assert response.status_code == 400
+    assert french in html.unescape(response.get_data(as_text=True))
 
 
 def test_expired_sessions_are_purged_by_the_scheduled_job(
