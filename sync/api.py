@@ -14,6 +14,7 @@ import zlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from participate import clock, devices, store
 from sync import receive, signing
@@ -27,6 +28,10 @@ bp = Blueprint("sync_api", __name__)
 def authenticate() -> Any:
     """Refuse any request that a known, enabled device did not sign just now."""
     body = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(body) >= limit:
+        # A streamed body is cut at the limit, not refused: refuse it here.
+        raise RequestEntityTooLarge()
     # The path as the node addressed it: behind a proxy, with the hub's mount prefix.
     query = request.query_string.decode("utf-8", "replace")
     path = request.script_root + request.path + (f"?{query}" if query else "")

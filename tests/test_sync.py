@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import random
@@ -497,6 +498,35 @@ def test_a_100_mb_body_gets_413_and_nothing_is_stored(client, hub_db, enrolled):
     body = b'{"submissions": [' + b" " * (100 * 1024 * 1024) + b"]}"
     reply = signed_post(client, enrolled, "/api/v1/submissions", body)
     assert reply.status_code == 413
+    assert count(hub_db) == 0
+
+
+class EndlessBody(io.RawIOBase):
+    """A request body that never ends, counting what the app read of it."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        buffer[:] = b" " * len(buffer)
+        self.read_bytes += len(buffer)
+        return len(buffer)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["Content-Length", "chunked"])
+def test_a_body_over_the_limit_gets_413_before_it_is_read(app, client, hub_db, enrolled, streamed):
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    body = EndlessBody()
+    environ = {"wsgi.input": body}
+    # A chunked body has no length; the server says it ends the stream (as waitress does).
+    environ.update({"wsgi.input_terminated": True} if streamed else {"CONTENT_LENGTH": str(10**8)})
+    headers = signing.sign(*enrolled, "POST", "/api/v1/submissions", b"")
+    reply = client.post("/api/v1/submissions", headers=headers, environ_overrides=environ)
+    assert reply.status_code == 413
+    assert body.read_bytes <= 64 * 1024
     assert count(hub_db) == 0
 
 
