@@ -104,10 +104,14 @@ def _gunzip(body: bytes, limit: int) -> bytes:
         data = inflater.decompress(body, limit)
     except zlib.error as exc:
         raise BadBatch(f"body is not valid gzip: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise BadBatch(f"body inflates past {limit} bytes", status=413)
     if not inflater.eof:
+        # Output may wait inside zlib even when all the input was taken.
+        if inflater.unconsumed_tail or len(data) >= limit:
+            raise BadBatch(f"body inflates past {limit} bytes", status=413)
         raise BadBatch("body is truncated gzip")
+    if inflater.unused_data:
+        # One gzip member and nothing after it, as a node sends: not silently half a body.
+        raise BadBatch("body has data after the gzip stream")
     return data
 
 

@@ -454,6 +454,8 @@ def test_an_older_version_is_accepted_after_the_consultation_changed(client, hub
         (b'{"submissions": "all"}', False, 400, '"submissions" list'),
         (b"plain text, said to be gzip", True, 400, "not valid gzip"),
         (gzip.compress(b'{"submissions": []}')[:-6], True, 400, "truncated gzip"),
+        (gzip.compress(b'{"submissions": []}', mtime=0) + b"junk", True, 400, "after the gzip"),
+        (gzip.compress(b'{"submissions": []}', mtime=0) * 2, True, 400, "after the gzip"),
         (b'{"submissions": ' + b"[" * 100_000, False, 400, "nested too deeply"),
         (gzip.compress(b"[" * 1_000_000, mtime=0), True, 400, "nested too deeply"),
         (b'{"submissions": [NaN]}', False, 400, "not JSON"),
