@@ -38,7 +38,7 @@ CONTENT_FIELDS = (
     "answers",
     "complete",
 )
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _STRING_FIELDS = (
     "consultation_id",
     "consultation_version",
@@ -144,7 +144,7 @@ def _insert(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(_ID.match(value))
+    return isinstance(value, str) and bool(_ID.fullmatch(value))
 
 
 def _is_seq(value: Any) -> bool:

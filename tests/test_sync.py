@@ -376,6 +376,7 @@ def _bad(device_id: str) -> list[tuple[str, dict | list | str, str]]:
         ("bad time", {"started_at": "yesterday"}, "started_at is not an ISO-8601 time"),
         ("id missing", {"id": None}, "id must be a string"),
         ("id too long", {"id": "x" * 100}, "id must be a string"),
+        ("id ending in a newline", {"id": "abc\n"}, "id must be a string"),
         ("version as number", {"consultation_version": 3}, "must be a string"),
         ("not an object", "a string", "must be a JSON object"),
         ("same version, closed", {"consultation_version": version}, ""),
