@@ -396,9 +396,10 @@ def write_xlsx(
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     def clean(value: Any) -> Any:
-        # Control characters are not allowed in XLSX cells; neutralise what remains.
+        # XLSX cells cannot hold control characters. Removing them can uncover a formula
+        # ("\x01=1+2"), so neutralise after: a cell SQL already neutralised starts with '.
         if isinstance(value, str):
-            return ILLEGAL_CHARACTERS_RE.sub("", value)
+            return neutralize(ILLEGAL_CHARACTERS_RE.sub("", value))
         return value
 
     workbook = Workbook(write_only=True)
@@ -412,7 +413,7 @@ def write_xlsx(
             progress(len(rows))
     codebook = workbook.create_sheet("codebook")
     for row in codebook_rows(plan):
-        codebook.append([clean(neutralize(cell)) for cell in row])
+        codebook.append([clean(cell) for cell in row])
     workbook.save(target)
 
 

@@ -146,6 +146,41 @@ def test_formulas_are_neutralised_in_csv_and_xlsx(
         assert export.neutralize(start + "x") == "'" + start + "x"
 
 
+@pytest.mark.parametrize("text", ["\x01=1+2", "\x0b\x1f@SUM(A1)", "\x02\x03-3+cmd"])
+def test_a_formula_behind_control_characters_is_neutralised_in_xlsx(
+    db: sqlite_utils.Database, example: consultations.Consultation, tmp_path: Path, text: str
+) -> None:
+    # XLSX cells cannot hold control characters: removing them must not uncover a formula.
+    record = submissions.record(
+        db,
+        example,
+        channel="kiosk",
+        language="en",
+        started_at=clock.utcnow(),
+        answers={
+            "visits": "weekly",
+            "times": ["evenings"],
+            "evenings": True,
+            "rating": 3,
+            "comments": "placeholder",
+        },
+    )
+    # Capture strips control characters; a store written otherwise (an older version,
+    # a repair by hand) may still hold them, so the export must not rely on it.
+    db.execute(
+        "UPDATE submissions SET answers = json_set(answers, '$.comments', ?) WHERE id = ?",
+        [text, record["id"]],
+    )
+    plan = export.plan_export(db, "library-hours")
+    export.write_xlsx(db, plan, tmp_path / "out.xlsx")
+    workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    sheet = workbook["submissions"]
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == record["id"])
+    cell = row[header.index("comments")]
+    assert cell.data_type != "f" and str(cell.value).startswith("'")
+
+
 def test_neutralising_sql_matches_the_python_rule(db: sqlite_utils.Database) -> None:
     for text in [*FORMULAS, "\tx", "\rx", "\0x", "plain", "", "é=1", "'=1"]:
         got = db.execute(
