@@ -27,14 +27,10 @@ def init_app(app: Flask) -> None:
         csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix="/api/v1")
         return
-    if app.config.get("HUB_URL") and app.config.get("DEVICE_ID"):
+    # All three or nothing: an app made without the secret must not wipe the stored one.
+    enrolment = [app.config.get(key) for key in ("HUB_URL", "DEVICE_ID", "DEVICE_SECRET")]
+    if all(enrolment):
         from sync.node import save_enrolment
 
         with store.open_db(app.config["DATABASE"]) as db:
-            save_enrolment(
-                db,
-                app.config["HUB_URL"],
-                app.config["DEVICE_ID"],
-                app.config.get("DEVICE_SECRET") or "",
-            )
-
+            save_enrolment(db, *enrolment)

@@ -844,6 +844,22 @@ def test_the_node_remembers_its_enrolment(tmp_path, enrolled):
         assert submissions.device_id(db) == enrolled[0]
 
 
+def test_an_app_made_without_the_secret_keeps_the_stored_one(tmp_path, enrolled):
+    config = {
+        "TESTING": True,
+        "DATABASE": str(tmp_path / "node.db"),
+        "SECRET_KEY": "t",
+        "ROLE": "node",
+        "HUB_URL": "http://hub.test",
+        "DEVICE_ID": enrolled[0],
+    }
+    create_app({**config, "DEVICE_SECRET": enrolled[1]})
+    # Say, a command run with PARTICIPATE_HUB_URL and PARTICIPATE_DEVICE_ID in its environment.
+    create_app(config)
+    with store.open_db(tmp_path / "node.db") as db:
+        assert node.client_from_store(db)._secret == enrolled[1]
+
+
 def test_schedule_adds_an_interval_job_and_a_prompt_job(tmp_path, enrolled):
     from apscheduler.schedulers.background import BackgroundScheduler
 
