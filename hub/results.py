@@ -480,7 +480,8 @@ def list_submissions(
     where, params = filters.where(consultation_id)
     sql = f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
     total = db.execute(sql, params).fetchone()[0]
-    page = max(1, page)
+    # A page past the end (or past SQLite's integers) shows the last one.
+    page = min(max(1, page), max(1, math.ceil(total / size)))
     cursor = db.execute(
         f"SELECT s.* FROM submissions s WHERE {where}"  # noqa: S608
         " ORDER BY s.submitted_at DESC, s.id LIMIT ? OFFSET ?",

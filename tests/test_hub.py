@@ -515,6 +515,10 @@ def test_submission_list_pages(app: Flask, db: sqlite_utils.Database, hub_data: 
     second = client.get("/staff/c/library-hours/submissions?page=2").get_data(as_text=True)
     assert "page 2 of 2" in second
     assert client.get("/staff/c/library-hours/submissions?page=two").status_code == 400
+    # A page past the end shows the last one, however large the number.
+    for number in ("3", "9" * 30):
+        past = client.get(f"/staff/c/library-hours/submissions?page={number}")
+        assert past.status_code == 200 and "page 2 of 2" in past.get_data(as_text=True)
 
 
 # --- admin -----------------------------------------------------------------------
