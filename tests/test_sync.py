@@ -281,6 +281,19 @@ def test_verify_refuses_a_replayed_nonce(hub_db, enrolled):
         signing.verify(hub_db, "POST", "/p", headers, b"x")
 
 
+def test_a_replay_is_refused_after_the_hub_restarts(app_config, hub_db, enrolled):
+    body = json.dumps({"queue_depth": 0}).encode()
+    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", body)
+    before = (
+        create_app(app_config).test_client().post("/api/v1/heartbeat", data=body, headers=headers)
+    )
+    assert before.status_code == 200
+    after = (
+        create_app(app_config).test_client().post("/api/v1/heartbeat", data=body, headers=headers)
+    )
+    assert (after.status_code, after.get_json()["reason"]) == (401, "replayed nonce")
+
+
 def test_nonces_are_forgotten_once_outside_the_window(hub_db, enrolled):
     now = 1_800_000_000
     headers = signing.sign(*enrolled, "POST", "/p", b"", timestamp=now)
