@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlite_utils
@@ -22,15 +24,20 @@ def _open(db_path: Path, *, must_exist: bool = True) -> sqlite_utils.Database:
     return store.open_db(db_path, migrate=True)
 
 
+def _db_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return the `--db` option (also read from PARTICIPATE_DATABASE) with its help."""
+    return click.option(
+        "--db",
+        "db_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="PARTICIPATE_DATABASE",
+        help=help_text,
+    )
+
+
 @click.command("add-user")
-@click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the hub's SQLite store (created if missing).",
-)
+@_db_option("Path of the hub's SQLite store (created if missing).")
 @click.argument("email")
 @click.option(
     "--role",
@@ -56,14 +63,7 @@ def add_user(db_path: Path, email: str, role: str, password_stdin: bool) -> None
 
 
 @click.command("export")
-@click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the SQLite store (a hub's or a node's).",
-)
+@_db_option("Path of the SQLite store (a hub's or a node's).")
 @click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
 @click.option(
     "--format", "fmt", required=True, type=click.Choice(export.FORMATS), help="Output format."

@@ -125,13 +125,7 @@ class ExportPlan:
 
     def table_query(self) -> tuple[str, list[Any]]:
         """Return the SQL (and parameters) giving one CSV/XLSX row a submission."""
-        select = ", ".join(column.sql for column in self.columns)
-        params = [p for column in self.columns for p in column.params]
-        sql = (
-            f"SELECT {select} FROM submissions s WHERE {self.where}"  # noqa: S608
-            " ORDER BY s.submitted_at, s.id"
-        )
-        return sql, params + self.params
+        return self._rows(", ".join(column.sql for column in self.columns))
 
     def csv_query(self) -> tuple[str, list[Any]]:
         """Return the SQL (and parameters) giving each submission as one line of CSV.
@@ -146,18 +140,23 @@ class ExportPlan:
             pattern = ",".join(["%s"] * len(group))
             cells = ", ".join(column.csv_sql() for column in group)
             parts.append(f"format('{pattern}', {cells})")
-        line = " || ',' || ".join(parts)
+        return self._rows(" || ',' || ".join(parts))
+
+    def _rows(self, select: str) -> tuple[str, list[Any]]:
+        """Return the query selecting `select` (built from the columns) a submission, in order."""
         params = [p for column in self.columns for p in column.params]
-        sql = (
-            f"SELECT {line} FROM submissions s WHERE {self.where}"  # noqa: S608
+        return self._ordered(select), params + self.params
+
+    def _ordered(self, select: str) -> str:
+        return (
+            f"SELECT {select} FROM submissions s WHERE {self.where}"  # noqa: S608
             " ORDER BY s.submitted_at, s.id"
         )
-        return sql, params + self.params
 
     def record_query(self) -> tuple[str, list[Any]]:
         """Return the SQL (and parameters) giving one JSON record a submission."""
-        sql = (
-            "SELECT json_object('id', s.id, 'consultation_id', s.consultation_id,"  # noqa: S608
+        record = (
+            "json_object('id', s.id, 'consultation_id', s.consultation_id,"
             " 'consultation_version', s.consultation_version, 'channel', s.channel,"
             " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
             " 'language', s.language, 'started_at', s.started_at,"
@@ -165,9 +164,8 @@ class ExportPlan:
             " 'answers', json(s.answers),"
             " 'complete', json(CASE WHEN s.complete THEN 'true' ELSE 'false' END),"
             " 'hidden', json(CASE WHEN s.hidden THEN 'true' ELSE 'false' END))"
-            f" FROM submissions s WHERE {self.where} ORDER BY s.submitted_at, s.id"  # noqa: S608
         )
-        return sql, list(self.params)
+        return self._ordered(record), list(self.params)
 
     def count(self, db: sqlite_utils.Database) -> int:
         """Return how many submissions the export holds."""
