@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
-from hub import users
+from hub import results, users
 from hub.auth import bp, requires
 from hub.errors import UserError
 from participate import clock, consultations, devices, store
@@ -162,10 +162,8 @@ def consultation_admin() -> Any:
 
 def _consultations_page(status: int = 200, **extra: Any) -> Any:
     db = store.get_db()
-    closed = dict(db.execute("SELECT id, closed FROM consultations").fetchall())
-    items = [
-        {"consultation": c, "closed": bool(closed.get(c.id))} for c in consultations.current_all(db)
-    ]
+    closed = results.closed_by_staff(db)
+    items = [{"consultation": c, "closed": c.id in closed} for c in consultations.current_all(db)]
     return render_template("hub/consultations.html", items=items, **extra), status
 
 

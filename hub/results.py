@@ -201,6 +201,11 @@ def fill_days(counts: list[tuple[str, int]], limit: int = 366) -> list[tuple[str
     ]
 
 
+def closed_by_staff(db: sqlite_utils.Database) -> set[str]:
+    """Return the ids of the consultations staff closed to new answers."""
+    return {row[0] for row in db.execute("SELECT id FROM consultations WHERE closed")}
+
+
 def filter_choices(db: sqlite_utils.Database, consultation_id: str) -> dict[str, list[str]]:
     """Return the devices and languages seen in a consultation's submissions (for filter menus)."""
     result = {}

@@ -73,19 +73,15 @@ def overview() -> Any:
     """List each consultation with its counts and a chart of responses over time."""
     db = store.get_db()
     everything = results.Filters(timezone=current_app.config["TIMEZONE"])
+    closed = results.closed_by_staff(db)
     rows = []
     for consultation in consultations.current_all(db):
         summary = results.overview(db, consultation.id, everything)
-        closed = bool(
-            db.execute(
-                "SELECT closed FROM consultations WHERE id = ?", [consultation.id]
-            ).fetchone()[0]
-        )
         rows.append(
             {
                 "consultation": consultation,
                 "summary": summary,
-                "closed": closed,
+                "closed": consultation.id in closed,
                 "days": charts.columns(summary.by_day[-60:], height=100),
             }
         )
