@@ -30,26 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from participate import answers as answer_rules  # noqa: E402
 from participate import clock, consultations, devices, store  # noqa: E402
-from sync import node  # noqa: E402
+from sync import node, receive  # noqa: E402
 from sync.client import HubClient  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 TARGET = 0.3
-COLUMNS = (
-    "id",
-    "consultation_id",
-    "consultation_version",
-    "channel",
-    "device_id",
-    "seq",
-    "respondent",
-    "language",
-    "started_at",
-    "submitted_at",
-    "received_at",
-    "answers",
-    "complete",
-)
 
 
 def random_answers(rng: random.Random) -> dict:
@@ -156,7 +141,7 @@ def run(count: int, batch_size: int, workdir: Path) -> dict:
         dict(zip(names, row, strict=True))
         for row in node_db.execute("SELECT * FROM submissions ORDER BY seq")
     ]
-    rows = [{name: row[name] for name in COLUMNS} for row in stored]
+    rows = [{name: row[name] for name in (*receive.PUSH_FIELDS, "received_at")} for row in stored]
     received = clock.utcnow()
     for row in rows:
         row["received_at"] = received

@@ -29,26 +29,13 @@ from participate.errors import ParticipateError
 from participate.submissions import device_id as store_device_id
 from sync.client import HubClient, Transport
 from sync.errors import BatchTooLarge, NotEnrolled, SyncError
+from sync.receive import PUSH_FIELDS
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
-_PUSH_FIELDS = (
-    "id",
-    "consultation_id",
-    "consultation_version",
-    "channel",
-    "device_id",
-    "seq",
-    "respondent",
-    "language",
-    "started_at",
-    "submitted_at",
-    "answers",
-    "complete",
-)
 
 
 @dataclass
@@ -139,8 +126,7 @@ def _load_batch(db: sqlite_utils.Database, size: int, after: int) -> _Batch | No
             return None
         after = row[0] - 1
     rows = db.execute(
-        "SELECT rowid, id, consultation_id, consultation_version, channel, device_id, seq,"
-        " respondent, language, started_at, submitted_at, answers, complete FROM submissions"
+        f"SELECT rowid, {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608 (constants)
         " WHERE rowid > ? AND synced_at IS NULL AND sync_error = '' ORDER BY rowid LIMIT ?",
         [after, size],
     ).fetchall()
@@ -155,10 +141,10 @@ def _load_batch(db: sqlite_utils.Database, size: int, after: int) -> _Batch | No
 
 
 def encode_batch(rows: Iterable[Sequence[Any]]) -> bytes:
-    """Encode stored rows (in _PUSH_FIELDS order) as the gzip JSON body of a push."""
+    """Encode stored rows (in PUSH_FIELDS order) as the gzip JSON body of a push."""
     items = []
     for row in rows:
-        item = dict(zip(_PUSH_FIELDS, row, strict=True))
+        item = dict(zip(PUSH_FIELDS, row, strict=True))
         # The stored answers are already canonical JSON: splice them in, don't re-encode.
         answers = item.pop("answers")
         item["complete"] = bool(item["complete"])

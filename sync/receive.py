@@ -20,24 +20,14 @@ from participate import answers as answer_rules
 from participate import clock, consultations, devices, store
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
-from participate.submissions import CHANNELS
+from participate.submissions import CHANNELS, RECORD_FIELDS
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
 # What identifies a submission's content: a retry must match these exactly.
-CONTENT_FIELDS = (
-    "consultation_id",
-    "consultation_version",
-    "channel",
-    "device_id",
-    "seq",
-    "respondent",
-    "language",
-    "started_at",
-    "submitted_at",
-    "answers",
-    "complete",
-)
+CONTENT_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("id", "received_at", "hidden"))
+# What a node pushes for each submission, in this order.
+PUSH_FIELDS = ("id", *CONTENT_FIELDS)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _STRING_FIELDS = (
     "consultation_id",
@@ -47,26 +37,14 @@ _STRING_FIELDS = (
     "started_at",
     "submitted_at",
 )
-_COLUMNS = (
-    "id",
-    "consultation_id",
-    "consultation_version",
-    "channel",
-    "device_id",
-    "seq",
-    "respondent",
-    "language",
-    "started_at",
-    "submitted_at",
-    "received_at",
-    "answers",
-    "complete",
-)
+_COLUMNS = (*PUSH_FIELDS, "received_at")
 _INT_MAX = 2**63 - 1  # SQLite's largest integer: a larger number cannot be stored
 _INSERT_CHUNK = 50  # rows per statement: 13 columns * 50 stays under SQLite's variable limit
 
 
 class _Rejected(Exception):
+    """One pushed submission is refused, and why: an outcome, never raised past this module."""
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
@@ -152,14 +130,12 @@ def _is_seq(value: Any) -> bool:
 
 
 def _existing(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[str, Any]]:
-    columns = ("id", *CONTENT_FIELDS)
     rows = db.execute(
-        "SELECT id, consultation_id, consultation_version, channel, device_id, seq, respondent,"
-        " language, started_at, submitted_at, answers, complete FROM submissions"
+        f"SELECT {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608 (constants)
         " WHERE id IN (SELECT value FROM json_each(?))",
         [json.dumps(ids)],
     ).fetchall()
-    return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    return {row[0]: dict(zip(PUSH_FIELDS, row, strict=True)) for row in rows}
 
 
 def _taken_seqs(db: sqlite_utils.Database, device_id: str, seqs: list[int]) -> dict[int, str]:

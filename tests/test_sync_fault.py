@@ -35,27 +35,14 @@ if str(ROOT) not in sys.path:  # when run as a script (node mode)
     sys.path.insert(0, str(ROOT))
 
 from participate import consultations, devices, store  # noqa: E402
+from sync import receive  # noqa: E402
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 NODES = 3
 DEFAULT_SEED = 20261122
 # Compared byte for byte between each node and the hub (received_at is the hub's own).
-FIELDS = (
-    "id",
-    "consultation_id",
-    "consultation_version",
-    "channel",
-    "device_id",
-    "seq",
-    "respondent",
-    "language",
-    "started_at",
-    "submitted_at",
-    "answers",
-    "complete",
-)
-SELECT_FIELDS = "SELECT " + ", ".join(FIELDS) + " FROM submissions"  # noqa: S608 (constants)
+SELECT_FIELDS = "SELECT " + ", ".join(receive.PUSH_FIELDS) + " FROM submissions"  # noqa: S608
 
 
 def _seeds() -> list[int]:

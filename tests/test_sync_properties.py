@@ -16,16 +16,12 @@ from hypothesis import strategies as st
 
 from participate import consultations, devices, store, submissions
 from participate.app import create_app
-from sync import node
+from sync import node, receive
 from sync.client import Response
 from sync.errors import SyncError, TransportError
 from tests.conftest import EXAMPLE
 
-FIELDS = (
-    "id, consultation_id, consultation_version, channel, device_id, seq, respondent,"
-    " language, started_at, submitted_at, answers, complete"
-)
-SELECT = f"SELECT {FIELDS} FROM submissions ORDER BY id"  # noqa: S608 (constants)
+SELECT = f"SELECT {', '.join(receive.PUSH_FIELDS)} FROM submissions ORDER BY id"  # noqa: S608
 
 
 class UnreliableNetwork:
