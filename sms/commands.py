@@ -88,8 +88,9 @@ def _already(db: sqlite_utils.Database, phone: str, consultation_id: str, kind: 
         if answered:
             return True
     row = db.execute(
-        "SELECT 1 FROM sms_outbound WHERE phone = ? AND consultation_id = ? AND kind = ?"
-        " AND status NOT IN ('failed', 'cancelled')",
+        "SELECT 1 FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
+        " WHERE c.phone = ? AND o.consultation_id = ? AND o.kind = ?"
+        " AND o.status NOT IN ('failed', 'cancelled')",
         [phone, consultation_id, kind],
     ).fetchone()
     return row is not None

@@ -24,7 +24,7 @@ import sqlite_utils
 from participate import clock, consultations, store, submissions, words
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
-from sms import phones, prompts, segments
+from sms import contacts, phones, prompts, segments
 from sms.config import SmsConfig
 from sms.parsing import parse_answer
 
@@ -58,7 +58,7 @@ class Outcome:
 @dataclass
 class Conversation:
     id: int
-    phone: str
+    contact_id: int
     consultation_id: str
     consultation_version: str
     language: str
@@ -129,8 +129,8 @@ class _Turn:
         self.stamp = clock.to_text(now)
         self.today = now.astimezone(ZoneInfo(config.timezone)).date()
         self.respondent = phones.pseudonym(inbound.phone, config.pepper)
-        self.contact = _ensure_contact(db, inbound.phone, self.respondent, self.stamp)
-        self.conversation = active_conversation(db, inbound.phone)
+        self.contact = contacts.ensure(db, inbound.phone, self.respondent, self.stamp)
+        self.conversation = active_conversation(db, self.contact.id)
         if self.conversation and _idle(self.conversation, config, now):
             _finish(db, self.conversation, "expired", self.respondent, self.stamp)
             self.conversation = None
@@ -143,7 +143,7 @@ class _Turn:
             return self.conversation.language
         if self.word in FRENCH_COMMANDS:
             return "fr"
-        return self.contact["language"] or self.config.languages[0]
+        return self.contact.language or self.config.languages[0]
 
     # -- the order of handling: commands, opted-out, keyword, answer -------------------
 
@@ -161,7 +161,7 @@ class _Turn:
             if self.word and " " not in self.word
             else None
         )
-        if self.contact["opted_out_at"]:
+        if self.contact.opted_out_at:
             if match:
                 keyword = words.normalize(self.inbound.body)
                 return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])
@@ -174,33 +174,22 @@ class _Turn:
 
     def opt_out(self) -> Outcome:
         lang = self.language()
-        self.db.execute(
-            "UPDATE sms_contacts SET opted_out_at = ?, updated_at = ? WHERE phone = ?",
-            [self.stamp, self.stamp, self.inbound.phone],
-        )
         if self.conversation:
             _finish(self.db, self.conversation, "stopped", self.respondent, self.stamp)
-        self.db.execute(
-            "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
-            " WHERE phone = ? AND status = 'queued'",
-            [self.stamp, self.inbound.phone],
-        )
+        contacts.mark_opted_out(self.db, self.contact.id, self.stamp)
         # With Advanced Opt-Out Twilio has confirmed already; a second text would be billed.
         replies = [] if self.inbound.opt_out_type else [prompts.opted_out(lang)]
         return Outcome("opt_out", replies)
 
     def opt_in(self) -> Outcome:
         lang = self.language()
-        self.db.execute(
-            "UPDATE sms_contacts SET opted_out_at = NULL, updated_at = ? WHERE phone = ?",
-            [self.stamp, self.inbound.phone],
-        )
+        contacts.opt_in(self.db, self.contact.id, self.stamp)
         replies = [] if self.inbound.opt_out_type else [prompts.opted_in(lang)]
         return Outcome("opt_in", replies)
 
     def help(self) -> Outcome:
         lang = self.language()
-        if self.contact["opted_out_at"]:
+        if self.contact.opted_out_at:
             return Outcome("help", [prompts.opted_out(lang)])
         if self.conversation:
             consultation = self.pinned()
@@ -217,7 +206,7 @@ class _Turn:
         return prompts.help_idle(keywords, lang)
 
     def keyword(self, consultation: Consultation, lang: str) -> Outcome:
-        self._set_language(lang)
+        contacts.set_language(self.db, self.contact.id, lang, self.stamp)
         conversation = self.conversation
         if conversation and conversation.consultation_id == consultation.id:
             # The keyword again mid-way: carry on where they were, in the keyword's language.
@@ -227,7 +216,7 @@ class _Turn:
             return Outcome("resume", [prompt])
         if conversation:
             _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
-        self.conversation = _start(self.db, self.inbound.phone, consultation, lang, self.stamp)
+        self.conversation = _start(self.db, self.contact.id, consultation, lang, self.stamp)
         # Two messages, each fitting a segment where possible, rather than one long one
         # that a basic phone may show in pieces.
         opening = prompts.welcome(consultation, lang)
@@ -298,27 +287,9 @@ class _Turn:
             ],
         )
 
-    def _set_language(self, lang: str) -> None:
-        self.db.execute(
-            "UPDATE sms_contacts SET language = ?, updated_at = ? WHERE phone = ?",
-            [lang, self.stamp, self.inbound.phone],
-        )
-
-
-def _ensure_contact(
-    db: sqlite_utils.Database, phone: str, respondent: str, stamp: str
-) -> dict[str, Any]:
-    row = db.execute(
-        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent"
-        " RETURNING language, opted_out_at",
-        [phone, respondent, stamp, stamp],
-    ).fetchone()
-    return {"language": row[0], "opted_out_at": row[1]}
-
 
 _CONVERSATION_COLUMNS = (
-    "id, phone, consultation_id, consultation_version, language, position, answers,"
+    "id, contact_id, consultation_id, consultation_version, language, position, answers,"
     " submission_id, started_at, updated_at"
 )
 
@@ -329,12 +300,12 @@ def _conversation(row: tuple) -> Conversation:
     return Conversation(*values)
 
 
-def active_conversation(db: sqlite_utils.Database, phone: str) -> Conversation | None:
-    """Return the conversation a number is in, or None."""
+def active_conversation(db: sqlite_utils.Database, contact_id: int) -> Conversation | None:
+    """Return the conversation a contact is in, or None."""
     row = db.execute(
         f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608 (constant)
-        " WHERE phone = ? AND status = 'active'",
-        [phone],
+        " WHERE contact_id = ? AND status = 'active'",
+        [contact_id],
     ).fetchone()
     return _conversation(row) if row else None
 
@@ -344,16 +315,16 @@ def _idle(conversation: Conversation, config: SmsConfig, now: datetime) -> bool:
 
 
 def _start(
-    db: sqlite_utils.Database, phone: str, consultation: Consultation, lang: str, stamp: str
+    db: sqlite_utils.Database, contact_id: int, consultation: Consultation, lang: str, stamp: str
 ) -> Conversation:
     submission_id = submissions.new_id()
     cursor = db.execute(
-        "INSERT INTO sms_conversations (phone, consultation_id, consultation_version, language,"
-        " submission_id, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [phone, consultation.id, consultation.version, lang, submission_id, stamp, stamp],
+        "INSERT INTO sms_conversations (contact_id, consultation_id, consultation_version,"
+        " language, submission_id, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [contact_id, consultation.id, consultation.version, lang, submission_id, stamp, stamp],
     )
     return Conversation(
-        cursor.lastrowid, phone, consultation.id, consultation.version, lang, 0, {},
+        cursor.lastrowid, contact_id, consultation.id, consultation.version, lang, 0, {},
         submission_id, stamp, stamp,
     )  # fmt: skip
 
@@ -424,7 +395,9 @@ def expire_idle(
             ).fetchall()
             for row in rows:
                 conversation = _conversation(row)
-                respondent = phones.pseudonym(conversation.phone, config.pepper)
+                respondent = db.execute(
+                    "SELECT respondent FROM sms_contacts WHERE id = ?", [conversation.contact_id]
+                ).fetchone()[0]
                 _finish(db, conversation, "expired", respondent, stamp)
         expired += len(rows)
         if len(rows) < 50:

@@ -29,7 +29,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from participate import clock, store
-from sms import phones, segments
+from sms import contacts, phones, segments
 from sms.config import SmsConfig
 from sms.errors import PermanentSendError, SendError, TransientSendError
 
@@ -157,17 +157,7 @@ def in_quiet_hours(config: SmsConfig, now: datetime) -> bool:
 
 def is_opted_out(db: sqlite_utils.Database, phone: str) -> bool:
     """Say whether a number has opted out of every message."""
-    row = db.execute("SELECT opted_out_at FROM sms_contacts WHERE phone = ?", [phone]).fetchone()
-    return bool(row and row[0])
-
-
-def ensure_contact(db: sqlite_utils.Database, config: SmsConfig, phone: str, stamp: str) -> None:
-    """Make sure a number has its contact row (with its pseudonym)."""
-    db.execute(
-        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(phone) DO NOTHING",
-        [phone, phones.pseudonym(phone, config.pepper), stamp, stamp],
-    )
+    return contacts.is_opted_out(db, phone)
 
 
 def enqueue(
@@ -187,14 +177,14 @@ def enqueue(
     stamp = clock.to_text(now) if now else clock.utcnow()
     measured = segments.measure(body)
     with store.write(db):
-        ensure_contact(db, config, phone, stamp)
-        if is_opted_out(db, phone):
+        contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
+        if contact.opted_out_at:
             return None
         cursor = db.execute(
-            "INSERT INTO sms_outbound (phone, kind, consultation_id, body, encoding, segments,"
+            "INSERT INTO sms_outbound (contact_id, kind, consultation_id, body, encoding, segments,"
             " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                phone,
+                contact.id,
                 kind,
                 consultation_id,
                 body,
@@ -206,20 +196,6 @@ def enqueue(
             ],
         )
     return int(cursor.lastrowid)
-
-
-def _mark_opted_out(db: sqlite_utils.Database, phone: str, stamp: str) -> int:
-    db.execute(
-        "UPDATE sms_contacts SET opted_out_at = coalesce(opted_out_at, ?), updated_at = ?"
-        " WHERE phone = ?",
-        [stamp, stamp, phone],
-    )
-    cursor = db.execute(
-        "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
-        " WHERE phone = ? AND status = 'queued'",
-        [stamp, phone],
-    )
-    return cursor.rowcount
 
 
 def _utcnow() -> datetime:
@@ -251,12 +227,12 @@ def send_due(
         claimed = _claim(db, moment, report)
         if claimed is None:
             break
-        message_id, phone, body, attempts = claimed
+        message_id, contact_id, phone, body, attempts = claimed
         limiter.wait(sender.key)
         try:
             sid = sender.send(phone, body)
         except SendError as error:
-            _failed(db, config, message_id, phone, attempts, error, now(), report)
+            _failed(db, config, message_id, contact_id, attempts, error, now(), report)
             continue
         with store.write(db):
             db.execute(
@@ -283,20 +259,20 @@ def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
 
 def _claim(
     db: sqlite_utils.Database, moment: datetime, report: SendReport
-) -> tuple[int, str, str, int] | None:
+) -> tuple[int, int, str, str, int] | None:
     stamp = clock.to_text(moment)
     with store.write(db):
         while True:
             row = db.execute(
-                "SELECT o.id, o.phone, o.body, o.attempts, c.opted_out_at FROM sms_outbound o"
-                " JOIN sms_contacts c ON c.phone = o.phone"
+                "SELECT o.id, o.contact_id, c.phone, o.body, o.attempts, c.opted_out_at"
+                " FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
                 " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
                 " ORDER BY o.next_attempt_at, o.id LIMIT 1",
                 [stamp],
             ).fetchone()
             if row is None:
                 return None
-            message_id, phone, body, attempts, opted_out_at = row
+            message_id, contact_id, phone, body, attempts, opted_out_at = row
             if opted_out_at:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
@@ -310,7 +286,7 @@ def _claim(
                 " updated_at = ? WHERE id = ?",
                 [stamp, message_id],
             )
-            return message_id, phone, body, attempts + 1
+            return message_id, contact_id, phone, body, attempts + 1
 
 
 def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
@@ -323,7 +299,7 @@ def _failed(
     db: sqlite_utils.Database,
     config: SmsConfig,
     message_id: int,
-    phone: str,
+    contact_id: int,
     attempts: int,
     error: SendError,
     moment: datetime,
@@ -353,7 +329,7 @@ def _failed(
             )
             report.failed += 1
         if error.code == OPTED_OUT:
-            report.cancelled += _mark_opted_out(db, phone, stamp)
+            report.cancelled += contacts.mark_opted_out(db, contact_id, stamp)
     log.warning(
         "sms.send_failed",
         extra={
@@ -385,20 +361,22 @@ def record_status(
             [message_sid, status, error_code, stamp],
         )
         row = db.execute(
-            "SELECT id, phone, status, attempts FROM sms_outbound WHERE message_sid = ?",
+            "SELECT o.id, o.contact_id, o.status, o.attempts, c.opted_out_at FROM sms_outbound o"
+            " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.message_sid = ?",
             [message_sid],
         ).fetchone()
         if row is None:
             return  # a reply sent as TwiML, or not ours: the event is kept all the same
-        message_id, phone, current, attempts = row
+        message_id, contact_id, current, attempts, opted_out_at = row
         if error_code == OPTED_OUT:
-            _mark_opted_out(db, phone, stamp)
+            contacts.mark_opted_out(db, contact_id, stamp)
+            opted_out_at = stamp
         transient = error_code is not None and classify(error_code, None) is TransientSendError
         if (
             status in ("undelivered", "failed")
             and transient
             and attempts < config.max_attempts
-            and not is_opted_out(db, phone)
+            and not opted_out_at
         ):
             db.execute(
                 "UPDATE sms_outbound SET status = 'queued', message_sid = NULL,"

@@ -113,9 +113,7 @@ def _require_simulator() -> None:
 def _render_simulator(number: str, error: str = "", body: str = "", status: int = 200) -> Any:
     db = store.get_db()
     messages = simulator.history(db, number) if number and not error else []
-    queued = db.execute(
-        "SELECT count(*) FROM sms_outbound WHERE phone = ? AND status = 'queued'", [number]
-    ).fetchone()[0]
+    queued = simulator.queued(db, number) if number and not error else 0
     page = render_template(
         "sms/simulator.html",
         number=number,

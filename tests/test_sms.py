@@ -125,8 +125,9 @@ def sms_submissions(db) -> list[dict]:  # noqa: ANN001
 
 def conversation_row(db, phone: str = PHONE) -> dict | None:  # noqa: ANN001
     row = db.execute(
-        "SELECT status, position, answers, language FROM sms_conversations WHERE phone = ?"
-        " ORDER BY id DESC LIMIT 1",
+        "SELECT v.status, v.position, v.answers, v.language FROM sms_conversations v"
+        " JOIN sms_contacts c ON c.id = v.contact_id WHERE c.phone = ?"
+        " ORDER BY v.id DESC LIMIT 1",
         [phone],
     ).fetchone()
     if row is None:
@@ -710,3 +711,62 @@ def test_replies_with_xml_special_characters_are_escaped(db, client) -> None:
     texts = replies(post_signed(client, "/sms/twilio", inbound("qa")))
     assert texts[0].startswith('Q&A <evening> "night".')
     assert texts[1] == "1/1 Ideas for <Q&A>?"
+
+
+# --- where the number is kept ------------------------------------------------------
+
+
+def test_the_number_is_stored_in_sms_contacts_only(app_config, consultation, db) -> None:
+    from sms import outbound, simulator
+
+    app = create_app({**app_config, "SMS_SIMULATOR": True})
+    settings = sms_config.get(app)
+    simulator.send(db, settings, PHONE, "HOURS")
+    simulator.send(db, settings, PHONE, "2")
+    outbound.enqueue(db, settings, PHONE, "Reminder", kind="reminder")
+    digits = PHONE.lstrip("+")
+    holders = set()
+    for table in db.table_names():
+        for row in db.execute(f"SELECT * FROM [{table}]").fetchall():  # noqa: S608
+            if any(digits in str(value) for value in row):
+                holders.add(table)
+    assert holders == {"sms_contacts"}
+    # Erasing the number is deleting one row; what pointed at it goes too.
+    db.execute("DELETE FROM sms_contacts WHERE phone = ?", [PHONE])
+    for table in ("sms_conversations", "sms_outbound", "sms_simulator_log"):
+        assert count_rows(db, table) == 0
+
+
+def test_the_contact_id_migration_keeps_existing_rows(tmp_path) -> None:
+    from participate import schema, store
+
+    db = store.open_db(tmp_path / "old.db")
+    schema.migrations.apply(db, stop_before="m005_sms_contact_ids")
+    consultations.save(db, [consultations.parse(example_definition(), "example")])
+    version = db.execute("SELECT version FROM consultations").fetchone()[0]
+    stamp = "2026-12-01T10:00:00.000000Z"
+    db.execute(
+        "INSERT INTO sms_contacts (phone, respondent, language, created_at, updated_at)"
+        " VALUES (?, 'r1', 'fr', ?, ?)",
+        [PHONE, stamp, stamp],
+    )
+    db.execute(
+        "INSERT INTO sms_conversations (phone, consultation_id, consultation_version, language,"
+        " position, answers, submission_id, started_at, updated_at)"
+        " VALUES (?, 'library-hours', ?, 'fr', 1, '{\"visits\": \"weekly\"}', 'sub-1', ?, ?)",
+        [PHONE, version, stamp, stamp],
+    )
+    db.execute(
+        "INSERT INTO sms_outbound (phone, kind, body, encoding, segments, next_attempt_at,"
+        " created_at, updated_at) VALUES (?, 'invitation', 'Hi', 'GSM-7', 1, ?, ?, ?)",
+        [PHONE, stamp, stamp, stamp],
+    )
+    schema.migrate(db)
+    contact_id = db.execute("SELECT id FROM sms_contacts WHERE phone = ?", [PHONE]).fetchone()[0]
+    row = db.execute(
+        "SELECT contact_id, position, answers, status FROM sms_conversations"
+    ).fetchone()
+    assert row == (contact_id, 1, '{"visits": "weekly"}', "active")
+    assert db.execute("SELECT contact_id, body FROM sms_outbound").fetchone() == (contact_id, "Hi")
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    db.close()

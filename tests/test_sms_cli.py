@@ -55,7 +55,8 @@ def invite(runner, db_path: Path, numbers: Path, *extra: str):  # noqa: ANN001, 
 
 def queued(db) -> list[tuple[str, str, str]]:  # noqa: ANN001
     return db.execute(
-        "SELECT phone, kind, body FROM sms_outbound WHERE status = 'queued' ORDER BY id"
+        "SELECT c.phone, o.kind, o.body FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.status = 'queued' ORDER BY o.id"
     ).fetchall()
 
 
