@@ -44,16 +44,17 @@ ATTENTION = (
     "low disk",  # less than LOW_DISK free on the node
 )
 
-_HEARTBEAT_FIELDS = (
-    "version",
-    "queue_depth",
-    "oldest_unsynced_age",
-    "highest_seq",
-    "rejected_count",
-    "node_clock",
-    "free_disk",
-    "last_error",
-)
+# What a heartbeat reports, and the JSON types each field may take (None: not reported).
+HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
+    "version": (str,),
+    "queue_depth": (int,),
+    "oldest_unsynced_age": (int, float),
+    "highest_seq": (int,),
+    "rejected_count": (int,),
+    "node_clock": (str,),
+    "free_disk": (int,),
+    "last_error": (str,),
+}
 
 
 def add_device(db: sqlite_utils.Database, name: str) -> tuple[str, str]:
@@ -120,9 +121,9 @@ def touch(db: sqlite_utils.Database, device_id: str, when: str | None = None) ->
 def record_heartbeat(
     db: sqlite_utils.Database, device_id: str, report: Mapping[str, Any], *, now: str | None = None
 ) -> None:
-    """Keep a device's latest heartbeat (the fields of _HEARTBEAT_FIELDS) and its clock skew."""
+    """Keep a device's latest heartbeat (the fields of HEARTBEAT_TYPES) and its clock skew."""
     now = now or clock.utcnow()
-    values = {name: report.get(name) for name in _HEARTBEAT_FIELDS}
+    values = {name: report.get(name) for name in HEARTBEAT_TYPES}
     values["version"] = str(values["version"] or "")
     values["last_error"] = str(values["last_error"] or "")
     skew = None
@@ -204,14 +205,6 @@ def record_rejection(
             now,
             now,
         ],
-    )
-
-
-def clear_rejection(db: sqlite_utils.Database, device_id: str, submission_id: str) -> None:
-    """Forget a rejection once the same submission has been stored (inside a write)."""
-    db.execute(
-        "DELETE FROM sync_rejections WHERE device_id = ? AND submission_id = ?",
-        [device_id, submission_id],
     )
 
 

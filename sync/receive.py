@@ -260,24 +260,12 @@ def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body
 
 
-HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
-    "version": (str,),
-    "queue_depth": (int,),
-    "oldest_unsynced_age": (int, float),
-    "highest_seq": (int,),
-    "rejected_count": (int,),
-    "node_clock": (str,),
-    "free_disk": (int,),
-    "last_error": (str,),
-}
-
-
 def check_heartbeat(report: Any) -> dict[str, Any]:
     """Return a heartbeat's known fields, checked; raise ValueError naming a bad one."""
     if not isinstance(report, Mapping):
         raise ValueError("a heartbeat must be a JSON object")
     clean: dict[str, Any] = {}
-    for name, types in HEARTBEAT_TYPES.items():
+    for name, types in devices.HEARTBEAT_TYPES.items():
         value = report.get(name)
         if value is None:
             clean[name] = None
