@@ -30,8 +30,7 @@ from sms.parsing import parse_answer
 
 log = logging.getLogger(__name__)
 
-# Keywords Twilio acts on itself (it confirms them to the sender and blocks our reply),
-# when its Advanced Opt-Out tells us so with OptOutType.
+# Commands that say which language to answer in when there is no conversation yet.
 FRENCH_COMMANDS = frozenset({"ARRET", "AIDE"})
 
 
