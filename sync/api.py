@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from participate import clock, devices, store
+from participate import store
 from sync import receive, signing
 from sync.errors import BadBatch, RequestRefused
 
@@ -152,14 +152,4 @@ def pull() -> Any:
 @bp.post("/heartbeat")
 def heartbeat() -> Any:
     """Keep the device's latest health report; answer with the hub's view of its ledger."""
-    try:
-        report = receive.check_heartbeat(_json_body())
-    except ValueError as exc:
-        raise BadBatch(str(exc)) from None
-    db = store.get_db()
-    device_id = g.device["id"]
-    devices.record_heartbeat(db, device_id, report)
-    held, highest_held = devices.held_summary(db, device_id)
-    highest = max(report["highest_seq"] or 0, highest_held)
-    gaps = devices.ledger_gaps(db, device_id, highest)
-    return jsonify(hub_time=clock.utcnow(), held=held, highest_held=highest_held, gaps=gaps)
+    return jsonify(receive.take_heartbeat(store.get_db(), g.device["id"], _json_body()))

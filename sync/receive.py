@@ -21,6 +21,7 @@ from participate import clock, consultations, devices, store
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS, RECORD_FIELDS
+from sync.errors import BadBatch
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
@@ -260,10 +261,23 @@ def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body
 
 
-def check_heartbeat(report: Any) -> dict[str, Any]:
-    """Return a heartbeat's known fields, checked; raise ValueError naming a bad one."""
+def take_heartbeat(db: sqlite_utils.Database, device_id: str, report: Any) -> dict[str, Any]:
+    """Check and keep a device's health report; return the hub's view of its ledger."""
+    clean = _checked_heartbeat(report)
+    devices.record_heartbeat(db, device_id, clean)
+    held, highest_held = devices.held_summary(db, device_id)
+    highest = max(clean["highest_seq"] or 0, highest_held)
+    return {
+        "hub_time": clock.utcnow(),
+        "held": held,
+        "highest_held": highest_held,
+        "gaps": devices.ledger_gaps(db, device_id, highest),
+    }
+
+
+def _checked_heartbeat(report: Any) -> dict[str, Any]:
     if not isinstance(report, Mapping):
-        raise ValueError("a heartbeat must be a JSON object")
+        raise BadBatch("a heartbeat must be a JSON object")
     clean: dict[str, Any] = {}
     for name, types in devices.HEARTBEAT_TYPES.items():
         value = report.get(name)
@@ -271,8 +285,8 @@ def check_heartbeat(report: Any) -> dict[str, Any]:
             clean[name] = None
             continue
         if isinstance(value, bool) or not isinstance(value, types):
-            raise ValueError(f"{name} must be {' or '.join(t.__name__ for t in types)}")
+            raise BadBatch(f"{name} must be {' or '.join(t.__name__ for t in types)}")
         if isinstance(value, int | float) and not 0 <= value <= _INT_MAX:
-            raise ValueError(f"{name} must be from 0 to {_INT_MAX}")
+            raise BadBatch(f"{name} must be from 0 to {_INT_MAX}")
         clean[name] = value[:2000] if isinstance(value, str) else value
     return clean
