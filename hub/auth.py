@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,9 @@ SESSION_KEY = "staff_token"
 # A client address may fail as many times as this many accounts could before locking.
 ADDRESS_ACCOUNTS = 4
 log = logging.getLogger(__name__)
+# Every failed login takes at least this long (seconds), so the store write that counts
+# a known account's failure does not tell it apart from an unknown email.
+FAILED_LOGIN_SECONDS = 0.3
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
     " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -166,6 +170,7 @@ def login() -> Any:
         return page, status, {"Retry-After": str(math.ceil(wait))}
     config = current_app.config
     db = store.get_db()
+    started = time.monotonic()
     try:
         user = users.authenticate(
             db,
@@ -178,6 +183,7 @@ def login() -> Any:
         # One answer for every failure (unknown email, wrong password, locked or
         # disabled account), so the form cannot be used to find which accounts exist.
         _throttle().failed(address)
+        _pad(started)
         locked = isinstance(exc, AccountLocked)
         log.info("staff login failed%s from %s", " (account locked)" if locked else "", address)
         error = _(
@@ -191,6 +197,13 @@ def login() -> Any:
     session.clear()
     session[SESSION_KEY] = users.start_session(db, user)
     return redirect(_safe_next(next_url))
+
+
+def _pad(started: float) -> None:
+    """Sleep until FAILED_LOGIN_SECONDS have passed since `started`."""
+    remaining = FAILED_LOGIN_SECONDS - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 def _login_failed(error: str, email: str, next_url: str, status: int) -> tuple[str, int]:

@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+import time
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hub import moderation, users
+from hub import auth, moderation, users
 from participate import clock, consultations, devices, store, submissions
 from participate.app import create_app
 from tests.conftest import EXAMPLE
@@ -30,6 +31,8 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     )
+    # Nor about the floor on a failed login's time, but for the test that checks it.
+    monkeypatch.setattr(auth, "FAILED_LOGIN_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -245,6 +248,23 @@ def test_failed_logins_do_not_tell_which_accounts_exist(
     assert unknown == wrong == locking == locked == disabled
     # Every attempt checks one password hash, so none answers measurably sooner.
     assert len(verified) == 6
+
+
+def test_every_failed_login_takes_at_least_the_same_time(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counting a known account's failure writes to the store; an unknown email writes
+    # nothing. A floor on the time of every failure hides that difference.
+    monkeypatch.setattr(auth, "FAILED_LOGIN_SECONDS", 0.2)
+    client = app.test_client()
+    for email in ("nobody@example.org", "staff@example.org"):
+        token = csrf_token(client)
+        started = time.monotonic()
+        response = client.post(
+            "/staff/login", data={"email": email, "password": "wrong!", "csrf_token": token}
+        )
+        assert response.status_code == 401
+        assert time.monotonic() - started >= 0.2
 
 
 def test_failed_logins_are_limited_per_client_address(
