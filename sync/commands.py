@@ -92,6 +92,25 @@ def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: in
         )
     if not db_path.exists():
         raise click.ClickException(f"no store at {db_path}")
+    with node.exclusive(db_path) as held:
+        if not held:
+            raise click.ClickException("another sync of this store is running; try again soon")
+        report = _sync_now(db_path, retry_rejected, batch_size)
+    push = report.push
+    click.echo(
+        f"Stored {push.stored}, already at the hub {push.duplicate}, rejected {push.rejected},"
+        f" still queued {push.remaining}; {report.pulled} new consultation versions."
+    )
+    for reason in sorted(set(push.reasons)):
+        click.echo(f"  rejected: {reason}")
+    if report.gaps:
+        click.echo(f"The hub lacks ledger numbers {devices.format_gaps(report.gaps)}; re-sent.")
+
+
+def _sync_now(db_path: Path, retry_rejected: bool, batch_size: int) -> Any:
+    """Pull, push and report once with a progress bar; return the run's SyncReport."""
+    from sync import node
+
     with store.open_db(db_path, migrate=True) as db, node.client_from_store(db) as client:
         if retry_rejected:
             click.echo(f"Queued again {node.retry_rejected(db)} rejected submissions.")
@@ -104,15 +123,7 @@ def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: in
                 batch_size=batch_size,
                 on_batch=lambda _report, count: bar.update(count),
             )
-    push = report.push
-    click.echo(
-        f"Stored {push.stored}, already at the hub {push.duplicate}, rejected {push.rejected},"
-        f" still queued {push.remaining}; {report.pulled} new consultation versions."
-    )
-    for reason in sorted(set(push.reasons)):
-        click.echo(f"  rejected: {reason}")
-    if report.gaps:
-        click.echo(f"The hub lacks ledger numbers {devices.format_gaps(report.gaps)}; re-sent.")
+    return report
 
 
 @click.command("devices")

@@ -10,12 +10,13 @@ worst sends a batch twice, which the hub answers as duplicates.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import json
 import logging
 import random
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -337,6 +338,25 @@ def heartbeat(db: sqlite_utils.Database, client: HubClient) -> dict[str, Any]:
 
 
 # --- a full run, with backoff ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def exclusive(database: str | Path) -> Iterator[bool]:
+    """Hold the store's sync lock unless another process does; yield whether it is held.
+
+    A file lock, so the scheduler in `participate node` and `participate sync --once`
+    never push one queue at the same time; the system drops it if a process dies.
+    """
+    with open(f"{database}.sync-lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sync_once(

@@ -55,6 +55,14 @@ class NodeSync:
         if not self._lock.acquire(blocking=False):
             return None
         try:
+            with node.exclusive(self.database) as held:
+                return self._run(only_if_queued) if held else None
+        finally:
+            self._lock.release()
+
+    def _run(self, only_if_queued: bool) -> node.SyncReport | None:
+        """Run once, the locks held: skip while backing off or idle, else sync and log it."""
+        try:
             with store.open_db(self.database) as db:
                 if not node.due(db):
                     return None
@@ -96,7 +104,6 @@ class NodeSync:
             if self._client is not None:
                 # Runs are seconds apart: don't hold a connection the hub would time out.
                 self._client.close()
-            self._lock.release()
 
 
 def schedule(scheduler: Any, app: Flask) -> NodeSync | None:

@@ -919,6 +919,24 @@ def test_node_sync_runs_once_at_a_time_and_respects_backoff(node_db, client, hub
     assert runner.run() is None and count(hub_db) == 2
 
 
+def test_no_two_processes_sync_one_store_at_once(node_db, client, hub_db, runner):
+    import fcntl
+
+    from participate.cli import main
+
+    record(node_db, 2)
+    path = node_db.execute("PRAGMA database_list").fetchone()[2]
+    nodesync = NodeSync(path, transport_factory=lambda: FlaskTransport(client))
+    # Another process (a running node, or `participate sync --once`) holds the store's lock.
+    with open(f"{path}.sync-lock", "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert nodesync.run() is None
+        busy = runner.invoke(main, ["sync", "--db", path, "--once"])
+        assert busy.exit_code == 1 and "another sync" in busy.output
+    assert count(hub_db) == 0 and node.queue_depth(node_db) == 2
+    assert nodesync.run().push.stored == 2
+
+
 def test_add_device_command_prints_id_and_secret_once(runner, db_path):
     from participate.cli import main
 
