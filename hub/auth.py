@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -107,6 +107,14 @@ def staff_globals() -> dict[str, Any]:
 
         names["current_lang"] = str(get_locale() or "en")
     return names
+
+
+@bp.app_template_global()
+def in_language(code: str) -> str:
+    """Return this page's URL, its query string kept, in another interface language."""
+    args = request.args.copy()
+    args["lang"] = code
+    return f"{request.path}?{urlencode(list(args.items(multi=True)))}"
 
 
 def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -791,6 +791,13 @@ def test_account_and_moderation_errors_are_in_the_page_language(
     assert french in html.unescape(response.get_data(as_text=True))
 
 
+def test_switching_language_keeps_the_filters(app: Flask, hub_data: dict) -> None:
+    client = staff_client(app, "viewer")
+    page = client.get("/staff/c/library-hours/?channel=sms&language=en").get_data(as_text=True)
+    links = re.findall(r'href="([^"]*lang=fr[^"]*)"', page)
+    assert links and all("channel=sms" in link and "language=en" in link for link in links)
+
+
 def test_expired_sessions_are_purged_by_the_scheduled_job(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
