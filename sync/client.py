@@ -133,35 +133,41 @@ class HubClient:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send a signed request; retry once with the hub's clock if ours is outside its window."""
-        for attempt in (1, 2):
-            prefix = urlsplit(self.base_url).path
-            signed = signing.sign(
-                self.device_id,
-                self._secret,
-                method,
-                prefix + path,
-                body,
-                timestamp=self._now() + self.clock_offset,
-            )
-            all_headers = {
-                "User-Agent": f"participate-node/{__version__}",
-                "Accept": "application/json",
-                **(headers or {}),
-                **signed,
-            }
-            response = self.transport(method, self.base_url + path, all_headers, body, self.timeout)
-            refusal = response.json() if response.status == 401 else None
-            refusal = refusal if isinstance(refusal, dict) else {}
-            reason = str(refusal.get("reason") or "")
-            if response.status == 401 and reason == "timestamp outside window" and attempt == 1:
-                hub_time = refusal.get("hub_time")
-                if isinstance(hub_time, int | float):
-                    self.clock_offset = hub_time - self._now()
-                    continue
-            if response.status == 401:
-                raise HubRefused(401, reason or "unauthorized")
-            return response
-        raise AssertionError("unreachable")
+        response = self._send(method, path, body, headers)
+        refusal = _refusal(response)
+        hub_time = (refusal or {}).get("hub_time")
+        if (
+            refusal is not None
+            and refusal.get("reason") == "timestamp outside window"
+            and isinstance(hub_time, int | float)
+            and not isinstance(hub_time, bool)
+        ):
+            self.clock_offset = hub_time - self._now()
+            response = self._send(method, path, body, headers)
+            refusal = _refusal(response)
+        if refusal is not None:
+            raise HubRefused(401, str(refusal.get("reason") or "unauthorized"))
+        return response
+
+    def _send(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None
+    ) -> Response:
+        prefix = urlsplit(self.base_url).path
+        signed = signing.sign(
+            self.device_id,
+            self._secret,
+            method,
+            prefix + path,
+            body,
+            timestamp=self._now() + self.clock_offset,
+        )
+        all_headers = {
+            "User-Agent": f"participate-node/{__version__}",
+            "Accept": "application/json",
+            **(headers or {}),
+            **signed,
+        }
+        return self.transport(method, self.base_url + path, all_headers, body, self.timeout)
 
     def push(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Send a batch of submissions (gzip JSON) and return the hub's outcome for each."""
@@ -213,6 +219,14 @@ class HubClient:
         if response.status != 200 or not isinstance(data, dict):
             raise HubError(response.status, _reason(response))
         return data
+
+
+def _refusal(response: Response) -> dict[str, Any] | None:
+    """Return the body of a 401 (an empty dict if it is not an object), or None."""
+    if response.status != 401:
+        return None
+    data = response.json()
+    return data if isinstance(data, dict) else {}
 
 
 def _reason(response: Response) -> str:
