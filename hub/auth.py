@@ -33,7 +33,7 @@ from werkzeug.wrappers import Response
 
 from hub import users
 from hub.errors import AccountLocked, LoginFailed
-from hub.throttle import AddressThrottle
+from hub.throttle import AddressThrottle, client_key
 from participate import store
 
 bp = Blueprint("hub", __name__, url_prefix="/staff")
@@ -170,7 +170,7 @@ def login() -> Any:
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     next_url = request.form.get("next", "")
-    address = request.remote_addr or ""
+    address = client_key(request.remote_addr or "")
     wait = _throttle().wait(address)
     if wait:
         error = _("Too many failed sign-ins from this network. Try again in a few minutes.")

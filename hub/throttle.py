@@ -8,6 +8,7 @@ and a restart forgetting the counts only gives an attacker one window more.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -16,6 +17,20 @@ from collections.abc import Callable
 # Addresses remembered at most; beyond it the quietest are forgotten, so a flood of
 # spoofed or rotating addresses cannot grow memory without bound.
 MAX_ADDRESSES = 10_000
+
+
+def client_key(address: str) -> str:
+    """Return what to count an address under: itself for IPv4, its /64 network for IPv6.
+
+    One IPv6 host usually holds a whole /64 and could take a fresh address per guess.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and not ip.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
 class AddressThrottle:

@@ -267,6 +267,36 @@ def test_every_failed_login_takes_at_least_the_same_time(
         assert time.monotonic() - started >= 0.2
 
 
+@pytest.mark.parametrize(
+    "address, key",
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_addresses_are_counted_by_host_or_ipv6_network(address: str, key: str) -> None:
+    from hub.throttle import client_key
+
+    assert client_key(address) == key
+
+
+def test_the_address_throttle_forgets_after_its_window() -> None:
+    from hub.throttle import AddressThrottle
+
+    now = [1000.0]
+    throttle = AddressThrottle(limit=2, window=60, now=lambda: now[0])
+    throttle.failed("a")
+    throttle.failed("a")
+    assert throttle.wait("a") == 60 and throttle.wait("b") == 0
+    now[0] += 30
+    assert throttle.wait("a") == 30
+    now[0] += 31
+    assert throttle.wait("a") == 0
+
+
 def test_failed_logins_are_limited_per_client_address(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
