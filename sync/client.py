@@ -26,6 +26,8 @@ API = "/api/v1"
 
 @dataclass
 class Response:
+    """One answer from the hub: status, body and headers (names in lower case)."""
+
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -39,6 +41,8 @@ class Response:
 
 
 class Transport(Protocol):
+    """Move one request's bytes to the hub and back: HttpTransport, or a fake in tests."""
+
     def __call__(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> Response:

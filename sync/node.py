@@ -41,6 +41,8 @@ BACKOFF_CAP = 600.0
 
 @dataclass
 class PushReport:
+    """What one push moved: batches sent, each outcome counted, the queue left, reasons."""
+
     batches: int = 0
     stored: int = 0
     duplicate: int = 0
@@ -53,9 +55,20 @@ class PushReport:
         """Return how many submissions the hub now holds from this push."""
         return self.stored + self.duplicate
 
+    def add(self, later: PushReport) -> None:
+        """Count a later push of the same run in this report; its queue left is the one now."""
+        self.batches += later.batches
+        self.stored += later.stored
+        self.duplicate += later.duplicate
+        self.rejected += later.rejected
+        self.reasons.extend(later.reasons)
+        self.remaining = later.remaining
+
 
 @dataclass
 class SyncReport:
+    """What one sync run did: versions pulled, the push, numbers re-sent and the hub's gaps."""
+
     pulled: int = 0
     push: PushReport = field(default_factory=PushReport)
     requeued: int = 0
@@ -393,13 +406,7 @@ def sync_once(
         report.gaps = gaps
         report.requeued = requeue(db, gaps) if gaps else 0
         if report.requeued:
-            again = push(db, client, batch_size=batch_size, on_batch=on_batch)
-            report.push.batches += again.batches
-            report.push.stored += again.stored
-            report.push.duplicate += again.duplicate
-            report.push.rejected += again.rejected
-            report.push.reasons.extend(again.reasons)
-            report.push.remaining = again.remaining
+            report.push.add(push(db, client, batch_size=batch_size, on_batch=on_batch))
     except Exception as exc:
         record_failure(db, exc, started, rng=rng, cap=backoff_cap)
         raise
