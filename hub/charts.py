@@ -6,10 +6,11 @@ is marked as an image, so a screen reader announces it once and reads the table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from hub.results import Bar
+from hub.results import Bar, QuestionResult
 
 WIDTH = 600
 ROW = 34  # height of one horizontal bar's row
@@ -78,3 +79,13 @@ def columns(counts: Sequence[tuple[str, int]], height: int = COLUMN_HEIGHT) -> l
             )
         )
     return result
+
+
+def for_question(result: QuestionResult, text_search: Mapping[str, str]) -> dict[str, Any]:
+    """Return what the results page draws for one question: its chart, or its search box."""
+    if result.kind == "bars":
+        laid, height = horizontal(result.bars)
+        return {"result": result, "bars": laid, "height": height}
+    if result.kind == "histogram":
+        return {"result": result, "columns": columns([(b.label, b.count) for b in result.bars])}
+    return {"result": result, "search": text_search.get(result.question.id, "")}

@@ -104,16 +104,6 @@ def consultation_results(consultation_id: str) -> Any:
     questions = results.question_results(
         db, consultation, filters, language, text_search=text_search
     )
-    charted = []
-    for result in questions:
-        if result.kind == "bars":
-            laid, height = charts.horizontal(result.bars)
-            charted.append({"result": result, "bars": laid, "height": height})
-        elif result.kind == "histogram":
-            cols = charts.columns([(b.label, b.count) for b in result.bars])
-            charted.append({"result": result, "columns": cols})
-        else:
-            charted.append({"result": result, "search": text_search.get(result.question.id, "")})
     return render_template(
         "hub/results.html",
         consultation=consultation,
@@ -122,7 +112,7 @@ def consultation_results(consultation_id: str) -> Any:
         choices=results.filter_choices(db, consultation.id),
         summary=summary,
         days=charts.columns(summary.by_day[-90:]),
-        questions=charted,
+        questions=[charts.for_question(result, text_search) for result in questions],
         chart=charts,
     )
 
