@@ -26,7 +26,7 @@ from typing import Any
 import sqlite_utils
 
 from participate import __version__, clock, consultations, store
-from participate.errors import ParticipateError
+from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
 from sync.client import HubClient, Transport
 from sync.errors import BatchTooLarge, NotEnrolled, SyncError
@@ -286,13 +286,13 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
     if answer is None:
         return 0
     etag, data = answer
+    entries = _listing(data)
     added = 0
     current: list[consultations.Consultation] = []
     closed: dict[str, bool] = {}
-    entries = data.get("consultations") or []
     with store.write(db):
         for entry in entries:
-            for version in entry.get("versions") or []:
+            for version in entry["versions"]:
                 consultation = consultations.from_definition(version["definition"], "hub")
                 if consultations.save_version(db, consultation, source="hub"):
                     added += 1
@@ -304,6 +304,24 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
             consultations.set_closed(db, consultation_id, is_closed)
         store.set_meta(db, "sync_consultations_etag", etag)
     return added
+
+
+def _listing(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the hub's consultation entries, or raise ConsultationError if not their shape."""
+    entries = data.get("consultations")
+    if isinstance(entries, list) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("id"), str)
+        and isinstance(entry.get("versions"), list)
+        and all(
+            isinstance(v, dict) and isinstance(v.get("definition"), dict) for v in entry["versions"]
+        )
+        for entry in entries
+    ):
+        return entries
+    raise ConsultationError(
+        "the hub's list of consultations is not in the expected shape", source="hub"
+    )
 
 
 # --- heartbeat ---------------------------------------------------------------------

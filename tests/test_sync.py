@@ -1100,6 +1100,33 @@ def test_definitions_that_do_not_fit_never_hold_back_the_queue(node_db, hub_clie
     assert node.health(node_db)["last_error"] == state["last_error"]
 
 
+@pytest.mark.parametrize(
+    "listing",
+    [
+        {"consultations": "all"},
+        {"consultations": [{"versions": []}]},
+        {"consultations": [{"id": "x", "versions": [{"definition": 5}]}]},
+        {"consultations": [{"id": "x", "versions": "v1"}]},
+        {"consultations": ["x"]},
+    ],
+)
+def test_a_listing_the_node_cannot_read_never_holds_back_the_queue(
+    node_db, hub_db, client, listing
+):
+    class OddListing(FlaskTransport):
+        def __call__(self, method, url, headers, body, timeout):
+            if method == "GET":
+                return Response(200, json.dumps(listing).encode(), {"etag": '"odd"'})
+            return super().__call__(method, url, headers, body, timeout)
+
+    queued = record(node_db, 1)[0]
+    hub_client = node.client_from_store(node_db, transport=OddListing(client))
+    report = node.sync_once(node_db, hub_client)
+    assert report.push.stored == 1 and submissions.get(hub_db, queued["id"])
+    assert report.problem.startswith("pull: ConsultationError")
+    assert consultations.get(node_db, "library-hours")  # what the node had is kept
+
+
 def test_device_secret_command_replaces_the_secret(runner, hub_db, enrolled, client):
     from participate.cli import main
 
