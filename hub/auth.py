@@ -111,10 +111,13 @@ def staff_globals() -> dict[str, Any]:
 
 @bp.app_template_global()
 def in_language(code: str) -> str:
-    """Return this page's URL, its query string kept, in another interface language."""
+    """Return a link to this page, its query string kept, in another interface language.
+
+    Only a query string: the browser keeps the path, so the link cannot lead elsewhere.
+    """
     args = request.args.copy()
     args["lang"] = code
-    return f"{request.path}?{urlencode(list(args.items(multi=True)))}"
+    return "?" + urlencode(list(args.items(multi=True)))
 
 
 def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -11,7 +11,7 @@ import click
 import sqlite_utils
 
 from hub import days, export, users
-from hub.errors import FilterError, HubError, UnknownTimeZone
+from hub.errors import FilterError, UnknownTimeZone
 from hub.results import Filters
 from participate import store
 from participate.errors import ParticipateError
@@ -145,7 +145,7 @@ def export_command(
                 target = codebook or output.with_name(f"{output.stem}-codebook.csv")
                 target.write_text(export.codebook_csv(plan), encoding="utf-8")
                 click.echo(f"Codebook written to {target}", err=True)
-    except (ParticipateError, HubError) as exc:
+    except ParticipateError as exc:
         raise click.ClickException(str(exc)) from exc
     if not to_stdout:
         click.echo(f"Exported {written} submissions to {output}", err=True)
