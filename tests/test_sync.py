@@ -162,6 +162,20 @@ def push_items(client, enrolled, items, **options):
     return signed_post(client, enrolled, "/api/v1/submissions", body, **options)
 
 
+def node_config(path: Path, hub_url: str, enrolled: tuple[str, str], **changes) -> dict:
+    """The config of a node app on the store at `path`, enrolled with the hub at `hub_url`."""
+    config = {
+        "TESTING": True,
+        "DATABASE": str(path),
+        "SECRET_KEY": "t",
+        "ROLE": "node",
+        "HUB_URL": hub_url,
+        "DEVICE_ID": enrolled[0],
+        "DEVICE_SECRET": enrolled[1],
+    }
+    return {**config, **changes}
+
+
 def count(db: sqlite_utils.Database, sql: str = "SELECT count(*) FROM submissions") -> int:
     return db.execute(sql).fetchone()[0]
 
@@ -840,17 +854,7 @@ def test_a_node_without_enrolment_says_so(tmp_path):
 
 def test_the_node_remembers_its_enrolment(tmp_path, enrolled):
     path = tmp_path / "node.db"
-    create_app(
-        {
-            "TESTING": True,
-            "DATABASE": str(path),
-            "SECRET_KEY": "t",
-            "ROLE": "node",
-            "HUB_URL": "http://hub.test:8000",
-            "DEVICE_ID": enrolled[0],
-            "DEVICE_SECRET": enrolled[1],
-        }
-    )
+    create_app(node_config(path, "http://hub.test:8000", enrolled))
     with store.open_db(path) as db:
         client = node.client_from_store(db)
         assert (client.base_url, client.device_id) == ("http://hub.test:8000", enrolled[0])
@@ -858,17 +862,10 @@ def test_the_node_remembers_its_enrolment(tmp_path, enrolled):
 
 
 def test_an_app_made_without_the_secret_keeps_the_stored_one(tmp_path, enrolled):
-    config = {
-        "TESTING": True,
-        "DATABASE": str(tmp_path / "node.db"),
-        "SECRET_KEY": "t",
-        "ROLE": "node",
-        "HUB_URL": "http://hub.test",
-        "DEVICE_ID": enrolled[0],
-    }
-    create_app({**config, "DEVICE_SECRET": enrolled[1]})
-    # Say, a command run with PARTICIPATE_HUB_URL and PARTICIPATE_DEVICE_ID in its environment.
+    config = node_config(tmp_path / "node.db", "http://hub.test", enrolled)
     create_app(config)
+    # Say, a command run with PARTICIPATE_HUB_URL and PARTICIPATE_DEVICE_ID in its environment.
+    create_app({**config, "DEVICE_SECRET": ""})
     with store.open_db(tmp_path / "node.db") as db:
         assert node.client_from_store(db)._secret == enrolled[1]
 
@@ -877,16 +874,7 @@ def test_schedule_adds_an_interval_job_and_a_prompt_job(tmp_path, enrolled):
     from apscheduler.schedulers.background import BackgroundScheduler
 
     app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE": str(tmp_path / "node.db"),
-            "SECRET_KEY": "t",
-            "ROLE": "node",
-            "HUB_URL": "http://hub.test",
-            "DEVICE_ID": enrolled[0],
-            "DEVICE_SECRET": enrolled[1],
-            "SYNC_INTERVAL": 45,
-        }
+        node_config(tmp_path / "node.db", "http://hub.test", enrolled, SYNC_INTERVAL=45)
     )
     import sync
 
@@ -958,17 +946,7 @@ def test_sync_command_pushes_over_http_and_keeps_secrets_out_of_logs(
 
     with ServerThread(app) as server:
         node_path = tmp_path / "node.db"
-        create_app(
-            {
-                "TESTING": True,
-                "DATABASE": str(node_path),
-                "SECRET_KEY": "t",
-                "ROLE": "node",
-                "HUB_URL": server.url,
-                "DEVICE_ID": enrolled[0],
-                "DEVICE_SECRET": enrolled[1],
-            }
-        )
+        create_app(node_config(node_path, server.url, enrolled))
         with store.open_db(node_path) as node_store:
             consultations.save(node_store, consultations.read_files([EXAMPLE]))
             record(node_store, 4)
@@ -1051,17 +1029,13 @@ def test_a_new_submission_reaches_the_hub_within_seconds(tmp_path, app, hub_db, 
     with ServerThread(app) as server:
         node_path = tmp_path / "node.db"
         node_app = create_app(
-            {
-                "TESTING": True,
-                "DATABASE": str(node_path),
-                "SECRET_KEY": "t",
-                "ROLE": "node",
-                "HUB_URL": server.url,
-                "DEVICE_ID": enrolled[0],
-                "DEVICE_SECRET": enrolled[1],
-                "SYNC_INTERVAL": 3600,  # only the prompt job can deliver it in time
-                "SYNC_PROMPT_SECONDS": 0.5,
-            }
+            node_config(
+                node_path,
+                server.url,
+                enrolled,
+                SYNC_INTERVAL=3600,  # only the prompt job can deliver it in time
+                SYNC_PROMPT_SECONDS=0.5,
+            )
         )
         scheduler = start_scheduler(node_app)
         try:
