@@ -23,6 +23,20 @@ from tests.conftest import EXAMPLE
 FORMULAS = ["=1+2", "+SUM(A1)", "-3+cmd", "@SUM(A1)", '=HYPERLINK("http://x")']
 
 
+def _kiosk(
+    db: sqlite_utils.Database, consultation: consultations.Consultation, answers: dict
+) -> dict:
+    """Record an English kiosk submission made now."""
+    return submissions.record(
+        db,
+        consultation,
+        channel="kiosk",
+        language="en",
+        started_at=clock.utcnow(),
+        answers=answers,
+    )
+
+
 @pytest.fixture
 def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> dict:
     """Record a kiosk and an SMS submission, plus one per formula payload."""
@@ -151,13 +165,10 @@ def test_a_formula_behind_control_characters_is_neutralised_in_xlsx(
     db: sqlite_utils.Database, example: consultations.Consultation, tmp_path: Path, text: str
 ) -> None:
     # XLSX cells cannot hold control characters: removing them must not uncover a formula.
-    record = submissions.record(
+    record = _kiosk(
         db,
         example,
-        channel="kiosk",
-        language="en",
-        started_at=clock.utcnow(),
-        answers={
+        {
             "visits": "weekly",
             "times": ["evenings"],
             "evenings": True,
@@ -214,13 +225,8 @@ def test_json_holds_every_version_used_and_the_records(
     path.write_text(changed, encoding="utf-8")
     v2 = consultations.read_file(path)
     consultations.save(db, [v2])
-    newer = submissions.record(
-        db,
-        v2,
-        channel="kiosk",
-        language="en",
-        started_at=clock.utcnow(),
-        answers={"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 5},
+    newer = _kiosk(
+        db, v2, {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 5}
     )
     plan = export.plan_export(db, "library-hours")
     document = json.loads("".join(export.json_chunks(db, plan)))
@@ -431,13 +437,10 @@ def test_export_works_on_a_node_store(tmp_path: Path) -> None:
     with store.open_db(node_db) as db:
         consultation = consultations.read_file(EXAMPLE)
         consultations.save(db, [consultation])
-        submissions.record(
+        _kiosk(
             db,
             consultation,
-            channel="kiosk",
-            language="en",
-            started_at=clock.utcnow(),
-            answers={"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 1},
+            {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 1},
         )
     result = CliRunner().invoke(
         main,
@@ -468,14 +471,7 @@ def test_csv_lines_match_the_cells_even_past_sqlite_argument_limits(
     wide = consultations.parse({"id": "wide", "title": "Wide", "questions": questions})
     consultations.save(db, [wide])
     answers = {f"m{n}": [f"c{n % 9}", "c9"] for n in range(12)}
-    submissions.record(
-        db,
-        wide,
-        channel="kiosk",
-        language="en",
-        started_at=clock.utcnow(),
-        answers={**answers, "t": 'a "quoted", multi\nline =answer'},
-    )
+    _kiosk(db, wide, {**answers, "t": 'a "quoted", multi\nline =answer'})
     for labels in (False, True):
         plan = export.plan_export(db, "wide", export.ExportOptions(labels=labels))
         assert len(plan.columns) > 127
