@@ -161,14 +161,8 @@ class FaultProxy:
     async def _requests(self, source: asyncio.StreamReader, link: _Link) -> None:
         """Forward the node's bytes to the hub, drawing a fault at the start of each request."""
         while True:
-            try:
-                data = await source.read(_CHUNK)
-            except (ConnectionError, OSError):
-                link.reset()
-                return
+            data = await _next_chunk(source, link, link.hub)
             if not data:
-                with contextlib.suppress(Exception):
-                    link.hub.write_eof()
                 return
             if link.new_request:
                 link.new_request = False
@@ -201,14 +195,8 @@ class FaultProxy:
     async def _responses(self, source: asyncio.StreamReader, link: _Link) -> None:
         """Forward the hub's bytes to the node, applying the current request's fault."""
         while True:
-            try:
-                data = await source.read(_CHUNK)
-            except (ConnectionError, OSError):
-                link.reset()
-                return
+            data = await _next_chunk(source, link, link.node)
             if not data:
-                with contextlib.suppress(Exception):
-                    link.node.write_eof()
                 return
             if link.mode == "cut_response":
                 # The hub received and handled the request; the node never hears the answer.
@@ -245,6 +233,21 @@ class _Link:
         """Reset both ends."""
         _reset(self.node)
         _reset(self.hub)
+
+
+async def _next_chunk(
+    source: asyncio.StreamReader, link: _Link, onward: asyncio.StreamWriter
+) -> bytes:
+    """Read what one end sent next; b"" once it closed (passed on) or broke (link reset)."""
+    try:
+        data = await source.read(_CHUNK)
+    except (ConnectionError, OSError):
+        link.reset()
+        return b""
+    if not data:
+        with contextlib.suppress(Exception):
+            onward.write_eof()
+    return data
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
