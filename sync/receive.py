@@ -159,6 +159,7 @@ class _Checker:
         self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
 
     def consultation(self, key: tuple[str, str]) -> Consultation | None:
+        """Return the published version `key` (id, version), or None if the hub never had it."""
         if key not in self.versions:
             try:
                 self.versions[key] = consultations.get(self.db, *key)
