@@ -28,6 +28,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response
 
@@ -204,8 +205,12 @@ def login() -> Any:
             minutes=int(config["HUB_LOGIN_LOCK_MINUTES"]),
         )
         return _login_failed(error, email, next_url, 401)
-    # A fresh session (and CSRF token) on every sign-in, so no earlier cookie carries over.
+    # A fresh session (and CSRF token) on every sign-in, so no earlier cookie carries over;
+    # only the language picked on the login page stays.
+    language = session.get("lang")
     session.clear()
+    if language:
+        session["lang"] = language
     session[SESSION_KEY] = users.start_session(db, user)
     return redirect(_safe_next(next_url))
 
@@ -220,6 +225,19 @@ def _pad(started: float) -> None:
 def _login_failed(error: str, email: str, next_url: str, status: int) -> tuple[str, int]:
     page = render_template("hub/login.html", error=error, email=email, next=next_url)
     return page, status
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> Any:
+    """Explain a refused form (no token, or one over an hour old) and offer a fresh one."""
+    message = _(
+        "This form has expired or did not come from these pages, so nothing was changed."
+        " Load the page again and retry."
+    )
+    if request.endpoint == "hub.login":
+        email = request.form.get("email", "")[:254]
+        return _login_failed(message, email, request.form.get("next", ""), 400)
+    return render_template("hub/form_expired.html", error=message), 400
 
 
 @bp.route("/logout", methods=["POST"])

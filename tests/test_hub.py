@@ -374,16 +374,33 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(
         f"/staff/submissions/{sid}/moderate", data={"action": "hide", "reason": "spam"}
     )
     assert response.status_code == 400
-    assert "CSRF" in response.get_data(as_text=True)
+    assert "This form has expired" in response.get_data(as_text=True)
     assert client.post("/staff/devices", data={"name": "Branch"}).status_code == 400
     assert not submissions.get(db, sid)["hidden"]
     assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 0
-    assert (
-        client.post(
-            "/staff/login", data={"email": "admin@example.org", "password": PASSWORD}
-        ).status_code
-        == 400
+    refused = client.post("/staff/login", data={"email": "admin@example.org", "password": PASSWORD})
+    assert refused.status_code == 400
+
+
+def test_an_expired_form_says_so_in_the_page_language_and_offers_a_fresh_one(
+    app: Flask, hub_data: dict
+) -> None:
+    client = app.test_client()
+    client.get("/staff/login?lang=fr")
+    data = {"email": "admin@example.org", "password": PASSWORD, "csrf_token": "stale"}
+    page = client.post("/staff/login", data=data)
+    assert page.status_code == 400
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Ce formulaire a expiré" in text
+    # The login form is shown again, with a token that works.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+    assert client.post("/staff/login", data={**data, "csrf_token": token}).status_code == 302
+    moderated = client.post(
+        f"/staff/submissions/{hub_data['kiosk']['id']}/moderate",
+        data={"action": "hide", "reason": "x", "csrf_token": "stale"},
     )
+    assert moderated.status_code == 400
+    assert "Ce formulaire a expiré" in html.unescape(moderated.get_data(as_text=True))
 
 
 # --- roles -----------------------------------------------------------------------
