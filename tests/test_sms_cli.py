@@ -135,3 +135,19 @@ def test_load_prints_sms_costs(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "  sms fr visits: UCS-2, 2 segments (because of: À)" in result.output
     assert "  sms en visits: GSM-7, 1 segment" in result.output
+
+
+def test_hub_with_twilio_credentials_but_no_pepper_refuses_to_start(
+    runner, tmp_path, monkeypatch
+) -> None:
+    import participate.serve
+
+    def must_not_serve(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise AssertionError("the hub started without a phone pepper")
+
+    monkeypatch.setattr(participate.serve, "serve", must_not_serve)
+    monkeypatch.setenv("PARTICIPATE_TWILIO_AUTH_TOKEN", "a-real-looking-token-0123456789")
+    result = runner.invoke(main, ["hub", "--db", str(tmp_path / "hub.db"), "--port", "0"])
+    assert result.exit_code == 1
+    assert "PHONE_PEPPER is not set" in result.output
+    assert not (tmp_path / "hub.db.phone-pepper").exists()
