@@ -404,3 +404,18 @@ def test_larger_text_enlarges_the_page_and_lasts_the_visit(server, browser, db) 
     sync_api.expect(page.get_by_text("Question 2 of 6")).to_be_visible()
     assert heading_px() >= normal * 1.25
     context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_enter_in_an_answer_means_next(server, browser, db, javascript: bool) -> None:
+    # Kiosks with a keyboard: Enter goes on, it never switches the text size.
+    context = new_context(browser, javascript_enabled=javascript, viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Library opening hours").click()
+    page.get_by_role("radio", name="Rarely").check()
+    page.get_by_role("radio", name="Rarely").press("Enter")
+    sync_api.expect(page.get_by_text("Question 2 of 6")).to_be_visible()
+    assert "text-large" not in page.locator("html").get_attribute("class")
+    context.close()
