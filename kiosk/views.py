@@ -175,7 +175,8 @@ def _closed(error: ConsultationClosed) -> Any:
 
 
 def _error_page(status: int, detail: str) -> Any:
-    # The visit's language if there is one; never the form, whose reading may be the error.
+    # The visit's language if there is one, else the one the address names (the welcome
+    # screen's forms carry it there); never the form, whose reading may be the error.
     language = visits.language_of(store.get_db(), request.cookies.get(COOKIE))
     language = language or request.args.get("lang")
     return render("kiosk/error.html", language=ui_language(language), status=status, detail=detail)

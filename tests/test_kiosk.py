@@ -336,6 +336,20 @@ def test_a_closed_consultation_cannot_be_started(
     assert visit_rows(db) == []
 
 
+def test_a_topic_closed_since_the_welcome_screen_says_so_in_its_language(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    welcome = client.get("/?lang=fr").get_data(as_text=True)
+    action = re.search(r'<form method="post" action="([^"]+)"', welcome).group(1)
+    consultations.set_closed(db, "library-hours", True)
+    response = client.post(action, data={"consultation": "library-hours", "lang": "fr"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert '<html lang="fr"' in html and "Ce sujet est fermé" in html
+    assert 'href="/?lang=fr"' in html
+    assert visit_rows(db) == []
+
+
 def test_a_consultation_closed_during_a_visit_stores_nothing(
     client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:
