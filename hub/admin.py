@@ -150,6 +150,24 @@ def user_change(user_id: int) -> Any:
     return redirect(url_for("hub.user_list"))
 
 
+@bp.route("/users/password", methods=["POST"])
+@requires("admin")
+def user_password() -> Any:
+    """Give an account a new password (a forgotten one), ending its sign-ins."""
+    password = request.form.get("password", "")[:1024]
+    if password != request.form.get("confirm", ""):
+        return _users_error(_("The two passwords differ."))
+    try:
+        user_id = int(request.form.get("user_id", ""))
+        users.set_password(store.get_db(), user_id, password)
+    except ValueError:
+        return _users_error(_("Choose an account."))
+    except UserError as exc:
+        return _users_error(str(exc))
+    flash(_("New password set. The account's sign-ins have ended."))
+    return redirect(url_for("hub.user_list"))
+
+
 # --- consultations -----------------------------------------------------------------
 
 

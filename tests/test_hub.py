@@ -615,6 +615,30 @@ def test_admin_manages_accounts(app: Flask, db: sqlite_utils.Database, hub_data:
     assert users.get_user(db, admin.id).role == "admin"
 
 
+def test_admin_sets_a_new_password_which_ends_the_accounts_sessions(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    forgetful = staff_client(app, "staff")
+    admin = staff_client(app, "admin")
+    staff = users.find_user(db, "staff@example.org")
+    url = "/staff/users/password"
+    new = "a brand new passphrase"
+    differ = {"user_id": staff.id, "password": new, "confirm": new + "!"}
+    assert post(admin, url, differ, "/staff/users").status_code == 400
+    short = {"user_id": staff.id, "password": "short", "confirm": "short"}
+    assert post(admin, url, short, "/staff/users").status_code == 400
+    nobody = {"user_id": 9999, "password": new, "confirm": new}
+    assert post(admin, url, nobody, "/staff/users").status_code == 400
+    good = {"user_id": staff.id, "password": new, "confirm": new}
+    assert post(admin, url, good, "/staff/users").status_code == 302
+    assert forgetful.get("/staff/").status_code == 302  # signed out everywhere
+    assert login(app.test_client(), "staff@example.org").status_code == 401
+    assert login(app.test_client(), "staff@example.org", new).status_code == 302
+    # Only an admin may do it.
+    viewer = staff_client(app, "viewer")
+    assert post(viewer, url, good).status_code == 403
+
+
 def test_admin_enrols_and_disables_devices(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
