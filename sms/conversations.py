@@ -85,7 +85,7 @@ def receive(
 def handle(
     db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, *, now: datetime | None = None
 ) -> Outcome:
-    """Handle one inbound message inside the caller's write transaction (see sms.writer)."""
+    """Handle one inbound message inside the caller's write transaction (see participate.writer)."""
     if not db.conn.in_transaction:
         raise RuntimeError("handle() must run inside a write transaction; use receive()")
     now = _moment(now)

@@ -15,8 +15,8 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import BadRequest
 
-from participate import store
-from sms import config, conversations, outbound, phones, segments, simulator, writer
+from participate import store, writer
+from sms import config, conversations, outbound, phones, segments, simulator
 from sms.errors import InvalidNumber
 
 log = logging.getLogger(__name__)

@@ -770,3 +770,12 @@ def test_the_contact_id_migration_keeps_existing_rows(tmp_path) -> None:
     assert db.execute("SELECT contact_id, body FROM sms_outbound").fetchone() == (contact_id, "Hi")
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     db.close()
+
+
+def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
+    from sms import config, conversations
+
+    inbound = conversations.Inbound("+15555550123", "HELP", "SM-outside")
+    with pytest.raises(RuntimeError, match="write transaction"):
+        conversations.handle(db, config.get(app), inbound)
+    assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0

@@ -1,12 +1,12 @@
-"""Group commit for the webhook: many requests' writes share one transaction and one fsync.
+"""Group commit: concurrent requests' writes share one transaction and one fsync.
 
-Every inbound message is one write transaction, and with `synchronous=FULL` each
-commit waits for the disk (a few milliseconds here), so concurrent webhook requests
-would queue on SQLite's write lock, whose busy handler sleeps in growing steps. Instead
-each request hands its unit of work to the store's writer thread and waits: the writer
-takes every unit queued so far, runs each in its own savepoint inside one
-`BEGIN IMMEDIATE` transaction, commits once, and only then releases the requests.
-Nothing is acknowledged before it is on disk; a unit that fails is rolled back alone.
+With `synchronous=FULL` every commit waits for the disk, and SQLite lets one writer in
+at a time, so requests writing together (kiosk final submits, SMS webhooks) would queue
+on the write lock, whose busy handler sleeps in growing steps. Instead each request
+hands its unit of work to the store's writer thread and waits: the writer takes every
+unit queued so far, runs each in its own savepoint inside one `BEGIN IMMEDIATE`
+transaction, commits once, and only then releases the requests. Nothing is acknowledged
+before it is on disk; a unit that fails is rolled back alone.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class GroupWriter:
             self.units.put(unit)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._loop, name=f"sms-writer-{Path(self.path).name}", daemon=True
+                    target=self._loop, name=f"writer-{Path(self.path).name}", daemon=True
                 )
                 self._thread.start()
         unit.done.wait()
@@ -67,7 +67,7 @@ class GroupWriter:
         try:
             db = store.open_db(self.path)
         except Exception as error:  # the store cannot be opened: fail what waits, not hang
-            log.exception("sms.writer_open_failed", extra={"path": self.path})
+            log.exception("store.writer_open_failed", extra={"path": self.path})
             with self._lock:
                 self._thread = None
                 while not self.units.empty():
@@ -106,7 +106,7 @@ class GroupWriter:
                     except Exception as error:  # handed back to the request that sent it
                         unit.error = error
         except BaseException as error:
-            log.exception("sms.group_commit_failed", extra={"units": len(group)})
+            log.exception("store.group_commit_failed", extra={"units": len(group)})
             for unit in group:
                 unit.error = unit.error or error
         finally:

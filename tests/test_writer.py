@@ -1,4 +1,4 @@
-"""The webhook's group writer: shared commits, each unit isolated, nothing acknowledged early."""
+"""The group writer: shared commits, each unit isolated, nothing acknowledged early."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import threading
 import pytest
 
 from participate import store
-from sms.writer import writer_for
+from participate.writer import writer_for
 
 
 def insert(sid: str):  # noqa: ANN201
     def work(db):  # noqa: ANN001, ANN202
-        db.execute(
-            "INSERT INTO sms_inbound (message_sid, received_at) VALUES (?, '2026-12-01')", [sid]
-        )
+        db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", [sid])
         return sid
 
     return work
@@ -22,7 +20,7 @@ def insert(sid: str):  # noqa: ANN201
 
 def sids(db_path) -> set[str]:  # noqa: ANN001
     with store.open_db(db_path) as db:
-        return {row[0] for row in db.execute("SELECT message_sid FROM sms_inbound").fetchall()}
+        return {row[0] for row in db.execute("SELECT key FROM meta WHERE value = '1'").fetchall()}
 
 
 def test_a_unit_is_committed_before_run_returns(db_path) -> None:
@@ -99,15 +97,6 @@ def test_a_duplicate_key_error_reaches_the_caller(db_path) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         writer.run(insert("SM-dup"))
     assert writer.run(insert("SM-after")) == "SM-after"
-
-
-def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
-    from sms import config, conversations
-
-    inbound = conversations.Inbound("+15555550123", "HELP", "SM-outside")
-    with pytest.raises(RuntimeError, match="write transaction"):
-        conversations.handle(db, config.get(app), inbound)
-    assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
 
 
 def test_a_store_that_cannot_be_opened_fails_the_request_instead_of_hanging(tmp_path) -> None:
