@@ -85,6 +85,15 @@ def _apply_text_size(visit: Visit, *, flip: bool) -> None:
         visits.set_text_size(store.get_db(), visit, size)
 
 
+def _back_path() -> str:
+    """Return the form's `back` path if it is a path on this site, else the review's."""
+    back = request.form.get("back", "")
+    parts = urlsplit(back)
+    if not back.startswith("/") or back.startswith("//") or parts.scheme or parts.netloc:
+        return url_for("kiosk.review")
+    return back
+
+
 def _visit_from_cookie() -> Visit:
     return visits.load(
         store.get_db(), request.cookies.get(COOKIE), max_idle_seconds=max_idle_seconds()
@@ -288,7 +297,7 @@ def answer(number: int) -> Any:
     except AnswerError as error:
         if action == "next":
             return _render_question(visit, consultation, number, values=values, error=error)
-        value = None  # going back or resizing keeps only a valid answer
+        value = None  # going back, resizing or changing language keeps only a valid answer
     else:
         visits.set_answer(db, visit, question.id, value)
     if action == "back":
@@ -296,6 +305,9 @@ def answer(number: int) -> Any:
             visits.end(db, visit.token)
             return _see_other("kiosk.welcome", lang=visit.language)
         return _see_other("kiosk.question", number=number - 1)
+    if action.startswith("language:"):
+        visits.set_language(db, visit, consultation, action.removeprefix("language:"))
+        return _see_other("kiosk.question", number=number)
     if action == "text-size":
         return _see_other("kiosk.question", number=number)
     if number < len(consultation.questions):
@@ -397,8 +409,12 @@ def text_size() -> Any:
     visit = _visit_from_form()
     # The plain form switches over; the page's script says which size it now shows.
     _apply_text_size(visit, flip=request.form.get("action") != "set")
-    back = request.form.get("back", "")
-    parts = urlsplit(back)
-    if not back.startswith("/") or back.startswith("//") or parts.scheme or parts.netloc:
-        back = url_for("kiosk.review")
-    return redirect(back, code=303)
+    return redirect(_back_path(), code=303)
+
+
+@bp.post("/language")
+def language() -> Any:
+    """Speak another of the consultation's languages for the rest of the visit."""
+    visit = _visit_from_form()
+    visits.set_language(store.get_db(), visit, _consultation(visit), request.form.get("lang", ""))
+    return redirect(_back_path(), code=303)

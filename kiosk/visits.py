@@ -147,6 +147,16 @@ def set_text_size(db: sqlite_utils.Database, visit: Visit, text_size: str) -> No
     )
 
 
+def set_language(
+    db: sqlite_utils.Database, visit: Visit, consultation: Consultation, language: str
+) -> None:
+    """Speak `language` for the rest of the visit, if the consultation offers it."""
+    if language not in consultation.languages:
+        return
+    visit.language = language
+    db.execute("UPDATE kiosk_visits SET language = ? WHERE token = ?", [language, visit.token])
+
+
 def submit(db: sqlite_utils.Database, visit: Visit, consultation: Consultation) -> dict[str, Any]:
     """Record the visit's submission and forget its answers, in one transaction; idempotent.
 

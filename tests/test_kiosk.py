@@ -518,6 +518,36 @@ def test_text_size_is_kept_for_the_visit(client: FlaskClient, consultation) -> N
     assert response.headers["Location"] == "/review"
 
 
+def test_the_language_is_one_tap_away_during_a_visit(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client)
+    answer_all(client, token, FULL_ANSWERS[:1])
+    page = client.get("/question/2").get_data(as_text=True)
+    assert 'value="language:fr"' in page and ">Français<" in page
+    # The answer on the screen is kept, and the same question comes back in French.
+    response = client.post(
+        "/question/2",
+        data={"visit": token, "question": "times", "action": "language:fr", "answer": "sundays"},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/question/2"
+    page = client.get("/question/2").get_data(as_text=True)
+    assert '<html lang="fr"' in page and "Question 2 sur 6" in page
+    assert 'value="sundays" checked' in page
+    # A language the consultation does not offer changes nothing.
+    client.post("/question/2", data={"visit": token, "question": "times", "action": "language:de"})
+    assert '<html lang="fr"' in client.get("/question/2").get_data(as_text=True)
+    # The review screen switches too, and the submission says the language it ended in.
+    answer_all(client, token)
+    review = client.get("/review").get_data(as_text=True)
+    assert 'action="/language"' in review and ">English<" in review
+    response = client.post("/language", data={"visit": token, "lang": "en", "back": "/review"})
+    assert response.status_code == 303 and response.headers["Location"] == "/review"
+    assert "Check your answers" in client.get("/review").get_data(as_text=True)
+    client.post("/submit", data={"visit": token})
+    assert submissions_in(db)[0]["language"] == "en"
+
+
 def test_the_on_screen_keyboard_can_be_switched_off(app_config: dict, consultation) -> None:
     def text_page(keyboard: bool) -> str:
         client = create_app({**app_config, "KIOSK_ONSCREEN_KEYBOARD": keyboard}).test_client()
