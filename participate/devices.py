@@ -29,6 +29,7 @@ BACKLOG_DEPTH = 1000  # queued submissions
 BACKLOG_AGE = 60 * 60  # seconds the oldest queued submission has waited
 SKEW_LIMIT = 60  # seconds of clock difference
 LOW_DISK = 200 * 1024 * 1024  # bytes
+REFUSAL_QUIET = 60  # seconds in which the same refusal of a device is noted only once
 
 # The attention flags, in the order staff should read them.
 ATTENTION = (
@@ -158,13 +159,28 @@ def record_heartbeat(
 def record_refusal(
     db: sqlite_utils.Database, device_id: str, reason: str, *, clock_skew: float | None = None
 ) -> None:
-    """Note that a known device's request was refused, and why (shown to staff)."""
+    """Note that a known device's request was refused, and why (shown to staff).
+
+    The same reason again within REFUSAL_QUIET seconds is not written again: anyone who
+    knows a device's id can send forged requests, and each must not cost a write.
+    """
+    now = clock.utcnow()
+    last = db.execute(
+        "SELECT refused_at, refused_reason FROM device_status WHERE device_id = ?", [device_id]
+    ).fetchone()
+    if (
+        last is not None
+        and last[0]
+        and last[1] == reason
+        and (clock.parse(now) - clock.parse(last[0])).total_seconds() < REFUSAL_QUIET
+    ):
+        return
     with store.write(db):
         _ensure_status(db, device_id)
         db.execute(
             "UPDATE device_status SET refused_at = ?, refused_reason = ?,"
             " clock_skew = coalesce(?, clock_skew) WHERE device_id = ?",
-            [clock.utcnow(), reason, clock_skew, device_id],
+            [now, reason, clock_skew, device_id],
         )
 
 

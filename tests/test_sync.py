@@ -257,6 +257,17 @@ def test_a_signature_header_outside_ascii_gets_401_not_500(client, hub_db, enrol
     assert (reply.status_code, reply.get_json()["reason"]) == (401, "malformed signature")
 
 
+def test_forged_requests_naming_a_device_do_not_each_write_to_the_hub(hub_db, enrolled):
+    refused_at = []
+    for _ in range(3):
+        forged = signing.sign(enrolled[0], "a guessed secret", "POST", "/p", b"")
+        with pytest.raises(RequestRefused, match="bad signature"):
+            signing.verify(hub_db, "POST", "/p", forged, b"")
+        refused_at.append(devices.list_devices(hub_db)[0]["refused_at"])
+    # Noted once for staff; the same refusal again soon after is not written again.
+    assert refused_at[0] is not None and len(set(refused_at)) == 1
+
+
 def test_verify_refuses_a_secret_of_another_device(hub_db, enrolled):
     _, other_secret = devices.add_device(hub_db, "Other")
     headers = signing.sign(enrolled[0], other_secret, "POST", "/p", b"")
