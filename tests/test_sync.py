@@ -714,6 +714,25 @@ def test_a_lost_answer_means_a_resend_never_a_duplicate(node_db, hub_db, client)
     assert count(hub_db) == 5
 
 
+def test_the_node_marks_only_what_the_hub_said_it_holds(node_db, client):
+    made = [s["id"] for s in record(node_db, 4)]
+
+    def hub(method, url, headers, body, timeout):
+        results = [
+            {"id": made[0], "status": "stored"},
+            {"id": made[1], "status": "maybe"},
+            {"id": made[2]},
+            {"id": str(uuid.uuid4()), "status": "stored"},  # not in the batch
+            "stored",
+        ]  # made[3]: not mentioned at all
+        return Response(200, json.dumps({"results": results}).encode())
+
+    report = node.push(node_db, node.client_from_store(node_db, transport=hub))
+    synced = node_db.execute("SELECT id FROM submissions WHERE synced_at IS NOT NULL").fetchall()
+    assert [row[0] for row in synced] == [made[0]]
+    assert (report.stored, report.rejected, report.remaining) == (1, 0, 3)
+
+
 def test_a_rejected_submission_stays_on_the_node_with_its_reason(node_db, hub_client, hub_db):
     good = record(node_db, 2)
     # A version the hub never published, loaded on the node directly.
