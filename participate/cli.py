@@ -6,7 +6,6 @@ a feature, and turns ParticipateError into a readable `Error:` line and exit cod
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,29 +14,7 @@ import click
 
 from participate import __version__, consultations, logs, store
 from participate.app import create_app, features
-from participate.errors import ParticipateError
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the SQLite store (created if missing).",
-)
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the application's own errors into `Error: ...` and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ParticipateError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+from participate.clitools import db_option, friendly_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +29,7 @@ def main(log_level: str) -> None:
 
 
 @main.command()
-@db_option
+@db_option()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @friendly_errors
 def load(db_path: Path, files: tuple[Path, ...]) -> None:
@@ -88,7 +65,7 @@ def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
             show_default=True,
             help="Interface to listen on (0.0.0.0 for all).",
         )(func)
-        return db_option(func)
+        return db_option()(func)
 
     return decorate
 

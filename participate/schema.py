@@ -165,7 +165,7 @@ def m002_sms(db: sqlite_utils.Database) -> None:
             language TEXT NOT NULL,
             position INTEGER NOT NULL DEFAULT 0, -- index of the question being asked
             answers TEXT NOT NULL DEFAULT '{}',  -- JSON, question id to validated value
-            submission_id TEXT NOT NULL UNIQUE,  -- made at the start: the final record is idempotent
+            submission_id TEXT NOT NULL UNIQUE,  -- made at the start: an idempotent final record
             status TEXT NOT NULL DEFAULT 'active'
                 CHECK (status IN ('active', 'complete', 'stopped', 'expired', 'abandoned')),
             started_at TEXT NOT NULL,
