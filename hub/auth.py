@@ -1,6 +1,6 @@
 """The staff blueprint's sign-in: login and logout views, the current user, role checks.
 
-Every `/staff/` route but the login page needs a signed-in user; `requires(role)` adds a
+Every `/staff/` route but login and logout needs a signed-in user; `requires(role)` adds a
 minimum role. An anonymous request is sent to the login page (or gets 401 for a POST);
 a signed-in user without the role gets 403.
 """
@@ -38,7 +38,8 @@ from hub.throttle import AddressThrottle, client_key
 from participate import store
 
 bp = Blueprint("hub", __name__, url_prefix="/staff")
-PUBLIC_ENDPOINTS = {"hub.login"}
+# Logging out needs no live session: one that expired must still reach the login page.
+PUBLIC_ENDPOINTS = {"hub.login", "hub.logout"}
 SESSION_KEY = "staff_token"
 # A client address may fail as many times as this many accounts could before locking.
 ADDRESS_ACCOUNTS = 4

@@ -211,6 +211,16 @@ def _failure(response) -> tuple[int, str]:  # noqa: ANN001
     return response.status_code, match.group(1).strip() if match else ""
 
 
+def test_logging_out_after_the_session_expired_lands_on_the_login_page(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
+    client = staff_client(app, "viewer")
+    token = csrf_token(client, "/staff/")
+    db.execute("DELETE FROM staff_sessions")
+    response = client.post("/staff/logout", data={"csrf_token": token})
+    assert response.status_code == 302 and response.location.endswith("/staff/login")
+
+
 def test_failed_login_says_so_and_locks_after_too_many(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
