@@ -455,6 +455,28 @@ def test_a_stale_or_forged_token_restarts_without_an_error(
     assert client.post("/keepalive", data={"visit": token}).status_code == 410
 
 
+def test_without_javascript_the_screen_still_returns_to_the_start(
+    client: FlaskClient, consultation
+) -> None:
+    # The page's script normally does it; a plain refresh is the fallback, timed as the
+    # script's reset (idle 90 s + warning 30 s) and the thank-you screen's return (10 s).
+    token = start(client)
+
+    def refresh(path: str) -> str | None:
+        found = re.search(
+            r'<noscript><meta http-equiv="refresh" content="([^"]+)"></noscript>',
+            client.get(path).get_data(as_text=True),
+        )
+        return found.group(1) if found else None
+
+    assert refresh("/question/1") == "120;url=/"
+    answer_all(client, token)
+    assert refresh("/review") == "120;url=/"
+    client.post("/submit", data={"visit": token})
+    assert refresh("/thanks") == "10;url=/"
+    assert refresh("/") is None
+
+
 def test_an_idle_visit_expires_on_the_server(
     app: Flask, client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:
