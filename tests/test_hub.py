@@ -975,6 +975,30 @@ def test_local_days_follow_daylight_saving_changes(
     ]
 
 
+@pytest.mark.parametrize(
+    "moment, timezone, day",
+    [
+        ("2026-12-01T18:14:59.000000Z", "Asia/Kathmandu", "2026-12-01"),  # UTC+5:45
+        ("2026-12-01T18:15:00.000000Z", "Asia/Kathmandu", "2026-12-02"),
+        ("2026-12-01T04:59:59.000000Z", "America/Toronto", "2026-11-30"),
+        ("2026-03-29T22:00:00.000000Z", "Europe/Paris", "2026-03-30"),  # after spring forward
+        ("2026-03-28T22:59:00.000000Z", "Europe/Paris", "2026-03-28"),  # before it
+    ],
+)
+def test_day_sql_gives_the_local_day(moment: str, timezone: str, day: str) -> None:
+    import sqlite3
+
+    from hub import days
+
+    sql, params = days.day_sql(
+        "t", "2026-01-01T00:00:00.000000Z", "2026-12-31T00:00:00.000000Z", timezone
+    )
+    connection = sqlite3.connect(":memory:")
+    query = f"SELECT {sql} FROM (SELECT ? AS t)"  # noqa: S608 (built by days.day_sql)
+    got = connection.execute(query, [*params, moment]).fetchone()[0]
+    assert got == day
+
+
 def test_date_filters_in_the_query_string_are_local_days(app_config: dict, hub_data: dict) -> None:
     app = create_app({**app_config, "TIMEZONE": "Europe/Paris"})
     db = store.open_db(app_config["DATABASE"])
