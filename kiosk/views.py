@@ -119,6 +119,15 @@ def _question_at(consultation: Consultation, number: int) -> Question:
     return consultation.questions[number - 1]
 
 
+def _read_answer(question: Question, values: list[str]) -> Any:
+    """Return the typed answer a form gives `question`; several values only for a multi."""
+    # A page shows one field for these types: more than one value is a forged form, and
+    # keeping one of them would store something the visitor never chose.
+    if question.type != "multi" and len(values) > 1:
+        raise AnswerError("wrong_type", "takes a single answer", question=question.id)
+    return from_form(question, values)
+
+
 def _see_other(endpoint: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, **values), code=303)
 
@@ -293,7 +302,7 @@ def answer(number: int) -> Any:
     db = store.get_db()
     _apply_text_size(visit, flip=action == "text-size")
     try:
-        value = from_form(question, values)
+        value = _read_answer(question, values)
     except AnswerError as error:
         if action == "next":
             return _render_question(visit, consultation, number, values=values, error=error)

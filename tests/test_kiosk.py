@@ -241,6 +241,12 @@ BAD_ANSWERS = [
     (5, "hours_per_week", ["ten"], "using only digits"),
     (5, "hours_per_week", ["1e400"], "using only digits"),
     (6, "comments", ["x" * 501], "500 characters or fewer"),
+    # Two values for a question that takes one: refused, never the last one kept.
+    (1, "visits", ["weekly", "monthly"], "not one of the options"),
+    (3, "evenings", ["yes", "no"], "not one of the options"),
+    (4, "rating", ["1", "5"], "not one of the options"),
+    (5, "hours_per_week", ["1", "2"], "using only digits"),
+    (6, "comments", ["a", "b"], "as text"),
 ]
 
 
