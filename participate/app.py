@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from participate import __version__, settings, store
-from participate.errors import ParticipateError
+from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("PARTICIPATE")
     if config:
         app.config.from_mapping(config)
-    if app.config["ROLE"] not in ROLES:
-        raise ValueError(f"ROLE must be one of {ROLES}, got {app.config['ROLE']!r}")
+    _check_config(app.config)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each
     # feature owns its catalog; Flask-Babel pairs each domain with a directory.
@@ -78,6 +79,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # a node's drain to the hub ran about a third faster).
         app.extensions["participate.store_keeper"] = store.open_db(app.config["DATABASE"])
 
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
     babel.init_app(app, locale_selector=_select_locale)
     csrf.init_app(app)
     app.teardown_appcontext(store.close_db)
@@ -91,6 +96,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for feature in features():
         feature.init_app(app)
     return app
+
+
+def _check_config(config: Mapping[str, Any]) -> None:
+    """Refuse settings that would only fail later, on some request, with a 500."""
+    if config["ROLE"] not in ROLES:
+        raise ConfigError(f"ROLE must be one of {ROLES}, got {config['ROLE']!r}")
+    try:
+        ZoneInfo(str(config["TIMEZONE"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"TIMEZONE {config['TIMEZONE']!r} is not a time zone name like 'Europe/Paris'"
+        ) from None
+    languages = config["LANGUAGES"]
+    if not isinstance(languages, list | tuple) or not languages:
+        raise ConfigError("LANGUAGES must be a non-empty list of language codes")
 
 
 def _select_locale() -> str | None:

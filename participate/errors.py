@@ -15,6 +15,10 @@ class ParticipateError(Exception):
     """Base class for every error the application raises on purpose."""
 
 
+class ConfigError(ParticipateError):
+    """A setting has a value the application cannot run with."""
+
+
 class ConsultationError(ParticipateError):
     """A consultation file or definition is invalid; says which file, question and field."""
 

@@ -36,6 +36,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
     Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
     Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).",
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        False,
+        "Send the staff sign-in cookie over HTTPS only: set it when the hub is served by HTTPS.",
+    ),
     # Kiosk
     Setting(
         "KIOSK_IDLE_SECONDS",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from participate.app import create_app
+from participate.errors import ConfigError
 
 
 def test_healthz_reports_store_and_role(client) -> None:
@@ -46,6 +47,38 @@ def test_bodies_over_the_limit_are_refused(app_config) -> None:
     assert response.status_code == 413
 
 
-def test_unknown_role_is_refused(db_path) -> None:
-    with pytest.raises(ValueError, match="ROLE"):
-        create_app({"DATABASE": str(db_path), "ROLE": "kiosk"})
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("ROLE", "kiosk", "ROLE must be one of"),
+        ("TIMEZONE", "Mars/Olympus", "not a time zone name"),
+        ("LANGUAGES", [], "LANGUAGES must be"),
+    ],
+)
+def test_unusable_settings_are_refused_at_start(db_path, setting, value, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_app({"DATABASE": str(db_path), setting: value})
+
+
+def test_a_bad_setting_is_a_readable_cli_error(runner, tmp_path, monkeypatch) -> None:
+    from participate.cli import main
+
+    monkeypatch.setenv("PARTICIPATE_TIMEZONE", "Nowhere/Land")
+    result = runner.invoke(main, ["hub", "--db", str(tmp_path / "hub.db"), "--port", "0"])
+    assert result.exit_code == 1
+    assert "Error: TIMEZONE 'Nowhere/Land' is not a time zone name" in result.output
+
+
+def test_trusted_proxies_give_the_client_address(app_config) -> None:
+    from flask import request
+
+    seen = []
+    for hops in (0, 1):
+        app = create_app({**app_config, "TRUSTED_PROXIES": hops})
+        app.add_url_rule("/whoami", "whoami", lambda: seen.append(request.remote_addr) or "")
+        app.test_client().get(
+            "/whoami",
+            headers={"X-Forwarded-For": "203.0.113.9"},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+    assert seen == ["127.0.0.1", "203.0.113.9"]
