@@ -601,24 +601,6 @@ def test_every_question_type_is_rendered_for_touch(client: FlaskClient, consulta
     assert "Question 2 of 6" in pages[1]
 
 
-def test_the_french_catalog_covers_every_kiosk_string() -> None:
-    from babel.messages.extract import extract_from_file
-    from babel.messages.pofile import read_po
-
-    root = EXAMPLE.parent.parent
-    sources = [("python", p) for p in sorted((root / "kiosk").glob("*.py"))]
-    sources += [("jinja2", p) for p in sorted((root / "templates" / "kiosk").glob("*.html"))]
-    wanted = set()
-    for method, path in sources:
-        for _lineno, message, _comments, _context in extract_from_file(method, path):
-            wanted.add(message if isinstance(message, str) else message[0])
-    assert len(wanted) > 50
-    with (root / "participate/translations/fr/LC_MESSAGES/kiosk.po").open("rb") as handle:
-        catalog = read_po(handle)
-    have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
-    assert sorted(wanted - have) == []
-
-
 def test_a_node_schedules_the_sweep_and_a_hub_does_not(app: Flask, db_path: Path) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 

@@ -1,4 +1,4 @@
-"""Every compiled catalog matches its .po, and every French catalog is complete."""
+"""Every compiled catalog matches its .po; every French catalog is complete and covers its code."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "participate" / "translations"
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "participate" / "translations"
 PO_FILES = sorted(TRANSLATIONS.glob("*/LC_MESSAGES/*.po"))
 FR_PO_FILES = [path for path in PO_FILES if path.parts[-3] == "fr"]
 
@@ -60,3 +62,20 @@ def test_french_catalog_is_complete(po_path: Path) -> None:
     fuzzy = [message.id for message in catalog if message.id and message.fuzzy]
     assert not untranslated, f"untranslated in {po_path.name}: {untranslated}"
     assert not fuzzy, f"fuzzy in {po_path.name}: {fuzzy}"
+
+
+@pytest.mark.parametrize("po_path", FR_PO_FILES, ids=_name)
+def test_french_catalog_covers_its_package(po_path: Path) -> None:
+    # A catalog is a feature's domain: the strings of its package and of its templates.
+    domain = po_path.stem
+    sources = [("python", path) for path in sorted((ROOT / domain).glob("*.py"))]
+    sources += [("jinja2", path) for path in sorted((ROOT / "templates" / domain).glob("*.html"))]
+    assert sources, f"no package or templates named {domain!r} for {po_path.name}"
+    wanted = set()
+    for method, path in sources:
+        for _lineno, message, _comments, _context in extract_from_file(method, path):
+            wanted.add(message if isinstance(message, str) else message[0])
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle)
+    have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
+    assert sorted(wanted - have) == [], f"not in {po_path.name}: run pybabel extract and update"
