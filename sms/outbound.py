@@ -86,9 +86,14 @@ class TwilioSender:
             code = getattr(exc, "code", None)
             status = getattr(exc, "status", None)
             kind = classify(code, status)
-            raise kind(f"Twilio refused the message: {exc}", code=code) from exc
+            # `msg`, not str(exc): that adds terminal colours on a tty. Twilio's messages
+            # name the number ("The 'To' number +1... is not valid"): it stays out.
+            detail = phones.redact(str(getattr(exc, "msg", "") or exc))
+            raise kind(
+                f"Twilio refused the message ({code or status}): {detail}", code=code
+            ) from exc
         except (requests.RequestException, OSError) as exc:
-            raise TransientSendError(f"could not reach Twilio: {exc}") from exc
+            raise TransientSendError(f"could not reach Twilio: {phones.redact(str(exc))}") from exc
         return str(message.sid)
 
 

@@ -1,4 +1,4 @@
-"""Phone numbers: read them as E.164, and turn them into pseudonyms under a secret pepper.
+"""Phone numbers: read them as E.164, pseudonymise them under a secret pepper, redact them.
 
 `respondent` on a submission is HMAC-SHA256(E.164 number) keyed with PHONE_PEPPER: the
 same number always gives the same pseudonym (so answers from one phone can be told
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 PEPPER_SUFFIX = ".phone-pepper"
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+# Seven or more digits, with the spaces, dots, dashes and brackets people write between.
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+REDACTED = "[number]"
 
 
 def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
@@ -41,6 +44,11 @@ def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
     if not valid(number):
         raise InvalidNumber(f"{text!r} is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def redact(text: str) -> str:
+    """Return `text` with anything that looks like a phone number replaced, for logs and errors."""
+    return _NUMBER_IN_TEXT.sub(REDACTED, text)
 
 
 def pseudonym(e164: str, pepper: bytes) -> str:

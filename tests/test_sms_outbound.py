@@ -53,8 +53,12 @@ class FakeTwilioHttp(HttpClient):
         step = self.script.pop(0) if self.script else "ok"
         if isinstance(step, Exception):
             raise step
+        if isinstance(step, tuple):  # (code, Twilio's message)
+            step, message = step
+        else:
+            message = f"error {step}"
         if isinstance(step, int):
-            body = {"code": step, "message": f"error {step}", "status": 400}
+            body = {"code": step, "message": message, "status": 400}
             status = 429 if step == 20429 else 400
             return Response(status, json.dumps({**body, "status": status}))
         number = len(self.requests)
@@ -271,6 +275,22 @@ def test_permanent_errors_are_never_retried(db, settings, fake_clock, code) -> N
     stored = row(db, message_id)
     assert stored["status"] == "failed" and stored["error_code"] == code
     assert not outbound.is_opted_out(db, PHONE)
+
+
+def test_twilio_error_messages_never_store_or_log_the_number(db, settings, fake_clock, caplog):
+    # Twilio's messages name the number: "The 'To' number +1... is not a valid phone number."
+    message = f"The 'To' number {PHONE} is not a valid phone number."
+    http = FakeTwilioHttp([(21211, message), (21408, f"Permission ... 'To' number: {PHONE}")])
+    first, second = queue(db, settings), queue(db, settings, body="Again")
+    caplog.set_level("INFO")
+    assert run(db, settings, http, fake_clock).failed == 2
+    digits = PHONE.lstrip("+")
+    for message_id in (first, second):
+        stored = row(db, message_id)
+        assert digits not in stored["error"] and "21211" in row(db, first)["error"]
+        assert "\x1b" not in stored["error"]  # no terminal colours from the SDK
+    logged = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "sms.send_failed" in logged and digits not in logged
 
 
 def test_21610_marks_the_number_opted_out_and_cancels_its_queue(db, settings, fake_clock):

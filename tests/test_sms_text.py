@@ -157,6 +157,22 @@ def test_bad_numbers_are_refused(raw) -> None:
         phones.to_e164(raw, "US")
 
 
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        ("The 'To' number +15555550123 is not valid.", "The 'To' number [number] is not valid."),
+        ("call +1 (555) 555-0123 now", "call [number] now"),
+        ("+33 6 12 34 56 78", "[number]"),
+        (
+            "error 21211 at 10:30, see /docs/errors/21211",
+            "error 21211 at 10:30, see /docs/errors/21211",
+        ),
+    ],
+)
+def test_numbers_are_redacted_from_text(text, redacted) -> None:
+    assert phones.redact(text) == redacted
+
+
 def test_strict_numbers_must_be_in_service() -> None:
     assert phones.to_e164("+1 415 555 2671", "US", strict=True) == "+14155552671"
     with pytest.raises(InvalidNumber):
