@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import sqlite_utils
@@ -14,7 +12,7 @@ from hub import days, export, users
 from hub.errors import FilterError, UnknownTimeZone
 from hub.results import Filters
 from participate import store
-from participate.errors import ParticipateError
+from participate.clitools import db_option, friendly_errors
 
 
 def _open(db_path: Path, *, must_exist: bool = True) -> sqlite_utils.Database:
@@ -24,20 +22,8 @@ def _open(db_path: Path, *, must_exist: bool = True) -> sqlite_utils.Database:
     return store.open_db(db_path, migrate=True)
 
 
-def _db_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Return the `--db` option (also read from PARTICIPATE_DATABASE) with its help."""
-    return click.option(
-        "--db",
-        "db_path",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="PARTICIPATE_DATABASE",
-        help=help_text,
-    )
-
-
 @click.command("add-user")
-@_db_option("Path of the hub's SQLite store (created if missing).")
+@db_option("Path of the hub's SQLite store (created if missing).")
 @click.argument("email")
 @click.option(
     "--role",
@@ -48,22 +34,20 @@ def _db_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
 )
+@friendly_errors
 def add_user(db_path: Path, email: str, role: str, password_stdin: bool) -> None:
     """Create a staff login EMAIL with a role (the password is prompted twice)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with _open(db_path, must_exist=False) as db:
-            user = users.create_user(db, email, password, role)
-    except ParticipateError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _open(db_path, must_exist=False) as db:
+        user = users.create_user(db, email, password, role)
     click.echo(f"Created {user.role} account {user.email}.")
 
 
 @click.command("export")
-@_db_option("Path of the SQLite store (a hub's or a node's).")
+@db_option("Path of the SQLite store (a hub's or a node's).")
 @click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
 @click.option(
     "--format", "fmt", required=True, type=click.Choice(export.FORMATS), help="Output format."
@@ -100,6 +84,7 @@ def add_user(db_path: Path, email: str, role: str, password_stdin: bool) -> None
     default=None,
     help="CSV: where to write the codebook (default: beside the output, *-codebook.csv).",
 )
+@friendly_errors
 def export_command(
     db_path: Path,
     consultation_id: str,
@@ -137,16 +122,13 @@ def export_command(
     except UnknownTimeZone as exc:
         raise click.BadParameter(str(exc), param_hint="--timezone") from exc
     options = export.ExportOptions(filters=filters, labels=labels, language=language)
-    try:
-        with _open(db_path) as db:
-            plan = export.plan_export(db, consultation_id, options)
-            written = _write(db, plan, fmt, output, to_stdout)
-            if fmt == "csv" and (codebook or not to_stdout):
-                target = codebook or output.with_name(f"{output.stem}-codebook.csv")
-                target.write_text(export.codebook_csv(plan), encoding="utf-8")
-                click.echo(f"Codebook written to {target}", err=True)
-    except ParticipateError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _open(db_path) as db:
+        plan = export.plan_export(db, consultation_id, options)
+        written = _write(db, plan, fmt, output, to_stdout)
+        if fmt == "csv" and (codebook or not to_stdout):
+            target = codebook or output.with_name(f"{output.stem}-codebook.csv")
+            target.write_text(export.codebook_csv(plan), encoding="utf-8")
+            click.echo(f"Codebook written to {target}", err=True)
     if not to_stdout:
         click.echo(f"Exported {written} submissions to {output}", err=True)
 

@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from participate import devices, store
-from participate.errors import ParticipateError
-
-# Same flag as participate.cli's; not imported from there, because the CLI imports the
-# feature packages to collect their commands.
-db_option = click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the SQLite store.",
-)
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the application's own errors into `Error: ...` and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ParticipateError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+from participate.clitools import db_option, friendly_errors
 
 
 @click.command("add-device")
-@db_option
+@db_option()
 @click.argument("name")
 @friendly_errors
 def add_device(db_path: Path, name: str) -> None:
@@ -58,7 +32,7 @@ def add_device(db_path: Path, name: str) -> None:
 
 
 @click.command("device-secret")
-@db_option
+@db_option()
 @click.argument("device_id")
 @friendly_errors
 def device_secret(db_path: Path, device_id: str) -> None:
@@ -75,7 +49,7 @@ def device_secret(db_path: Path, device_id: str) -> None:
 
 
 @click.command("sync")
-@db_option
+@db_option()
 @click.option("--once", is_flag=True, help="Push the queue now, then exit (the only mode).")
 @click.option(
     "--retry-rejected", is_flag=True, help="Queue again submissions the hub rejected before."
@@ -127,7 +101,7 @@ def _sync_now(db_path: Path, retry_rejected: bool, batch_size: int) -> Any:
 
 
 @click.command("devices")
-@db_option
+@db_option()
 @friendly_errors
 def devices_command(db_path: Path) -> None:
     """List the hub's devices: last contact, queue, ledger gaps and what needs attention."""
