@@ -165,7 +165,7 @@ class _Turn:
                 keyword = words.normalize(self.inbound.body)
                 return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])
             return Outcome("ignored")
-        if match:
+        if match and not self._answers_question():
             return self.keyword(*match)
         if self.conversation:
             return self.answer()
@@ -262,6 +262,24 @@ class _Turn:
         return consultations.get(
             self.db, self.conversation.consultation_id, self.conversation.consultation_version
         )
+
+    def _answers_question(self) -> bool:
+        """Say whether the text validly answers the current question, other than free text.
+
+        A choice called "Park" answered with "park" is an answer even if PARK is another
+        consultation's keyword; any word answers a free-text question, so there the
+        keyword wins (the conversation's answers are kept all the same).
+        """
+        if self.conversation is None:
+            return False
+        question = self.pinned().questions[self.conversation.position]
+        if question.type == "text":
+            return False
+        try:
+            parse_answer(question, self.inbound.body, self.conversation.language)
+        except AnswerError:
+            return False
+        return True
 
     def _accepting(self, pinned: Consultation) -> bool:
         """Say whether the conversation's consultation still takes answers (current dates)."""

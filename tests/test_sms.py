@@ -597,6 +597,44 @@ def test_another_consultations_keyword_ends_the_first_as_incomplete(text, db) ->
     ]
 
 
+def test_a_valid_answer_that_is_another_consultations_keyword_is_an_answer(db, client) -> None:
+    # "Park" is a choice here and the keyword of another consultation: mid-question it
+    # answers; a free-text question still lets the keyword start the other consultation.
+    place = {
+        "id": "places",
+        "title": "Places",
+        "keywords": "PLACES",
+        "questions": [
+            {
+                "id": "where",
+                "type": "choice",
+                "text": "Where do you go most?",
+                "choices": [{"id": "library", "text": "Library"}, {"id": "park", "text": "Park"}],
+            },
+            {"id": "how_many", "type": "number", "text": "How many visits a month?"},
+            {"id": "why", "type": "text", "text": "Why?"},
+        ],
+    }
+    park = {
+        "id": "park",
+        "title": "The park",
+        "keywords": ["PARK", "SIX"],
+        "questions": [{"id": "like", "type": "yesno", "text": "Do you like the park?"}],
+    }
+    consultations.save(db, [consultations.parse(place, "places"), consultations.parse(park, "p")])
+
+    def send(body: str) -> list[str]:
+        return replies(post_signed(client, "/sms/twilio", inbound(body)))
+
+    send("places")
+    assert send("Park!")[0].startswith("2/3 How many visits a month?")
+    assert send("six")[0].startswith("3/3 Why?")
+    assert conversation_row(db)["answers"] == {"where": "park", "how_many": 6}
+    assert send("PARK")[1] == "1/1 Do you like the park?\nReply YES or NO."
+    [record] = sms_submissions(db)
+    assert record["consultation_id"] == "places" and record["complete"] is False
+
+
 def test_a_consultation_closed_midway_ends_the_conversation(text, db) -> None:
     text("HOURS")
     text("1")
