@@ -9,6 +9,7 @@ welcome page: a screen left idle never shows a visitor an error.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, NotFound
 
 bp = Blueprint("kiosk", __name__)
+log = logging.getLogger(__name__)
 
 COOKIE = "kiosk_visit"
 # Extra seconds the server waits beyond the page's own idle reset before it expires a
@@ -193,11 +195,13 @@ def _closed(error: ConsultationClosed) -> Any:
 
 
 def _error_page(status: int, detail: str) -> Any:
+    # The reason goes to the log, for the installer; the visitor reads plain words only.
+    log.info("kiosk.refused", extra={"status": status, "path": request.path, "detail": detail})
     # The visit's language if there is one, else the one the address names (the welcome
     # screen's forms carry it there); never the form, whose reading may be the error.
     language = visits.language_of(store.get_db(), request.cookies.get(COOKIE))
     language = language or request.args.get("lang")
-    return render("kiosk/error.html", language=ui_language(language), status=status, detail=detail)
+    return render("kiosk/error.html", language=ui_language(language), status=status)
 
 
 # --- welcome and start -----------------------------------------------------------------

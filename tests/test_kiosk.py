@@ -314,6 +314,21 @@ def test_unknown_questions_are_refused(
     assert json.loads(visit_rows(db)[0][1]) == {}
 
 
+def test_a_refusal_speaks_plainly_in_the_visit_language(
+    client: FlaskClient, consultation, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The reason is for the installer's log; the visitor reads plain words in French.
+    start(client, lang="fr")
+    with caplog.at_level("INFO", logger="kiosk.views"):
+        response = client.get("/question/99")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "Cette page n'existe pas" in html and "Rien n'a été enregistré" in html
+    assert "question 99" not in html and 'lang="en"' not in html
+    reasons = [getattr(record, "detail", None) for record in caplog.records]
+    assert "this consultation has no question 99" in reasons
+
+
 def test_question_out_of_range_is_404(client: FlaskClient, consultation) -> None:
     start(client)
     assert client.get("/question/99").status_code == 404
