@@ -278,6 +278,22 @@ def test_repeated_message_sid_is_processed_once(client, consultation, db) -> Non
     }
 
 
+def test_a_message_sid_delivered_at_once_by_many_threads_is_processed_once(app, consultation, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = inbound("HOURS", sid="SM" + "d" * 32)
+
+    def deliver(_: int) -> list[str]:
+        return replies(post_signed(app.test_client(), "/sms/twilio", params))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(deliver, range(16)))
+    assert sorted(len(r) for r in results) == [0] * 15 + [2]
+    assert count_rows(db, "sms_inbound") == 1
+    assert count_rows(db, "sms_conversations") == 1 and count_rows(db, "sms_contacts") == 1
+    assert db.execute("PRAGMA index_list(sms_inbound)").fetchall()[0][2] == 1  # unique
+
+
 # --- whole conversations ------------------------------------------------------------
 
 
