@@ -8,8 +8,12 @@ a value is acceptable (range, length, how many choices): the shared rules do.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
+
+from babel import UnknownLocaleError
+from babel.numbers import get_group_symbol
 
 from participate import answers
 from participate.consultations import Question
@@ -40,6 +44,11 @@ NUMBER_WORDS = {
 }
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 _LIST_SEPARATORS = re.compile(r"\s*(?:[,;/&+]|\bAND\b|\bET\b)\s*")
+_WORD_ENDS = re.compile(r"[\s,.;:!?]+")
+# "1,000" where a comma groups thousands (English), never 1.
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# A keycap emoji (1️⃣) is the digit, a variation selector and a combining keycap.
+_KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
 
 
 def unclear(question: Question) -> AnswerError:
@@ -55,10 +64,13 @@ def parse_answer(question: Question, text: str, lang: str = "en") -> Any:
             # An empty text is never a skip: skipping takes the word SKIP.
             raise unclear(question)
         return value
+    text = text.translate(_KEYCAP)
     word = normalize(text)
     if question.type in ("number", "scale") and word:
         # Keep a sign and decimal point that `normalize` would strip from the ends.
         word = " ".join(strip_accents(text).upper().split()).rstrip(".!?")
+        if _groups_with_comma(lang):
+            word = _THOUSANDS.sub("", word)
     if not word:
         raise unclear(question)
     parser = _PARSERS[question.type]
@@ -78,6 +90,9 @@ def _choice_index(question: Question, token: str, lang: str) -> int | None:
         names = {normalize(text) for text in choice.text.values()} | {normalize(choice.id)}
         if token in names:
             return index
+    if token in NUMBER_WORDS:  # "two", "trois": a choice's own text came first
+        index = NUMBER_WORDS[token] - 1
+        return index if 0 <= index < count else None
     return None
 
 
@@ -121,7 +136,7 @@ def _multi(question: Question, word: str, lang: str) -> list[str]:
 
 
 def _yesno(question: Question, word: str, lang: str) -> bool:
-    first = word.split()[0]
+    first = _WORD_ENDS.split(word)[0]  # "yes, please" and "non... merci" too
     if word in YES or first in YES:
         return True
     if word in NO or first in NO:
@@ -147,6 +162,15 @@ def _number(question: Question, word: str, lang: str) -> int | float:
         raise unclear(question)
     raw = found[0].replace(",", ".")
     return int(raw) if re.fullmatch(r"[-+]?\d+", raw) else float(raw)
+
+
+@functools.lru_cache(maxsize=32)
+def _groups_with_comma(lang: str) -> bool:
+    """Say whether `lang` writes 1,000 for a thousand (else a comma is a decimal point)."""
+    try:
+        return get_group_symbol(locale=lang or "en") == ","
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
 
 
 def _scale_labels(question: Question) -> list[tuple[float, str]]:

@@ -93,6 +93,15 @@ def test_plain_turns_typography_into_gsm7() -> None:
         ("evenings", "yes please", True),
         ("evenings", "NO", False),
         ("evenings", "non merci", False),
+        ("evenings", "Yes, please", True),
+        ("evenings", "Oui, merci !", True),
+        ("evenings", "No, thanks.", False),
+        ("evenings", "Non... merci", False),
+        ("visits", "two", "monthly"),
+        ("visits", "Trois", "rarely"),
+        ("visits", "1\ufe0f\u20e3", "weekly"),  # the keycap emoji 1️⃣
+        ("times", "one and three", ["mornings", "sundays"]),
+        ("times", "un, deux", ["mornings", "evenings"]),
         ("rating", "4", 4),
         ("rating", "4/5", 4),
         ("rating", "4 out of 5", 4),
@@ -129,6 +138,7 @@ def test_forgiving_parsing(questions, question, text, value) -> None:
         ("hours_per_week", "-5", "out_of_range"),
         ("hours_per_week", "10-20", "unclear"),
         ("hours_per_week", "lots", "unclear"),
+        ("hours_per_week", "1,000", "out_of_range"),  # a thousand in English, never 1
         ("comments", "", "unclear"),
         ("comments", "x" * 501, "too_long"),
     ],
