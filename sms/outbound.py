@@ -354,9 +354,14 @@ def record_status(
     status: str,
     error_code: int | None,
     *,
+    to: str = "",
     now: datetime | None = None,
 ) -> None:
-    """Record a delivery-status callback; requeue a transient failure; mark a 21610 opted out."""
+    """Record a delivery-status callback; requeue a transient failure; mark a 21610 opted out.
+
+    `to` is the number the message went to (E.164, as Twilio sends it): a 21610 on a
+    message not in the queue (a TwiML reply) still opts that number out.
+    """
     moment = now or _utcnow()
     stamp = clock.to_text(moment)
     with store.write(db):
@@ -371,7 +376,11 @@ def record_status(
             [message_sid],
         ).fetchone()
         if row is None:
-            return  # a reply sent as TwiML, or not ours: the event is kept all the same
+            # A reply sent as TwiML, or not ours: the event is kept all the same.
+            contact_id = contacts.find(db, to) if to and error_code == OPTED_OUT else None
+            if contact_id is not None:
+                contacts.mark_opted_out(db, contact_id, stamp)
+            return
         message_id, contact_id, current, attempts, opted_out_at = row
         if error_code == OPTED_OUT:
             contacts.mark_opted_out(db, contact_id, stamp)

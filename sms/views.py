@@ -101,7 +101,8 @@ def twilio_status() -> tuple[str, int]:
     if not message_sid or not status or len(message_sid) > 64 or len(status) > 32:
         raise BadRequest("MessageSid and MessageStatus are required.")
     error_code = _int_field("ErrorCode")
-    outbound.record_status(store.get_db(), config.get(), message_sid, status, error_code)
+    to = request.form.get("To", "")
+    outbound.record_status(store.get_db(), config.get(), message_sid, status, error_code, to=to)
     return "", 204
 
 

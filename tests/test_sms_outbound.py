@@ -341,8 +341,8 @@ def test_enqueue_rejects_unknown_kinds_and_plainifies(db, settings) -> None:
 # --- status callbacks ---------------------------------------------------------------
 
 
-def status(client, sid: str, state: str, error_code: str = "") -> int:  # noqa: ANN001
-    params = {"MessageSid": sid, "MessageStatus": state, "AccountSid": SID}
+def status(client, sid: str, state: str, error_code: str = "", to: str = PHONE) -> int:  # noqa: ANN001
+    params = {"MessageSid": sid, "MessageStatus": state, "AccountSid": SID, "To": to}
     if error_code:
         params["ErrorCode"] = error_code
     signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + "/sms/twilio/status", params)
@@ -386,6 +386,20 @@ def test_failed_callback_with_21610_opts_out(client, db, settings, fake, fake_cl
     assert status(client, sid, "failed", "21610") == 204
     assert row(db, message_id)["status"] == "failed"
     assert outbound.is_opted_out(db, PHONE)
+
+
+def test_21610_on_a_reply_we_did_not_queue_opts_the_number_out(client, db, settings) -> None:
+    # A TwiML reply reports its status through the Messaging Service's callback: its
+    # MessageSid is not in the queue, but its To is a number we know.
+    conversations.receive(db, settings, conversations.Inbound(PHONE, "HELP", "SM1"))
+    waiting = queue(db, settings)
+    assert status(client, "SM" + "7" * 32, "failed", "21610") == 204
+    assert outbound.is_opted_out(db, PHONE)
+    assert row(db, waiting)["status"] == "cancelled"
+    # Another code, or a number we never saw, changes nothing and adds no contact.
+    assert status(client, "SM" + "8" * 32, "failed", "21610", to=OTHER) == 204
+    assert status(client, "SM" + "6" * 32, "undelivered", "30003") == 204
+    assert db.execute("SELECT count(*) FROM sms_contacts").fetchone()[0] == 1
 
 
 def test_permanent_failure_callback_is_final(client, db, settings, fake, fake_clock) -> None:
