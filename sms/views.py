@@ -28,8 +28,9 @@ DEFAULT_SIMULATOR_NUMBER = "+15555550100"
 
 def twilio_url() -> str:
     """Return the URL Twilio called: PUBLIC_URL (behind a proxy) plus the path and raw query."""
-    base = config.get().public_url or request.host_url.rstrip("/")
-    url = base + request.script_root + request.path
+    # PUBLIC_URL is the app's public root, prefix included, as in the status callback URL.
+    base = config.get().public_url or request.host_url.rstrip("/") + request.script_root
+    url = base + request.path
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
 

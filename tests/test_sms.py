@@ -218,6 +218,23 @@ def test_without_public_url_the_request_url_is_used(app_config, consultation) ->
     assert len(replies(response)) == 2
 
 
+def test_public_url_names_the_app_under_a_path_prefix(app_config, consultation) -> None:
+    # Mounted under /participate (SCRIPT_NAME), PUBLIC_URL is the app's public root: the
+    # same base the status callback URL given to Twilio is made from.
+    public = "https://example.org/participate"
+    app = create_app({**app_config, "PUBLIC_URL": public})
+    assert sms_config.get(app).status_callback == public + "/sms/twilio/status"
+    params = inbound("HOURS")
+    signature = RequestValidator(TOKEN).compute_signature(public + "/sms/twilio", params)
+    response = app.test_client().post(
+        "/sms/twilio",
+        data=params,
+        headers={"X-Twilio-Signature": signature},
+        base_url="http://127.0.0.1:8000/participate",
+    )
+    assert len(replies(response)) == 2
+
+
 def test_hmac_sha256_signature_settings_are_honoured(client, consultation) -> None:
     params = inbound("HOURS")
     url = PUBLIC_URL + "/sms/twilio"
