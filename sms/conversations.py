@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Commands that say which language to answer in when there is no conversation yet.
 FRENCH_COMMANDS = frozenset({"ARRET", "AIDE"})
+# Twilio also opts a number back in on YES; for anyone else it is an answer.
+OPTED_OUT_OPT_IN_WORDS = frozenset({"YES"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,12 @@ class _Turn:
         opt = self.inbound.opt_out_type.upper()
         if self.word in words.OPT_OUT_WORDS or opt == "STOP":
             return self.opt_out()
-        if self.word in words.OPT_IN_WORDS or opt == "START":
+        opted_out = bool(self.contact.opted_out_at)
+        if (
+            self.word in words.OPT_IN_WORDS
+            or opt == "START"
+            or (opted_out and self.word in OPTED_OUT_OPT_IN_WORDS)
+        ):
             return self.opt_in()
         if self.word in words.HELP_WORDS or opt == "HELP":
             return self.help()
@@ -160,7 +167,7 @@ class _Turn:
             if self.word and " " not in self.word
             else None
         )
-        if self.contact.opted_out_at:
+        if opted_out:
             if match:
                 keyword = words.normalize(self.inbound.body)
                 return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])

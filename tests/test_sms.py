@@ -520,6 +520,16 @@ def test_every_opt_out_word_is_handled_before_the_conversation(text, db, word) -
     assert conversation_row(db)["status"] == "stopped"
 
 
+def test_yes_opts_an_opted_out_number_back_in_as_it_does_at_twilio(text, db) -> None:
+    # Twilio's standard opt-in words are START, UNSTOP and YES: after STOP a "yes" re-opens
+    # the number at Twilio, so it must here too (else the two records disagree).
+    text("STOP")
+    assert text("Yes!") == ["You can get messages from us again. Reply STOP to opt out."]
+    assert db.execute("SELECT opted_out_at FROM sms_contacts").fetchone()[0] is None
+    # Not opted out, "yes" is only a word (an answer in a conversation).
+    assert text("yes") == ["Text HOURS to take part. Reply STOP to stop."]
+
+
 def test_stop_with_twilio_advanced_opt_out_records_but_does_not_reply_twice(text, db) -> None:
     text("HOURS")
     assert text("STOP", OptOutType="STOP") == []
