@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import requests
@@ -232,21 +232,29 @@ def send_due(
         claimed = _claim(db, moment, report)
         if claimed is None:
             break
-        message_id, contact_id, phone, body, attempts = claimed
         limiter.wait(sender.key)
         try:
-            sid = sender.send(phone, body)
+            sid = sender.send(claimed.phone, claimed.body)
         except SendError as error:
-            _failed(db, config, message_id, contact_id, attempts, error, now(), report)
+            _failed(db, config, claimed, error, now(), report)
             continue
         with store.write(db):
             db.execute(
                 "UPDATE sms_outbound SET status = 'sent', message_sid = ?, error = '',"
                 " error_code = NULL, updated_at = ? WHERE id = ?",
-                [sid, clock.to_text(now()), message_id],
+                [sid, clock.to_text(now()), claimed.id],
             )
         report.sent += 1
-        log.info("sms.sent", extra={"outbound_id": message_id, "sid": sid, "attempt": attempts})
+        log.info(
+            "sms.sent",
+            extra={
+                "outbound_id": claimed.id,
+                "sid": sid,
+                "attempt": claimed.attempts,
+                "encoding": claimed.encoding,
+                "segments": claimed.segments,
+            },
+        )
     return report
 
 
@@ -262,14 +270,23 @@ def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
         log.warning("sms.send_interrupted", extra={"messages": cursor.rowcount})
 
 
-def _claim(
-    db: sqlite_utils.Database, moment: datetime, report: SendReport
-) -> tuple[int, int, str, str, int] | None:
+class _Claimed(NamedTuple):
+    id: int
+    contact_id: int
+    phone: str
+    body: str
+    encoding: str
+    segments: int
+    attempts: int  # counting this one
+
+
+def _claim(db: sqlite_utils.Database, moment: datetime, report: SendReport) -> _Claimed | None:
     stamp = clock.to_text(moment)
     with store.write(db):
         while True:
             row = db.execute(
-                "SELECT o.id, o.contact_id, c.phone, o.body, o.attempts, c.opted_out_at"
+                "SELECT o.id, o.contact_id, c.phone, o.body, o.encoding, o.segments,"
+                " o.attempts + 1, c.opted_out_at"
                 " FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
                 " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
                 " ORDER BY o.next_attempt_at, o.id LIMIT 1",
@@ -277,21 +294,21 @@ def _claim(
             ).fetchone()
             if row is None:
                 return None
-            message_id, contact_id, phone, body, attempts, opted_out_at = row
+            claimed, opted_out_at = _Claimed(*row[:-1]), row[-1]
             if opted_out_at:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
                     " updated_at = ? WHERE id = ?",
-                    [stamp, message_id],
+                    [stamp, claimed.id],
                 )
                 report.cancelled += 1
                 continue
             db.execute(
-                "UPDATE sms_outbound SET status = 'sending', attempts = attempts + 1,"
-                " updated_at = ? WHERE id = ?",
-                [stamp, message_id],
+                "UPDATE sms_outbound SET status = 'sending', attempts = ?, updated_at = ?"
+                " WHERE id = ?",
+                [claimed.attempts, stamp, claimed.id],
             )
-            return message_id, contact_id, phone, body, attempts + 1
+            return claimed
 
 
 def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
@@ -303,13 +320,12 @@ def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
 def _failed(
     db: sqlite_utils.Database,
     config: SmsConfig,
-    message_id: int,
-    contact_id: int,
-    attempts: int,
+    claimed: _Claimed,
     error: SendError,
     moment: datetime,
     report: SendReport,
 ) -> None:
+    message_id, contact_id, attempts = claimed.id, claimed.contact_id, claimed.attempts
     stamp = clock.to_text(moment)
     retry = isinstance(error, TransientSendError) and attempts < config.max_attempts
     with store.write(db):

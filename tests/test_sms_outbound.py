@@ -148,9 +148,14 @@ def row(db, message_id: int) -> dict:  # noqa: ANN001
     return dict(zip(names, cursor.fetchone(), strict=True))
 
 
-def test_a_queued_message_is_sent_through_the_twilio_client(db, settings, fake, fake_clock):
+def test_a_queued_message_is_sent_through_the_twilio_client(
+    db, settings, fake, fake_clock, caplog
+):
     message_id = queue(db, settings, body="Library hours: text HOURS. Reply STOP to opt out.")
+    caplog.set_level("INFO", logger="sms.outbound")
     report = run(db, settings, fake, fake_clock)
+    [logged] = [r for r in caplog.records if r.getMessage() == "sms.sent"]
+    assert (logged.encoding, logged.segments) == ("GSM-7", 1)  # what it cost
     assert report.sent == 1
     [request] = fake.requests
     assert request["method"] == "POST"
