@@ -498,6 +498,14 @@ def test_without_javascript_the_screen_still_returns_to_the_start(
     assert refresh("/") is None
 
 
+def test_the_idle_countdown_is_one_translatable_sentence(client: FlaskClient, consultation) -> None:
+    start(client, lang="fr")
+    html = client.get("/question/1").get_data(as_text=True)
+    assert 'data-one="Vos réponses seront effacées dans {n} seconde."' in html
+    assert 'data-other="Vos réponses seront effacées dans {n} secondes."' in html
+    assert re.search(r'effacées dans\s*<span id="idle-count"[^>]*>30</span>\s*secondes\.', html)
+
+
 def test_an_idle_visit_expires_on_the_server(
     app: Flask, client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:

@@ -278,8 +278,11 @@ def test_idle_reset_clears_everything(server, browser, db) -> None:
     sync_api.expect(dialog).to_be_hidden()
     page.clock.run_for(91_000)
     sync_api.expect(dialog).to_be_visible()
+    # The countdown is one sentence, in the right grammatical number to the last second.
+    page.clock.run_for(28_000)  # the warning came at 90 s, one tick into the 91
+    sync_api.expect(dialog).to_contain_text("Your answers will be cleared in 1 second.")
     with page.expect_navigation():
-        page.clock.run_for(31_000)
+        page.clock.run_for(2_000)
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
     assert page.url == server.url + "/"
     # Cleared on the server...

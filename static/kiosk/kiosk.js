@@ -44,16 +44,26 @@
       .catch(function () { /* the next page load will find out */ });
   }
 
+  function showCount(left) {
+    // Rewrite the whole sentence, in the grammatical number the count needs ({n} marks it).
+    var text = document.getElementById("idle-text");
+    var count = document.getElementById("idle-count");
+    var parts = (left === 1 ? text.dataset.one : text.dataset.other).split("{n}");
+    count.textContent = String(left);
+    text.textContent = parts[0];
+    text.appendChild(count);
+    text.appendChild(document.createTextNode(parts.slice(1).join("{n}")));
+  }
+
   function showWarning() {
     if (!dialog || !warningSeconds) { resetVisit(); return; }
     var left = warningSeconds;
-    var count = document.getElementById("idle-count");
-    count.textContent = String(left);
+    showCount(left);
     dialog.showModal();
     document.getElementById("idle-continue").focus();
     countdownTimer = setInterval(function () {
       left -= 1;
-      count.textContent = String(Math.max(left, 0));
+      showCount(Math.max(left, 0));
       if (left <= 0) { clearInterval(countdownTimer); resetVisit(); }
     }, 1000);
   }
