@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from participate.extensions import csrf
@@ -39,23 +40,15 @@ def init_app(app: Flask) -> None:
     csrf.exempt(views.twilio_status)
 
 
-def schedule(scheduler, app: Flask) -> None:  # noqa: ANN001 (APScheduler's BaseScheduler)
+def schedule(scheduler: BaseScheduler, app: Flask) -> None:
     """Add the expiry job and the outbound-queue job for this app's store."""
     from sms import jobs
 
-    scheduler.add_job(
-        jobs.expire,
-        "interval",
-        minutes=EXPIRY_MINUTES,
-        args=[app],
-        id="sms-expire",
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        jobs.send_queue,
-        "interval",
-        seconds=QUEUE_SECONDS,
-        args=[app],
-        id="sms-queue",
-        replace_existing=True,
-    )
+    every = {
+        "sms-expire": (jobs.expire, 60 * EXPIRY_MINUTES),
+        "sms-queue": (jobs.send_queue, QUEUE_SECONDS),
+    }
+    for job_id, (job, seconds) in every.items():
+        scheduler.add_job(
+            job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True
+        )

@@ -18,6 +18,8 @@ from sms.errors import InvalidNumber
 
 @dataclass
 class InviteReport:
+    """What `participate invite` queued and skipped."""
+
     queued: int = 0
     opted_out: int = 0
     already: int = 0
@@ -39,10 +41,10 @@ def read_numbers(path: Path) -> list[tuple[int, str]]:
 
 
 def _keyword(consultation: Consultation, lang: str) -> str:
-    own = consultation.keywords.get(lang) or next(iter(consultation.keywords.values()), ())
-    if not own:
+    keyword = prompts.keyword(consultation, lang)
+    if keyword is None:
         raise ParticipateError(f"consultation {consultation.id!r} has no SMS keyword")
-    return own[0]
+    return keyword
 
 
 def invite_numbers(

@@ -19,6 +19,8 @@ STATUS_PATH = "/sms/twilio/status"
 
 @dataclass(frozen=True)
 class SmsConfig:
+    """The channel's settings, checked once when the app starts."""
+
     database: str
     pepper_setting: str
     account_sid: str

@@ -13,6 +13,8 @@ import sqlite_utils
 
 @dataclass(frozen=True)
 class Contact:
+    """A number's row in sms_contacts, without the number."""
+
     id: int
     language: str
     opted_out_at: str | None

@@ -38,6 +38,8 @@ OPTED_OUT_OPT_IN_WORDS = frozenset({"YES"})
 
 @dataclass(frozen=True)
 class Inbound:
+    """One text received, as the webhook or the simulator hands it to the engine."""
+
     phone: str  # E.164
     body: str
     message_sid: str
@@ -47,17 +49,16 @@ class Inbound:
 
 @dataclass
 class Outcome:
+    """What the engine did with a text (`action`) and the replies to send."""
+
     action: str
     replies: list[str] = field(default_factory=list)
-
-    @property
-    def duplicate(self) -> bool:
-        """Say whether this message was seen before (and so changed nothing)."""
-        return self.action == "duplicate"
 
 
 @dataclass
 class Conversation:
+    """A row of sms_conversations: where one number is in one consultation."""
+
     id: int
     contact_id: int
     consultation_id: str
@@ -205,10 +206,8 @@ class _Turn:
         return Outcome("help", [self.help_idle(lang)])
 
     def help_idle(self, lang: str) -> str:
-        keywords = []
-        for consultation in consultations.open_now(self.db, self.today):
-            own = consultation.keywords.get(lang) or next(iter(consultation.keywords.values()), ())
-            keywords.extend(own[:1])
+        opened = consultations.open_now(self.db, self.today)
+        keywords = [k for c in opened if (k := prompts.keyword(c, lang))]
         return prompts.help_idle(keywords, lang)
 
     def keyword(self, consultation: Consultation, lang: str) -> Outcome:
@@ -271,12 +270,9 @@ class _Turn:
         )
 
     def _answers_question(self) -> bool:
-        """Say whether the text validly answers the current question, other than free text.
-
-        A choice called "Park" answered with "park" is an answer even if PARK is another
-        consultation's keyword; any word answers a free-text question, so there the
-        keyword wins (the conversation's answers are kept all the same).
-        """
+        """Say whether the text validly answers the current question, unless free text."""
+        # A choice called "Park" answered "park" is an answer even if PARK starts another
+        # consultation; any word answers a free-text question, so there the keyword wins.
         if self.conversation is None:
             return False
         question = self.pinned().questions[self.conversation.position]

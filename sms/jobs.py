@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlite_utils
 from flask import Flask
 from twilio.rest import Client
 
@@ -13,7 +14,7 @@ from sms import config, conversations, outbound
 log = logging.getLogger(__name__)
 
 
-def sender_for(app: Flask, db) -> outbound.Sender:  # noqa: ANN001 (a sqlite-utils Database)
+def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
     """Return the app's sender: Twilio with credentials, else the simulator."""
     settings = config.get(app)
     if not settings.can_send:

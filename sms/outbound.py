@@ -47,6 +47,8 @@ STATUS_RANK = {"sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
 
 
 class Sender(Protocol):
+    """What the queue sends through: Twilio, or the simulator without credentials."""
+
     key: str  # what the rate limit is per: the sending number or service
 
     def send(self, to: str, body: str) -> str:
@@ -142,6 +144,8 @@ class RateLimiter:
 
 @dataclass
 class SendReport:
+    """What one run of the queue did."""
+
     sent: int = 0
     retrying: int = 0
     failed: int = 0
@@ -158,11 +162,6 @@ def in_quiet_hours(config: SmsConfig, now: datetime) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end
-
-
-def is_opted_out(db: sqlite_utils.Database, phone: str) -> bool:
-    """Say whether a number has opted out of every message."""
-    return contacts.is_opted_out(db, phone)
 
 
 def enqueue(
@@ -373,11 +372,7 @@ def record_status(
     to: str = "",
     now: datetime | None = None,
 ) -> None:
-    """Record a delivery-status callback; requeue a transient failure; mark a 21610 opted out.
-
-    `to` is the number the message went to (E.164, as Twilio sends it): a 21610 on a
-    message not in the queue (a TwiML reply) still opts that number out.
-    """
+    """Record a delivery-status callback; requeue a transient failure; opt out on a 21610."""
     moment = now or _utcnow()
     stamp = clock.to_text(moment)
     with store.write(db):
@@ -392,7 +387,8 @@ def record_status(
             [message_sid],
         ).fetchone()
         if row is None:
-            # A reply sent as TwiML, or not ours: the event is kept all the same.
+            # A reply sent as TwiML, or not ours: the event is kept all the same, and a
+            # 21610 still opts out `to`, the number it went to.
             contact_id = contacts.find(db, to) if to and error_code == OPTED_OUT else None
             if contact_id is not None:
                 contacts.mark_opted_out(db, contact_id, stamp)

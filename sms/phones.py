@@ -63,12 +63,10 @@ def pepper_file(database: str | Path) -> Path:
 
 
 def resolve_pepper(configured: str, database: str | Path, *, live: bool) -> bytes:
-    """Return the pepper to use: the configured one, or (simulator only) one kept beside the db.
-
-    A channel with Twilio credentials (`live`) refuses to start without PHONE_PEPPER:
-    a generated pepper could be lost with the data directory, silently changing every
-    pseudonym, and real numbers deserve a secret the operator chose and backs up.
-    """
+    """Return the pepper to use: the configured one, or (simulator only) one kept beside the db."""
+    # With Twilio credentials (`live`) PHONE_PEPPER is required: a generated pepper could
+    # be lost with the data directory, silently changing every pseudonym, and real
+    # numbers deserve a secret the operator chose and backs up.
     if configured:
         if len(configured) < 16:
             raise SmsConfigError("PHONE_PEPPER must be at least 16 characters long")

@@ -118,6 +118,12 @@ def hint(code: str, lang: str, params: dict | None = None) -> str:
         return _("Sorry, we did not understand.")
 
 
+def keyword(consultation: Consultation, lang: str) -> str | None:
+    """Return the keyword to advertise in `lang`: its own first, else the first there is."""
+    own = consultation.keywords.get(lang) or next(iter(consultation.keywords.values()), ())
+    return own[0] if own else None
+
+
 def help_idle(keywords: list[str], lang: str) -> str:
     """Return help outside a conversation: which keywords start one."""
     with in_language(lang):

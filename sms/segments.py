@@ -55,6 +55,8 @@ _PLAIN = str.maketrans(
 
 @dataclass(frozen=True)
 class Measure:
+    """What a text costs as one SMS."""
+
     encoding: str
     segments: int
     units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
