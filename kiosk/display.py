@@ -16,8 +16,8 @@ from participate.errors import AnswerError
 # Letters for the on-screen keyboard, one string a row; the accented row follows the
 # language. A language without its own layout gets the English one.
 KEYBOARDS: dict[str, tuple[str, ...]] = {
-    "en": ("1234567890", "qwertyuiop", "asdfghjkl'", "zxcvbnm,.?"),
-    "fr": ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn',.?", "éèêëàâçîïôùûœ"),
+    "en": ("1234567890-", "qwertyuiop", "asdfghjkl'", "zxcvbnm,.?!"),
+    "fr": ("1234567890-", "azertyuiop", "qsdfghjklm", "wxcvbn',.?!", "éèêëàâçîïôùûœ"),
 }
 CHOOSING_TYPES = ("choice", "multi", "scale", "yesno")
 

@@ -12,7 +12,7 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from kiosk import sweep_idle_visits, visits
+from kiosk import display, sweep_idle_visits, visits
 from participate import consultations
 from participate.app import create_app
 from tests.conftest import EXAMPLE
@@ -597,6 +597,14 @@ def test_the_language_is_one_tap_away_during_a_visit(
     assert "Check your answers" in client.get("/review").get_data(as_text=True)
     client.post("/submit", data={"visit": token})
     assert submissions_in(db)[0]["language"] == "en"
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_on_screen_keyboard_writes_everyday_sentences(language: str) -> None:
+    # "Peut-être le soir !", "Open late - please!": a hyphen and an exclamation mark.
+    keys = "".join(display.keyboard_rows(language))
+    for char in "-!'?,.":
+        assert char in keys
 
 
 def test_the_on_screen_keyboard_can_be_switched_off(app_config: dict, consultation) -> None:

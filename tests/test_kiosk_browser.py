@@ -180,7 +180,7 @@ def answer_visit(page, language: str, screens: Screens | None = None) -> None:
     check("question-number")
     page.get_by_role("button", name="Suivant" if fr else "Next").click()
     # 6 text, on the on-screen keyboard
-    type_on_screen(page, "Très bien" if fr else "More seats", language)
+    type_on_screen(page, "Peut-être le soir !" if fr else "More seats", language)
     check("question-text")
     page.get_by_role("button", name="Vérifier mes réponses" if fr else "Review my answers").click()
     heading = "Vérifiez vos réponses" if fr else "Check your answers"
@@ -225,7 +225,7 @@ def test_a_complete_visit_in_each_language(server, browser, db, language: str) -
     # Committed before the thank-you screen, exactly as given.
     assert stored(db) == [
         {
-            "answers": expected_answers("Très bien" if fr else "More seats"),
+            "answers": expected_answers("Peut-être le soir !" if fr else "More seats"),
             "language": language,
             "channel": "kiosk",
         }
@@ -238,7 +238,7 @@ def test_a_complete_visit_in_each_language(server, browser, db, language: str) -
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
     page.go_back()
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
-    assert "Très bien" not in page.content() and "More seats" not in page.content()
+    assert "le soir !" not in page.content() and "More seats" not in page.content()
     requests.assert_local()
     context.close()
 
