@@ -115,6 +115,10 @@ def hint(code: str, lang: str, params: dict | None = None) -> str:
             return _("This question needs an answer.")
         if code == "no_text":
             return _("We can only read text.")
+        if code == "out_of_range":
+            return _("That number is out of range.")
+        if code == "not_integer":
+            return _("Please reply with a whole number.")
         return _("Sorry, we did not understand.")
 
 

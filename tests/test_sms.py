@@ -399,6 +399,23 @@ def test_unclear_answer_gets_a_hint_and_the_same_question(text, db, answer, hint
     assert conversation_row(db)["position"] == 0
 
 
+@pytest.mark.parametrize(
+    "keyword, answers, reply, hint",
+    [
+        ("HOURS", ["1", "2", "yes"], "7", "That number is out of range."),
+        ("HOURS", ["1", "2", "yes", "4"], "2.5", "Please reply with a whole number."),
+        ("HEURES", ["1", "2", "oui"], "9", "Ce nombre est hors limites."),
+        ("HEURES", ["1", "2", "oui", "4"], "2,5", "Répondez par un nombre entier."),
+    ],
+)
+def test_a_number_we_understood_but_cannot_take_says_why(text, keyword, answers, reply, hint):
+    text(keyword)
+    for answer in answers:
+        question = text(answer)[0]
+    assert text(reply) == [f"{hint}\n{question}"]
+    assert segments.measure(hint).encoding == segments.GSM7
+
+
 def test_multi_answer_beyond_its_limits_gets_the_rules_hint(text, db, consultation) -> None:
     text("HOURS")
     text("1")
