@@ -100,7 +100,12 @@ def answer_text(question: Question, value: Any, language: str) -> str:
         return ", ".join(texts)
     if question.type == "yesno":
         return gettext("Yes") if value else gettext("No")
-    if question.type in ("scale", "number"):
+    if question.type == "scale":
+        # A bare "4" says little on its own: give the top of the scale with it.
+        return gettext(
+            "%(value)s out of %(max)s", value=format_number(value), max=format_number(question.max)
+        )
+    if question.type == "number":
         return format_number(value)
     return str(value)
 

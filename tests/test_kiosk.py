@@ -395,6 +395,17 @@ def test_a_consultation_past_its_dates_cannot_be_started(
     assert visit_rows(db) == []
 
 
+@pytest.mark.parametrize(("lang", "shown"), [("en", "4 out of 5"), ("fr", "4 sur 5")])
+def test_the_review_says_what_a_scale_answer_means(
+    client: FlaskClient, consultation, lang: str, shown: str
+) -> None:
+    token = start(client, lang=lang)
+    answer_all(client, token)
+    assert f'<span class="answer-value" lang="{lang}">{shown}</span>' in client.get(
+        "/review"
+    ).get_data(as_text=True)
+
+
 def test_submit_with_missing_answers_shows_them(
     client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:
