@@ -527,14 +527,34 @@ def test_stop_midway_keeps_answers_as_incomplete_and_opts_out(text, db) -> None:
     assert text("HOURS")[1].startswith("1/6")
 
 
+TO_FREE_TEXT = ["1", "2", "no", "3", "SKIP"]  # up to "Anything else?", where any text answers
+
+
 @pytest.mark.parametrize(
-    "word", ["STOP", "stopall", "Unsubscribe", "cancel", "END", "quit", "arrêt", "ARRET!"]
-)
+    "word",
+    ["STOP", "stopall", "Unsubscribe", "cancel", "END", "quit", "arrêt", "ARRET!", "ARRÊT",
+     "Arrêt.", "  stop  ", "«Stop»", "OptOut", "revoke"],
+)  # fmt: skip
 def test_every_opt_out_word_is_handled_before_the_conversation(text, db, word) -> None:
     text("HOURS")
-    text("1")
+    for answer in TO_FREE_TEXT:
+        text(answer)
     assert len(text(word)) == 1
     assert conversation_row(db)["status"] == "stopped"
+    assert "comments" not in sms_submissions(db)[0]["answers"]
+
+
+@pytest.mark.parametrize(
+    "word", ["START", "unstop", "Start!", "HELP", "help?", "Info", "AIDE", "aide !"]
+)
+def test_opt_in_and_help_words_are_never_answers(text, db, word) -> None:
+    text("HOURS")
+    for answer in TO_FREE_TEXT:
+        text(answer)
+    assert len(text(word)) == 1
+    row = conversation_row(db)
+    assert row["status"] == "active" and row["position"] == 5
+    assert "comments" not in row["answers"]
 
 
 def test_yes_opts_an_opted_out_number_back_in_as_it_does_at_twilio(text, db) -> None:
