@@ -288,31 +288,20 @@ def question(number: int) -> Any:
     return _render_question(visit, _consultation(visit), number)
 
 
-@bp.post("/question/<int:number>")
-def answer(number: int) -> Any:
-    """Keep the answer to one question, then go on, go back, or show what is wrong."""
-    visit = _visit_from_form()
-    if visit.submitted:
-        return _see_other("kiosk.thanks")
-    consultation = _consultation(visit)
+def _posted_question(consultation: Consultation, number: int) -> Question:
+    """Return question `number`, refusing a form that says it answers another one."""
     question = _question_at(consultation, number)
     posted_id = request.form.get("question")
     if posted_id is None:
         raise BadRequest("the form does not say which question it answers")
     if posted_id != question.id:
         raise UnknownQuestion(f"question {posted_id[:64]!r} is not question {number}")
-    action = request.form.get("action", "next")
-    values = request.form.getlist("answer")
+    return question
+
+
+def _after_answer(action: str, visit: Visit, consultation: Consultation, number: int) -> Response:
+    """Carry out the button the visitor pressed once the answer is kept: where to go next."""
     db = store.get_db()
-    _apply_text_size(visit, flip=action == "text-size")
-    try:
-        value = _read_answer(question, values)
-    except AnswerError as error:
-        if action == "next":
-            return _render_question(visit, consultation, number, values=values, error=error)
-        value = None  # going back, resizing or changing language keeps only a valid answer
-    else:
-        visits.set_answer(db, visit, question.id, value)
     if action == "back":
         if number == 1:
             visits.end(db, visit.token)
@@ -326,6 +315,28 @@ def answer(number: int) -> Any:
     if number < len(consultation.questions):
         return _see_other("kiosk.question", number=number + 1)
     return _see_other("kiosk.review")
+
+
+@bp.post("/question/<int:number>")
+def answer(number: int) -> Any:
+    """Keep the answer to one question, then go on, go back, or show what is wrong."""
+    visit = _visit_from_form()
+    if visit.submitted:
+        return _see_other("kiosk.thanks")
+    consultation = _consultation(visit)
+    question = _posted_question(consultation, number)
+    action = request.form.get("action", "next")
+    values = request.form.getlist("answer")
+    _apply_text_size(visit, flip=action == "text-size")
+    try:
+        value = _read_answer(question, values)
+    except AnswerError as error:
+        if action == "next":
+            return _render_question(visit, consultation, number, values=values, error=error)
+        # Going back, resizing or changing language keeps only a valid answer.
+    else:
+        visits.set_answer(store.get_db(), visit, question.id, value)
+    return _after_answer(action, visit, consultation, number)
 
 
 # --- review, submit, thanks ---------------------------------------------------------------
