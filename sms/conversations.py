@@ -199,6 +199,7 @@ class _Turn:
         if self.contact.opted_out_at:
             return Outcome("help", [prompts.opted_out(lang)])
         if self.conversation:
+            self._save(self.conversation)  # asking for help is activity: not idle
             consultation = self.pinned()
             text = prompts.help_in_conversation(consultation, lang)
             prompt = prompts.question_prompt(consultation, self.conversation.position, lang)

@@ -641,6 +641,20 @@ def test_an_idle_conversation_is_expired_when_the_next_message_arrives(app, cons
     assert [r["complete"] for r in sms_submissions(db)] == [False]
 
 
+def test_help_midway_counts_as_activity_like_any_answer(app, consultation, db) -> None:
+    settings = engine(app)
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+    def say(body: str, at: datetime) -> list[str]:
+        message = conversations.Inbound(PHONE, body, f"SM{next(_sids):032d}")
+        return conversations.receive(db, settings, message, now=at).replies
+
+    say("HOURS", start)
+    say("HELP", start + timedelta(hours=23))
+    assert conversations.expire_idle(db, settings, now=start + timedelta(hours=25)) == 0
+    assert say("1", start + timedelta(hours=25))[0].startswith("2/6")
+
+
 def test_expiry_without_answers_records_nothing(app, consultation, db) -> None:
     settings = engine(app)
     start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
