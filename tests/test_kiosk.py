@@ -580,6 +580,19 @@ def test_text_size_is_kept_for_the_visit(client: FlaskClient, consultation) -> N
     assert response.headers["Location"] == "/review"
 
 
+def test_the_welcome_text_size_switch_is_a_real_button(client: FlaskClient, consultation) -> None:
+    # A link dressed as a button ignores the space bar; a GET form's button does not.
+    html = client.get("/?lang=fr").get_data(as_text=True)
+    assert 'role="button"' not in html
+    switch = re.search(r'<form method="get" action="/"[^>]*>(.*?)</form>', html, re.S).group(1)
+    assert '<input type="hidden" name="lang" value="fr">' in switch
+    assert '<input type="hidden" name="size" value="large">' in switch
+    assert re.search(r'<button type="submit"[^>]*aria-pressed="false"', switch)
+    large = client.get("/?lang=fr&size=large").get_data(as_text=True)
+    switch = re.search(r'<form method="get" action="/"[^>]*>(.*?)</form>', large, re.S).group(1)
+    assert 'name="size"' not in switch and 'aria-pressed="true"' in switch
+
+
 def test_the_language_is_one_tap_away_during_a_visit(
     client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:
