@@ -602,64 +602,57 @@ def engine(app: Flask):  # noqa: ANN201
     return sms_config.get(app)
 
 
-def test_idle_conversation_expires_by_the_job_and_keeps_answers(app, consultation, db) -> None:
-    settings = engine(app)
-    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
-    def say(body: str, at: datetime) -> list[str]:
+
+@pytest.fixture
+def say(app, consultation, db) -> Callable[..., list[str]]:  # noqa: ANN001
+    """Text the engine directly, at a given time, and return the replies."""
+
+    def send(body: str, at: datetime) -> list[str]:
         message = conversations.Inbound(PHONE, body, f"SM{next(_sids):032d}")
-        return conversations.receive(db, settings, message, now=at).replies
+        return conversations.receive(db, engine(app), message, now=at).replies
 
-    say("HOURS", start)
-    say("1", start + timedelta(minutes=2))
+    return send
+
+
+def test_idle_conversation_expires_by_the_job_and_keeps_answers(app, db, say) -> None:
+    settings = engine(app)
+    say("HOURS", START)
+    say("1", START + timedelta(minutes=2))
     # 23 hours later the conversation is still there; the job leaves it alone.
-    assert conversations.expire_idle(db, settings, now=start + timedelta(hours=23)) == 0
-    assert say("2", start + timedelta(hours=23))[0].startswith("3/6")
-    assert conversations.expire_idle(db, settings, now=start + timedelta(hours=46)) == 0
-    assert conversations.expire_idle(db, settings, now=start + timedelta(hours=47, seconds=1)) == 1
+    assert conversations.expire_idle(db, settings, now=START + timedelta(hours=23)) == 0
+    assert say("2", START + timedelta(hours=23))[0].startswith("3/6")
+    assert conversations.expire_idle(db, settings, now=START + timedelta(hours=46)) == 0
+    assert conversations.expire_idle(db, settings, now=START + timedelta(hours=47, seconds=1)) == 1
     [record] = sms_submissions(db)
     assert record["complete"] is False
     assert record["answers"] == {"visits": "weekly", "times": ["evenings"]}
-    assert record["started_at"] == clock.to_text(start)
+    assert record["started_at"] == clock.to_text(START)
     assert conversation_row(db)["status"] == "expired"
     # Texting again afterwards gets the keyword help, not the old question.
-    assert say("3", start + timedelta(hours=48)) == ["Text HOURS to take part. Reply STOP to stop."]
+    assert say("3", START + timedelta(hours=48)) == ["Text HOURS to take part. Reply STOP to stop."]
 
 
-def test_an_idle_conversation_is_expired_when_the_next_message_arrives(app, consultation, db):
-    settings = engine(app)
-    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    conversations.receive(db, settings, conversations.Inbound(PHONE, "HOURS", "SM1"), now=start)
-    conversations.receive(db, settings, conversations.Inbound(PHONE, "1", "SM2"), now=start)
-    later = start + timedelta(hours=25)
-    outcome = conversations.receive(
-        db, settings, conversations.Inbound(PHONE, "HOURS", "SM3"), now=later
-    )
-    assert outcome.action == "start"
+def test_an_idle_conversation_is_expired_when_the_next_message_arrives(db, say) -> None:
+    say("HOURS", START)
+    say("1", START)
+    assert say("HOURS", START + timedelta(hours=25))[1].startswith("1/6")
     statuses = db.execute("SELECT status FROM sms_conversations ORDER BY id").fetchall()
     assert statuses == [("expired",), ("active",)]
     assert [r["complete"] for r in sms_submissions(db)] == [False]
 
 
-def test_help_midway_counts_as_activity_like_any_answer(app, consultation, db) -> None:
-    settings = engine(app)
-    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-
-    def say(body: str, at: datetime) -> list[str]:
-        message = conversations.Inbound(PHONE, body, f"SM{next(_sids):032d}")
-        return conversations.receive(db, settings, message, now=at).replies
-
-    say("HOURS", start)
-    say("HELP", start + timedelta(hours=23))
-    assert conversations.expire_idle(db, settings, now=start + timedelta(hours=25)) == 0
-    assert say("1", start + timedelta(hours=25))[0].startswith("2/6")
+def test_help_midway_counts_as_activity_like_any_answer(app, db, say) -> None:
+    say("HOURS", START)
+    say("HELP", START + timedelta(hours=23))
+    assert conversations.expire_idle(db, engine(app), now=START + timedelta(hours=25)) == 0
+    assert say("1", START + timedelta(hours=25))[0].startswith("2/6")
 
 
-def test_expiry_without_answers_records_nothing(app, consultation, db) -> None:
-    settings = engine(app)
-    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    conversations.receive(db, settings, conversations.Inbound(PHONE, "HOURS", "SM1"), now=start)
-    assert conversations.expire_idle(db, settings, now=start + timedelta(days=2)) == 1
+def test_expiry_without_answers_records_nothing(app, db, say) -> None:
+    say("HOURS", START)
+    assert conversations.expire_idle(db, engine(app), now=START + timedelta(days=2)) == 1
     assert count_rows(db, "submissions") == 0
 
 
