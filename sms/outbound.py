@@ -243,6 +243,7 @@ def send_due(
                 " error_code = NULL, updated_at = ? WHERE id = ?",
                 [sid, clock.to_text(now()), claimed.id],
             )
+            _apply_earlier_statuses(db, config, sid, now())
         report.sent += 1
         log.info(
             "sms.sent",
@@ -381,43 +382,68 @@ def record_status(
             " VALUES (?, ?, ?, ?)",
             [message_sid, status, error_code, stamp],
         )
-        row = db.execute(
-            "SELECT o.id, o.contact_id, o.status, o.attempts, c.opted_out_at FROM sms_outbound o"
-            " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.message_sid = ?",
-            [message_sid],
-        ).fetchone()
-        if row is None:
-            # A reply sent as TwiML, or not ours: the event is kept all the same, and a
-            # 21610 still opts out `to`, the number it went to.
+        if not _apply_status(db, config, message_sid, status, error_code, moment):
+            # A reply sent as TwiML, not ours, or a send not stored yet (applied then):
+            # the event is kept, and a 21610 still opts out `to`, the number it went to.
             contact_id = contacts.find(db, to) if to and error_code == OPTED_OUT else None
             if contact_id is not None:
                 contacts.mark_opted_out(db, contact_id, stamp)
-            return
-        message_id, contact_id, current, attempts, opted_out_at = row
-        if error_code == OPTED_OUT:
-            contacts.mark_opted_out(db, contact_id, stamp)
-            opted_out_at = stamp
-        transient = error_code is not None and classify(error_code, None) is TransientSendError
-        if (
-            status in ("undelivered", "failed")
-            and transient
-            and attempts < config.max_attempts
-            and not opted_out_at
-        ):
-            db.execute(
-                "UPDATE sms_outbound SET status = 'queued', message_sid = NULL,"
-                " next_attempt_at = ?, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
-                [
-                    clock.to_text(moment + retry_delay(config, attempts)),
-                    error_code,
-                    f"{status} ({error_code}), retrying",
-                    stamp,
-                    message_id,
-                ],
-            )
-            return
-        if STATUS_RANK.get(status, 0) > STATUS_RANK.get(current, 0):
-            db.execute(
-                "UPDATE sms_outbound SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
-                [status, error_code, stamp, message_id],
-            )
+
+
+def _apply_earlier_statuses(
+    db: sqlite_utils.Database, config: SmsConfig, message_sid: str, moment: datetime
+) -> None:
+    """Apply the callbacks Twilio sent for a message before its send was stored."""
+    events = db.execute(
+        "SELECT status, error_code FROM sms_status_events WHERE message_sid = ? ORDER BY id",
+        [message_sid],
+    ).fetchall()
+    for status, error_code in events:
+        _apply_status(db, config, message_sid, status, error_code, moment)
+
+
+def _apply_status(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    message_sid: str,
+    status: str,
+    error_code: int | None,
+    moment: datetime,
+) -> bool:
+    """Move a queued message along by one status; say whether the MessageSid is in the queue."""
+    stamp = clock.to_text(moment)
+    row = db.execute(
+        "SELECT o.id, o.contact_id, o.status, o.attempts, c.opted_out_at FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.message_sid = ?",
+        [message_sid],
+    ).fetchone()
+    if row is None:
+        return False
+    message_id, contact_id, current, attempts, opted_out_at = row
+    if error_code == OPTED_OUT:
+        contacts.mark_opted_out(db, contact_id, stamp)
+        opted_out_at = stamp
+    transient = error_code is not None and classify(error_code, None) is TransientSendError
+    if (
+        status in ("undelivered", "failed")
+        and transient
+        and attempts < config.max_attempts
+        and not opted_out_at
+    ):
+        db.execute(
+            "UPDATE sms_outbound SET status = 'queued', message_sid = NULL,"
+            " next_attempt_at = ?, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+            [
+                clock.to_text(moment + retry_delay(config, attempts)),
+                error_code,
+                f"{status} ({error_code}), retrying",
+                stamp,
+                message_id,
+            ],
+        )
+    elif STATUS_RANK.get(status, 0) > STATUS_RANK.get(current, 0):
+        db.execute(
+            "UPDATE sms_outbound SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
+            [status, error_code, stamp, message_id],
+        )
+    return True

@@ -370,6 +370,17 @@ def test_status_callbacks_record_delivery(client, db, settings, fake, fake_clock
     assert [e[0] for e in events] == ["queued", "sending", "sent", "delivered", "sent"]
 
 
+def test_a_callback_that_arrives_before_the_send_is_recorded_still_applies(
+    db, settings, fake_clock
+):
+    # Twilio can call back before the job has stored the MessageSid it was given.
+    message_id = queue(db, settings)
+    sid = "SM" + "1".zfill(32)  # what the fake answers to the first request
+    outbound.record_status(db, settings, sid, "delivered", None)
+    run(db, settings, FakeTwilioHttp(), fake_clock)
+    assert row(db, message_id)["status"] == "delivered"
+
+
 def test_undelivered_30003_is_queued_again(client, db, settings, fake, fake_clock) -> None:
     message_id = queue(db, settings)
     run(db, settings, fake, fake_clock)
