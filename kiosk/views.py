@@ -275,6 +275,7 @@ def _render_question(
         values=values,
         error=error,  # put in words by the template, in the visit's language
         keyboard=current_app.config["KIOSK_ONSCREEN_KEYBOARD"],
+        from_review=_from_review(),
         text_size=visit.text_size,
     )
 
@@ -299,9 +300,17 @@ def _posted_question(consultation: Consultation, number: int) -> Question:
     return question
 
 
+def _from_review() -> bool:
+    """Say whether this question was opened from the review screen (its Change links)."""
+    return request.values.get("review") == "1"
+
+
 def _after_answer(action: str, visit: Visit, consultation: Consultation, number: int) -> Response:
     """Carry out the button the visitor pressed once the answer is kept: where to go next."""
     db = store.get_db()
+    review = 1 if _from_review() else None
+    if action in ("back", "next") and review:
+        return _see_other("kiosk.review")  # a change made from the review returns to it
     if action == "back":
         if number == 1:
             visits.end(db, visit.token)
@@ -309,9 +318,9 @@ def _after_answer(action: str, visit: Visit, consultation: Consultation, number:
         return _see_other("kiosk.question", number=number - 1)
     if action.startswith("language:"):
         visits.set_language(db, visit, consultation, action.removeprefix("language:"))
-        return _see_other("kiosk.question", number=number)
+        return _see_other("kiosk.question", number=number, review=review)
     if action == "text-size":
-        return _see_other("kiosk.question", number=number)
+        return _see_other("kiosk.question", number=number, review=review)
     if number < len(consultation.questions):
         return _see_other("kiosk.question", number=number + 1)
     return _see_other("kiosk.review")

@@ -208,6 +208,39 @@ def test_back_from_the_first_question_ends_the_visit(
     assert visit_rows(db) == []
 
 
+def test_a_change_from_the_review_returns_to_it_and_keeps_the_visit(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    # "Change" on question 1, then Back (or Next): the review again, never the welcome
+    # screen with every answer thrown away.
+    token = start(client)
+    answer_all(client, token)
+    review = client.get("/review").get_data(as_text=True)
+    assert 'href="/question/1?review=1"' in review
+    page = client.get("/question/1?review=1").get_data(as_text=True)
+    assert '<input type="hidden" name="review" value="1">' in page
+    for action, value in (("back", "weekly"), ("next", "rarely")):
+        response = client.post(
+            "/question/1",
+            data={
+                "visit": token,
+                "question": "visits",
+                "action": action,
+                "answer": value,
+                "review": "1",
+            },
+        )
+        assert response.status_code == 303 and response.headers["Location"] == "/review"
+        answers = json.loads(visit_rows(db)[0][1])
+        assert answers["visits"] == value and len(answers) == len(EXPECTED)
+    # Switching the text size keeps the way back to the review.
+    response = client.post(
+        "/question/1",
+        data={"visit": token, "question": "visits", "action": "text-size", "review": "1"},
+    )
+    assert response.headers["Location"] == "/question/1?review=1"
+
+
 def test_a_visit_keeps_the_version_it_started_with(
     client: FlaskClient, db: sqlite_utils.Database, consultation
 ) -> None:
@@ -415,7 +448,7 @@ def test_submit_with_missing_answers_shows_them(
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "2 questions still need an answer" in html
-    assert 'href="/question/3"' in html and 'href="/question/4"' in html
+    assert 'href="/question/3?review=1"' in html and 'href="/question/4?review=1"' in html
     assert submissions_in(db) == []
 
 
