@@ -46,6 +46,14 @@ def to_e164(raw: str, region: str = "US", *, strict: bool = False) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def in_service(e164: str) -> bool:
+    """Say whether an E.164 number could be a real one (not 555-01xx or another fictional range)."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def redact(text: str) -> str:
     """Return `text` with anything that looks like a phone number replaced, for logs and errors."""
     return _NUMBER_IN_TEXT.sub(REDACTED, text)

@@ -133,6 +133,8 @@ def simulator_page() -> Any:
     """Show the phone-like page: the conversation with one number, and a box to text."""
     _require_simulator()
     number = request.args.get("number", DEFAULT_SIMULATOR_NUMBER)[:40]
+    if config.get().live and phones.in_service(number):
+        return _render_simulator(number, error="real_number", status=400)
     return _render_simulator(number)
 
 
@@ -151,5 +153,8 @@ def simulator_send() -> Any:
     if len(body) > segments.MAX_BODY:
         kept = body[: segments.MAX_BODY]
         return _render_simulator(number, error="too_long", body=kept, status=400)
+    if config.get().live and phones.in_service(number):
+        # Beside real traffic, never STOP or answer for a resident: made-up numbers only.
+        return _render_simulator(number, error="real_number", body=body, status=400)
     simulator.send(store.get_db(), config.get(), number, body)
     return redirect(url_for("sms.simulator_page", number=number, _anchor="latest"), code=303)

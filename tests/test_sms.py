@@ -810,6 +810,33 @@ def test_simulator_form_is_protected_by_csrf(app_config, consultation, db) -> No
     assert count_rows(db, "sms_inbound") == 0
 
 
+def test_with_twilio_the_simulator_never_texts_as_a_real_number(app_config, consultation, db):
+    # Served beside real traffic, the page must not let anyone STOP or answer for a
+    # resident: only numbers that cannot be in service (555-01xx, Ofcom's drama range).
+    import re
+
+    client = create_app({**app_config, "SMS_SIMULATOR": True}).test_client()
+    page = client.get("/sms/simulator").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    real = {"number": "+1 415 555 2671", "body": "STOP", "csrf_token": token}
+    response = client.post("/sms/simulator", data=real)
+    assert response.status_code == 400
+    assert "cannot be a real phone" in response.get_data(as_text=True)
+    assert count_rows(db, "sms_contacts") == 0 and count_rows(db, "sms_inbound") == 0
+    # Nor does it show what waits for a real number (an invitation list is private).
+    from sms import outbound
+
+    outbound.enqueue(
+        db, sms_config.get(client.application), "+14155552671", "Hi", kind="invitation"
+    )
+    page = client.get("/sms/simulator?number=%2B14155552671")
+    assert page.status_code == 400 and "queued" not in page.get_data(as_text=True)
+    for fictional in ("+15555550142", "+447700900123"):
+        made_up = {**real, "number": fictional, "body": "HOURS"}
+        assert client.post("/sms/simulator", data=made_up).status_code == 303
+    assert count_rows(db, "sms_conversations") == 2
+
+
 def test_the_webhook_works_alongside_the_simulator(app_config, consultation) -> None:
     app = create_app({**app_config, "SMS_SIMULATOR": True})
     client = app.test_client()
