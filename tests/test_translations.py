@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,18 @@ def test_french_catalog_covers_its_package(po_path: Path) -> None:
         catalog = read_po(handle)
     have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string}
     assert sorted(wanted - have) == [], f"not in {po_path.name}: run pybabel extract and update"
+
+
+def test_french_kiosk_keeps_punctuation_with_its_word() -> None:
+    # French puts a space before ? ! : ; and a screen must never wrap it onto a line of
+    # its own: a no-break space. (Not for SMS: GSM-7 has no such character.)
+    po_path = TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po"
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle)
+    strings = []
+    for message in catalog:
+        if message.id:
+            found = message.string
+            strings += [found] if isinstance(found, str) else list(found)
+    loose = [text for text in strings if re.search(r" [?!:;]", text)]
+    assert loose == [], f"use a no-break space (U+00A0) before ? ! : ; in {po_path.name}"
