@@ -448,6 +448,17 @@ def test_unknown_word_gets_a_short_help_reply(text, db) -> None:
     assert count_rows(db, "sms_conversations") == 0
 
 
+def test_an_auto_responder_cannot_keep_us_replying(text, db) -> None:
+    # Another system's automatic reply to our help would get help again, for ever, each
+    # message billed: a number gets a few help or hint replies an hour, then silence.
+    assert [len(text("Out of office")) for _ in range(7)] == [1] * 5 + [0] * 2
+    assert len(text("HELP")) == 1  # asked for, always answered
+    text("HOURS")
+    assert text("Out of office") == []  # hints share the budget
+    assert text("2")[0].startswith("2/6")  # real answers go on
+    assert count_rows(db, "sms_inbound") == 11
+
+
 def test_empty_body_and_mms_without_text(text, db) -> None:
     assert text("") == ["Text HOURS to take part. Reply STOP to stop."]
     text("HOURS")
