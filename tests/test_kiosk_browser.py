@@ -425,3 +425,26 @@ def test_enter_in_an_answer_means_next(server, browser, db, javascript: bool) ->
     sync_api.expect(page.get_by_text("Question 2 of 6")).to_be_visible()
     assert "text-large" not in page.locator("html").get_attribute("class")
     context.close()
+
+
+def test_large_french_text_fits_a_portrait_screen(server, browser, db) -> None:
+    # A portrait kiosk (800 px wide), French, Larger text: nothing runs off the side of
+    # the screen, and each row of the on-screen keyboard stays one row.
+    context = new_context(browser, viewport={"width": 800, "height": 1280})
+    page = context.new_page()
+    page.goto(server.url + "/?lang=fr&size=large")
+    page.get_by_role("button", name="Heures d'ouverture de la bibliothèque").click()
+
+    def overflow() -> int:
+        return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+    assert overflow() <= 0
+    page.goto(server.url + "/question/6")
+    assert overflow() <= 0
+    rows = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.keyboard-row')).map((row) =>
+             new Set(Array.from(row.children).map((key) => key.offsetTop)).size)"""
+    )
+    assert rows and set(rows) == {1}, rows
+    assert_no_axe_violations(page, "large French text question")
+    context.close()
