@@ -265,5 +265,5 @@ def test_french_staff_pages_pass_axe(context, server: ServerThread) -> None:  # 
         fits_tablet(page)
     page.goto(f"{server.url}/staff/c/library-hours/")
     sync_api.expect(
-        page.get_by_role("img", name="Réponses à : À quelle fréquence venez-vous ?")
+        page.get_by_role("img", name="Réponses à : Vous venez à quelle fréquence ?")
     ).to_be_visible()

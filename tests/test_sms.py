@@ -375,7 +375,7 @@ def test_whole_conversation_in_french_with_words_and_skips(text, db) -> None:
 def test_french_interface_texts_fit_one_gsm_segment(text) -> None:
     for reply in text("HEURES") + text("aide") + text("n'importe quoi"):
         lines = reply.split("\n")
-        # The consultation's own "À quelle fréquence" is UCS-2; the catalog's lines never are.
+        # Only the catalog's lines are checked: a consultation's own text may be UCS-2.
         for line in lines:
             if not line.startswith(("1/6", "1)", "2)", "3)")):
                 assert segments.measure(line).encoding == segments.GSM7, line
@@ -491,7 +491,10 @@ def test_a_1600_character_body(text, db) -> None:
     assert text(long_body[:500]) == ["Thank you! Your answers were saved."]
 
 
-def test_reply_segments_are_logged(text, caplog) -> None:
+def test_reply_segments_are_logged(db, text, caplog) -> None:
+    data = example_definition()
+    data["questions"][0]["text"]["fr"] = "À quelle fréquence venez-vous ?"  # À is not GSM-7
+    consultations.save(db, [consultations.parse(data, "ucs2")])
     caplog.set_level("INFO", logger="sms.conversations")
     text("HEURES")
     [logged] = [r for r in caplog.records if r.getMessage() == "sms.reply"]
