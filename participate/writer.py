@@ -118,8 +118,9 @@ _writers: dict[str, GroupWriter] = {}
 _writers_lock = threading.Lock()
 
 
-def writer_for(path: str) -> GroupWriter:
+def writer_for(path: str | Path) -> GroupWriter:
     """Return the group writer of the store at `path` (one per store per process)."""
+    path = str(path)
     writer = _writers.get(path)
     if writer is not None:
         return writer

@@ -7,7 +7,6 @@ import http.cookiejar
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,8 +20,8 @@ import pytest
 import sqlite_utils
 import yaml
 
-from kiosk import visits, writer
-from participate import consultations, store
+from kiosk import visits
+from participate import consultations, store, writer
 from participate.errors import AnswersError
 from tests.conftest import EXAMPLE, ROOT
 
@@ -187,11 +186,3 @@ def test_a_node_with_no_hub_takes_a_whole_visit(tmp_path: Path) -> None:
     device, answers_json, synced_at = rows[0]
     assert device == "node-offline" and synced_at is None  # waiting in the store for the hub
     assert json.loads(answers_json)["comments"] == "Rien à ajouter."
-
-
-def test_a_writer_that_cannot_open_its_store_fails_fast(tmp_path: Path) -> None:
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("a file where the store's folder should be")
-    group = writer.GroupWriter(str(blocked / "node.db"))
-    with pytest.raises(sqlite3.OperationalError):
-        group.run(lambda db: db.execute("SELECT 1").fetchone())
