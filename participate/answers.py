@@ -13,6 +13,7 @@ skipped optional question is absent, never null.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from participate.consultations import Consultation, Question
 from participate.errors import AnswerError, AnswersError
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -154,12 +156,13 @@ def from_form(question: Question, values: Sequence[str]) -> Any:
             return validate_answer(question, False)
         raise _error(question, "wrong_type", "must be yes or no")
     if question.type in ("scale", "number"):
-        try:
-            number: int | float = (
-                int(raw) if raw.lstrip("+-").isdigit() else float(raw.replace(",", "."))
-            )
-        except ValueError:
-            raise _error(question, "wrong_type", "must be a number") from None
+        # Plain decimals only: Python's int() and float() would also take "1_0", "inf",
+        # "nan" and "1e5", which no visitor means.
+        match = _NUMBER.fullmatch(raw.replace(",", "."))
+        if match is None:
+            raise _error(question, "wrong_type", "must be a number")
+        text = match.group(0)
+        number: int | float = int(text) if "." not in text else float(text)
         return validate_answer(question, number)
     if question.type == "text":
         return validate_answer(question, values[-1])

@@ -111,7 +111,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
-# --- kiosk tables: add migrations for kiosk/ below this line (m002_kiosk, ...) ---
+# --- kiosk tables ---
 
 
 @migrations()
@@ -139,11 +139,11 @@ def m002_kiosk(db: sqlite_utils.Database) -> None:
     )
 
 
-# --- sms tables: add migrations for sms/ below this line (m002_sms, ...) ---
+# --- sms tables ---
 
 
 @migrations()
-def m002_sms(db: sqlite_utils.Database) -> None:
+def m003_sms(db: sqlite_utils.Database) -> None:
     # The SMS channel's own tables. Phone numbers live only in sms_contacts (and the
     # simulator's log): they are never synced or exported; submissions carry the
     # respondent pseudonym, HMAC-SHA256(E.164) under PHONE_PEPPER.
@@ -229,7 +229,7 @@ def m002_sms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m005_sms_contact_ids(db: sqlite_utils.Database) -> None:
+def m004_sms_contact_ids(db: sqlite_utils.Database) -> None:
     # The phone number lives in sms_contacts alone; the other SMS tables point at the
     # contact by id, so erasing a number is deleting one row.
     db.executescript(
@@ -323,11 +323,11 @@ def m005_sms_contact_ids(db: sqlite_utils.Database) -> None:
     )
 
 
-# --- sync tables: add migrations for sync/ below this line (m003_sync, ...) ---
+# --- sync tables ---
 
 
 @migrations()
-def m003_sync(db: sqlite_utils.Database) -> None:
+def m005_sync(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Hub: nonces of signed device requests seen inside the time window (replays refused).
@@ -381,11 +381,11 @@ def m003_sync(db: sqlite_utils.Database) -> None:
     )
 
 
-# --- hub tables: add migrations for hub/ below this line (m004_hub, ...) ---
+# --- hub tables ---
 
 
 @migrations()
-def m004_hub(db: sqlite_utils.Database) -> None:
+def m006_hub(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Staff sign-ins: the cookie holds a random token, the store its SHA-256, so a

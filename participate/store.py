@@ -1,7 +1,8 @@
 """Open the SQLite store: the one place that connects, sets pragmas and migrates.
 
 Every connection runs in WAL mode with `synchronous=FULL` (an acknowledged write
-survives a power cut), a busy timeout, and foreign keys on. A connection belongs to the
+survives a power cut), a busy timeout, foreign keys on, and `secure_delete` (what is
+deleted is overwritten). A connection belongs to the
 thread that opened it: a request gets its own (`get_db`, closed on teardown) and so
 does each background job (`open_db` in a `with`). Writes that read first go through
 `write()`, which takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent
@@ -39,6 +40,9 @@ def open_db(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted rows (a kiosk visit cleared at an idle reset, a conversation's state) are
+    # overwritten with zeros, not left readable in free pages of the file.
+    conn.execute("PRAGMA secure_delete = ON")
     db = sqlite_utils.Database(conn)
     if migrate:
         schema.migrate(db)

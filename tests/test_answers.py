@@ -108,6 +108,8 @@ FORM = [
     ("q_yesno", ["false"], False),
     ("q_number", ["2,5"], 2.5),
     ("q_number", ["-3"], -3),
+    ("q_number", [" +4.0 "], 4.0),
+    ("q_number", [".5"], 0.5),
     ("q_text", ["hello"], "hello"),
     ("q_text", [""], answers.SKIPPED),
 ]
@@ -123,6 +125,11 @@ def test_form_strings_become_typed_values(question: str, values: list, expected:
     [
         ("q_scale", ["seven"], "wrong_type"),
         ("q_number", ["1e999"], "wrong_type"),
+        ("q_number", ["1_0"], "wrong_type"),
+        ("q_number", ["nan"], "wrong_type"),
+        ("q_number", ["inf"], "wrong_type"),
+        ("q_number", ["1e2"], "wrong_type"),
+        ("q_number", ["1.2.3"], "wrong_type"),
         ("q_yesno", ["maybe"], "wrong_type"),
         ("q_choice", [], "required"),
         ("q_scale", ["99"], "out_of_range"),

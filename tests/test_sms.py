@@ -907,7 +907,7 @@ def test_the_contact_id_migration_keeps_existing_rows(tmp_path) -> None:
     from participate import schema, store
 
     db = store.open_db(tmp_path / "old.db")
-    schema.migrations.apply(db, stop_before="m005_sms_contact_ids")
+    schema.migrations.apply(db, stop_before="m004_sms_contact_ids")
     consultations.save(db, [consultations.parse(example_definition(), "example")])
     version = db.execute("SELECT version FROM consultations").fetchone()[0]
     stamp = "2026-12-01T10:00:00.000000Z"

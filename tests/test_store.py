@@ -39,6 +39,19 @@ def test_migrations_are_recorded_and_rerun_safely(db_path: Path) -> None:
     again.close()
 
 
+def test_migrations_are_numbered_in_the_order_they_run() -> None:
+    names = [m.name for m in schema.migrations._migrations]
+    numbers = [int(name[1:4]) for name in names]
+    assert numbers == list(range(1, len(names) + 1)), names
+
+
+def test_deleted_content_is_overwritten(db_path: Path) -> None:
+    # A kiosk's idle reset deletes a visit; its answers must not linger in free pages.
+    db = store.open_db(db_path)
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    db.close()
+
+
 def _migrate(path: str) -> None:
     store.open_db(path, migrate=True).close()
 
