@@ -11,9 +11,11 @@ import sqlite_utils
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, sync_playwright
 
 from participate import consultations, store
 from participate.app import create_app
+from tests.support.browser import launch_chromium, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
@@ -61,6 +63,16 @@ def app(app_config: dict) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """Return a test client of the app."""
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Launch Debian's Chromium for a module's browser tests (fails, never skips, under CI)."""
+    require_chromium()
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

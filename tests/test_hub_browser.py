@@ -11,6 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from argon2 import PasswordHasher
+from playwright import sync_api
 
 from hub import users
 from participate import clock, consultations, devices, store, submissions
@@ -19,14 +20,11 @@ from tests.conftest import EXAMPLE
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
-    launch_chromium,
     new_context,
     record_requests,
-    require_chromium,
 )
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 PASSWORD = "correct horse battery"
 TABLET = {"width": 768, "height": 1024}
@@ -89,15 +87,6 @@ def server(hub_path: Path) -> Iterator[ServerThread]:
     app = create_app({"DATABASE": str(hub_path), "ROLE": "hub", "SECRET_KEY": "test"})
     with ServerThread(app) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    require_chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 import yaml
+from playwright import sync_api
 
 from participate import consultations, store
 from participate.app import create_app
@@ -20,10 +21,8 @@ from tests.conftest import EXAMPLE, ROOT
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
-    launch_chromium,
     new_context,
     record_requests,
-    require_chromium,
 )
 
 pytestmark = pytest.mark.browser
@@ -32,8 +31,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 MAX_SCREEN_BYTES = 150 * 1024
 MIN_TARGET_PX = 48
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +58,6 @@ def server(store_path: Path) -> Iterator[ServerThread]:
     )
     with ServerThread(app) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    require_chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from tests.conftest import EXAMPLE
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
-    launch_chromium,
     new_context,
     record_requests,
 )
@@ -31,16 +30,6 @@ def server(db_path: Path) -> Iterator[ServerThread]:
     app = create_app({"DATABASE": str(db_path), "ROLE": "hub", "SMS_SIMULATOR": True})
     with ServerThread(app) as running:
         yield running
-
-
-@pytest.fixture
-def browser():  # noqa: ANN201
-    from playwright import sync_api
-
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 def send(page, text: str) -> None:  # noqa: ANN001
@@ -84,7 +73,7 @@ def test_simulator_works_without_javascript(server, browser) -> None:
     page.get_by_label("Message").fill("heures")
     page.get_by_role("button", name="Envoyer").click()
     assert "1/6 Vous venez à quelle fréquence ?" in page.get_by_role("list").inner_text()
-    assert "UCS-2" in page.get_by_role("list").inner_text()
+    assert "GSM-7, 1 segment" in page.get_by_role("list").inner_text()
     context.close()
 
 
