@@ -131,10 +131,17 @@ def test_invite_has_help(runner) -> None:
 
 
 def test_load_prints_sms_costs(runner, tmp_path) -> None:
-    result = runner.invoke(main, ["load", "--db", str(tmp_path / "x.db"), str(EXAMPLE)])
+    costly = tmp_path / "costly.yaml"
+    costly.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "Vous venez à quelle fréquence ?", "À quelle fréquence venez-vous ?"
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["load", "--db", str(tmp_path / "x.db"), str(costly)])
     assert result.exit_code == 0, result.output
-    assert "  sms fr visits: UCS-2, 2 segments (because of: À)" in result.output
     assert "  sms en visits: GSM-7, 1 segment" in result.output
+    assert "  sms fr visits: UCS-2, 2 segments (because of: À)" in result.output
 
 
 def test_hub_with_twilio_credentials_but_no_pepper_refuses_to_start(
