@@ -20,7 +20,7 @@ import click
 
 from participate import consultations, devices, store
 from participate.app import create_app, resource_dir
-from participate.serve import make_server, start_scheduler
+from participate.serve import make_server, settle_memory, start_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def run(data_dir: Path, host: str, port: int) -> None:
     hub_thread.start()
     _first_sync(node_app)
     schedulers = [start_scheduler(hub_app), start_scheduler(node_app)]
+    settle_memory()
 
     click.echo("Participate demo is running. Open these in a browser:")
     click.echo(f"  Kiosk (touch screen):  {kiosk_url}/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,10 +34,23 @@ def make_server(app: Flask, host: str, port: int, threads: int = 4):  # noqa: AN
     return create_server(app, host=host, port=port, threads=threads, ident="participate")
 
 
+def settle_memory() -> None:
+    """Move what start-up allocated out of the garbage collector's reach.
+
+    Everything made while starting (modules, templates, the app) lives as long as the
+    process; frozen, it is no longer walked by each full collection, which otherwise
+    paused every request thread for about 50 ms now and then (measured on the kiosk's
+    final submit).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app: Flask, host: str, port: int, *, threads: int = 4) -> None:
     """Serve `app` with its jobs until interrupted."""
     scheduler = start_scheduler(app)
     server = make_server(app, host, port, threads)
+    settle_memory()
     log.info("serve.listening", extra={"url": f"http://{host}:{port}/", "role": app.config["ROLE"]})
     try:
         server.run()
