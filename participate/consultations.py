@@ -529,17 +529,24 @@ def save_version(
 ) -> bool:
     """Keep one version in the store without making it current; return whether it was new."""
     with store.write(db):
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO consultation_versions"
-            " (consultation_id, version, definition, source, loaded_at) VALUES (?, ?, ?, ?, ?)",
-            [
-                consultation.id,
-                consultation.version,
-                json.dumps(consultation.definition, ensure_ascii=False, sort_keys=True),
-                source,
-                clock.utcnow(),
-            ],
-        )
+        return _insert_version(db, consultation, source, clock.utcnow())
+
+
+def _insert_version(
+    db: sqlite_utils.Database, consultation: Consultation, source: str, now: str
+) -> bool:
+    """Keep a version's definition (once: versions never change); return whether it was new."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO consultation_versions"
+        " (consultation_id, version, definition, source, loaded_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            consultation.id,
+            consultation.version,
+            json.dumps(consultation.definition, ensure_ascii=False, sort_keys=True),
+            source,
+            now,
+        ],
+    )
     return cursor.rowcount == 1
 
 
@@ -551,17 +558,7 @@ def _save_one(
     ).fetchone()
     if current and current[0] == consultation.version:
         return Loaded(consultation, "unchanged")
-    db.execute(
-        "INSERT OR IGNORE INTO consultation_versions"
-        " (consultation_id, version, definition, source, loaded_at) VALUES (?, ?, ?, ?, ?)",
-        [
-            consultation.id,
-            consultation.version,
-            json.dumps(consultation.definition, ensure_ascii=False, sort_keys=True),
-            source,
-            now,
-        ],
-    )
+    _insert_version(db, consultation, source, now)
     db.execute(
         "INSERT INTO consultations (id, version, loaded_at, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
