@@ -8,7 +8,6 @@ shipped: add a new one at the end.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 
 import sqlite_utils
@@ -456,13 +455,5 @@ def m006_hub(db: sqlite_utils.Database) -> None:
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    """Apply every pending migration; safe to call on every start and from many processes."""
-    for attempt in range(3):
-        try:
-            migrations.apply(db)
-            return
-        except sqlite3.OperationalError as exc:
-            # Two processes starting together on a new file: the loser finds the
-            # table already created; retrying sees the winner's record and skips it.
-            if "already exists" not in str(exc) or attempt == 2:
-                raise
+    """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
+    migrations.apply(db)

@@ -12,6 +12,7 @@ writers queue on the busy timeout instead of failing with SQLITE_BUSY_SNAPSHOT.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -30,6 +31,29 @@ def open_db(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        # Processes starting together on a new file (a hub and its jobs, a demo) would
+        # race to switch it to WAL and create its tables; SQLite answers some of those
+        # races "database is locked" at once, whatever the busy timeout. One at a time.
+        with _file_lock(path.with_name(path.name + ".migrate-lock")):
+            db = _connect(path)
+            schema.migrate(db)
+        return db
+    return _connect(path)
+
+
+@contextlib.contextmanager
+def _file_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (created if missing) across processes."""
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
     # isolation_level=None: no implicit transactions; every write is either a single
     # autocommitted statement or an explicit BEGIN (write() or sqlite-utils' atomic()).
     conn = sqlite3.connect(
@@ -43,10 +67,7 @@ def open_db(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
     # Deleted rows (a kiosk visit cleared at an idle reset, a conversation's state) are
     # overwritten with zeros, not left readable in free pages of the file.
     conn.execute("PRAGMA secure_delete = ON")
-    db = sqlite_utils.Database(conn)
-    if migrate:
-        schema.migrate(db)
-    return db
+    return sqlite_utils.Database(conn)
 
 
 @contextlib.contextmanager
