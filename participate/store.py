@@ -2,9 +2,9 @@
 
 Every connection runs in WAL mode with `synchronous=FULL` (an acknowledged write
 survives a power cut), a busy timeout, foreign keys on, and `secure_delete` (what is
-deleted is overwritten). A connection belongs to the
-thread that opened it: a request gets its own (`get_db`, closed on teardown) and so
-does each background job (`open_db` in a `with`). Writes that read first go through
+deleted is overwritten). A connection belongs to the thread that opened it: a request
+gets its own (`get_db`, closed on teardown) and so does each background job (`open_db`
+in a `with`). Writes that read first go through
 `write()`, which takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent
 writers queue on the busy timeout instead of failing with SQLITE_BUSY_SNAPSHOT.
 """
@@ -37,7 +37,11 @@ def open_db(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
         # races "database is locked" at once, whatever the busy timeout. One at a time.
         with _file_lock(path.with_name(path.name + ".migrate-lock")):
             db = _connect(path)
-            schema.migrate(db)
+            try:
+                schema.migrate(db)
+            except BaseException:
+                db.close()
+                raise
         return db
     return _connect(path)
 
@@ -54,6 +58,7 @@ def _file_lock(lock_path: Path) -> Iterator[None]:
 
 
 def _connect(path: Path) -> sqlite_utils.Database:
+    """Open one connection with the store's pragmas."""
     # isolation_level=None: no implicit transactions; every write is either a single
     # autocommitted statement or an explicit BEGIN (write() or sqlite-utils' atomic()).
     conn = sqlite3.connect(
