@@ -64,7 +64,7 @@ def main() -> None:
     if args.record:
         append_results(
             ROOT / "docs/benchmarks.md",
-            "Shared routes on the hub (waitress, 4 threads)",
+            "Shared routes on the hub (waitress, 8 threads)",
             rows,
             notes=f"{args.connections} connections, {args.duration} s per route, wrk.",
         )

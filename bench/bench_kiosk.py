@@ -1,6 +1,6 @@
 """Benchmark the kiosk's final submit: each request records a different visit's submission.
 
-Starts `participate node` on waitress (4 threads; its hub is an unreachable local port,
+Starts `participate node` on waitress (8 threads; its hub is an unreachable local port,
 so sync fails quietly and submissions wait in the store, as offline), pre-creates visits
 with every question answered, then has wrk send each visit's final `POST /submit` once
 (a distinct visit token per request). In the same run it measures `GET /healthz`.
@@ -178,7 +178,7 @@ def main() -> int:
     if not args.no_append:
         notes = (
             f"`python bench/bench_kiosk.py --duration {args.duration} --runs {args.runs}`:"
-            " `participate node` (waitress, 4 threads, hub unreachable); wrk sends"
+            " `participate node` (waitress, 8 threads, hub unreachable); wrk sends"
             " pre-created visits' final `POST /submit` (6 answers validated, recorded in one"
             " `synchronous=FULL` transaction shared with concurrent submits, 303 to the"
             f" thank-you screen), alternating with `GET /healthz`, {CONNECTIONS} connections,"

@@ -1,6 +1,6 @@
 """Benchmark the SMS webhook: signed inbound messages in the middle of conversations.
 
-Starts `participate hub` on waitress (4 threads) with a Twilio auth token, seeds
+Starts `participate hub` on waitress (8 threads) with a Twilio auth token, seeds
 conversations for many phone numbers, then has wrk cycle through a file of
 precomputed, SDK-signed webhook requests (each with its own MessageSid, answering the
 question each number is on, restarting with the keyword after the thanks). In the same
@@ -217,7 +217,7 @@ def main() -> int:
         notes = (
             f"`python bench/bench_sms.py --duration {args.duration} --runs {args.runs}`:"
             " `participate hub`"
-            f" (waitress, 4 threads) with a Twilio auth token; {args.phones} numbers each in"
+            f" (waitress, 8 threads) with a Twilio auth token; {args.phones} numbers each in"
             " a conversation; wrk cycles through precomputed SDK-signed webhook requests,"
             f" each with its own MessageSid, answering the current question ({CONNECTIONS}"
             f" connections, {WRK_THREADS} threads, {args.duration} s per run). {verdict}"

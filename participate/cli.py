@@ -15,6 +15,7 @@ import click
 from participate import __version__, consultations, logs, store
 from participate.app import create_app, features
 from participate.clitools import db_option, friendly_errors
+from participate.serve import THREADS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +57,7 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
 def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         func = click.option(
-            "--threads", default=4, show_default=True, help="Waitress worker threads."
+            "--threads", default=THREADS, show_default=True, help="Waitress worker threads."
         )(func)
         func = click.option("--port", default=default_port, show_default=True)(func)
         func = click.option(

@@ -29,7 +29,13 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     return scheduler
 
 
-def make_server(app: Flask, host: str, port: int, threads: int = 4):  # noqa: ANN201
+# Requests that write wait on the group-commit writer (participate.writer), so more of
+# them in flight make bigger groups: measured with 8 wrk connections, 8 threads instead
+# of 4 took the kiosk submit from p99 49 to 22 ms and the SMS webhook from 116 to 26 ms.
+THREADS = 8
+
+
+def make_server(app: Flask, host: str, port: int, threads: int = THREADS):  # noqa: ANN201
     """Bind a waitress server for `app` (port 0 picks a free one); call `.run()` to serve."""
     return create_server(app, host=host, port=port, threads=threads, ident="participate")
 
@@ -46,7 +52,7 @@ def settle_memory() -> None:
     gc.freeze()
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = 4) -> None:
+def serve(app: Flask, host: str, port: int, *, threads: int = THREADS) -> None:
     """Serve `app` with its jobs until interrupted."""
     scheduler = start_scheduler(app)
     server = make_server(app, host, port, threads)
