@@ -143,13 +143,15 @@ def m002_kiosk(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_sms(db: sqlite_utils.Database) -> None:
-    # The SMS channel's own tables. Phone numbers live only in sms_contacts (and the
-    # simulator's log): they are never synced or exported; submissions carry the
-    # respondent pseudonym, HMAC-SHA256(E.164) under PHONE_PEPPER.
+    # The SMS channel's own tables. The phone number lives in sms_contacts alone (never
+    # synced or exported); the other SMS tables point at the contact by id, so erasing a
+    # number is deleting one row. Submissions carry the respondent pseudonym,
+    # HMAC-SHA256(E.164) under PHONE_PEPPER.
     db.executescript(
         """
         CREATE TABLE sms_contacts (
-            phone TEXT PRIMARY KEY,              -- E.164
+            id INTEGER PRIMARY KEY,
+            phone TEXT NOT NULL UNIQUE,          -- E.164; never synced or exported
             respondent TEXT NOT NULL,            -- the pseudonym stamped on submissions
             language TEXT NOT NULL DEFAULT '',   -- last language used with this number
             opted_out_at TEXT,                   -- set by STOP (or a 21610), cleared by START
@@ -158,7 +160,7 @@ def m003_sms(db: sqlite_utils.Database) -> None:
         );
         CREATE TABLE sms_conversations (
             id INTEGER PRIMARY KEY,
-            phone TEXT NOT NULL REFERENCES sms_contacts (phone),
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
             consultation_id TEXT NOT NULL,
             consultation_version TEXT NOT NULL,
             language TEXT NOT NULL,
@@ -173,7 +175,7 @@ def m003_sms(db: sqlite_utils.Database) -> None:
             FOREIGN KEY (consultation_id, consultation_version)
                 REFERENCES consultation_versions (consultation_id, version)
         );
-        CREATE UNIQUE INDEX sms_conversations_one_active ON sms_conversations (phone)
+        CREATE UNIQUE INDEX sms_conversations_one_active ON sms_conversations (contact_id)
             WHERE status = 'active';
         CREATE INDEX sms_conversations_idle ON sms_conversations (updated_at)
             WHERE status = 'active';
@@ -184,7 +186,7 @@ def m003_sms(db: sqlite_utils.Database) -> None:
         );
         CREATE TABLE sms_outbound (
             id INTEGER PRIMARY KEY,
-            phone TEXT NOT NULL REFERENCES sms_contacts (phone),
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
             kind TEXT NOT NULL CHECK (kind IN ('invitation', 'reminder')),
             consultation_id TEXT NOT NULL DEFAULT '',
             body TEXT NOT NULL,
@@ -203,6 +205,7 @@ def m003_sms(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX sms_outbound_due ON sms_outbound (next_attempt_at)
             WHERE status = 'queued';
+        CREATE INDEX sms_outbound_contact ON sms_outbound (contact_id, status);
         CREATE TABLE sms_status_events (
             id INTEGER PRIMARY KEY,
             message_sid TEXT NOT NULL,
@@ -215,108 +218,13 @@ def m003_sms(db: sqlite_utils.Database) -> None:
         -- messages delivered to it when there are no Twilio credentials.
         CREATE TABLE sms_simulator_log (
             id INTEGER PRIMARY KEY,
-            phone TEXT NOT NULL,
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
             direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
             body TEXT NOT NULL,
             encoding TEXT NOT NULL DEFAULT '',
             segments INTEGER NOT NULL DEFAULT 0,
             at TEXT NOT NULL
         );
-        CREATE INDEX sms_simulator_log_phone ON sms_simulator_log (phone, id);
-        """
-    )
-
-
-@migrations()
-def m004_sms_contact_ids(db: sqlite_utils.Database) -> None:
-    # The phone number lives in sms_contacts alone; the other SMS tables point at the
-    # contact by id, so erasing a number is deleting one row.
-    db.executescript(
-        """
-        CREATE TABLE sms_contacts_new (
-            id INTEGER PRIMARY KEY,
-            phone TEXT NOT NULL UNIQUE,          -- E.164; never synced or exported
-            respondent TEXT NOT NULL,            -- the pseudonym stamped on submissions
-            language TEXT NOT NULL DEFAULT '',   -- last language used with this number
-            opted_out_at TEXT,                   -- set by STOP (or a 21610), cleared by START
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        INSERT INTO sms_contacts_new (phone, respondent, language, opted_out_at, created_at,
-            updated_at)
-            SELECT phone, respondent, language, opted_out_at, created_at, updated_at
-            FROM sms_contacts;
-        CREATE TABLE sms_conversations_new (
-            id INTEGER PRIMARY KEY,
-            contact_id INTEGER NOT NULL REFERENCES sms_contacts_new (id) ON DELETE CASCADE,
-            consultation_id TEXT NOT NULL,
-            consultation_version TEXT NOT NULL,
-            language TEXT NOT NULL,
-            position INTEGER NOT NULL DEFAULT 0,
-            answers TEXT NOT NULL DEFAULT '{}',
-            submission_id TEXT NOT NULL UNIQUE,
-            status TEXT NOT NULL DEFAULT 'active'
-                CHECK (status IN ('active', 'complete', 'stopped', 'expired', 'abandoned')),
-            started_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            ended_at TEXT,
-            FOREIGN KEY (consultation_id, consultation_version)
-                REFERENCES consultation_versions (consultation_id, version)
-        );
-        INSERT INTO sms_conversations_new SELECT v.id, c.id, v.consultation_id,
-            v.consultation_version, v.language, v.position, v.answers, v.submission_id,
-            v.status, v.started_at, v.updated_at, v.ended_at
-            FROM sms_conversations v JOIN sms_contacts_new c ON c.phone = v.phone;
-        CREATE TABLE sms_outbound_new (
-            id INTEGER PRIMARY KEY,
-            contact_id INTEGER NOT NULL REFERENCES sms_contacts_new (id) ON DELETE CASCADE,
-            kind TEXT NOT NULL CHECK (kind IN ('invitation', 'reminder')),
-            consultation_id TEXT NOT NULL DEFAULT '',
-            body TEXT NOT NULL,
-            encoding TEXT NOT NULL,
-            segments INTEGER NOT NULL,
-            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN (
-                'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed',
-                'cancelled', 'unknown')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT NOT NULL,
-            message_sid TEXT UNIQUE,
-            error_code INTEGER,
-            error TEXT NOT NULL DEFAULT '',
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        INSERT INTO sms_outbound_new SELECT o.id, c.id, o.kind, o.consultation_id, o.body,
-            o.encoding, o.segments, o.status, o.attempts, o.next_attempt_at, o.message_sid,
-            o.error_code, o.error, o.created_at, o.updated_at
-            FROM sms_outbound o JOIN sms_contacts_new c ON c.phone = o.phone;
-        CREATE TABLE sms_simulator_log_new (
-            id INTEGER PRIMARY KEY,
-            contact_id INTEGER NOT NULL REFERENCES sms_contacts_new (id) ON DELETE CASCADE,
-            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-            body TEXT NOT NULL,
-            encoding TEXT NOT NULL DEFAULT '',
-            segments INTEGER NOT NULL DEFAULT 0,
-            at TEXT NOT NULL
-        );
-        INSERT INTO sms_simulator_log_new SELECT l.id, c.id, l.direction, l.body, l.encoding,
-            l.segments, l.at
-            FROM sms_simulator_log l JOIN sms_contacts_new c ON c.phone = l.phone;
-        DROP TABLE sms_simulator_log;
-        DROP TABLE sms_outbound;
-        DROP TABLE sms_conversations;
-        DROP TABLE sms_contacts;
-        ALTER TABLE sms_contacts_new RENAME TO sms_contacts;
-        ALTER TABLE sms_conversations_new RENAME TO sms_conversations;
-        ALTER TABLE sms_outbound_new RENAME TO sms_outbound;
-        ALTER TABLE sms_simulator_log_new RENAME TO sms_simulator_log;
-        CREATE UNIQUE INDEX sms_conversations_one_active ON sms_conversations (contact_id)
-            WHERE status = 'active';
-        CREATE INDEX sms_conversations_idle ON sms_conversations (updated_at)
-            WHERE status = 'active';
-        CREATE INDEX sms_outbound_due ON sms_outbound (next_attempt_at)
-            WHERE status = 'queued';
-        CREATE INDEX sms_outbound_contact ON sms_outbound (contact_id, status);
         CREATE INDEX sms_simulator_log_contact ON sms_simulator_log (contact_id, id);
         """
     )
@@ -326,7 +234,7 @@ def m004_sms_contact_ids(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m005_sync(db: sqlite_utils.Database) -> None:
+def m004_sync(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Hub: nonces of signed device requests seen inside the time window (replays refused).
@@ -384,7 +292,7 @@ def m005_sync(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m006_hub(db: sqlite_utils.Database) -> None:
+def m005_hub(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Staff sign-ins: the cookie holds a random token, the store its SHA-256, so a

@@ -903,41 +903,6 @@ def test_the_number_is_stored_in_sms_contacts_only(app_config, consultation, db)
         assert count_rows(db, table) == 0
 
 
-def test_the_contact_id_migration_keeps_existing_rows(tmp_path) -> None:
-    from participate import schema, store
-
-    db = store.open_db(tmp_path / "old.db")
-    schema.migrations.apply(db, stop_before="m004_sms_contact_ids")
-    consultations.save(db, [consultations.parse(example_definition(), "example")])
-    version = db.execute("SELECT version FROM consultations").fetchone()[0]
-    stamp = "2026-12-01T10:00:00.000000Z"
-    db.execute(
-        "INSERT INTO sms_contacts (phone, respondent, language, created_at, updated_at)"
-        " VALUES (?, 'r1', 'fr', ?, ?)",
-        [PHONE, stamp, stamp],
-    )
-    db.execute(
-        "INSERT INTO sms_conversations (phone, consultation_id, consultation_version, language,"
-        " position, answers, submission_id, started_at, updated_at)"
-        " VALUES (?, 'library-hours', ?, 'fr', 1, '{\"visits\": \"weekly\"}', 'sub-1', ?, ?)",
-        [PHONE, version, stamp, stamp],
-    )
-    db.execute(
-        "INSERT INTO sms_outbound (phone, kind, body, encoding, segments, next_attempt_at,"
-        " created_at, updated_at) VALUES (?, 'invitation', 'Hi', 'GSM-7', 1, ?, ?, ?)",
-        [PHONE, stamp, stamp, stamp],
-    )
-    schema.migrate(db)
-    contact_id = db.execute("SELECT id FROM sms_contacts WHERE phone = ?", [PHONE]).fetchone()[0]
-    row = db.execute(
-        "SELECT contact_id, position, answers, status FROM sms_conversations"
-    ).fetchone()
-    assert row == (contact_id, 1, '{"visits": "weekly"}', "active")
-    assert db.execute("SELECT contact_id, body FROM sms_outbound").fetchone() == (contact_id, "Hi")
-    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-    db.close()
-
-
 def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
     from sms import config, conversations
 
