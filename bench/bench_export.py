@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import machine_info  # noqa: E402
-from hub import export  # noqa: E402
 from participate import consultations, store  # noqa: E402
+from participate.hub import export  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 TARGET_RATIO = 2.0

@@ -32,8 +32,8 @@ from bench.harness import (  # noqa: E402
     run_wrk,
     start_server,
 )
-from kiosk import visits  # noqa: E402
 from participate import consultations, store  # noqa: E402
+from participate.kiosk import visits  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 DEVICE = "bench-kiosk-node"

@@ -36,8 +36,8 @@ from bench.harness import (  # noqa: E402
 )
 from participate import consultations, store  # noqa: E402
 from participate.app import create_app  # noqa: E402
-from sms import config as sms_config  # noqa: E402
-from sms import conversations  # noqa: E402
+from participate.sms import config as sms_config  # noqa: E402
+from participate.sms import conversations  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 TOKEN = "bench-auth-token-0123456789abcdef"

@@ -29,9 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from participate import answers as answer_rules  # noqa: E402
-from participate import clock, consultations, devices, store  # noqa: E402
-from sync import node, receive  # noqa: E402
-from sync.client import HubClient  # noqa: E402
+from participate import clock, consultations, store  # noqa: E402
+from participate.sync import (  # noqa: E402
+    devices,
+    node,
+    receive,
+)
+from participate.sync.client import HubClient  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 TARGET = 0.3

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, redirect
 
-from hub.commands import add_user, export_command
+from .commands import add_user, export_command
 
 commands = [add_user, export_command]
 PURGE_MINUTES = 60
@@ -21,8 +21,8 @@ def init_app(app: Flask) -> None:
     """Register the staff blueprint on a hub, and send `/` there."""
     if app.config["ROLE"] != "hub":
         return
-    from hub import admin, views  # noqa: F401 (they add their routes to the blueprint)
-    from hub.auth import bp
+    from . import admin, views  # noqa: F401 (they add their routes to the blueprint)
+    from .auth import bp
 
     app.register_blueprint(bp)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
@@ -45,8 +45,9 @@ def schedule(scheduler: Any, app: Flask) -> None:
 
 def purge_expired_sessions(database: str, max_hours: float) -> int:
     """Delete staff sign-ins past their lifetime (abandoned ones never come back to expire)."""
-    from hub import users
     from participate import store
+
+    from . import users
 
     with store.open_db(database) as db:
         return users.purge_sessions(db, max_hours=max_hours)

@@ -11,11 +11,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
-from hub import results, users
-from hub.auth import bp, requires
-from hub.errors import UserError
-from participate import clock, consultations, devices, store
+from participate import clock, consultations, store
 from participate.errors import ConsultationError, NotFound
+from participate.sync import devices
+
+from . import results, users
+from .auth import bp, requires
+from .errors import UserError
 
 UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
 

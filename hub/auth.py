@@ -32,10 +32,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response
 
-from hub import users
-from hub.errors import AccountLocked, LoginFailed
-from hub.throttle import AddressThrottle, client_key
 from participate import store
+
+from . import users
+from .errors import AccountLocked, LoginFailed
+from .throttle import AddressThrottle, client_key
 
 bp = Blueprint("hub", __name__, url_prefix="/staff")
 # Logging out needs no live session: one that expired must still reach the login page.

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.results import Bar, QuestionResult
+from .results import Bar, QuestionResult
 
 WIDTH = 600
 ROW = 34  # height of one horizontal bar's row

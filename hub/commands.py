@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 import sqlite_utils
 
-from hub import days, export, users
-from hub.errors import FilterError, UnknownTimeZone
-from hub.results import Filters
 from participate import store
 from participate.clitools import db_option, friendly_errors
+
+from . import days, export, users
+from .errors import FilterError, UnknownTimeZone
+from .results import Filters
 
 
 def _open(db_path: Path, *, must_exist: bool = True) -> sqlite_utils.Database:

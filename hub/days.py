@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.errors import UnknownTimeZone
 from participate import clock
+
+from .errors import UnknownTimeZone
 
 # Offsets change at most a few times a year: look for changes a day apart, then narrow.
 _STEP = timedelta(days=1)

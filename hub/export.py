@@ -29,10 +29,11 @@ from typing import IO, Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from hub.errors import ExportError
-from hub.results import Filters, yes_no_label
 from participate import consultations
 from participate.consultations import Consultation, Question, localize
+
+from .errors import ExportError
+from .results import Filters, yes_no_label
 
 FORMATS = ("csv", "xlsx", "json", "jsonl")
 MEDIA_TYPES = {
@@ -210,7 +211,7 @@ def plan_export(
         for row in db.execute(
             "SELECT v.version FROM consultation_versions v WHERE v.consultation_id = ?"  # noqa: S608
             " AND (v.version = ? OR EXISTS (SELECT 1 FROM submissions s"
-            f" WHERE {where} AND s.consultation_version = v.version))"  # noqa: S608
+            f" WHERE {where} AND s.consultation_version = v.version))"
             " ORDER BY v.loaded_at, v.version",
             [consultation_id, current.version, *params],
         ).fetchall()

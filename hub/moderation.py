@@ -12,9 +12,10 @@ from typing import Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from hub.errors import ModerationError
 from participate import clock, store
 from participate.errors import NotFound
+
+from .errors import ModerationError
 
 MAX_REASON = 500
 ACTIONS = ("hide", "unhide")

@@ -20,11 +20,12 @@ from typing import Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from hub import days
-from hub.errors import FilterError
 from participate import submissions
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import CHANNELS
+
+from . import days
+from .errors import FilterError
 
 # Histogram bins for number questions.
 MAX_BINS = 10

@@ -20,8 +20,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 
-from hub.errors import AccountLocked, LoginFailed, UserError
 from participate import clock, store
+
+from .errors import AccountLocked, LoginFailed, UserError
 
 ROLES = ("viewer", "staff", "admin")
 MIN_PASSWORD_LENGTH = 10

@@ -23,12 +23,13 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
-from hub import charts, days, export, moderation, results
-from hub.auth import bp, requires
-from hub.errors import FilterError, HubError, ModerationError
 from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
+
+from . import charts, days, export, moderation, results
+from .auth import bp, requires
+from .errors import FilterError, HubError, ModerationError
 
 
 @bp.app_template_global()

@@ -24,7 +24,7 @@ def init_app(app: Flask) -> None:
     """Register the kiosk's pages on a node app (a hub has no kiosk)."""
     if app.config["ROLE"] != "node":
         return
-    from kiosk.views import bp
+    from .views import bp
 
     # The kiosk's forms are protected by the visit's own random token, held server-side
     # and checked on every post; Flask-WTF's expiring token would turn a screen left idle
@@ -35,8 +35,8 @@ def init_app(app: Flask) -> None:
 
 def sweep_idle_visits(app: Flask) -> int:
     """Delete the visits of this app's store left untouched too long; return how many."""
-    from kiosk import visits
-    from kiosk.views import max_idle_seconds
+    from . import visits
+    from .views import max_idle_seconds
 
     with app.app_context(), store.open_db(app.config["DATABASE"]) as db:
         removed = visits.sweep(db, max_idle_seconds=max_idle_seconds())

@@ -26,13 +26,14 @@ from flask import (
 from flask_babel import force_locale
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from kiosk import display, visits
-from kiosk.errors import ConsultationClosed, UnknownQuestion, VisitGone
-from kiosk.visits import Visit
 from participate import clock, consultations, store, writer
 from participate.answers import from_form
 from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, NotFound
+
+from . import display, visits
+from .errors import ConsultationClosed, UnknownQuestion, VisitGone
+from .visits import Visit
 
 bp = Blueprint("kiosk", __name__)
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ from typing import Any
 
 import sqlite_utils
 
-from kiosk.errors import VisitGone
 from participate import clock, store, submissions
 from participate.answers import SKIPPED
 from participate.consultations import Consultation
+
+from .errors import VisitGone
 
 TEXT_SIZES = ("normal", "large")
 

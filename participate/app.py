@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,28 +13,23 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from participate import __version__, settings, store
+from participate import __version__, hub, kiosk, settings, sms, store, sync
 from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
+from participate.resources import resource_dir
 
 log = logging.getLogger(__name__)
 
-# Feature packages, each exposing `init_app(app)` and, if it has background work,
-# `schedule(scheduler, app)`; imported here (the composition root) and nowhere else.
-FEATURES = ("kiosk", "sms", "sync", "hub")
+# The feature packages, each exposing `init_app(app)` and, if it has background work,
+# `schedule(scheduler, app)`, `commands` for the CLI and `load_report(consultation)` for
+# `participate load`. Imported here, the composition root; the core imports them nowhere else.
+FEATURES: tuple[ModuleType, ...] = (kiosk, sms, sync, hub)
 ROLES = ("hub", "node")
 
 
-def resource_dir(name: str) -> Path:
-    """Return the folder of templates/, static/ or translations/, installed or in a checkout."""
-    package_dir = Path(__file__).resolve().parent
-    installed = package_dir / name
-    return installed if installed.is_dir() else package_dir.parent / name
-
-
-def features() -> list[ModuleType]:
-    """Import and return the feature packages."""
-    return [importlib.import_module(name) for name in FEATURES]
+def feature_name(feature: ModuleType) -> str:
+    """Return a feature's short name (`kiosk`), which is also its gettext domain."""
+    return feature.__name__.rpartition(".")[2]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -54,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each
     # feature owns its catalog; Flask-Babel pairs each domain with a directory.
-    domains = ("participate", *FEATURES)
+    domains = ("participate", *(feature_name(feature) for feature in FEATURES))
     app.config["BABEL_DOMAIN"] = ";".join(domains)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(
         [str(resource_dir("translations"))] * len(domains)
@@ -93,7 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(ParticipateError, _participate_error)
     app.register_error_handler(Exception, _unexpected_error)
 
-    for feature in features():
+    for feature in FEATURES:
         feature.init_app(app)
     return app
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from participate import __version__, consultations, logs, store
-from participate.app import create_app, features
+from participate.app import FEATURES, create_app
 from participate.clitools import db_option, friendly_errors
 from participate.serve import THREADS
 
@@ -48,7 +48,7 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
             f"{c.id}: {result.status}, version {c.version}, {len(c.questions)} questions,"
             f" languages {', '.join(c.languages)}"
         )
-        for feature in features():
+        for feature in FEATURES:
             report = getattr(feature, "load_report", None)
             for line in report(c) if report else ():
                 click.echo(f"  {line}")
@@ -137,6 +137,6 @@ def demo(port: int, host: str, data_dir: Path) -> None:
     run(data_dir, host, port)
 
 
-for _feature in features():
+for _feature in FEATURES:
     for _command in getattr(_feature, "commands", ()):
         main.add_command(_command)

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import click
 
-from participate import consultations, devices, store
-from participate.app import create_app, resource_dir
+from participate import consultations, store
+from participate.app import create_app
+from participate.resources import resource_dir
 from participate.serve import make_server, settle_memory, start_scheduler
+from participate.sync import devices
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def example_path() -> Path:
 
 def prepare(data_dir: Path) -> DemoState:
     """Create or reuse the demo's hub store, its consultation, device and staff login."""
-    from hub.users import create_user, find_user
+    from participate.hub.users import create_user, find_user
 
     data_dir.mkdir(parents=True, exist_ok=True)
     state_file = data_dir / "demo.json"
@@ -116,9 +118,9 @@ def run(data_dir: Path, host: str, port: int) -> None:
         hub_server.close()
 
 
-def _first_sync(node_app) -> None:  # noqa: ANN001 (a Flask app)
+def _first_sync(node_app) -> None:
     """Pull the hub's consultations once before the kiosk opens, so its screen is not empty."""
-    from sync.node import client_from_store, sync_once
+    from participate.sync.node import client_from_store, sync_once
 
     with store.open_db(node_app.config["DATABASE"]) as db:
         try:

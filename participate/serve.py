@@ -9,7 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from waitress.server import create_server
 
-from participate.app import features
+from participate.app import FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
         # A sync or queue loop must never skip a run because the previous one ran late.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
-    for feature in features():
+    for feature in FEATURES:
         schedule = getattr(feature, "schedule", None)
         if schedule is not None:
             schedule(scheduler, app)
@@ -35,7 +35,7 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
 THREADS = 8
 
 
-def make_server(app: Flask, host: str, port: int, threads: int = THREADS):  # noqa: ANN201
+def make_server(app: Flask, host: str, port: int, threads: int = THREADS):
     """Bind a waitress server for `app` (port 0 picks a free one); call `.run()` to serve."""
     return create_server(app, host=host, port=port, threads=threads, ident="participate")
 

@@ -13,10 +13,11 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from participate.extensions import csrf
-from sms import config as sms_config
-from sms.commands import invite
-from sms.outbound import RateLimiter
-from sms.report import load_report
+
+from . import config as sms_config
+from .commands import invite
+from .outbound import RateLimiter
+from .report import load_report
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ EXPIRY_MINUTES = 5
 
 def init_app(app: Flask) -> None:
     """Read the channel's settings, mount its routes, and exempt the signed ones from CSRF."""
-    from sms import views
+    from . import views
 
     settings = sms_config.from_app_config(app.config)
     app.extensions["sms"] = settings
@@ -42,7 +43,7 @@ def init_app(app: Flask) -> None:
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:
     """Add the expiry job and the outbound-queue job for this app's store."""
-    from sms import jobs
+    from . import jobs
 
     every = {
         "sms-expire": (jobs.expire, 60 * EXPIRY_MINUTES),

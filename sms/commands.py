@@ -11,9 +11,10 @@ import sqlite_utils
 from participate import consultations, store
 from participate.consultations import Consultation
 from participate.errors import ParticipateError
-from sms import outbound, phones, prompts
-from sms.config import SmsConfig
-from sms.errors import InvalidNumber
+
+from . import outbound, phones, prompts
+from .config import SmsConfig
+from .errors import InvalidNumber
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from sms import phones
-from sms.errors import SmsConfigError
+from . import phones
+from .errors import SmsConfigError
 
 WEBHOOK_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"

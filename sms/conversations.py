@@ -25,9 +25,10 @@ import sqlite_utils
 from participate import clock, consultations, store, submissions, words
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
-from sms import contacts, phones, prompts, segments
-from sms.config import SmsConfig
-from sms.parsing import parse_answer
+
+from . import contacts, phones, prompts, segments
+from .config import SmsConfig
+from .parsing import parse_answer
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from flask import Flask
 from twilio.rest import Client
 
 from participate import store
-from sms import config, conversations, outbound
+
+from . import config, conversations, outbound
 
 log = logging.getLogger(__name__)
 

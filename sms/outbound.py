@@ -29,9 +29,10 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from participate import clock, store
-from sms import contacts, phones, segments
-from sms.config import SmsConfig
-from sms.errors import PermanentSendError, SendError, TransientSendError
+
+from . import contacts, phones, segments
+from .config import SmsConfig
+from .errors import PermanentSendError, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class SimulatorSender:
 
     def send(self, to: str, body: str) -> str:
         """Show the message on the simulator page and return a made-up MessageSid."""
-        from sms import simulator
+        from . import simulator
 
         simulator.log_message(self.db, to, "out", body)
         return "SMsim" + uuid.uuid4().hex

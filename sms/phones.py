@@ -18,7 +18,7 @@ from pathlib import Path
 
 import phonenumbers
 
-from sms.errors import InvalidNumber, SmsConfigError
+from .errors import InvalidNumber, SmsConfigError
 
 log = logging.getLogger(__name__)
 

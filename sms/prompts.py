@@ -10,8 +10,9 @@ in the catalog's texts).
 from __future__ import annotations
 
 from participate.consultations import Consultation, Question, localize
-from sms import segments
-from sms.texts import _, in_language
+
+from . import segments
+from .texts import _, in_language
 
 
 def _number(value: float | None) -> str:

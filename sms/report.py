@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from participate.consultations import Consultation, localize
-from sms import prompts, segments
+
+from . import prompts, segments
 
 
 def _raw_texts(consultation: Consultation, lang: str) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 import sqlite_utils
 
 from participate import clock
-from sms import contacts, conversations, phones, segments
-from sms.config import SmsConfig
+
+from . import contacts, conversations, phones, segments
+from .config import SmsConfig
 
 HISTORY = 50
 

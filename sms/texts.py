@@ -18,7 +18,7 @@ from babel import Locale, UnknownLocaleError
 from flask import Flask, has_app_context
 from flask_babel import Domain, force_locale
 
-from participate.app import resource_dir
+from participate.resources import resource_dir
 
 domain = Domain(translation_directories=[str(resource_dir("translations"))], domain="sms")
 _bare_app = Flask("sms-texts")

@@ -16,8 +16,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import BadRequest
 
 from participate import store, writer
-from sms import config, conversations, outbound, phones, segments, simulator
-from sms.errors import InvalidNumber
+
+from . import config, conversations, outbound, phones, segments, simulator
+from .errors import InvalidNumber
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from flask import Flask
 
 from participate import store
 from participate.extensions import csrf
-from sync.commands import add_device, device_secret, devices_command, sync_command
-from sync.scheduling import schedule
+
+from .commands import add_device, device_secret, devices_command, sync_command
+from .scheduling import schedule
 
 __all__ = ["commands", "init_app", "schedule"]
 
@@ -22,7 +23,7 @@ commands = [add_device, device_secret, sync_command, devices_command]
 def init_app(app: Flask) -> None:
     """Mount the device API on a hub; remember the enrolment on a node."""
     if app.config["ROLE"] == "hub":
-        from sync.api import bp
+        from .api import bp
 
         csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix="/api/v1")
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> None:
     # All three or nothing: an app made without the secret must not wipe the stored one.
     enrolment = [app.config.get(key) for key in ("HUB_URL", "DEVICE_ID", "DEVICE_SECRET")]
     if all(enrolment):
-        from sync.node import save_enrolment
+        from .node import save_enrolment
 
         with store.open_db(app.config["DATABASE"]) as db:
             save_enrolment(db, *enrolment)

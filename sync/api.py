@@ -1,6 +1,6 @@
 """The hub's device API under /api/v1: push submissions, pull consultations, heartbeat.
 
-Every request is signed by a device (see sync.signing) instead of carrying a CSRF token.
+Every request is signed by a device (see participate.sync.wire) instead of carrying a CSRF token.
 Errors are JSON: 400 for a malformed body, 401 with a reason for a refused request, 413
 for a body over the limit.
 """
@@ -17,8 +17,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from participate import store
-from sync import receive, signing
-from sync.errors import BadBatch, RequestRefused
+
+from . import receive, verification, wire
+from .errors import BadBatch, RequestRefused
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sync_api", __name__)
@@ -37,7 +38,7 @@ def authenticate() -> Any:
     path = request.script_root + request.path + (f"?{query}" if query else "")
     db = store.get_db()
     try:
-        g.device = signing.verify(
+        g.device = verification.verify(
             db,
             request.method,
             path,
@@ -49,7 +50,7 @@ def authenticate() -> Any:
         log.warning(
             "sync.refused",
             extra={
-                "device_id": request.headers.get(signing.HEADER_DEVICE, "")[:64],
+                "device_id": request.headers.get(wire.HEADER_DEVICE, "")[:64],
                 "reason": exc.reason,
                 "remote_addr": request.remote_addr,
             },

@@ -18,14 +18,15 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from participate import __version__
-from sync import signing
-from sync.errors import BatchTooLarge, HubError, HubRefused, TransportError
+
+from . import wire
+from .errors import BatchTooLarge, HubRefused, TransportError, UnexpectedAnswer
 
 API = "/api/v1"
 
 
 @dataclass
-class Response:
+class HubAnswer:
     """One answer from the hub: status, body and headers (names in lower case)."""
 
     status: int
@@ -45,7 +46,7 @@ class Transport(Protocol):
 
     def __call__(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> Response:
+    ) -> HubAnswer:
         """Send one request and return the full response; raise TransportError if it fails."""
 
 
@@ -58,7 +59,7 @@ class HttpTransport:
 
     def __call__(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> Response:
+    ) -> HubAnswer:
         parts = urlsplit(url)
         origin = (parts.scheme, parts.hostname or "", parts.port)
         if self._connection is None or self._origin != origin:
@@ -83,7 +84,7 @@ class HttpTransport:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         if reply.will_close:
             self.close()
-        return Response(reply.status, data, {k.lower(): v for k, v in reply.getheaders()})
+        return HubAnswer(reply.status, data, {k.lower(): v for k, v in reply.getheaders()})
 
     def close(self) -> None:
         """Close the kept-alive connection, if any."""
@@ -135,7 +136,7 @@ class HubClient:
         path: str,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    ) -> HubAnswer:
         """Send a signed request; retry once with the hub's clock if ours is outside its window."""
         response = self._send(method, path, body, headers)
         refusal = _refusal(response)
@@ -155,9 +156,9 @@ class HubClient:
 
     def _send(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None
-    ) -> Response:
+    ) -> HubAnswer:
         prefix = urlsplit(self.base_url).path
-        signed = signing.sign(
+        signed = wire.sign(
             self.device_id,
             self._secret,
             method,
@@ -193,10 +194,10 @@ class HubClient:
             raise BatchTooLarge(413, _reason(response))
         data = response.json()
         if response.status not in (200, 422) or not isinstance(data, dict):
-            raise HubError(response.status, _reason(response))
+            raise UnexpectedAnswer(response.status, _reason(response))
         results = data.get("results")
         if not isinstance(results, list):
-            raise HubError(response.status, "answer without results")
+            raise UnexpectedAnswer(response.status, "answer without results")
         return [r for r in results if isinstance(r, dict)]
 
     def consultations(self, etag: str | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -208,7 +209,7 @@ class HubClient:
             return None
         data = response.json()
         if response.status != 200 or not isinstance(data, dict):
-            raise HubError(response.status, _reason(response))
+            raise UnexpectedAnswer(response.status, _reason(response))
         return response.headers.get("etag", ""), data
 
     def heartbeat(self, report: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,11 +222,11 @@ class HubClient:
         )
         data = response.json()
         if response.status != 200 or not isinstance(data, dict):
-            raise HubError(response.status, _reason(response))
+            raise UnexpectedAnswer(response.status, _reason(response))
         return data
 
 
-def _refusal(response: Response) -> dict[str, Any] | None:
+def _refusal(response: HubAnswer) -> dict[str, Any] | None:
     """Return the body of a 401 (an empty dict if it is not an object), or None."""
     if response.status != 401:
         return None
@@ -233,7 +234,7 @@ def _refusal(response: Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
-def _reason(response: Response) -> str:
+def _reason(response: HubAnswer) -> str:
     data = response.json()
     if isinstance(data, dict):
         return str(data.get("reason") or data.get("detail") or data.get("error") or "")

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from participate import devices, store
+from participate import store
 from participate.clitools import db_option, friendly_errors
+
+from . import devices
 
 
 @click.command("add-device")
@@ -58,7 +60,7 @@ def device_secret(db_path: Path, device_id: str) -> None:
 @friendly_errors
 def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: int) -> None:
     """Sync a node now: pull consultations, push its queue, report health; show what moved."""
-    from sync import node
+    from . import node
 
     if not once:
         raise click.UsageError(
@@ -83,7 +85,7 @@ def sync_command(db_path: Path, once: bool, retry_rejected: bool, batch_size: in
 
 def _sync_now(db_path: Path, retry_rejected: bool, batch_size: int) -> Any:
     """Pull, push and report once with a progress bar; return the run's SyncReport."""
-    from sync import node
+    from . import node
 
     with store.open_db(db_path, migrate=True) as db, node.client_from_store(db) as client:
         if retry_rejected:

@@ -5,7 +5,7 @@ SyncError
 ├── BadBatch            hub: a request body is not what the API expects (400, 413)
 ├── NotEnrolled         node: no hub URL, device id or secret in the store
 ├── TransportError      node: the hub could not be reached, or the connection broke
-└── HubError            node: the hub answered with an unexpected status
+└── UnexpectedAnswer    node: the hub answered with an unexpected status
     ├── HubRefused      the hub refused the device's credentials or clock (401)
     └── BatchTooLarge   the hub refused a batch as too large (413)
 """
@@ -44,7 +44,7 @@ class TransportError(SyncError):
     """The hub could not be reached, or the connection broke before a full answer."""
 
 
-class HubError(SyncError):
+class UnexpectedAnswer(SyncError):
     """The hub answered with a status the node did not expect."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -53,9 +53,9 @@ class HubError(SyncError):
         super().__init__(f"hub answered {status}: {reason}")
 
 
-class HubRefused(HubError):
+class HubRefused(UnexpectedAnswer):
     """The hub refused the device's request (401): credentials, clock or replay."""
 
 
-class BatchTooLarge(HubError):
+class BatchTooLarge(UnexpectedAnswer):
     """The hub refused a batch as too large (413); send fewer submissions at a time."""

@@ -28,9 +28,10 @@ import sqlite_utils
 from participate import __version__, clock, consultations, store
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
-from sync.client import HubClient, Transport
-from sync.errors import BatchTooLarge, NotEnrolled, SyncError
-from sync.receive import PUSH_FIELDS
+
+from .client import HubClient, Transport
+from .errors import BatchTooLarge, NotEnrolled, SyncError
+from .wire import PUSH_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,17 @@ from typing import Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, consultations, devices, store
+from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
-from participate.submissions import CHANNELS, RECORD_FIELDS
-from sync.errors import BadBatch
+from participate.submissions import CHANNELS
+
+from . import devices
+from .errors import BadBatch
+from .wire import CONTENT_FIELDS, PUSH_FIELDS
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
-# What identifies a submission's content: a retry must match these exactly.
-CONTENT_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("id", "received_at", "hidden"))
-# What a node pushes for each submission, in this order.
-PUSH_FIELDS = ("id", *CONTENT_FIELDS)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _STRING_FIELDS = (
     "consultation_id",

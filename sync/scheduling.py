@@ -18,8 +18,9 @@ from typing import Any
 from flask import Flask
 
 from participate import store
-from sync import node
-from sync.client import HubClient, Transport
+
+from . import node
+from .client import HubClient, Transport
 
 log = logging.getLogger(__name__)
 

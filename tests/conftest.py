@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import Browser, sync_playwright
 
 from participate import consultations, store
 from participate.app import create_app
-from tests.support.browser import launch_chromium, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
@@ -66,8 +65,13 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser() -> Iterator[Any]:
     """Launch Debian's Chromium for a module's browser tests (fails, never skips, under CI)."""
+    # Imported here so the quick loop (`-m "not browser"`) runs without Playwright.
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch_chromium, require_chromium
+
     require_chromium()
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,8 +54,10 @@ def test_load_refuses_a_bad_file_and_loads_nothing(runner, tmp_path) -> None:
 
 
 def test_console_script_is_installed() -> None:
-    script = shutil.which("participate")
-    assert script, "run `pip install -e .[test]` first"
+    # Beside the interpreter, not on PATH: the README runs `.venv/bin/python -m pytest`
+    # without activating the venv.
+    script = Path(sys.executable).with_name("participate")
+    assert script.is_file(), "run `pip install -e .[test]` first"
     result = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert "participate, version" in result.stdout
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlite_utils
 
-from participate import clock, consultations, devices
+from participate import clock, consultations
 from participate.errors import NotFound
+from participate.sync import devices
 
 
 def _hold(db: sqlite_utils.Database, consultation, device_id: str, seqs) -> None:

@@ -14,10 +14,10 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
-from hub import export, moderation
-from hub.results import Filters
 from participate import clock, consultations, store, submissions
 from participate.cli import main
+from participate.hub import export, moderation
+from participate.hub.results import Filters
 from tests.conftest import EXAMPLE
 
 FORMULAS = ["=1+2", "+SUM(A1)", "-3+cmd", "@SUM(A1)", '=HYPERLINK("http://x")']
@@ -86,7 +86,7 @@ def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> di
     return {"kiosk": kiosk, "sms": sms, "payloads": payloads}
 
 
-def _csv(db: sqlite_utils.Database, **options) -> list[dict]:  # noqa: ANN003
+def _csv(db: sqlite_utils.Database, **options) -> list[dict]:
     plan = export.plan_export(db, "library-hours", export.ExportOptions(**options))
     text = "".join(export.csv_chunks(db, plan))
     assert text.startswith("\ufeff")
@@ -196,9 +196,9 @@ def test_neutralising_sql_matches_the_python_rule(db: sqlite_utils.Database) -> 
     for text in [*FORMULAS, "\tx", "\rx", "\0x", "plain", "", "é=1", "'=1"]:
         got = db.execute(
             f"SELECT {export._safe_sql('?')}", [text] * export.SAFE_REPEATS
-        ).fetchone()[0]  # noqa: S608
+        ).fetchone()[0]
         assert got == export.neutralize(text), repr(text)
-    assert db.execute(f"SELECT {export._safe_sql('-5')}").fetchone()[0] == -5  # noqa: S608
+    assert db.execute(f"SELECT {export._safe_sql('-5')}").fetchone()[0] == -5
 
 
 def test_hidden_are_left_out_unless_asked(db: sqlite_utils.Database, loaded: dict) -> None:

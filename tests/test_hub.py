@@ -16,9 +16,10 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hub import auth, moderation, users
-from participate import clock, consultations, devices, store, submissions
+from participate import clock, consultations, store, submissions
 from participate.app import create_app
+from participate.hub import auth, moderation, users
+from participate.sync import devices
 from tests.conftest import EXAMPLE
 
 PASSWORD = "correct horse battery"
@@ -102,7 +103,7 @@ def csrf_token(client: FlaskClient, url: str = "/staff/login") -> str:
     return match.group(1)
 
 
-def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: ANN201
+def login(client: FlaskClient, email: str, password: str = PASSWORD):
     """Log in through the form and return the response."""
     token = csrf_token(client)
     return client.post(
@@ -110,7 +111,7 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: A
     )
 
 
-def post(client: FlaskClient, url: str, data: dict | None = None, page: str = "/staff/"):  # noqa: ANN201
+def post(client: FlaskClient, url: str, data: dict | None = None, page: str = "/staff/"):
     """POST a staff form with a valid CSRF token taken from `page`."""
     return client.post(url, data={**(data or {}), "csrf_token": csrf_token(client, page)})
 
@@ -141,7 +142,7 @@ def _hub_rules(app: Flask) -> list:
     return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("hub.")]
 
 
-def _fill(rule) -> str:  # noqa: ANN001
+def _fill(rule) -> str:
     values = {arg: "1" if arg == "user_id" else "x" for arg in rule.arguments}
     if "fmt" in rule.arguments:
         values["fmt"] = "csv"
@@ -205,7 +206,7 @@ def test_login_then_logout_ends_the_session_on_the_server(app: Flask, hub_data: 
     assert thief.get("/staff/").status_code == 302
 
 
-def _failure(response) -> tuple[int, str]:  # noqa: ANN001
+def _failure(response) -> tuple[int, str]:
     """Return what a failed login shows: its status and its error message."""
     match = re.search(r'role="alert">\s*<p>(.*?)</p>', response.get_data(as_text=True), re.S)
     return response.status_code, match.group(1).strip() if match else ""
@@ -288,13 +289,13 @@ def test_every_failed_login_takes_at_least_the_same_time(
     ],
 )
 def test_addresses_are_counted_by_host_or_ipv6_network(address: str, key: str) -> None:
-    from hub.throttle import client_key
+    from participate.hub.throttle import client_key
 
     assert client_key(address) == key
 
 
 def test_the_address_throttle_forgets_after_its_window() -> None:
-    from hub.throttle import AddressThrottle
+    from participate.hub.throttle import AddressThrottle
 
     now = [1000.0]
     throttle = AddressThrottle(limit=2, window=60, now=lambda: now[0])
@@ -310,7 +311,7 @@ def test_the_address_throttle_forgets_after_its_window() -> None:
 def test_failed_logins_are_limited_per_client_address(
     app: Flask, db: sqlite_utils.Database, hub_data: dict
 ) -> None:
-    from hub import auth
+    from participate.hub import auth
 
     client = app.test_client()
     limit = auth.address_limit(app)
@@ -748,7 +749,7 @@ def test_admin_uploads_closes_and_reopens_consultations(
 # --- the add-user command --------------------------------------------------------
 
 
-def test_add_user_command(runner, db_path: Path) -> None:  # noqa: ANN001
+def test_add_user_command(runner, db_path: Path) -> None:
     from participate.cli import main
 
     result = runner.invoke(
@@ -886,7 +887,7 @@ def test_expired_sessions_are_purged_by_the_scheduled_job(
 
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    import hub
+    from participate import hub
 
     staff_client(app, "viewer")
     staff_client(app, "staff")
@@ -915,7 +916,7 @@ def test_ensure_user_creates_or_resets(db: sqlite_utils.Database) -> None:
 def test_overview_counts_by_channel_device_language_and_day(
     db: sqlite_utils.Database, hub_data: dict
 ) -> None:
-    from hub import results
+    from participate.hub import results
 
     moderation.moderate(db, hub_data["other"]["id"], "hide", "test", "s@example.org")
     summary = results.overview(db, "library-hours", results.Filters())
@@ -935,7 +936,7 @@ def _submitted_at(db: sqlite_utils.Database, submission_id: str, moment: str) ->
 
 
 def test_days_are_the_organisations_local_days(db: sqlite_utils.Database, hub_data: dict) -> None:
-    from hub import results
+    from participate.hub import results
 
     # 23:30 UTC on 1 December is already 2 December in Paris; 22:30 UTC is not.
     _submitted_at(db, hub_data["kiosk"]["id"], "2026-12-01T23:30:00.000000Z")
@@ -960,7 +961,7 @@ def test_days_are_the_organisations_local_days(db: sqlite_utils.Database, hub_da
 def test_local_days_follow_daylight_saving_changes(
     db: sqlite_utils.Database, hub_data: dict
 ) -> None:
-    from hub import results
+    from participate.hub import results
 
     # Toronto leaves daylight time on 1 November 2026: UTC-4 before, UTC-5 after.
     _submitted_at(db, hub_data["kiosk"]["id"], "2026-10-31T03:30:00.000000Z")  # 30 Oct 23:30
@@ -988,7 +989,7 @@ def test_local_days_follow_daylight_saving_changes(
 def test_day_sql_gives_the_local_day(moment: str, timezone: str, day: str) -> None:
     import sqlite3
 
-    from hub import days
+    from participate.hub import days
 
     sql, params = days.day_sql(
         "t", "2026-01-01T00:00:00.000000Z", "2026-12-31T00:00:00.000000Z", timezone
@@ -1014,7 +1015,7 @@ def test_date_filters_in_the_query_string_are_local_days(app_config: dict, hub_d
 
 
 def test_days_without_responses_are_filled_with_zeros() -> None:
-    from hub.results import fill_days
+    from participate.hub.results import fill_days
 
     assert fill_days([("2026-11-01", 3), ("2026-11-04", 1)]) == [
         ("2026-11-01", 3),
@@ -1037,7 +1038,7 @@ def test_days_without_responses_are_filled_with_zeros() -> None:
     ],
 )
 def test_histogram_bins(counts: dict, labels: list[str]) -> None:
-    from hub.results import histogram
+    from participate.hub.results import histogram
 
     bars = histogram(counts)
     assert [b.label for b in bars] == labels
@@ -1045,7 +1046,7 @@ def test_histogram_bins(counts: dict, labels: list[str]) -> None:
 
 
 def test_search_words_become_a_safe_fts_query() -> None:
-    from hub.results import fts_query
+    from participate.hub.results import fts_query
 
     assert fts_query('soirées "OR" NEAR(') == '"soirées"* "OR"* "NEAR"*'
     assert fts_query("***") == ""
@@ -1054,7 +1055,7 @@ def test_search_words_become_a_safe_fts_query() -> None:
 def test_tallies_in_several_passes_match_counting_each_question(db: sqlite_utils.Database) -> None:
     import random
 
-    from hub import results
+    from participate.hub import results
 
     rng = random.Random(7)
     choices = [{"id": f"c{i}", "text": f"Choice {i}"} for i in range(6)]

@@ -13,9 +13,10 @@ import pytest
 from argon2 import PasswordHasher
 from playwright import sync_api
 
-from hub import users
-from participate import clock, consultations, devices, store, submissions
+from participate import clock, consultations, store, submissions
 from participate.app import create_app
+from participate.hub import users
+from participate.sync import devices
 from tests.conftest import EXAMPLE
 from tests.support.browser import (
     ServerThread,
@@ -90,25 +91,25 @@ def server(hub_path: Path) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def context(browser) -> Iterator:  # noqa: ANN001
+def context(browser) -> Iterator:
     ctx = new_context(browser, viewport=TABLET, accept_downloads=True)
     yield ctx
     ctx.close()
 
 
-def log_in(page, server: ServerThread, role: str, password: str = PASSWORD) -> None:  # noqa: ANN001
+def log_in(page, server: ServerThread, role: str, password: str = PASSWORD) -> None:
     page.goto(f"{server.url}/staff/")
     page.get_by_label("Email").fill(f"{role}@example.org")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
 
 
-def fits_tablet(page) -> None:  # noqa: ANN001
+def fits_tablet(page) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"{page.url} is {overflow}px wider than a tablet"
 
 
-def test_failed_login_then_login_and_every_page_passes_axe(context, server: ServerThread) -> None:  # noqa: ANN001
+def test_failed_login_then_login_and_every_page_passes_axe(context, server: ServerThread) -> None:
     requests = record_requests(context)
     page = context.new_page()
     log_in(page, server, "admin", "not the password")
@@ -140,7 +141,7 @@ def test_failed_login_then_login_and_every_page_passes_axe(context, server: Serv
 
 def test_results_page_draws_a_chart_with_a_table_for_each_question(
     context, server: ServerThread
-) -> None:  # noqa: ANN001
+) -> None:
     page = context.new_page()
     log_in(page, server, "viewer")
     page.goto(f"{server.url}/staff/c/library-hours/")
@@ -167,7 +168,7 @@ def test_results_page_draws_a_chart_with_a_table_for_each_question(
     sync_api.expect(answers).not_to_contain_text("pwned")
 
 
-def test_role_limits(context, server: ServerThread) -> None:  # noqa: ANN001
+def test_role_limits(context, server: ServerThread) -> None:
     page = context.new_page()
     log_in(page, server, "viewer")
     page.goto(f"{server.url}/staff/c/library-hours/submissions")
@@ -181,7 +182,7 @@ def test_role_limits(context, server: ServerThread) -> None:  # noqa: ANN001
     assert response.status == 403
 
 
-def test_staff_hide_a_submission(context, server: ServerThread, hub_path: Path) -> None:  # noqa: ANN001
+def test_staff_hide_a_submission(context, server: ServerThread, hub_path: Path) -> None:
     page = context.new_page()
     log_in(page, server, "staff")
     page.goto(f"{server.url}/staff/c/library-hours/submissions?q=soirees")
@@ -201,7 +202,7 @@ def test_staff_hide_a_submission(context, server: ServerThread, hub_path: Path) 
 
 def test_download_each_export_format_and_open_it(
     context, server: ServerThread, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     page = context.new_page()
     log_in(page, server, "staff")
     page.goto(f"{server.url}/staff/c/library-hours/")
@@ -242,7 +243,7 @@ def test_download_each_export_format_and_open_it(
     assert sorted(r["visits"] for r in labelled_rows) == ["Every month", "Every week", "Rarely"]
 
 
-def test_french_staff_pages_pass_axe(context, server: ServerThread) -> None:  # noqa: ANN001
+def test_french_staff_pages_pass_axe(context, server: ServerThread) -> None:
     page = context.new_page()
     log_in(page, server, "admin")
     page.get_by_role("link", name="Français").click()

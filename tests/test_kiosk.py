@@ -12,9 +12,9 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from kiosk import display, sweep_idle_visits, visits
 from participate import consultations
 from participate.app import create_app
+from participate.kiosk import display, sweep_idle_visits, visits
 from tests.conftest import EXAMPLE
 
 DEVICE = "node-test-1"
@@ -692,7 +692,7 @@ def test_every_question_type_is_rendered_for_touch(client: FlaskClient, consulta
 def test_a_node_schedules_the_sweep_and_a_hub_does_not(app: Flask, db_path: Path) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    import kiosk
+    from participate import kiosk
 
     scheduler = BackgroundScheduler(timezone="UTC")
     kiosk.schedule(scheduler, app)

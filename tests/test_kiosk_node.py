@@ -20,9 +20,9 @@ import pytest
 import sqlite_utils
 import yaml
 
-from kiosk import visits
 from participate import consultations, store, writer
 from participate.errors import AnswersError
+from participate.kiosk import visits
 from tests.conftest import EXAMPLE, ROOT
 
 
@@ -117,7 +117,7 @@ def _free_port() -> int:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def redirect_request(self, *args, **kwargs):
         return None
 
 

@@ -21,9 +21,9 @@ from twilio.request_validator import RequestValidator
 
 from participate import clock, consultations, submissions
 from participate.app import create_app
-from sms import config as sms_config
-from sms import conversations, segments
-from sms.errors import SmsConfigError
+from participate.sms import config as sms_config
+from participate.sms import conversations, segments
+from participate.sms.errors import SmsConfigError
 from tests.conftest import EXAMPLE
 
 TOKEN = "twilio-test-token-0123456789abcdef"
@@ -96,7 +96,7 @@ def inbound(body: str, phone: str = PHONE, sid: str | None = None, **extra: str)
     return params
 
 
-def replies(response) -> list[str]:  # noqa: ANN001
+def replies(response) -> list[str]:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/xml"
     root = ET.fromstring(response.get_data())  # noqa: S314 (our own TwiML)
@@ -114,16 +114,16 @@ def text(client: FlaskClient, consultation) -> Callable[..., list[str]]:
     return send
 
 
-def count_rows(db, table: str) -> int:  # noqa: ANN001
+def count_rows(db, table: str) -> int:
     return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
 
 
-def sms_submissions(db) -> list[dict]:  # noqa: ANN001
+def sms_submissions(db) -> list[dict]:
     ids = [r[0] for r in db.execute("SELECT id FROM submissions ORDER BY seq").fetchall()]
     return [submissions.get(db, i) for i in ids]
 
 
-def conversation_row(db, phone: str = PHONE) -> dict | None:  # noqa: ANN001
+def conversation_row(db, phone: str = PHONE) -> dict | None:
     row = db.execute(
         "SELECT v.status, v.position, v.answers, v.language FROM sms_conversations v"
         " JOIN sms_contacts c ON c.id = v.contact_id WHERE c.phone = ?"
@@ -612,7 +612,7 @@ def test_restart_midway_loses_nothing(app_config, consultation, db) -> None:
     assert conversation_row(db)["answers"] == {"visits": "monthly", "times": ["mornings"]}
 
 
-def engine(app: Flask):  # noqa: ANN201
+def engine(app: Flask):
     return sms_config.get(app)
 
 
@@ -620,7 +620,7 @@ START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def say(app, consultation, db) -> Callable[..., list[str]]:  # noqa: ANN001
+def say(app, consultation, db) -> Callable[..., list[str]]:
     """Text the engine directly, at a given time, and return the replies."""
 
     def send(body: str, at: datetime) -> list[str]:
@@ -838,7 +838,7 @@ def test_with_twilio_the_simulator_never_texts_as_a_real_number(app_config, cons
     assert "cannot be a real phone" in response.get_data(as_text=True)
     assert count_rows(db, "sms_contacts") == 0 and count_rows(db, "sms_inbound") == 0
     # Nor does it show what waits for a real number (an invitation list is private).
-    from sms import outbound
+    from participate.sms import outbound
 
     outbound.enqueue(
         db, sms_config.get(client.application), "+14155552671", "Hi", kind="invitation"
@@ -859,7 +859,7 @@ def test_the_webhook_works_alongside_the_simulator(app_config, consultation) -> 
 
 
 def test_respondent_pseudonym_is_keyed(app) -> None:
-    from sms import phones
+    from participate.sms import phones
 
     assert phones.pseudonym(PHONE, PEPPER.encode()) == pseudonym(PHONE)
     assert phones.pseudonym(PHONE, b"another-pepper-0123456789") != pseudonym(PHONE)
@@ -883,7 +883,7 @@ def test_replies_with_xml_special_characters_are_escaped(db, client) -> None:
 
 
 def test_the_number_is_stored_in_sms_contacts_only(app_config, consultation, db) -> None:
-    from sms import outbound, simulator
+    from participate.sms import outbound, simulator
 
     app = create_app({**app_config, "SMS_SIMULATOR": True})
     settings = sms_config.get(app)
@@ -904,7 +904,7 @@ def test_the_number_is_stored_in_sms_contacts_only(app_config, consultation, db)
 
 
 def test_handle_refuses_to_run_outside_a_transaction(app, db) -> None:
-    from sms import config, conversations
+    from participate.sms import config, conversations
 
     inbound = conversations.Inbound("+15555550123", "HELP", "SM-outside")
     with pytest.raises(RuntimeError, match="write transaction"):

@@ -10,8 +10,8 @@ import yaml
 from participate import consultations, store
 from participate.app import create_app
 from participate.cli import main
-from sms import config as sms_config
-from sms import conversations
+from participate.sms import config as sms_config
+from participate.sms import conversations
 from tests.conftest import EXAMPLE
 
 NUMBERS = """\
@@ -48,12 +48,12 @@ def numbers(tmp_path: Path) -> Path:
     return path
 
 
-def invite(runner, db_path: Path, numbers: Path, *extra: str):  # noqa: ANN001, ANN201
+def invite(runner, db_path: Path, numbers: Path, *extra: str):
     args = ["invite", "--db", str(db_path), "--consultation", "library-hours"]
     return runner.invoke(main, [*args, "--numbers", str(numbers), *extra])
 
 
-def queued(db) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def queued(db) -> list[tuple[str, str, str]]:
     return db.execute(
         "SELECT c.phone, o.kind, o.body FROM sms_outbound o"
         " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.status = 'queued' ORDER BY o.id"
@@ -149,7 +149,7 @@ def test_hub_with_twilio_credentials_but_no_pepper_refuses_to_start(
 ) -> None:
     import participate.serve
 
-    def must_not_serve(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def must_not_serve(*args, **kwargs) -> None:
         raise AssertionError("the hub started without a phone pepper")
 
     monkeypatch.setattr(participate.serve, "serve", must_not_serve)

@@ -16,11 +16,10 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-import sms
-from participate import clock
+from participate import clock, sms
 from participate.app import create_app
-from sms import config as sms_config
-from sms import contacts, conversations, jobs, outbound, simulator
+from participate.sms import config as sms_config
+from participate.sms import contacts, conversations, jobs, outbound, simulator
 
 TOKEN = "twilio-test-token-0123456789abcdef"
 SID = "AC" + "1" * 32
@@ -127,7 +126,7 @@ def fake_clock() -> FakeClock:
     return FakeClock(NOON)
 
 
-def run(db, settings, http: FakeTwilioHttp, fake_clock: FakeClock, **options):  # noqa: ANN001, ANN201
+def run(db, settings, http: FakeTwilioHttp, fake_clock: FakeClock, **options):
     client = Client(SID, TOKEN, http_client=http)
     sender = outbound.TwilioSender(client, settings)
     limiter = outbound.RateLimiter(
@@ -136,13 +135,13 @@ def run(db, settings, http: FakeTwilioHttp, fake_clock: FakeClock, **options):  
     return outbound.send_due(db, settings, sender, limiter, now=fake_clock.utc, **options)
 
 
-def queue(db, settings, phone: str = PHONE, body: str = "Hello", at: datetime = NOON) -> int:  # noqa: ANN001
+def queue(db, settings, phone: str = PHONE, body: str = "Hello", at: datetime = NOON) -> int:
     message_id = outbound.enqueue(db, settings, phone, body, kind="invitation", now=at)
     assert message_id is not None
     return message_id
 
 
-def row(db, message_id: int) -> dict:  # noqa: ANN001
+def row(db, message_id: int) -> dict:
     cursor = db.execute("SELECT * FROM sms_outbound WHERE id = ?", [message_id])
     names = [d[0] for d in cursor.description]
     return dict(zip(names, cursor.fetchone(), strict=True))
@@ -344,7 +343,7 @@ def test_enqueue_rejects_unknown_kinds_and_plainifies(db, settings) -> None:
 # --- status callbacks ---------------------------------------------------------------
 
 
-def status(client, sid: str, state: str, error_code: str = "", to: str = PHONE) -> int:  # noqa: ANN001
+def status(client, sid: str, state: str, error_code: str = "", to: str = PHONE) -> int:
     params = {"MessageSid": sid, "MessageStatus": state, "AccountSid": SID, "To": to}
     if error_code:
         params["ErrorCode"] = error_code

@@ -32,7 +32,7 @@ def server(db_path: Path) -> Iterator[ServerThread]:
         yield running
 
 
-def send(page, text: str) -> None:  # noqa: ANN001
+def send(page, text: str) -> None:
     page.get_by_label("Message").fill(text)
     page.get_by_role("button", name="Send").click()
     page.wait_for_load_state()

@@ -6,9 +6,9 @@ import pytest
 
 from participate import consultations
 from participate.errors import AnswerError
-from sms import load_report, phones, segments
-from sms.errors import InvalidNumber
-from sms.parsing import parse_answer
+from participate.sms import load_report, phones, segments
+from participate.sms.errors import InvalidNumber
+from participate.sms.parsing import parse_answer
 from tests.conftest import EXAMPLE
 
 

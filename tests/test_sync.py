@@ -19,12 +19,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from participate import answers as answer_rules
-from participate import clock, consultations, devices, store, submissions
+from participate import clock, consultations, store, submissions
 from participate.app import create_app
-from sync import node, receive, signing
-from sync.client import HubClient, Response
-from sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
-from sync.scheduling import NodeSync
+from participate.sync import devices, node, receive, verification, wire
+from participate.sync.client import HubAnswer, HubClient
+from participate.sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
+from participate.sync.scheduling import NodeSync
 from tests.conftest import EXAMPLE
 
 ANSWERS = {"visits": "weekly", "times": ["sundays", "mornings"], "evenings": True, "rating": 4}
@@ -58,13 +58,13 @@ class FlaskTransport:
         self.client = client
         self.sent: list[tuple[str, str, dict, bytes]] = []
 
-    def __call__(self, method, url, headers, body, timeout) -> Response:
+    def __call__(self, method, url, headers, body, timeout) -> HubAnswer:
         self.sent.append((method, url, dict(headers), body))
         parts = urlsplit(url)
         reply = self.client.open(
             parts.path, method=method, query_string=parts.query, headers=dict(headers), data=body
         )
-        return Response(
+        return HubAnswer(
             reply.status_code, reply.get_data(), {k.lower(): v for k, v in reply.headers.items()}
         )
 
@@ -76,7 +76,7 @@ class CutAfterRequest(FlaskTransport):
         super().__init__(client)
         self.cut = cut
 
-    def __call__(self, method, url, headers, body, timeout) -> Response:
+    def __call__(self, method, url, headers, body, timeout) -> HubAnswer:
         reply = super().__call__(method, url, headers, body, timeout)
         if self.cut(len(self.sent), method, url):
             raise TransportError("connection reset before the answer")
@@ -150,7 +150,7 @@ def signed_post(
     method: str = "POST",
     **sign_options,
 ):
-    headers = signing.sign(*enrolled, method, path, body, **sign_options)
+    headers = wire.sign(*enrolled, method, path, body, **sign_options)
     headers["Content-Type"] = "application/json"
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -192,7 +192,7 @@ def test_signature_is_hmac_sha256_over_the_canonical_request():
         ["POST", "/api/v1/heartbeat", "1700000000", "n" * 16, hashlib.sha256(body).hexdigest()]
     )
     expected = hmac.new(b"secret", message.encode(), hashlib.sha256).hexdigest()
-    headers = signing.sign(
+    headers = wire.sign(
         "dev-1", "secret", "post", "/api/v1/heartbeat", body, timestamp=1700000000, nonce="n" * 16
     )
     assert headers == {
@@ -204,8 +204,8 @@ def test_signature_is_hmac_sha256_over_the_canonical_request():
 
 
 def test_verify_accepts_a_good_request_and_remembers_the_device(hub_db, enrolled):
-    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
-    device = signing.verify(hub_db, "POST", "/api/v1/heartbeat", headers, b"{}")
+    headers = wire.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
+    device = verification.verify(hub_db, "POST", "/api/v1/heartbeat", headers, b"{}")
     assert device["id"] == enrolled[0]
     assert devices.get_device(hub_db, enrolled[0])["last_seen_at"] is not None
 
@@ -220,9 +220,9 @@ def test_verify_accepts_a_good_request_and_remembers_the_device(hub_db, enrolled
     ],
 )
 def test_verify_refuses_any_change_to_a_signed_request(hub_db, enrolled, method, path, body):
-    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
+    headers = wire.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
     with pytest.raises(RequestRefused, match="bad signature"):
-        signing.verify(hub_db, method, path, headers, body)
+        verification.verify(hub_db, method, path, headers, body)
     assert devices.list_devices(hub_db)[0]["refused_reason"] == "bad signature"
 
 
@@ -243,16 +243,16 @@ def test_verify_refuses_any_change_to_a_signed_request(hub_db, enrolled, method,
     ],
 )
 def test_verify_refuses_forged_headers(hub_db, enrolled, change, reason):
-    headers = signing.sign(*enrolled, "POST", "/p", b"", timestamp=1700000000)
+    headers = wire.sign(*enrolled, "POST", "/p", b"", timestamp=1700000000)
     headers.update(change)
     with pytest.raises(RequestRefused) as refused:
-        signing.verify(hub_db, "POST", "/p", headers, b"", now=1700000000)
+        verification.verify(hub_db, "POST", "/p", headers, b"", now=1700000000)
     assert refused.value.reason == reason
 
 
 def test_a_signature_header_outside_ascii_gets_401_not_500(client, hub_db, enrolled):
-    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
-    headers[signing.HEADER_SIGNATURE] = "\u00e9" * 64
+    headers = wire.sign(*enrolled, "POST", "/api/v1/heartbeat", b"{}")
+    headers[wire.HEADER_SIGNATURE] = "\u00e9" * 64
     reply = client.post("/api/v1/heartbeat", data=b"{}", headers=headers)
     assert (reply.status_code, reply.get_json()["reason"]) == (401, "malformed signature")
 
@@ -260,9 +260,9 @@ def test_a_signature_header_outside_ascii_gets_401_not_500(client, hub_db, enrol
 def test_forged_requests_naming_a_device_do_not_each_write_to_the_hub(hub_db, enrolled):
     refused_at = []
     for _ in range(3):
-        forged = signing.sign(enrolled[0], "a guessed secret", "POST", "/p", b"")
+        forged = wire.sign(enrolled[0], "a guessed secret", "POST", "/p", b"")
         with pytest.raises(RequestRefused, match="bad signature"):
-            signing.verify(hub_db, "POST", "/p", forged, b"")
+            verification.verify(hub_db, "POST", "/p", forged, b"")
         refused_at.append(devices.list_devices(hub_db)[0]["refused_at"])
     # Noted once for staff; the same refusal again soon after is not written again.
     assert refused_at[0] is not None and len(set(refused_at)) == 1
@@ -270,16 +270,16 @@ def test_forged_requests_naming_a_device_do_not_each_write_to_the_hub(hub_db, en
 
 def test_verify_refuses_a_secret_of_another_device(hub_db, enrolled):
     _, other_secret = devices.add_device(hub_db, "Other")
-    headers = signing.sign(enrolled[0], other_secret, "POST", "/p", b"")
+    headers = wire.sign(enrolled[0], other_secret, "POST", "/p", b"")
     with pytest.raises(RequestRefused, match="bad signature"):
-        signing.verify(hub_db, "POST", "/p", headers, b"")
+        verification.verify(hub_db, "POST", "/p", headers, b"")
 
 
 def test_verify_refuses_a_disabled_device(hub_db, enrolled):
     devices.disable_device(hub_db, enrolled[0])
-    headers = signing.sign(*enrolled, "POST", "/p", b"")
+    headers = wire.sign(*enrolled, "POST", "/p", b"")
     with pytest.raises(RequestRefused, match="device disabled"):
-        signing.verify(hub_db, "POST", "/p", headers, b"")
+        verification.verify(hub_db, "POST", "/p", headers, b"")
 
 
 @pytest.mark.parametrize(
@@ -288,27 +288,27 @@ def test_verify_refuses_a_disabled_device(hub_db, enrolled):
 )
 def test_verify_time_window(hub_db, enrolled, offset, accepted):
     now = 1_800_000_000
-    headers = signing.sign(*enrolled, "POST", "/p", b"", timestamp=now + offset)
+    headers = wire.sign(*enrolled, "POST", "/p", b"", timestamp=now + offset)
     if accepted:
-        assert signing.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
+        assert verification.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
         return
     with pytest.raises(RequestRefused, match="timestamp outside window") as refused:
-        signing.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
+        verification.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
     assert refused.value.clock_skew == offset
     device = devices.list_devices(hub_db)[0]
     assert device["clock_skew"] == offset and "clock skew" in device["attention"]
 
 
 def test_verify_refuses_a_replayed_nonce(hub_db, enrolled):
-    headers = signing.sign(*enrolled, "POST", "/p", b"x")
-    signing.verify(hub_db, "POST", "/p", headers, b"x")
+    headers = wire.sign(*enrolled, "POST", "/p", b"x")
+    verification.verify(hub_db, "POST", "/p", headers, b"x")
     with pytest.raises(RequestRefused, match="replayed nonce"):
-        signing.verify(hub_db, "POST", "/p", headers, b"x")
+        verification.verify(hub_db, "POST", "/p", headers, b"x")
 
 
 def test_a_replay_is_refused_after_the_hub_restarts(app_config, hub_db, enrolled):
     body = json.dumps({"queue_depth": 0}).encode()
-    headers = signing.sign(*enrolled, "POST", "/api/v1/heartbeat", body)
+    headers = wire.sign(*enrolled, "POST", "/api/v1/heartbeat", body)
     before = (
         create_app(app_config).test_client().post("/api/v1/heartbeat", data=body, headers=headers)
     )
@@ -321,10 +321,10 @@ def test_a_replay_is_refused_after_the_hub_restarts(app_config, hub_db, enrolled
 
 def test_nonces_are_forgotten_once_outside_the_window(hub_db, enrolled):
     now = 1_800_000_000
-    headers = signing.sign(*enrolled, "POST", "/p", b"", timestamp=now)
-    signing.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
-    later = signing.sign(*enrolled, "POST", "/p", b"", timestamp=now + 400)
-    signing.verify(hub_db, "POST", "/p", later, b"", now=now + 400, window=300)
+    headers = wire.sign(*enrolled, "POST", "/p", b"", timestamp=now)
+    verification.verify(hub_db, "POST", "/p", headers, b"", now=now, window=300)
+    later = wire.sign(*enrolled, "POST", "/p", b"", timestamp=now + 400)
+    verification.verify(hub_db, "POST", "/p", later, b"", now=now + 400, window=300)
     assert count(hub_db, "SELECT count(*) FROM sync_nonces") == 1
 
 
@@ -564,7 +564,7 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(app, client, hub_db, e
     environ = {"wsgi.input": body}
     # A chunked body has no length; the server says it ends the stream (as waitress does).
     environ.update({"wsgi.input_terminated": True} if streamed else {"CONTENT_LENGTH": str(10**8)})
-    headers = signing.sign(*enrolled, "POST", "/api/v1/submissions", b"")
+    headers = wire.sign(*enrolled, "POST", "/api/v1/submissions", b"")
     reply = client.post("/api/v1/submissions", headers=headers, environ_overrides=environ)
     assert reply.status_code == 413
     assert body.read_bytes <= 64 * 1024
@@ -577,10 +577,10 @@ def test_unsigned_forged_and_replayed_pushes_get_401(client, hub_db, enrolled):
     assert unsigned.status_code == 401
     assert unsigned.get_json()["reason"].startswith("missing header")
 
-    forged = signing.sign(enrolled[0], "guessed-secret", "POST", "/api/v1/submissions", body)
+    forged = wire.sign(enrolled[0], "guessed-secret", "POST", "/api/v1/submissions", body)
     assert client.post("/api/v1/submissions", data=body, headers=forged).status_code == 401
 
-    headers = signing.sign(*enrolled, "POST", "/api/v1/submissions", body)
+    headers = wire.sign(*enrolled, "POST", "/api/v1/submissions", body)
     assert client.post("/api/v1/submissions", data=body, headers=headers).status_code == 200
     # A tampered body under the good headers, then a straight replay.
     tampered = body.replace(b'"rating": 4', b'"rating": 1')
@@ -619,11 +619,11 @@ def test_pull_sends_every_version_with_an_etag(client, hub_db, enrolled):
     assert entry["current"] == newer.version
     assert {v["version"] for v in entry["versions"]} == {original.version, newer.version}
     etag = reply.headers["ETag"]
-    headers = signing.sign(*enrolled, "GET", "/api/v1/consultations", b"")
+    headers = wire.sign(*enrolled, "GET", "/api/v1/consultations", b"")
     again = client.get("/api/v1/consultations", headers={**headers, "If-None-Match": etag})
     assert again.status_code == 304
     consultations.set_closed(hub_db, "library-hours", True)
-    headers = signing.sign(*enrolled, "GET", "/api/v1/consultations", b"")
+    headers = wire.sign(*enrolled, "GET", "/api/v1/consultations", b"")
     changed = client.get("/api/v1/consultations", headers={**headers, "If-None-Match": etag})
     assert changed.status_code == 200 and changed.get_json()["consultations"][0]["closed"]
 
@@ -725,7 +725,7 @@ def test_the_node_marks_only_what_the_hub_said_it_holds(node_db, client):
             {"id": str(uuid.uuid4()), "status": "stored"},  # not in the batch
             "stored",
         ]  # made[3]: not mentioned at all
-        return Response(200, json.dumps({"results": results}).encode())
+        return HubAnswer(200, json.dumps({"results": results}).encode())
 
     report = node.push(node_db, node.client_from_store(node_db, transport=hub))
     synced = node_db.execute("SELECT id FROM submissions WHERE synced_at IS NOT NULL").fetchall()
@@ -764,7 +764,7 @@ def test_a_batch_too_large_is_split(node_db, hub_db, client):
         def __call__(self, method, url, headers, body, timeout):
             if len(json.loads(gzip.decompress(body))["submissions"]) > 2:
                 self.sent.append((method, url, dict(headers), body))
-                return Response(413, b'{"reason": "too large"}')
+                return HubAnswer(413, b'{"reason": "too large"}')
             return super().__call__(method, url, headers, body, timeout)
 
     hub_client = node.client_from_store(node_db, transport=Limited(client))
@@ -906,7 +906,7 @@ def test_schedule_adds_an_interval_job_and_a_prompt_job(tmp_path, enrolled):
     app = create_app(
         node_config(tmp_path / "node.db", "http://hub.test", enrolled, SYNC_INTERVAL=45)
     )
-    import sync
+    from participate import sync
 
     scheduler = BackgroundScheduler(timezone="UTC")
     assert sync.schedule(scheduler, app) is not None
@@ -1120,7 +1120,7 @@ def test_a_listing_the_node_cannot_read_never_holds_back_the_queue(
     class OddListing(FlaskTransport):
         def __call__(self, method, url, headers, body, timeout):
             if method == "GET":
-                return Response(200, json.dumps(listing).encode(), {"etag": '"odd"'})
+                return HubAnswer(200, json.dumps(listing).encode(), {"etag": '"odd"'})
             return super().__call__(method, url, headers, body, timeout)
 
     queued = record(node_db, 1)[0]

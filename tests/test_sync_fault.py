@@ -34,8 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # when run as a script (node mode)
     sys.path.insert(0, str(ROOT))
 
-from participate import consultations, devices, store  # noqa: E402
-from sync import receive  # noqa: E402
+from participate import consultations, store  # noqa: E402
+from participate.sync import (  # noqa: E402
+    devices,
+    receive,
+)
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"

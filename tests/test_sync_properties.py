@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from participate import consultations, devices, store, submissions
+from participate import consultations, store, submissions
 from participate.app import create_app
-from sync import node, receive
-from sync.client import Response
-from sync.errors import SyncError, TransportError
+from participate.sync import devices, node, receive
+from participate.sync.client import HubAnswer
+from participate.sync.errors import SyncError, TransportError
 from tests.conftest import EXAMPLE
 
 SELECT = f"SELECT {', '.join(receive.PUSH_FIELDS)} FROM submissions ORDER BY id"  # noqa: S608
@@ -31,7 +31,7 @@ class UnreliableNetwork:
         self.client = client
         self.fates = list(fates)
 
-    def __call__(self, method, url, headers, body, timeout) -> Response:
+    def __call__(self, method, url, headers, body, timeout) -> HubAnswer:
         fate = self.fates.pop(0) if self.fates else "ok"
         if fate == "lost request":
             raise TransportError("connection refused")
@@ -39,7 +39,7 @@ class UnreliableNetwork:
         reply = self.client.open(parts.path, method=method, headers=dict(headers), data=body)
         if fate == "lost answer":
             raise TransportError("connection reset after the request")
-        return Response(
+        return HubAnswer(
             reply.status_code, reply.get_data(), {k.lower(): v for k, v in reply.headers.items()}
         )
 

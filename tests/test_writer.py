@@ -10,15 +10,15 @@ from participate import store
 from participate.writer import writer_for
 
 
-def insert(sid: str):  # noqa: ANN201
-    def work(db):  # noqa: ANN001, ANN202
+def insert(sid: str):
+    def work(db):
         db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", [sid])
         return sid
 
     return work
 
 
-def sids(db_path) -> set[str]:  # noqa: ANN001
+def sids(db_path) -> set[str]:
     with store.open_db(db_path) as db:
         return {row[0] for row in db.execute("SELECT key FROM meta WHERE value = '1'").fetchall()}
 
@@ -32,18 +32,18 @@ def test_a_failing_unit_is_rolled_back_alone_within_its_group(db_path) -> None:
     writer = writer_for(str(db_path))
     started, release = threading.Event(), threading.Event()
 
-    def blocker(db):  # noqa: ANN001, ANN202
+    def blocker(db):
         started.set()
         release.wait(5)
         return insert("SM-first")(db)
 
-    def failing(db):  # noqa: ANN001, ANN202
+    def failing(db):
         insert("SM-failing")(db)
         raise ValueError("bad unit")
 
     results: dict[str, object] = {}
 
-    def call(name: str, work) -> None:  # noqa: ANN001
+    def call(name: str, work) -> None:
         try:
             results[name] = writer.run(work)
         except ValueError as error:
@@ -77,7 +77,7 @@ def test_concurrent_units_all_commit(db_path) -> None:
         try:
             for number in range(25):
                 writer.run(insert(f"{prefix}-{number}"))
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=many, args=(f"T{n}",)) for n in range(8)]

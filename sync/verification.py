@@ -1,17 +1,14 @@
-"""Sign device requests and check them: HMAC-SHA256 over method, path, time, nonce and body.
+"""Check device requests at the hub: signature, clock window and nonce, per device.
 
-A node sends four headers with every request to the hub. The signature covers
-`METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256-HEX(BODY AS SENT)`, keyed with the
-device's secret. The hub refuses an unknown or disabled device, a bad signature, a
-timestamp outside its window (either way) and a nonce it has already seen.
+The hub refuses an unknown or disabled device, a bad signature, a timestamp outside
+its window (either way) and a nonce it has already seen; see `participate.sync.wire`
+for what is signed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,47 +16,23 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import clock, devices, store
-from sync.errors import RequestRefused
+from participate import clock, store
 
-HEADER_DEVICE = "X-Participate-Device"
-HEADER_TIMESTAMP = "X-Participate-Timestamp"
-HEADER_NONCE = "X-Participate-Nonce"
-HEADER_SIGNATURE = "X-Participate-Signature"
-HEADERS = (HEADER_DEVICE, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
+from . import devices
+from .errors import RequestRefused
+from .wire import (
+    HEADER_DEVICE,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    HEADERS,
+    signature,
+)
+
 DEFAULT_WINDOW = 300
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
-
-
-def signature(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    """Return the hex HMAC-SHA256 of a request's canonical form under `secret`."""
-    message = "\n".join(
-        [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
-    ).encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-
-
-def sign(
-    device_id: str,
-    secret: str,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    *,
-    timestamp: float | None = None,
-    nonce: str | None = None,
-) -> dict[str, str]:
-    """Return the headers that sign this request as `device_id`."""
-    stamp = str(int(time.time() if timestamp is None else timestamp))
-    nonce = nonce or secrets.token_urlsafe(18)
-    return {
-        HEADER_DEVICE: device_id,
-        HEADER_TIMESTAMP: stamp,
-        HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: signature(secret, method, path, stamp, nonce, body),
-    }
 
 
 def verify(
