@@ -9,7 +9,7 @@ import click
 import sqlite_utils
 
 from participate import store
-from participate.clitools import db_option, friendly_errors
+from participate.command_options import db_option, friendly_errors
 
 from . import days, export, users
 from .errors import FilterError, UnknownTimeZone

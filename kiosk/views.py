@@ -26,7 +26,7 @@ from flask import (
 from flask_babel import force_locale
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from participate import clock, consultations, store, writer
+from participate import clock, consultations, group_commit, store
 from participate.answers import from_form
 from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, NotFound
@@ -395,7 +395,7 @@ def submit() -> Any:
     try:
         # Committed (with whatever other kiosks' submits arrived meanwhile) before the
         # thank-you screen is sent.
-        writer.writer_for(current_app.config["DATABASE"]).run(record)
+        group_commit.writer_for(current_app.config["DATABASE"]).run(record)
     except AnswersError as error:
         visit = _visit_from_form()
         return _render_review(visit, _consultation(visit), error.errors)

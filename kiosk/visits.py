@@ -161,7 +161,7 @@ def set_language(
 def submit(db: sqlite_utils.Database, visit: Visit, consultation: Consultation) -> dict[str, Any]:
     """Record the visit's submission and forget its answers, in one transaction; idempotent.
 
-    Call it inside a write transaction of its own, or through `participate.writer`, which
+    Call it inside a write transaction of its own, or through `participate.group_commit`, which
     commits many visits' submits together.
     """
     with store.write(db):

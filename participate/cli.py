@@ -14,7 +14,7 @@ import click
 
 from participate import __version__, consultations, logs, store
 from participate.app import FEATURES, create_app
-from participate.clitools import db_option, friendly_errors
+from participate.command_options import db_option, friendly_errors
 from participate.serve import THREADS
 
 

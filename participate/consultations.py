@@ -21,8 +21,9 @@ from typing import Any
 import sqlite_utils
 import yaml
 
-from participate import clock, store, words
+from participate import clock, store
 from participate.errors import ConsultationError, NotFound
+from participate.keywords import RESERVED_WORDS, normalize
 
 QUESTION_TYPES = ("choice", "multi", "scale", "yesno", "number", "text")
 
@@ -287,12 +288,12 @@ def _parse_keywords(
         values = value if isinstance(value, list) else [value]
         normalised = []
         for keyword in values:
-            if not isinstance(keyword, str) or not words.normalize(keyword):
+            if not isinstance(keyword, str) or not normalize(keyword):
                 raise check.fail("keywords", f"{keyword!r} is not a keyword")
-            word = words.normalize(keyword)
+            word = normalize(keyword)
             if " " in word:
                 raise check.fail("keywords", f"{keyword!r} must be a single word")
-            if word in words.RESERVED_WORDS:
+            if word in RESERVED_WORDS:
                 raise check.fail("keywords", f"{keyword!r} is reserved for SMS commands or answers")
             if word in seen:
                 raise check.fail("keywords", f"{keyword!r} is listed twice")
@@ -566,8 +567,8 @@ def _save_one(
         [consultation.id, consultation.version, now, now],
     )
     db.execute("DELETE FROM keywords WHERE consultation_id = ?", [consultation.id])
-    for language, keywords in consultation.keywords.items():
-        for keyword in keywords:
+    for language, words in consultation.keywords.items():
+        for keyword in words:
             db.execute(
                 "INSERT INTO keywords (keyword, consultation_id, language) VALUES (?, ?, ?)",
                 [keyword, consultation.id, language],
@@ -668,7 +669,7 @@ def by_keyword(
     db: sqlite_utils.Database, text: str, today: date
 ) -> tuple[Consultation, str] | None:
     """Return the open consultation a texted keyword starts, with the keyword's language."""
-    word = words.normalize(text)
+    word = normalize(text)
     if not word:
         return None
     rows = db.execute(

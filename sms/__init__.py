@@ -17,7 +17,7 @@ from participate.extensions import csrf
 from . import config as sms_config
 from .commands import invite
 from .outbound import RateLimiter
-from .report import load_report
+from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 

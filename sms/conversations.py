@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from participate import clock, consultations, store, submissions, words
+from participate import clock, consultations, keywords, store, submissions
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
 
@@ -96,7 +96,7 @@ def receive(
 def handle(
     db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, *, now: datetime | None = None
 ) -> Outcome:
-    """Handle one inbound message inside the caller's write transaction (see participate.writer)."""
+    """Handle one inbound message inside the caller's write transaction (see group_commit)."""
     if not db.conn.in_transaction:
         raise RuntimeError("handle() must run inside a write transaction; use receive()")
     now = _moment(now)
@@ -161,7 +161,7 @@ class _Turn:
         if self.conversation and _idle(self.conversation, config, now):
             _finish(db, self.conversation, "expired", self.respondent, self.stamp)
             self.conversation = None
-        self.word = words.normalize(inbound.body)
+        self.word = keywords.normalize(inbound.body)
 
     # -- language ---------------------------------------------------------------------
 
@@ -176,16 +176,16 @@ class _Turn:
 
     def run(self) -> Outcome:
         opt = self.inbound.opt_out_type.upper()
-        if self.word in words.OPT_OUT_WORDS or opt == "STOP":
+        if self.word in keywords.OPT_OUT_WORDS or opt == "STOP":
             return self.opt_out()
         opted_out = bool(self.contact.opted_out_at)
         if (
-            self.word in words.OPT_IN_WORDS
+            self.word in keywords.OPT_IN_WORDS
             or opt == "START"
             or (opted_out and self.word in OPTED_OUT_OPT_IN_WORDS)
         ):
             return self.opt_in()
-        if self.word in words.HELP_WORDS or opt == "HELP":
+        if self.word in keywords.HELP_WORDS or opt == "HELP":
             return self.help()
         # A keyword is one word (checked when loading), so longer texts skip the lookup.
         match = (
@@ -195,7 +195,7 @@ class _Turn:
         )
         if opted_out:
             if match:
-                keyword = words.normalize(self.inbound.body)
+                keyword = keywords.normalize(self.inbound.body)
                 return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])
             return Outcome("ignored")
         if match and not self._answers_question():
@@ -266,7 +266,7 @@ class _Turn:
         try:
             if not body.strip() and self.inbound.num_media:
                 raise AnswerError("no_text", "a picture without text", question=question.id)
-            if self.word in words.SKIP_WORDS:
+            if self.word in keywords.SKIP_WORDS:
                 if question.required:
                     raise AnswerError("required", "a required question", question=question.id)
                 conversation.answers.pop(question.id, None)

@@ -18,7 +18,7 @@ from babel.numbers import get_group_symbol
 from participate import answers
 from participate.consultations import Question
 from participate.errors import AnswerError
-from participate.words import normalize, strip_accents
+from participate.keywords import normalize, strip_accents
 
 YES = frozenset({"YES", "Y", "YEAH", "YEP", "YUP", "OK", "OUI", "O", "OUAIS", "SI", "TRUE"})
 NO = frozenset({"NO", "N", "NOPE", "NAH", "NON", "FALSE"})

@@ -15,7 +15,7 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import BadRequest
 
-from participate import store, writer
+from participate import group_commit, store
 
 from . import config, conversations, outbound, phones, segments, simulator
 from .errors import InvalidNumber
@@ -87,7 +87,7 @@ def twilio_inbound() -> Response:
         opt_out_type=form.get("OptOutType", ""),
     )
     settings = config.get()
-    outcome = writer.writer_for(settings.database).run(
+    outcome = group_commit.writer_for(settings.database).run(
         lambda db: conversations.handle(db, settings, inbound)
     )
     conversations.log_outcome(outcome)  # after the commit, outside the writer thread

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from participate import store
-from participate.clitools import db_option, friendly_errors
+from participate.command_options import db_option, friendly_errors
 
 from . import devices
 

@@ -20,7 +20,7 @@ import pytest
 import sqlite_utils
 import yaml
 
-from participate import consultations, store, writer
+from participate import consultations, group_commit, store
 from participate.errors import AnswersError
 from participate.kiosk import visits
 from tests.conftest import EXAMPLE, ROOT
@@ -54,7 +54,7 @@ def test_group_commit_records_each_concurrent_submit_once(
     db_path: Path, db: sqlite_utils.Database, loaded
 ) -> None:
     batch = [started_visit(db, loaded) for _ in range(40)]
-    group = writer.writer_for(db_path)
+    group = group_commit.writer_for(db_path)
     errors: list[BaseException] = []
 
     def submit(visit: visits.Visit) -> None:
@@ -83,7 +83,7 @@ def test_a_failing_submit_is_rolled_back_alone(
 ) -> None:
     good = started_visit(db, loaded)
     bad = started_visit(db, loaded, {"visits": "rarely"})  # required answers missing
-    group = writer.writer_for(db_path)
+    group = group_commit.writer_for(db_path)
     results: dict[str, object] = {}
 
     def submit(name: str, visit: visits.Visit) -> None:

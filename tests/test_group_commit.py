@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from participate import store
-from participate.writer import writer_for
+from participate.group_commit import writer_for
 
 
 def insert(sid: str):
