@@ -99,6 +99,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_MAX_ATTEMPTS", 5, "Outbound SMS: attempts before a transient failure is final."),
     Setting("SMS_RETRY_SECONDS", 60, "Outbound SMS: first retry delay, doubled at each attempt."),
+    Setting(
+        "SMS_GATEWAY",
+        "twilio",
+        "What receives and sends texts: `twilio` (its webhook) or `gammu` (a GSM modem).",
+    ),
+    Setting(
+        "SMS_GATEWAY_PER_MINUTE",
+        6,
+        "gammu gateway: most messages sent a minute (a modem's pace).",
+    ),
+    Setting("GAMMU_CONFIG", "", "gammu gateway: path of gammu-smsd's configuration file."),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),

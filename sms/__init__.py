@@ -1,7 +1,8 @@
-"""The SMS channel: a Twilio conversation anyone with a basic phone can use.
+"""The SMS channel: a conversation anyone with a basic phone can use, through a gateway.
 
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
-node; `schedule` adds the expiry and outbound-queue jobs; `commands` adds
+node (what receives and sends is the gateway, `sms.gateway`); `schedule` adds the expiry and outbound-queue jobs, and the modem's polling job where
+the gateway is gammu-smsd; `commands` adds
 `participate invite`; `load_report` tells `participate load` what each prompt costs.
 """
 
@@ -26,6 +27,8 @@ __all__ = ["commands", "init_app", "load_report", "schedule"]
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
+GAMMU_POLL_SECONDS = 2
+GATEWAY_CHECK_SECONDS = 60
 
 
 def init_app(app: Flask) -> None:
@@ -34,7 +37,7 @@ def init_app(app: Flask) -> None:
 
     settings = sms_config.from_app_config(app.config)
     app.extensions["sms"] = settings
-    app.extensions["sms_limiter"] = RateLimiter(settings.rate_per_second)
+    app.extensions["sms_limiter"] = RateLimiter(settings.send_rate)
     app.register_blueprint(views.bp)
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
@@ -49,6 +52,9 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         "sms-expire": (jobs.expire, 60 * EXPIRY_MINUTES),
         "sms-queue": (jobs.send_queue, QUEUE_SECONDS),
     }
+    if sms_config.get(app).gateway == "gammu":
+        every["sms-gammu-poll"] = (jobs.gammu_poll, GAMMU_POLL_SECONDS)
+        every["sms-gammu-check"] = (jobs.gammu_check, GATEWAY_CHECK_SECONDS)
     for job_id, (job, seconds) in every.items():
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from . import phones
 from .errors import SmsConfigError
 
+GATEWAYS = ("twilio", "gammu")
 WEBHOOK_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 
@@ -37,11 +38,24 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None
     max_attempts: int
     retry_seconds: float
+    role: str = "hub"
+    gateway: str = "twilio"  # what receives and sends: twilio or gammu
+    gateway_per_minute: float = 6.0
+    gammu_config: str = ""
 
     @functools.cached_property
     def pepper(self) -> bytes:
-        """Return the phone pepper, generating the simulator's file on first use if needed."""
-        return phones.resolve_pepper(self.pepper_setting, self.database, live=self.live)
+        """Return the phone pepper: configured, the hub's on a node, or the simulator's file."""
+        return phones.resolve_pepper(
+            self.pepper_setting, self.database, live=self.live, from_hub=self.role == "node"
+        )
+
+    @property
+    def send_rate(self) -> float:
+        """Return the most messages a second to send: a modem takes a few a minute."""
+        if self.gateway == "twilio":
+            return self.rate_per_second
+        return self.gateway_per_minute / 60
 
     @property
     def live(self) -> bool:
@@ -87,12 +101,16 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         hours = float(config["SMS_SESSION_HOURS"])
         attempts = int(config["SMS_MAX_ATTEMPTS"])
         retry = float(config["SMS_RETRY_SECONDS"])
+        per_minute = float(config["SMS_GATEWAY_PER_MINUTE"])
     except (TypeError, ValueError) as exc:
         raise SmsConfigError(f"an SMS setting is not a number: {exc}") from None
-    if rate <= 0 or hours <= 0 or attempts < 1 or retry < 0:
+    gateway = str(config.get("SMS_GATEWAY") or "twilio").strip().lower()
+    if gateway not in GATEWAYS:
+        raise SmsConfigError(f"SMS_GATEWAY must be one of {', '.join(GATEWAYS)}, got {gateway!r}")
+    if rate <= 0 or hours <= 0 or attempts < 1 or retry < 0 or per_minute <= 0:
         raise SmsConfigError(
             "SMS_RATE_PER_SECOND and SMS_SESSION_HOURS must be positive,"
-            " SMS_MAX_ATTEMPTS at least 1"
+            " SMS_MAX_ATTEMPTS at least 1, SMS_GATEWAY_PER_MINUTE positive"
         )
     sms_config = SmsConfig(
         database=str(config["DATABASE"]),
@@ -111,7 +129,13 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         quiet_hours=parse_quiet_hours(str(config.get("SMS_QUIET_HOURS") or "")),
         max_attempts=attempts,
         retry_seconds=retry,
+        role=str(config.get("ROLE") or "hub"),
+        gateway=gateway,
+        gateway_per_minute=per_minute,
+        gammu_config=str(config.get("GAMMU_CONFIG") or ""),
     )
+    if gateway == "gammu" and not sms_config.gammu_config:
+        raise SmsConfigError("SMS_GATEWAY is gammu: set GAMMU_CONFIG to gammu-smsd's config file")
     if sms_config.live:
         # Refuse to take real numbers without the operator's own pepper (see phones).
         sms_config.pepper  # noqa: B018

@@ -1,7 +1,9 @@
 """The one table that holds phone numbers: a contact per number, with its opt-out state.
 
 Every other SMS table points at a contact by id, so a number is stored once and erased
-by deleting its row (the conversations, queue and simulator log go with it).
+by deleting its row (the conversations, queue and simulator log go with it). Opt-outs
+are the fleet's, by pseudonym (`participate.fleet`): a STOP taken here is noted there too,
+and one taken anywhere else reaches this store's contact through it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlite_utils
+
+from participate import fleet
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,12 @@ def ensure(db: sqlite_utils.Database, phone: str, respondent: str, stamp: str) -
         " RETURNING id, language, opted_out_at",
         [phone, respondent, stamp, stamp],
     ).fetchone()
-    return Contact(*row)
+    contact = Contact(*row)
+    if contact.opted_out_at is None and (since := fleet.opted_out_since(db, respondent)):
+        # A new number here that opted out at another node or at the hub.
+        db.execute("UPDATE sms_contacts SET opted_out_at = ? WHERE id = ?", [since, contact.id])
+        contact = Contact(contact.id, contact.language, since)
+    return contact
 
 
 def find(db: sqlite_utils.Database, phone: str) -> int | None:
@@ -55,11 +64,14 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
         " WHERE contact_id = ? AND status = 'queued'",
         [stamp, contact_id],
     )
-    return cursor.rowcount
+    cancelled = cursor.rowcount
+    _note_in_fleet(db, contact_id, True, stamp)
+    return cancelled
 
 
 def opt_in(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:
     """Opt a contact back in."""
+    _note_in_fleet(db, contact_id, False, stamp)
     db.execute(
         "UPDATE sms_contacts SET opted_out_at = NULL, updated_at = ? WHERE id = ?",
         [stamp, contact_id],
@@ -72,3 +84,9 @@ def set_language(db: sqlite_utils.Database, contact_id: int, lang: str, stamp: s
         "UPDATE sms_contacts SET language = ?, updated_at = ? WHERE id = ?",
         [lang, stamp, contact_id],
     )
+
+
+def _note_in_fleet(db: sqlite_utils.Database, contact_id: int, opted_out: bool, stamp: str) -> None:
+    row = db.execute("SELECT respondent FROM sms_contacts WHERE id = ?", [contact_id]).fetchone()
+    if row is not None:
+        fleet.record_opt_out(db, row[0], opted_out, stamp)

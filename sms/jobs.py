@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import logging
 
-import sqlite_utils
 from flask import Flask
-from twilio.rest import Client
 
 from participate import store
 
-from . import config, conversations, outbound
+from . import config, conversations, gammu, gateway, outbound
+from .errors import GatewayError, SmsConfigError
 
 log = logging.getLogger(__name__)
-
-
-def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
-    """Return the app's sender: Twilio with credentials, else the simulator."""
-    settings = config.get(app)
-    if not settings.can_send:
-        return outbound.SimulatorSender(db)
-    client = app.extensions.get("sms_client")
-    if client is None:
-        client = Client(settings.account_sid, settings.auth_token)
-        app.extensions["sms_client"] = client
-    return outbound.TwilioSender(client, settings)
-
 
 def expire(app: Flask) -> int:
     """Expire idle conversations in the app's store."""
@@ -41,7 +27,49 @@ def send_queue(app: Flask) -> outbound.SendReport:
     """Send what is due in the app's outbound queue."""
     settings = config.get(app)
     with app.app_context(), store.open_db(settings.database) as db:
-        report = outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
+        report = outbound.send_due(db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"])
+        if settings.gateway != "twilio":
+            gateway.publish(db, settings)
     if report.sent or report.failed or report.retrying:
         log.info("sms.queue_run", extra=vars(report))
     return report
+
+
+def gammu_poll(app: Flask) -> gammu.PollReport | None:
+    """Take the modem's new texts, send their replies, settle what the daemon sent."""
+    settings = config.get(app)
+    with app.app_context(), store.open_db(settings.database) as db:
+        try:
+            where = gammu.folders(settings.gammu_config)
+            report = gammu.poll(db, settings, where)
+            gammu.settle(db, settings, where)
+        except (GatewayError, SmsConfigError) as error:
+            # Nothing is lost: unread files stay in the inbox for the next poll.
+            log.error("sms.gammu_unavailable", extra={"error": str(error)})
+            gateway.note_problem(db, str(error))
+            return None
+        if report.received:
+            outbound.send_due(db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"])
+        if report.received or report.refused:
+            log.info(
+                "sms.gammu_poll",
+                extra={"received": report.received, "refused": len(report.refused)},
+            )
+            gateway.publish(db, settings)
+    return report
+
+
+def gammu_check(app: Flask) -> gammu.DaemonStatus | None:
+    """Ask gammu-smsd for the modem's signal and battery; note it if it is not running."""
+    settings = config.get(app)
+    with store.open_db(settings.database) as db:
+        try:
+            status = gammu.check(settings.gammu_config)
+        except GatewayError as error:
+            log.error("sms.gammu_unavailable", extra={"error": str(error)})
+            gateway.note_problem(db, str(error))
+            gateway.publish(db, settings)
+            return None
+        gateway.note_device(db, status.signal, status.battery)
+        gateway.publish(db, settings)
+    return status

@@ -58,6 +58,32 @@ HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# What a heartbeat's `gateway` object may say of the node's SMS gateway.
+GATEWAY_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "in_today": (int,),
+    "out_today": (int,),
+    "queued": (int,),
+    "last_error": (str,),
+    "last_error_at": (str,),
+    "signal": (int,),
+    "battery": (int,),
+    "checked_at": (str,),
+}
+
+
+def checked_gateway(value: Any) -> dict[str, Any]:
+    """Return the well-typed fields of a heartbeat's gateway report ({} where there is none)."""
+    if not isinstance(value, Mapping):
+        return {}
+    clean: dict[str, Any] = {}
+    for name, types in GATEWAY_TYPES.items():
+        field = value.get(name)
+        if isinstance(field, types) and not isinstance(field, bool):
+            clean[name] = field[:500] if isinstance(field, str) else field
+    return clean
+
+
 def add_device(db: sqlite_utils.Database, name: str) -> tuple[str, str]:
     """Enrol a node under `name` and return its new (device id, secret); show the secret once."""
     name = name.strip()
@@ -138,7 +164,7 @@ def record_heartbeat(
         db.execute(
             "UPDATE device_status SET reported_at = ?, version = ?, queue_depth = ?,"
             " oldest_unsynced_age = ?, highest_seq = ?, rejected_count = ?, node_clock = ?,"
-            " clock_skew = ?, free_disk = ?, last_error = ? WHERE device_id = ?",
+            " clock_skew = ?, free_disk = ?, last_error = ?, gateway = ? WHERE device_id = ?",
             [
                 now,
                 values["version"],
@@ -150,6 +176,7 @@ def record_heartbeat(
                 skew,
                 values["free_disk"],
                 values["last_error"],
+                json.dumps(report.get("gateway") or {}),
                 device_id,
             ],
         )

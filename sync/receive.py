@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, consultations, store
+from participate import clock, consultations, fleet, store
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS
@@ -261,17 +261,27 @@ def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body
 
 
-def take_heartbeat(db: sqlite_utils.Database, device_id: str, report: Any) -> dict[str, Any]:
-    """Check and keep a device's health report; return the hub's view of its ledger."""
+def take_heartbeat(
+    db: sqlite_utils.Database, device_id: str, report: Any, *, pepper: bytes
+) -> dict[str, Any]:
+    """Keep a device's health report and opt-outs; answer with its ledger, the pepper, opt-outs."""
     clean = _checked_heartbeat(report)
     devices.record_heartbeat(db, device_id, clean)
+    fleet.take_changes(db, fleet.checked_changes(report.get("opt_outs")))
     held, highest_held = devices.held_summary(db, device_id)
     highest = max(clean["highest_seq"] or 0, highest_held)
+    cursor = report.get("opt_out_cursor")
+    cursor = cursor if isinstance(cursor, int) and not isinstance(cursor, bool) else 0
+    changes, cursor = fleet.changes_after(db, max(cursor, 0))
     return {
         "hub_time": clock.utcnow(),
         "held": held,
         "highest_held": highest_held,
         "gaps": devices.ledger_gaps(db, device_id, highest),
+        # One pseudonym for a phone across the fleet: the node keeps it beside its store.
+        "phone_pepper": pepper.decode("utf-8"),
+        "opt_outs": changes,
+        "opt_out_cursor": cursor,
     }
 
 
@@ -289,4 +299,5 @@ def _checked_heartbeat(report: Any) -> dict[str, Any]:
         if isinstance(value, int | float) and not 0 <= value <= _INT_MAX:
             raise BadBatch(f"{name} must be from 0 to {_INT_MAX}")
         clean[name] = value[:2000] if isinstance(value, str) else value
+    clean["gateway"] = devices.checked_gateway(report.get("gateway"))
     return clean
