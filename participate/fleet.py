@@ -154,9 +154,7 @@ def unpushed(db: sqlite_utils.Database, limit: int = BATCH) -> list[dict[str, An
         " ORDER BY version LIMIT ?",
         [limit],
     ).fetchall()
-    return [
-        {"respondent": r, "opted_out": bool(o), "changed_at": c} for r, o, c in rows
-    ]
+    return [{"respondent": r, "opted_out": bool(o), "changed_at": c} for r, o, c in rows]
 
 
 def mark_pushed(db: sqlite_utils.Database, changes: Iterable[Mapping[str, Any]]) -> None:

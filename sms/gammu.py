@@ -341,4 +341,3 @@ def check(config_path: str | Path) -> DaemonStatus:
         signal if signal is not None and signal >= 0 else None,
         battery if battery is not None and battery > 0 else None,
     )
-

@@ -130,4 +130,3 @@ def publish(db: sqlite_utils.Database, config: SmsConfig) -> dict[str, Any]:
     current = report(db, config)
     fleet.keep_gateway_report(db, current)
     return current
-

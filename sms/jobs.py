@@ -13,6 +13,7 @@ from .errors import GatewayError, SmsConfigError
 
 log = logging.getLogger(__name__)
 
+
 def expire(app: Flask) -> int:
     """Expire idle conversations in the app's store."""
     settings = config.get(app)
@@ -27,7 +28,9 @@ def send_queue(app: Flask) -> outbound.SendReport:
     """Send what is due in the app's outbound queue."""
     settings = config.get(app)
     with app.app_context(), store.open_db(settings.database) as db:
-        report = outbound.send_due(db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"])
+        report = outbound.send_due(
+            db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"]
+        )
         if settings.gateway != "twilio":
             gateway.publish(db, settings)
     if report.sent or report.failed or report.retrying:
@@ -49,7 +52,9 @@ def gammu_poll(app: Flask) -> gammu.PollReport | None:
             gateway.note_problem(db, str(error))
             return None
         if report.received:
-            outbound.send_due(db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"])
+            outbound.send_due(
+                db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"]
+            )
         if report.received or report.refused:
             log.info(
                 "sms.gammu_poll",
