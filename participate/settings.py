@@ -102,14 +102,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SMS_GATEWAY",
         "twilio",
-        "What receives and sends texts: `twilio` (its webhook) or `gammu` (a GSM modem).",
+        "What receives and sends texts: `twilio`, `gammu` (a GSM modem) or `android` (a phone).",
     ),
     Setting(
         "SMS_GATEWAY_PER_MINUTE",
         6,
-        "gammu gateway: most messages sent a minute (a modem's pace).",
+        "gammu and android gateways: most messages sent a minute (a modem's pace).",
     ),
     Setting("GAMMU_CONFIG", "", "gammu gateway: path of gammu-smsd's configuration file."),
+    Setting("ANDROID_URL", "", "android gateway: the phone's local server, http://IP:8080."),
+    Setting("ANDROID_USERNAME", "", "android gateway: the local server's user name."),
+    Setting("ANDROID_PASSWORD", "", "android gateway: the local server's password."),
+    Setting("ANDROID_WEBHOOK_SECRET", "", "android gateway: the app's webhook signing key."),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),

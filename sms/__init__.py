@@ -1,9 +1,10 @@
 """The SMS channel: a conversation anyone with a basic phone can use, through a gateway.
 
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
-node (what receives and sends is the gateway, `sms.gateway`); `schedule` adds the expiry and outbound-queue jobs, and the modem's polling job where
-the gateway is gammu-smsd; `commands` adds
-`participate invite`; `load_report` tells `participate load` what each prompt costs.
+node, and the phone's webhook where the gateway is android (`sms.gateway`); `schedule`
+adds the expiry and outbound-queue jobs, and the modem's polling job where the gateway
+is gammu-smsd; `commands` adds `participate invite`; `load_report` tells `participate
+load` what each prompt costs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def init_app(app: Flask) -> None:
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
+    if settings.gateway == "android":
+        from . import android
+
+        app.register_blueprint(android.bp)
+        csrf.exempt(android.webhook)  # the phone signs it instead
 
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:

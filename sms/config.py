@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from . import phones
 from .errors import SmsConfigError
 
-GATEWAYS = ("twilio", "gammu")
+GATEWAYS = ("twilio", "gammu", "android")
 WEBHOOK_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 
@@ -39,9 +39,13 @@ class SmsConfig:
     max_attempts: int
     retry_seconds: float
     role: str = "hub"
-    gateway: str = "twilio"  # what receives and sends: twilio or gammu
+    gateway: str = "twilio"  # what receives and sends: twilio, gammu or android
     gateway_per_minute: float = 6.0
     gammu_config: str = ""
+    android_url: str = ""
+    android_username: str = ""
+    android_password: str = ""
+    android_webhook_secret: str = ""
 
     @functools.cached_property
     def pepper(self) -> bytes:
@@ -133,9 +137,18 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         gateway=gateway,
         gateway_per_minute=per_minute,
         gammu_config=str(config.get("GAMMU_CONFIG") or ""),
+        android_url=str(config.get("ANDROID_URL") or "").rstrip("/"),
+        android_username=str(config.get("ANDROID_USERNAME") or ""),
+        android_password=str(config.get("ANDROID_PASSWORD") or ""),
+        android_webhook_secret=str(config.get("ANDROID_WEBHOOK_SECRET") or ""),
     )
     if gateway == "gammu" and not sms_config.gammu_config:
         raise SmsConfigError("SMS_GATEWAY is gammu: set GAMMU_CONFIG to gammu-smsd's config file")
+    if gateway == "android" and not (sms_config.android_url and sms_config.android_webhook_secret):
+        raise SmsConfigError(
+            "SMS_GATEWAY is android: set ANDROID_URL (the phone's local server) and"
+            " ANDROID_WEBHOOK_SECRET (the signing key set in the app)"
+        )
     if sms_config.live:
         # Refuse to take real numbers without the operator's own pepper (see phones).
         sms_config.pepper  # noqa: B018

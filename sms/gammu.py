@@ -272,7 +272,7 @@ def inject(config_path: str, to: str, body: str) -> str:
     # -len: the text's length in the units gammu counts; over one segment it concatenates.
     command += ["-len", str(max(measured.units, len(body))), "-text", body]
     try:
-        done = subprocess.run(  # noqa: S603 (no shell; the body is one argument)
+        done = subprocess.run(
             command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -323,7 +323,7 @@ def check(config_path: str | Path) -> DaemonStatus:
     folders(config_path)  # a missing or wrong config says so first
     command = [MONITOR, "-c", str(config_path), "-n", "1", "-d", "0"]
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:

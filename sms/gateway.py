@@ -2,8 +2,10 @@
 
 SMS_GATEWAY picks one. `twilio`: Twilio's signed webhook in, replies as TwiML, the
 queue through its REST API (the simulator without credentials). `gammu`: a GSM modem
-driven by gammu-smsd, whose folders a job polls (`sms.gammu`). A gateway only receives and sends: every text goes
-through `take` into the one conversation engine (keywords, STOP/START/HELP, dedupe,
+driven by gammu-smsd, whose folders a job polls (`sms.gammu`). `android`: a phone
+running SMS Gateway for Android, its signed webhook in and its local API out
+(`sms.android`). A gateway only receives and sends: every text goes through `take`
+into the one conversation engine (keywords, STOP/START/HELP, dedupe,
 expiry), and every reply through the one outbound queue (rate limit, quiet hours,
 segments). What the gateway last saw is kept for the node's heartbeat (`publish`).
 """
@@ -36,11 +38,23 @@ def take(
     now: datetime | None = None,
 ) -> conversations.Outcome:
     """Handle a text a gateway received and queue its replies, in one transaction."""
-    moment = now or clock.parse(clock.utcnow())
     with store.write(db):
-        outcome = conversations.handle(db, config, inbound, now=moment)
-        outbound.queue_replies(db, config, inbound.phone, outcome.replies, clock.to_text(moment))
+        outcome = take_in_transaction(db, config, inbound, now=now)
     conversations.log_outcome(outcome)
+    return outcome
+
+
+def take_in_transaction(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    inbound: conversations.Inbound,
+    *,
+    now: datetime | None = None,
+) -> conversations.Outcome:
+    """Handle a text and queue its replies inside the caller's write transaction."""
+    moment = now or clock.parse(clock.utcnow())
+    outcome = conversations.handle(db, config, inbound, now=moment)
+    outbound.queue_replies(db, config, inbound.phone, outcome.replies, clock.to_text(moment))
     return outcome
 
 
@@ -51,6 +65,10 @@ def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
         from .gammu import GammuSender
 
         return GammuSender(settings.gammu_config)
+    if settings.gateway == "android":
+        from .android import AndroidSender
+
+        return AndroidSender(settings, app.extensions.get("sms_android_session"))
     if not settings.can_send:
         return outbound.SimulatorSender(db)
     client = app.extensions.get("sms_client")

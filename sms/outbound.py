@@ -1,8 +1,9 @@
 """Outbound SMS: a persistent queue, sent by a job through the gateway's sender.
 
-The senders: Twilio, the simulator or a GSM modem (`gammu`); a gateway that takes a message and reports later holds it `accepted`
+The senders: Twilio, the simulator, a GSM modem (`gammu`) or an Android phone
+(`android`); a gateway that takes a message and reports later holds it `accepted`
 until its report settles it as `sent` or `failed`. A gateway without a synchronous
-reply (gammu) queues each reply to a text here too (`queue_replies`), so
+reply (gammu, android) queues each reply to a text here too (`queue_replies`), so
 replies share the rate limit; quiet hours hold invitations and reminders, never the
 answer to someone who has just texted.
 
@@ -310,7 +311,6 @@ def _claim(
 ) -> _Claimed | None:
     stamp = clock.to_text(moment)
     # In quiet hours only replies go: someone who has just texted is awake.
-    kinds = "AND o.kind = 'reply'" if replies_only else ""
     with store.write(db):
         while True:
             row = store.first_row(
@@ -318,9 +318,10 @@ def _claim(
                 "SELECT o.id, o.contact_id, c.phone, o.body, o.encoding, o.segments,"
                 " o.attempts + 1 AS attempts, c.opted_out_at AND o.kind != 'reply' AS held_back"
                 " FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
-                f" WHERE o.status = 'queued' AND o.next_attempt_at <= ? {kinds}"  # noqa: S608
+                " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
+                " AND (o.kind = 'reply' OR NOT ?)"
                 " ORDER BY o.next_attempt_at, o.id LIMIT 1",
-                [stamp],
+                [stamp, replies_only],
             )
             if row is None:
                 return None

@@ -370,7 +370,7 @@ def _free_disk(db: sqlite_utils.Database) -> int | None:
 
 
 def heartbeat(db: sqlite_utils.Database, client: HubClient) -> dict[str, Any]:
-    """Send the node's health and opt-outs; keep the hub's pepper and opt-outs; return its answer."""
+    """Send health and opt-outs; keep the hub's pepper and opt-outs; return the hub's answer."""
     report = health(db)
     answer = client.heartbeat(report)
     take_fleet(db, report["opt_outs"], answer)

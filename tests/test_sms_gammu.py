@@ -73,7 +73,7 @@ def converse(app, daemon: Daemon, texts: list[str], number: str = TEXTER) -> lis
         daemon.text(number, body)
         jobs.gammu_poll(app)
         # Each text gets at least one reply; wait until the daemon has sent them all.
-        wait_for(lambda: len(daemon.sent()) > before and not _outbox(daemon), what="replies")
+        wait_for(lambda n=before: len(daemon.sent()) > n and not _outbox(daemon), what="replies")
         replies += [sent.text for sent in daemon.sent()[before:]]
     return replies
 
@@ -128,9 +128,12 @@ def test_a_french_conversation_through_the_daemon_offline_then_synced(tmp_path, 
     fleet.keep_pepper(node_path, PEPPER)  # received at an earlier sync
 
     # The hub is not listening: the whole conversation happens on the node.
-    with store.open_db(node_path) as db, node.client_from_store(db, timeout=2) as client:
-        with pytest.raises(TransportError):
-            node.sync_once(db, client)
+    with (
+        store.open_db(node_path) as db,
+        node.client_from_store(db, timeout=2) as client,
+        pytest.raises(TransportError),
+    ):
+        node.sync_once(db, client)
     replies = converse(app, daemon, FRENCH_ANSWERS)
 
     assert "Heures d'ouverture" in replies[0]
@@ -226,9 +229,7 @@ def test_a_node_killed_between_texts_answers_each_text_once(node_store, daemon, 
     script.write_text(NODE_SCRIPT.format(db=str(node_store), rc=str(daemon.config)))
 
     def start():
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
-        )
+        process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
         assert process.stdout.readline().strip() == "ready"
         return process
 

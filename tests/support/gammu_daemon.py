@@ -101,7 +101,7 @@ class Daemon:
     def start(self) -> Daemon:
         """Start the daemon and wait until it has connected to the dummy phone."""
         assert GAMMU_SMSD is not None
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [GAMMU_SMSD, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -129,7 +129,7 @@ class Daemon:
         assert GAMMU is not None
         before = set(os.listdir(self.inbox))
         length = max(len(body.encode("utf-16-le")) // 2, 1)
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [
                 GAMMU,
                 "-c",
