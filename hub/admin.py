@@ -37,6 +37,14 @@ ATTENTION_LABELS = {
     "refused": _l("requests refused"),
     "clock skew": _l("clock skew"),
     "low disk": _l("low disk"),
+    "sms gateway": _l("SMS gateway problem"),
+}
+# What a node's SMS gateway is, in words staff read.
+GATEWAY_LABELS = {
+    "gammu": _l("GSM modem (gammu-smsd)"),
+    "android": _l("Android phone"),
+    "twilio": _l("Twilio"),
+    "simulator": _l("simulator only"),
 }
 
 
@@ -49,6 +57,8 @@ def _fleet() -> list[dict[str, Any]]:
     )
     for device in fleet:
         device["gaps_text"] = devices.format_gaps(device["gaps"])
+        kind = device["gateway"].get("kind", "")
+        device["gateway_text"] = str(GATEWAY_LABELS.get(kind, kind))
         device["attention_text"] = ", ".join(
             str(ATTENTION_LABELS.get(flag, flag)) for flag in device["attention"]
         )
