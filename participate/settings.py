@@ -109,6 +109,11 @@ SETTINGS: tuple[Setting, ...] = (
         6,
         "gammu and android gateways: most messages sent a minute (a modem's pace).",
     ),
+    Setting(
+        "SMS_ERASE_NUMBERS",
+        True,
+        "Erase a number once its conversation ended and replies settled, unless invited here.",
+    ),
     Setting("GAMMU_CONFIG", "", "gammu gateway: path of gammu-smsd's configuration file."),
     Setting("ANDROID_URL", "", "android gateway: the phone's local server, http://IP:8080."),
     Setting("ANDROID_USERNAME", "", "android gateway: the local server's user name."),

@@ -42,6 +42,7 @@ class SmsConfig:
     gateway: str = "twilio"  # what receives and sends: twilio, gammu or android
     gateway_per_minute: float = 6.0
     gammu_config: str = ""
+    erase_numbers: bool = True
     android_url: str = ""
     android_username: str = ""
     android_password: str = ""
@@ -137,6 +138,7 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         gateway=gateway,
         gateway_per_minute=per_minute,
         gammu_config=str(config.get("GAMMU_CONFIG") or ""),
+        erase_numbers=bool(config.get("SMS_ERASE_NUMBERS")),
         android_url=str(config.get("ANDROID_URL") or "").rstrip("/"),
         android_username=str(config.get("ANDROID_USERNAME") or ""),
         android_password=str(config.get("ANDROID_PASSWORD") or ""),

@@ -86,3 +86,21 @@ def _note_in_fleet(db: sqlite_utils.Database, contact_id: int, opted_out: bool, 
     row = db.execute("SELECT respondent FROM sms_contacts WHERE id = ?", [contact_id]).fetchone()
     if row is not None:
         fleet.record_opt_out(db, row[0], opted_out, stamp)
+
+
+def erase_settled(db: sqlite_utils.Database) -> int:
+    """Erase the numbers whose conversations have ended and replies settled; count them.
+
+    Kept: a number in a conversation, one with a message still queued, being sent or
+    not yet reported sent, and one invited from a list the staff imported here. The
+    pseudonym's opt-out lives on in the fleet's opt-outs, which need no number.
+    """
+    with store.write(db):
+        cursor = db.execute(
+            "DELETE FROM sms_contacts WHERE id NOT IN"
+            " (SELECT contact_id FROM sms_conversations WHERE status = 'active')"
+            " AND id NOT IN (SELECT contact_id FROM sms_outbound"
+            " WHERE status IN ('queued', 'sending', 'accepted')"
+            " OR kind IN ('invitation', 'reminder'))"
+        )
+    return cursor.rowcount

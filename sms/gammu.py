@@ -5,7 +5,8 @@ multi-part message) and sends what it finds in its outbox, moving each file to i
 or error folder. `poll` hands every inbox file to the conversation engine and deletes it
 only after the transaction that recorded it committed; the file's name is the message id
 the engine deduplicates on, so a file seen again after a crash (or a kill) changes
-nothing and gets no second reply. A file that cannot be read as a text (binary, empty,
+nothing and gets no second reply (the id is a keyed hash of the name, which holds the
+sender's number). A file that cannot be read as a text (binary, empty,
 an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted.
 `GammuSender` writes replies with `gammu-smsd-inject` (UCS-2 and concatenated as
 needed); `settle` reads the sent and error folders to settle each reply's status;
@@ -16,6 +17,8 @@ whether it runs. The folders come from the `[smsd]` section of the daemon's own 
 from __future__ import annotations
 
 import configparser
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -37,6 +40,7 @@ INJECT = "gammu-smsd-inject"
 MONITOR = "gammu-smsd-monitor"
 SID_PREFIX = "gammu:"
 REFUSED = "refused"
+NUMBER_MARK = "~"  # stands for the number in an outbox file's name kept as a message id
 # More unsent files than this in the outbox: the daemon is not sending; stop adding.
 OUTBOX_LIMIT = 200
 # A file younger than this that does not parse may still be being written by the daemon.
@@ -207,7 +211,7 @@ def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollRe
             report.refused.append(path.name)
             continue
         inbound = conversations.Inbound(
-            phone=phone, body=received.body, message_sid=SID_PREFIX + received.name
+            phone=phone, body=received.body, message_sid=message_id(received.name, config)
         )
         # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
         outcome = gateway.take(db, config, inbound)
@@ -217,6 +221,12 @@ def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollRe
         else:
             report.received += 1
     return report
+
+
+def message_id(name: str, config: SmsConfig) -> str:
+    """Return the id a file is deduplicated on: keyed hash of its name, which holds the number."""
+    digest = hmac.new(config.pepper, name.encode(), hashlib.sha256).hexdigest()[:40]
+    return SID_PREFIX + digest
 
 
 def _young(path: Path) -> bool:
@@ -260,7 +270,7 @@ class GammuSender:
                 f"the outbox {where.outbox} holds {waiting} messages gammu-smsd has not sent:"
                 " is the daemon running?"
             )
-        return SID_PREFIX + inject(self.config_path, to, body)
+        return outbox_id(inject(self.config_path, to, body), to)
 
 
 def inject(config_path: str, to: str, body: str) -> str:
@@ -285,15 +295,30 @@ def inject(config_path: str, to: str, body: str) -> str:
     return Path(written[1]).name
 
 
+def outbox_id(name: str, to: str) -> str:
+    """Return the message id of an outbox file: its name without the number, made unique."""
+    # The id outlives the number (delivery events are kept): the number is left out, and
+    # a hash of the whole name keeps two files of one second to two numbers apart.
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{SID_PREFIX}{name.replace(to, NUMBER_MARK)}#{digest}"
+
+
+def outbox_name(message_id: str, to: str) -> str:
+    """Return the outbox file's name of a message id (see outbox_id), given its number."""
+    return message_id.removeprefix(SID_PREFIX).split("#", 1)[0].replace(NUMBER_MARK, to)
+
+
 def settle(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> int:
     """Settle accepted replies the daemon has sent (sent folder) or given up on (error)."""
-    rows = db.execute(
-        "SELECT message_sid FROM sms_outbound WHERE status = 'accepted' AND message_sid LIKE ?",
+    rows = db.query(
+        "SELECT o.message_sid, c.phone FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id"
+        " WHERE o.status = 'accepted' AND o.message_sid LIKE ?",
         [SID_PREFIX + "%"],
-    ).fetchall()
+    )
     settled = 0
-    for (sid,) in rows:
-        name = sid.removeprefix(SID_PREFIX)
+    for row in list(rows):
+        sid, name = row["message_sid"], outbox_name(row["message_sid"], row["phone"])
         if (where.sent / name).exists():
             status = "sent"
         elif (where.error / name).exists():

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import logging
 
+import sqlite_utils
 from flask import Flask
 
 from participate import store
 
-from . import config, conversations, gammu, gateway, outbound
+from . import config, contacts, conversations, gammu, gateway, outbound
+from .config import SmsConfig
 from .errors import GatewayError, SmsConfigError
 
 log = logging.getLogger(__name__)
 
 
 def expire(app: Flask) -> int:
-    """Expire idle conversations in the app's store."""
+    """Expire idle conversations in the app's store, then erase the numbers done with."""
     settings = config.get(app)
     with store.open_db(settings.database) as db:
         count = conversations.expire_idle(db, settings)
-    if count:
-        log.info("sms.expired", extra={"conversations": count})
+        erased = erase_numbers(db, settings)
+    if count or erased:
+        log.info("sms.expired", extra={"conversations": count, "numbers_erased": erased})
     return count
+
+
+def erase_numbers(db: sqlite_utils.Database, settings: SmsConfig) -> int:
+    """Erase the numbers done with, where SMS_ERASE_NUMBERS asks (never the simulator's)."""
+    if not settings.erase_numbers or (settings.gateway == "twilio" and not settings.can_send):
+        return 0
+    return contacts.erase_settled(db)
 
 
 def send_queue(app: Flask) -> outbound.SendReport:

@@ -240,13 +240,14 @@ def test_a_node_killed_between_texts_answers_each_text_once(node_store, daemon, 
 
     process = start()
     try:
-        daemon.text(TEXTER, "HEURES")
+        # The running node may take a file before the test sees it: no waiting on the inbox.
+        daemon.text(TEXTER, "HEURES", wait=False)
         wait_for(lambda: len(daemon.sent()) == 2, what="the welcome and question 1")
         kill(process)
         daemon.text(TEXTER, "2")  # arrives while the node is down
         process = start()
         wait_for(lambda: len(daemon.sent()) == 3, what="question 2")
-        daemon.text(TEXTER, "1")
+        daemon.text(TEXTER, "1", wait=False)
         wait_for(lambda: len(daemon.sent()) == 4, what="question 3")
     finally:
         kill(process)
@@ -273,7 +274,8 @@ def test_accents_emoji_and_long_replies_read_back_from_the_sent_folder(daemon):
     sids = [sender.send(TEXTER, text) for text in texts]
     wait_for(lambda: len(list(daemon.sent_folder.iterdir())) == len(texts), what="sending")
     for sid, text in zip(sids, texts, strict=True):
-        sent = read_sent_file(daemon.sent_folder / sid.removeprefix(gammu.SID_PREFIX))
+        assert TEXTER not in sid  # the id outlives the number
+        sent = read_sent_file(daemon.sent_folder / gammu.outbox_name(sid, TEXTER))
         assert (sent.number, sent.text) == (TEXTER, text)
         assert sent.parts == segments.measure(text).segments
     assert [segments.measure(text).segments for text in texts] == [1, 2, 2, 2]
@@ -421,3 +423,22 @@ def test_outbound_queue_is_the_one_code_path(node_store, daemon):
     with store.open_db(node_store) as db:
         [row] = db.query("SELECT status FROM sms_outbound WHERE id = ?", [message])
     assert row["status"] == "sent"
+
+
+def test_numbers_are_erased_once_done_with_unless_invited_here(node_store, daemon):
+    app = node_app(node_store, daemon.config)
+    settings = sms_config.get(app)
+    invited = "+15145550188"
+    with store.open_db(node_store) as db:
+        outbound.enqueue(db, settings, invited, "Invitation", kind="invitation")
+    converse(app, daemon, ["HEURES"])
+    jobs.gammu_poll(app)  # settles the replies
+    with store.open_db(node_store) as db:
+        assert jobs.erase_numbers(db, settings) == 0  # the texter is in a conversation
+        db.execute("UPDATE sms_conversations SET status = 'abandoned'")
+        assert jobs.erase_numbers(db, settings) == 1
+        phones_left = [row["phone"] for row in db.query("SELECT phone FROM sms_contacts")]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page versions leave the WAL
+    stored = {p.name: p.read_bytes() for p in node_store.parent.glob("node.db*")}
+    assert phones_left == [invited]
+    assert [name for name, data in stored.items() if b"15145550123" in data] == []
