@@ -100,6 +100,45 @@ def folders(config_path: str | Path) -> Folders:
     )
 
 
+# A daemon on Gammu's dummy phone (a folder standing in for the modem), for the demo and
+# the tests: `gammu -c CONFIG savesms TEXT -folder 1 -unread -sender N -textutf8 T` "texts" it.
+DUMMY_CONFIG = """\
+[gammu]
+model = dummy
+connection = none
+device = {root}/phone
+
+[smsd]
+service = files
+inboxpath = {root}/inbox/
+outboxpath = {root}/outbox/
+sentsmspath = {root}/sent/
+errorsmspath = {root}/error/
+inboxformat = detail
+outboxformat = detail
+transmitformat = auto
+loopsleep = 1
+receivefrequency = 0
+statusfrequency = 1
+checksecurity = 0
+checkbattery = 0
+checksignal = 1
+commtimeout = 1
+sendtimeout = 5
+logfile = {root}/smsd.log
+debuglevel = 0
+"""
+
+
+def write_dummy_config(root: Path) -> Path:
+    """Make the folders and config of a gammu-smsd on the dummy phone in `root`; return it."""
+    for name in ("phone", "inbox", "outbox", "sent", "error"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    config = root / "smsdrc"
+    config.write_text(DUMMY_CONFIG.format(root=root.resolve()))
+    return config
+
+
 # --- inbound -----------------------------------------------------------------------
 
 

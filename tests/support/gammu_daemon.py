@@ -1,6 +1,7 @@
 """The real gammu-smsd, with Gammu's dummy phone driver, for tests and the bench.
 
-`Daemon(folder)` writes a daemon config whose phone is a folder (`model = dummy`), starts
+`Daemon(folder)` writes a daemon config whose phone is a folder (`model = dummy`; the
+config is the one `participate demo` uses), starts
 `gammu-smsd` on it, "texts" the node with `gammu savesms` (the message lands in the dummy
 phone's inbox, which the daemon reads and writes to its inbox folder, as with a real
 modem) and reads back what the daemon sent from its sent folder. The sent folder is read
@@ -19,36 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from participate.sms.gammu import write_dummy_config
+
 GAMMU = shutil.which("gammu")
 GAMMU_SMSD = shutil.which("gammu-smsd")
 INSTALLED = bool(GAMMU and GAMMU_SMSD and shutil.which("gammu-smsd-inject"))
-
-CONFIG = """\
-[gammu]
-model = dummy
-connection = none
-device = {root}/phone
-
-[smsd]
-service = files
-inboxpath = {root}/inbox/
-outboxpath = {root}/outbox/
-sentsmspath = {root}/sent/
-errorsmspath = {root}/error/
-inboxformat = detail
-outboxformat = detail
-transmitformat = auto
-loopsleep = 1
-receivefrequency = 0
-statusfrequency = 1
-checksecurity = 0
-checkbattery = 0
-checksignal = 1
-commtimeout = 1
-sendtimeout = 5
-logfile = {root}/smsd.log
-debuglevel = 0
-"""
 
 
 @dataclass(frozen=True)
@@ -80,10 +56,7 @@ class Daemon:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        for name in ("phone", "inbox", "outbox", "sent", "error"):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        self.config = root / "smsdrc"
-        self.config.write_text(CONFIG.format(root=root))
+        self.config = write_dummy_config(root)
         self.process: subprocess.Popen | None = None
 
     @property
