@@ -4,8 +4,8 @@ The node and the hub are separate apps on separate stores and ports, and the nod
 syncs with the hub over HTTP exactly as a real kiosk does, so what the demo shows is
 what an installation does. Where Debian's gammu-smsd is installed, the node is also an
 SMS gateway of its own: the real daemon runs on Gammu's dummy phone (a folder), and a
-`gammu savesms` command printed at start "texts" the node. Its credentials are kept in the data directory, so a second
-run resumes the first.
+`gammu savesms` command printed at start "texts" the node. Its credentials are kept in
+the data directory, so a second run resumes the first.
 """
 
 from __future__ import annotations
