@@ -8,9 +8,10 @@ the engine deduplicates on, so a file seen again after a crash (or a kill) chang
 nothing and gets no second reply (the id is a keyed hash of the name, which holds the
 sender's number). A file that cannot be read as a text (binary, empty,
 an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted.
-`GammuSender` writes replies with `gammu-smsd-inject` (UCS-2 and concatenated as
-needed); `settle` reads the sent and error folders to settle each reply's status;
-`check` asks `gammu-smsd-monitor` for the daemon's signal and battery, which also says
+`GammuSender` writes replies to the outbox in Gammu's backup format, as
+`gammu-smsd-inject` does (UCS-2 and concatenated as needed), but without a process per
+message and whole or not at all (written aside, then renamed); `settle` reads the sent
+and error folders to settle each reply's status; `check` asks `gammu-smsd-monitor` for the daemon's signal and battery, which also says
 whether it runs. The folders come from the `[smsd]` section of the daemon's own config.
 """
 
@@ -22,10 +23,12 @@ import hmac
 import logging
 import os
 import re
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -36,7 +39,6 @@ from .errors import BadMessage, GatewayError, InvalidNumber, TransientSendError
 
 log = logging.getLogger(__name__)
 
-INJECT = "gammu-smsd-inject"
 MONITOR = "gammu-smsd-monitor"
 SID_PREFIX = "gammu:"
 REFUSED = "refused"
@@ -48,7 +50,6 @@ SETTLING_SECONDS = 2.0
 COMMAND_TIMEOUT = 10
 # IN<date>_<time>_<serial>_<sender>_<part>.<ext>, as the files service names them.
 _INBOX_NAME = re.compile(r"IN\d{8}_\d{6}_\d{2}_(?P<sender>.*)_\d{2}\.(?P<ext>txt|bin)")
-_WRITTEN = re.compile(r"Written message with ID (\S+)")
 _MONITOR_FIELD = re.compile(r"^(NetworkSignal|BatterPercent):\s*(-?\d+)", re.MULTILINE)
 
 
@@ -289,7 +290,7 @@ def _refuse(db: sqlite_utils.Database, where: Folders, path: Path, reason: str) 
 
 
 class GammuSender:
-    """Write replies to the daemon's outbox with gammu-smsd-inject."""
+    """Write replies to the daemon's outbox, in Gammu's own backup format."""
 
     reports_later = True  # `accepted` until the file reaches the sent or error folder
 
@@ -298,7 +299,7 @@ class GammuSender:
         self.key = "gammu:" + self.config_path
 
     def send(self, to: str, body: str) -> str:
-        """Write one message to the outbox and return its id (the file's name), or raise."""
+        """Write one message to the outbox and return its id, or raise a SendError."""
         try:
             where = folders(self.config_path)
             waiting = sum(1 for name in os.listdir(where.outbox) if name.startswith("OUT"))
@@ -309,42 +310,68 @@ class GammuSender:
                 f"the outbox {where.outbox} holds {waiting} messages gammu-smsd has not sent:"
                 " is the daemon running?"
             )
-        return outbox_id(inject(self.config_path, to, body), to)
+        try:
+            name = write_outbox(where.outbox, to, body)
+        except OSError as exc:  # a full disk, a folder the node may not write
+            raise TransientSendError(f"cannot write to the outbox {where.outbox}: {exc}") from exc
+        return outbox_id(name, to)
 
 
-def inject(config_path: str, to: str, body: str) -> str:
-    """Write a text to the outbox with gammu-smsd-inject; return the outbox file's name."""
-    measured = segments.measure(body)
-    command = [INJECT, "-c", config_path, "TEXT", to]
-    if measured.encoding == segments.UCS2:
-        command.append("-unicode")
-    # -len: the text's length in the units gammu counts; over one segment it concatenates.
-    command += ["-len", str(max(measured.units, len(body))), "-text", body]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TransientSendError(f"{INJECT} did not run: {exc}") from exc
-    written = _WRITTEN.search(done.stdout)
-    if done.returncode != 0 or written is None:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        detail = phones.redact(lines[-1]) if lines else "no output"
-        raise TransientSendError(f"{INJECT} failed ({done.returncode}): {detail}")
-    return Path(written[1]).name
+def backup_text(to: str, body: str, *, reference: int) -> str:
+    """Return a message in Gammu's backup format: a section a part, concatenated by UDH."""
+    parts = segments.split(body)
+    unicode = segments.measure(body).encoding == segments.UCS2
+    coding = "Unicode_No_Compression" if unicode else "Default_No_Compression"
+    lines = ["; Written by Participate for gammu-smsd", ""]
+    for index, part in enumerate(parts):
+        encoded = part.encode("utf-16-be").hex().upper()
+        lines += [f"[SMSBackup{index:03d}]", "PDU = Submit", "State = UnSent"]
+        lines += [f'Number = "{to}"']
+        if len(parts) > 1:
+            # 8-bit concatenation header: reference, total, this part's number.
+            lines.append(f"UDH = 050003{reference:02X}{len(parts):02X}{index + 1:02X}")
+        # Gammu writes a part's text 200 hex digits a line: Text00, Text01, ...
+        chunks = [encoded[i : i + 200] for i in range(0, len(encoded), 200)]
+        lines += [f"Text{n:02d} = {chunk}" for n, chunk in enumerate(chunks)]
+        lines += [
+            f"Coding = {coding}",
+            "Folder = 4",
+            f"Length = {len(part.encode('utf-16-be')) // 2}",
+            "Class = -1",
+            "ReplySMSC = False",
+            "RejectDuplicates = False",
+            "ReplaceMessage = 0",
+            "MessageReference = 0",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_outbox(outbox: Path, to: str, body: str) -> str:
+    """Write a message file the daemon sends, whole or not at all; return its name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    token = secrets.token_hex(4)
+    # OUT, priority C (the default), date_time_serial, number, anything: the daemon's names.
+    name = f"OUTC{stamp}_00_{to}_{token}.smsbackup"
+    text = backup_text(to, body, reference=secrets.randbelow(256))
+    staging = outbox / f".participate-{token}.tmp"  # not OUT*: the daemon ignores it
+    with staging.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, outbox / name)
+    return name
 
 
 def outbox_id(name: str, to: str) -> str:
     """Return the message id of an outbox file: its name without the number, made unique."""
-    # The id outlives the number (delivery events are kept): the number is left out, and
-    # a hash of the whole name keeps two files of one second to two numbers apart.
-    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    return f"{SID_PREFIX}{name.replace(to, NUMBER_MARK)}#{digest}"
+    # The id outlives the number (delivery events are kept): the number is left out.
+    return SID_PREFIX + name.replace(to, NUMBER_MARK)
 
 
 def outbox_name(message_id: str, to: str) -> str:
     """Return the outbox file's name of a message id (see outbox_id), given its number."""
-    return message_id.removeprefix(SID_PREFIX).split("#", 1)[0].replace(NUMBER_MARK, to)
+    return message_id.removeprefix(SID_PREFIX).replace(NUMBER_MARK, to)
 
 
 def settle(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> int:
