@@ -14,7 +14,6 @@ from . import phones
 from .errors import SmsConfigError
 
 GATEWAYS = ("twilio", "gammu", "android")
-WEBHOOK_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 
 

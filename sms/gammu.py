@@ -12,7 +12,8 @@ an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted
 `gammu-smsd-inject` does (UCS-2 and concatenated as needed), but without a process per
 message and whole or not at all (written aside, then renamed); `settle` reads the sent
 and error folders to settle each reply's status; `check` asks `gammu-smsd-monitor` for
-the daemon's signal and battery, which also says whether it runs. The folders come from the `[smsd]` section of the daemon's own config.
+the daemon's signal and battery, which also says whether it runs. The folders come from
+the `[smsd]` section of the daemon's own config.
 """
 
 from __future__ import annotations
