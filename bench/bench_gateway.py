@@ -36,7 +36,7 @@ from bench.harness import append_results, print_table  # noqa: E402
 from participate import consultations, fleet, store  # noqa: E402
 from participate.app import create_app  # noqa: E402
 from participate.serve import make_server  # noqa: E402
-from participate.sms import gammu, jobs  # noqa: E402
+from participate.sms import gammu, jobs, write_dummy_config  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
 TOKEN = "bench-auth-token-0123456789abcdef"
@@ -91,7 +91,7 @@ def wait(condition, timeout: float = 30.0) -> None:
 
 def bench_gammu(workdir: Path, messages: list[tuple[str, str]], poll_ms: float) -> list[float]:
     """Time each text from its inbox file appearing to its first reply file in the outbox."""
-    config = gammu.write_dummy_config(workdir / "gammu")
+    config = write_dummy_config(workdir / "gammu")
     where = gammu.folders(config)
     db_path = workdir / "node.db"
     new_store(db_path)
@@ -130,7 +130,8 @@ def bench_gammu(workdir: Path, messages: list[tuple[str, str]], poll_ms: float) 
             wait(lambda: not list(where.inbox.glob("IN*")))  # the job is done with the text
             time.sleep(poll_ms / 1000)  # let the second reply of a keyword go out too
             for sent in os.listdir(where.outbox):
-                os.unlink(where.outbox / sent)  # what gammu-smsd does, by moving them
+                if sent.startswith("OUT"):  # what gammu-smsd does, by moving them
+                    (where.outbox / sent).unlink(missing_ok=True)
     finally:
         stop.set()
         thread.join()

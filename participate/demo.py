@@ -147,12 +147,12 @@ def _first_sync(node_app) -> None:
 
 def _start_gammu(root: Path) -> subprocess.Popen | None:
     """Start gammu-smsd on the dummy phone in `root`, or return None if it is not installed."""
-    from participate.sms import gammu
+    from participate.sms import write_dummy_config
 
     daemon = shutil.which("gammu-smsd")
     if daemon is None or shutil.which("gammu") is None:
         return None
-    config = gammu.write_dummy_config(root)
+    config = write_dummy_config(root)
     with open(root / "daemon-output.log", "ab") as output:  # the daemon keeps its own copy
         return subprocess.Popen(
             [daemon, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT

@@ -115,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SMS_ERASE_NUMBERS",
         True,
-        "Erase a number once its conversation ended and replies settled, unless invited here.",
+        "gammu/android: erase a number once its conversation and replies are done, unless invited.",
     ),
     Setting("GAMMU_CONFIG", "", "gammu gateway: path of gammu-smsd's configuration file."),
     Setting("ANDROID_URL", "", "android gateway: the phone's local server, http://IP:8080."),

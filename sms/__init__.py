@@ -18,13 +18,14 @@ from participate.extensions import csrf
 
 from . import config as sms_config
 from .commands import invite
+from .gammu import write_dummy_config
 from .outbound import RateLimiter
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 
 commands = [invite]
-__all__ = ["commands", "init_app", "load_report", "schedule"]
+__all__ = ["commands", "init_app", "load_report", "schedule", "write_dummy_config"]
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5

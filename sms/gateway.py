@@ -18,12 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
-from flask import Flask
-from twilio.rest import Client
 
 from participate import clock, fleet, store
 
-from . import config as sms_config
 from . import conversations, outbound, phones
 from .config import SmsConfig
 
@@ -56,26 +53,6 @@ def take_in_transaction(
     outcome = conversations.handle(db, config, inbound, now=moment)
     outbound.queue_replies(db, config, inbound.phone, outcome.replies, clock.to_text(moment))
     return outcome
-
-
-def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
-    """Return the app's sender: the gateway's, Twilio with credentials, else the simulator."""
-    settings = sms_config.get(app)
-    if settings.gateway == "gammu":
-        from .gammu import GammuSender
-
-        return GammuSender(settings.gammu_config)
-    if settings.gateway == "android":
-        from .android import AndroidSender
-
-        return AndroidSender(settings, app.extensions.get("sms_android_session"))
-    if not settings.can_send:
-        return outbound.SimulatorSender(db)
-    client = app.extensions.get("sms_client")
-    if client is None:
-        client = Client(settings.account_sid, settings.auth_token)
-        app.extensions["sms_client"] = client
-    return outbound.TwilioSender(client, settings)
 
 
 # --- what the gateway last saw ----------------------------------------------------------

@@ -6,14 +6,31 @@ import logging
 
 import sqlite_utils
 from flask import Flask
+from twilio.rest import Client
 
 from participate import store
 
-from . import config, contacts, conversations, gammu, gateway, outbound
+from . import android, config, contacts, conversations, gammu, gateway, outbound
 from .config import SmsConfig
 from .errors import GatewayError, SmsConfigError
 
 log = logging.getLogger(__name__)
+
+
+def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
+    """Return the app's sender: the gateway's, Twilio with credentials, else the simulator."""
+    settings = config.get(app)
+    if settings.gateway == "gammu":
+        return gammu.GammuSender(settings.gammu_config)
+    if settings.gateway == "android":
+        return android.AndroidSender(settings, app.extensions.get("sms_android_session"))
+    if not settings.can_send:
+        return outbound.SimulatorSender(db)
+    client = app.extensions.get("sms_client")
+    if client is None:
+        client = Client(settings.account_sid, settings.auth_token)
+        app.extensions["sms_client"] = client
+    return outbound.TwilioSender(client, settings)
 
 
 def expire(app: Flask) -> int:
@@ -28,8 +45,9 @@ def expire(app: Flask) -> int:
 
 
 def erase_numbers(db: sqlite_utils.Database, settings: SmsConfig) -> int:
-    """Erase the numbers done with, where SMS_ERASE_NUMBERS asks (never the simulator's)."""
-    if not settings.erase_numbers or (settings.gateway == "twilio" and not settings.can_send):
+    """Erase the numbers a node's gateway is done with, where SMS_ERASE_NUMBERS asks."""
+    # Twilio's numbers (at the hub) follow the hub's retention; the simulator's are made up.
+    if not settings.erase_numbers or settings.gateway == "twilio":
         return 0
     return contacts.erase_settled(db)
 
@@ -38,9 +56,7 @@ def send_queue(app: Flask) -> outbound.SendReport:
     """Send what is due in the app's outbound queue."""
     settings = config.get(app)
     with app.app_context(), store.open_db(settings.database) as db:
-        report = outbound.send_due(
-            db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"]
-        )
+        report = outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
         if settings.gateway != "twilio":
             gateway.publish(db, settings)
     if report.sent or report.failed or report.retrying:
@@ -62,9 +78,7 @@ def gammu_poll(app: Flask) -> gammu.PollReport | None:
             gateway.note_problem(db, str(error))
             return None
         if report.received:
-            outbound.send_due(
-                db, settings, gateway.sender_for(app, db), app.extensions["sms_limiter"]
-            )
+            outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
         if report.received or report.refused:
             log.info(
                 "sms.gammu_poll",
