@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -298,7 +298,8 @@ def _next_link(consultation_id: str, after: tuple[str, str], remaining: int | No
     if remaining is not None:
         query["$top"] = str(remaining)
     query["$skiptoken"] = cursors.encode(*after)
-    return _service_root(consultation_id) + "Submissions?" + urlencode(query)
+    link = urlencode(query, safe="$/:,", quote_via=quote)
+    return _service_root(consultation_id) + "Submissions?" + link
 
 
 def _whole(args: Any, name: str) -> int | None:

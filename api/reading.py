@@ -74,7 +74,7 @@ def submissions_page(
     records = export.records(db, plan, after=after, limit=limit + 1, offset=offset)
     more = len(records) > limit
     records = records[:limit]
-    last = records[-1] if more else None
+    last = records[-1] if more and records else None
     return Page(records, (last["submitted_at"], last["id"]) if last else None)
 
 

@@ -61,7 +61,7 @@ def test_a_consultation_its_version_and_codebook(client, example, viewer) -> Non
     assert {"column": "times.sundays", "question": "times", "choice": "sundays"}.items() <= next(
         row for row in codebook if row["column"] == "times.sundays"
     ).items()
-    for url in ("/consultations/nope", f"/consultations/library-hours/versions/nope"):
+    for url in ("/consultations/nope", "/consultations/library-hours/versions/nope"):
         assert client.get(API + url, headers=viewer).status_code == 404
 
 
