@@ -22,8 +22,7 @@ from werkzeug.exceptions import HTTPException
 from participate import clock, consultations, store
 from participate.consultations import Question
 from participate.errors import NotFound
-from participate.hub import export
-from participate.hub.results import Filters
+from participate.hub import ExportOptions, Filters, plan_export
 
 from . import cursors, reading
 from .auth import CHALLENGE, require_token
@@ -114,9 +113,7 @@ class Feed:
 
 def feed(consultation_id: str) -> Feed:
     """Return the feed of a consultation: every question any version asked, named."""
-    plan = export.plan_export(
-        store.get_db(), consultation_id, export.ExportOptions(Filters(include_hidden=True))
-    )
+    plan = plan_export(store.get_db(), consultation_id, ExportOptions(Filters(include_hidden=True)))
     named: list[tuple[str, Question]] = []
     taken = {"__id", "__system"}
     for question in plan.questions:

@@ -10,8 +10,7 @@ import sqlite_utils
 
 from participate import consultations
 from participate.consultations import Consultation
-from participate.hub import export
-from participate.hub.results import Filters
+from participate.hub import ExportOptions, Filters, codebook_rows, export_records, plan_export
 
 MAX_PAGE = 1000
 
@@ -53,10 +52,8 @@ def all_consultations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def codebook(db: sqlite_utils.Database, consultation_id: str) -> list[dict[str, Any]]:
     """Return the export's codebook (every version's questions and choices) as mappings."""
-    plan = export.plan_export(
-        db, consultation_id, export.ExportOptions(Filters(include_hidden=True))
-    )
-    header, *rows = export.codebook_rows(plan)
+    plan = plan_export(db, consultation_id, ExportOptions(Filters(include_hidden=True)))
+    header, *rows = codebook_rows(plan)
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
@@ -70,8 +67,8 @@ def submissions_page(
     offset: int = 0,
 ) -> Page:
     """Return up to `limit` records past `after` (and `offset` more), in export order."""
-    plan = export.plan_export(db, consultation_id, export.ExportOptions(filters))
-    records = export.records(db, plan, after=after, limit=limit + 1, offset=offset)
+    plan = plan_export(db, consultation_id, ExportOptions(filters))
+    records = export_records(db, plan, after=after, limit=limit + 1, offset=offset)
     more = len(records) > limit
     records = records[:limit]
     last = records[-1] if more and records else None
@@ -80,4 +77,4 @@ def submissions_page(
 
 def count(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> int:
     """Return how many submissions match the filters."""
-    return export.plan_export(db, consultation_id, export.ExportOptions(filters)).count(db)
+    return plan_export(db, consultation_id, ExportOptions(filters)).count(db)

@@ -9,8 +9,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.exceptions import Forbidden
 
 from participate import consultations, store
-from participate.hub.errors import FilterError
-from participate.hub.results import Filters
+from participate.hub import FilterError, Filters
 
 from . import cursors, openapi, reading
 from .auth import CHALLENGE, require_token

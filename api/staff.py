@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest
 
 from participate import consultations, store
 from participate.errors import NotFound
-from participate.hub.auth import load_user, no_store, requires
+from participate.hub import load_user, no_store, requires
 
 from . import tokens, webhooks
 from .errors import TokenError, WebhookError

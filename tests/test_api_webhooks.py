@@ -236,8 +236,8 @@ def test_intake_is_the_same_transaction_as_the_outbox(db, hook) -> None:
     """A submission rolled back leaves no delivery; one stored always has its delivery."""
     with pytest.raises(RuntimeError), db.atomic():
         db.execute(
-            "INSERT INTO submissions (id, consultation_id, consultation_version, channel, device_id,"
-            " seq, respondent, language, started_at, submitted_at, answers, complete)"
+            "INSERT INTO submissions (id, consultation_id, consultation_version, channel,"
+            " device_id, seq, respondent, language, started_at, submitted_at, answers, complete)"
             " SELECT 'x', 'library-hours', version, 'kiosk', 'd', 1, '', 'en', '', '', '{}', 1"
             " FROM consultations"
         )
