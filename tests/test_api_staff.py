@@ -8,29 +8,19 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from argon2 import PasswordHasher
-from flask import Flask
 from flask.testing import FlaskClient
 from playwright import sync_api
 
 from participate import consultations, store
 from participate.api import tokens, webhooks
 from participate.app import create_app
-from participate.hub import auth, users
+from participate.hub import users
 from tests.conftest import EXAMPLE
 from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
 from tests.test_api_webhooks import Receiver, record_at_hub
+from tests.test_hub import PASSWORD, cheap_hashes, csrf_token, staff_client  # noqa: F401 (fixture)
 
-PASSWORD = "correct horse battery"
 PAGE = "/staff/connections"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
-    monkeypatch.setattr(auth, "FAILED_LOGIN_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -46,22 +36,9 @@ def receiver() -> Iterator[Receiver]:
     running.close()
 
 
-def signed_in(app: Flask, role: str) -> FlaskClient:
-    client = app.test_client()
-    page = client.get("/staff/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post(
-        "/staff/login",
-        data={"email": f"{role}@example.org", "password": PASSWORD, "csrf_token": token},
-    )
-    assert response.status_code == 302
-    return client
-
-
 def post(client: FlaskClient, url: str, data: dict | None = None):
-    page = client.get(PAGE).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    return client.post(url, data={**(data or {}), "csrf_token": token})
+    """POST a form of the Connections page with its CSRF token."""
+    return client.post(url, data={**(data or {}), "csrf_token": csrf_token(client, PAGE)})
 
 
 def test_the_page_needs_a_sign_in(client: FlaskClient, accounts) -> None:
@@ -70,7 +47,7 @@ def test_the_page_needs_a_sign_in(client: FlaskClient, accounts) -> None:
 
 
 def test_admins_make_list_and_revoke_tokens(app, db, accounts) -> None:
-    admin = signed_in(app, "admin")
+    admin = staff_client(app, "admin")
     made = post(admin, f"{PAGE}/tokens", {"name": "City portal", "role": "viewer"})
     assert made.status_code == 201
     secret = re.search(r"<code>(pt_[^<]+)</code>", made.get_data(as_text=True)).group(1)
@@ -89,7 +66,7 @@ def test_admins_make_list_and_revoke_tokens(app, db, accounts) -> None:
 @pytest.mark.parametrize("role", ["viewer", "staff"])
 def test_only_admins_see_and_touch_tokens(app, db, accounts, role) -> None:
     tokens.create_token(db, "Hidden from them", "viewer")
-    client = signed_in(app, role)
+    client = staff_client(app, role)
     page = client.get(PAGE)
     assert page.status_code == 200 and "Hidden from them" not in page.get_data(as_text=True)
     assert post(client, f"{PAGE}/tokens", {"name": "x", "role": "viewer"}).status_code == 403
@@ -97,7 +74,7 @@ def test_only_admins_see_and_touch_tokens(app, db, accounts, role) -> None:
 
 
 def test_staff_register_test_and_remove_a_webhook(app, db, accounts, receiver) -> None:
-    staff = signed_in(app, "staff")
+    staff = staff_client(app, "staff")
     made = post(staff, f"{PAGE}/webhooks", {"consultation": "library-hours", "url": receiver.url})
     assert made.status_code == 201
     secret = re.search(r"<code>(whsec_[^<]+)</code>", made.get_data(as_text=True)).group(1)
@@ -127,13 +104,13 @@ def test_staff_register_test_and_remove_a_webhook(app, db, accounts, receiver) -
     ],
 )
 def test_a_bad_webhook_is_refused_and_nothing_is_stored(app, db, accounts, form, message) -> None:
-    response = post(signed_in(app, "staff"), f"{PAGE}/webhooks", form)
+    response = post(staff_client(app, "staff"), f"{PAGE}/webhooks", form)
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert webhooks.list_webhooks(db) == []
 
 
 def test_viewers_cannot_register_webhooks(app, db, accounts) -> None:
-    viewer = signed_in(app, "viewer")
+    viewer = staff_client(app, "viewer")
     form = {"consultation": "library-hours", "url": "https://example.org/h"}
     assert post(viewer, f"{PAGE}/webhooks", form).status_code == 403
 
