@@ -7,9 +7,9 @@ import base64
 import binascii
 import logging
 
-from flask import g, request
+from flask import current_app, g, request
 
-from participate import store
+from participate import group_commit, store
 
 from . import tokens
 from .errors import Unauthenticated
@@ -39,12 +39,14 @@ def require_token(role: str = "viewer") -> Token:
     secret = presented_secret(request.headers.get("Authorization", ""))
     if secret is None:
         raise Unauthenticated("Send an API token: Authorization: Bearer TOKEN.")
-    path = request.full_path.rstrip("?")
-    token = tokens.authenticate(store.get_db(), secret, method=request.method, path=path)
+    token = tokens.find(store.get_db(), secret)
     if token is None:
         raise Unauthenticated("This API token is unknown or was revoked.")
     if not token.can(role):
         raise Unauthenticated(f"This API token's role ({token.role}) does not allow this.")
-    g.api_token = token
-    log.info("api.request", extra={"token": token.name, "method": request.method, "path": path})
-    return token
+    method, path = request.method, request.full_path.rstrip("?")
+    # Concurrent requests (a connector reading pages in parallel) share one commit.
+    writer = group_commit.writer_for(current_app.config["DATABASE"])
+    g.api_token = writer.run(lambda db: tokens.log_use(db, token, method=method, path=path))
+    log.info("api.request", extra={"token": token.name, "method": method, "path": path})
+    return g.api_token

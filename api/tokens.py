@@ -89,19 +89,17 @@ def revoke(db: sqlite_utils.Database, token_id: int) -> bool:
     return cursor.rowcount == 1
 
 
-def authenticate(db: sqlite_utils.Database, secret: str, *, method: str, path: str) -> Token | None:
-    """Return the live token whose secret this is, logging the use under its name; else None."""
+def find(db: sqlite_utils.Database, secret: str) -> Token | None:
+    """Return the live token whose secret this is, or None."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    rows = list(
-        db.query(
-            f"SELECT {_COLUMNS} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",  # noqa: S608
-            [token_hash(secret)],
-        )
-    )
-    if not rows:
-        return None
-    token = Token(**rows[0])
+    sql = f"SELECT {_COLUMNS} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL"  # noqa: S608
+    rows = list(db.query(sql, [token_hash(secret)]))
+    return Token(**rows[0]) if rows else None
+
+
+def log_use(db: sqlite_utils.Database, token: Token, *, method: str, path: str) -> Token:
+    """Record one request made with `token`, under its name; return it with its last use."""
     now = clock.utcnow()
     with store.write(db):
         db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [now, token.id])
@@ -111,6 +109,12 @@ def authenticate(db: sqlite_utils.Database, secret: str, *, method: str, path: s
             [token.id, token.name, now, method, path[:500]],
         )
     return replace(token, last_used_at=now)
+
+
+def authenticate(db: sqlite_utils.Database, secret: str, *, method: str, path: str) -> Token | None:
+    """Return the live token whose secret this is, logging the use under its name; else None."""
+    token = find(db, secret)
+    return None if token is None else log_use(db, token, method=method, path=path)
 
 
 def recent_uses(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:

@@ -161,17 +161,28 @@ class ExportPlan:
     def record_query(
         self, *, after: tuple[str, str] | None = None, limit: int | None = None, offset: int = 0
     ) -> tuple[str, list[Any]]:
-        """Return the SQL (and parameters) giving one JSON record a submission.
+        """Return the SQL (and parameters) giving one JSON record a submission."""
+        return self.select_query(_RECORD_JSON, after=after, limit=limit, offset=offset)
 
-        `after` (a submission's `submitted_at` and `id`) starts the records just past that
-        one, so a reader can page by cursor (keyset) however many rows come before;
-        `limit` and `offset` cut a page.
+    def select_query(
+        self,
+        select: str,
+        *,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[str, list[Any]]:
+        """Return the SQL (and parameters) selecting `select` of each submission, in order.
+
+        `after` (a submission's `submitted_at` and `id`) starts just past that one, so a
+        reader can page by cursor (keyset) however many rows come before; `limit` and
+        `offset` cut a page. `select` may use the submission as `s` and take no parameters.
         """
         where, params = self.where, list(self.params)
         if after is not None:
             where += " AND (s.submitted_at, s.id) > (?, ?)"
             params += list(after)
-        sql = self._ordered(_RECORD_JSON, where)
+        sql = self._ordered(select, where)
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -14,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from participate.api import odata, tokens
-from participate.serve import make_server
+from tests.support.browser import ServerThread
 
 SVC = "/odata/v1/library-hours.svc"
 EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
@@ -203,12 +202,8 @@ def test_no_token_no_feed_and_unknown_consultation_is_404(client, example, viewe
 
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
-    server = make_server(app, "127.0.0.1", 0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+    with ServerThread(app) as running:
+        yield running.url
 
 
 def test_a_client_reads_every_page_over_http_as_power_bi_does(
@@ -251,3 +246,26 @@ def test_each_question_type_has_an_edm_type(kind: str, integer: bool, edm: str) 
     from participate.consultations import Question
 
     assert odata.edm_type(Question(id="q", type=kind, text={}, integer=integer)) == edm
+
+
+def test_a_consultation_of_many_questions_fits_sqlites_argument_limit(client, db, viewer) -> None:
+    from participate import consultations, submissions
+
+    questions = [
+        {"id": f"q{n}", "type": "yesno" if n % 2 else "text", "text": f"Question {n}?"}
+        for n in range(150)
+    ]
+    many = consultations.parse(
+        {
+            "id": "many",
+            "title": "Many",
+            "languages": ["en"],
+            "questions": questions,
+            "thanks": "Thanks",
+        }
+    )
+    consultations.save(db, [many])
+    answers = {f"q{n}": (n % 4 == 1) if n % 2 else f"answer {n}" for n in range(150)}
+    submissions.record(db, many, channel="kiosk", language="en", answers=answers, started_at="")
+    [row] = client.get("/odata/v1/many.svc/Submissions", headers=viewer).json["value"]
+    assert {k: v for k, v in row.items() if not k.startswith("__")} == answers
