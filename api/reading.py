@@ -1,5 +1,5 @@
-"""What the read API and the OData feed both read: consultations, and pages of submissions
-shaped exactly as the export shapes them (participate.hub.export)."""
+"""What the read API reads: consultations, their codebook, and pages of submissions shaped
+exactly as the JSON export shapes them (participate.hub's export records)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,3 @@ def submissions_page(
     records = records[:limit]
     last = records[-1] if more and records else None
     return Page(records, (last["submitted_at"], last["id"]) if last else None)
-
-
-def count(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> int:
-    """Return how many submissions match the filters."""
-    return plan_export(db, consultation_id, ExportOptions(filters)).count(db)
