@@ -245,3 +245,17 @@ def test_intake_is_the_same_transaction_as_the_outbox(db, hook) -> None:
     assert db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] == 0
     made = record_at_hub(db)
     assert db.execute("SELECT submission_id FROM webhook_deliveries").fetchall() == [(made["id"],)]
+
+
+def test_the_verification_example_in_the_docs_accepts_a_real_delivery(db, hook, receiver) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(example, "docs/api.md", "exec"), namespace)  # noqa: S102 (our own docs)
+    record_at_hub(db)
+    webhooks.deliver_due(db, now=later(1))
+    [(headers, body)] = receiver.requests
+    assert namespace["verify"](hook["secret"], headers["Participate-Signature"], body)
+    assert not namespace["verify"](hook["secret"], headers["Participate-Signature"], body + b"x")
