@@ -129,11 +129,10 @@ def record_opt_out(
             "UPDATE opt_outs SET changed_at = ? WHERE respondent = ?", [changed_at, respondent]
         )
         return False
+    # Replaced, not updated: the trigger that applies a change runs on insert.
     db.execute(
-        "INSERT INTO opt_outs (respondent, opted_out, changed_at, version, pushed)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (respondent) DO UPDATE SET"
-        " opted_out = excluded.opted_out, changed_at = excluded.changed_at,"
-        " version = excluded.version, pushed = excluded.pushed",
+        "INSERT OR REPLACE INTO opt_outs (respondent, opted_out, changed_at, version, pushed)"
+        " VALUES (?, ?, ?, ?, ?)",
         [respondent, int(opted_out), changed_at, _next_version(db), int(pushed)],
     )
     return True

@@ -499,19 +499,9 @@ def m007_sms_gateways(db: sqlite_utils.Database) -> None:
         CREATE INDEX opt_outs_version ON opt_outs (version);
         CREATE INDEX opt_outs_unpushed ON opt_outs (respondent) WHERE pushed = 0;
         -- A change from anywhere in the fleet applies to this store's contact of that
-        -- pseudonym: its state, and (opted out) the messages still queued for it.
+        -- pseudonym: its state, and (opted out) the messages still queued for it. A
+        -- change is always written as a new row (INSERT OR REPLACE), so one trigger does.
         CREATE TRIGGER opt_outs_apply_insert AFTER INSERT ON opt_outs BEGIN
-            UPDATE sms_contacts SET
-                opted_out_at = CASE WHEN new.opted_out
-                    THEN coalesce(opted_out_at, new.changed_at) END,
-                updated_at = new.changed_at
-            WHERE respondent = new.respondent;
-            UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',
-                updated_at = new.changed_at
-            WHERE new.opted_out AND status = 'queued' AND contact_id IN
-                (SELECT id FROM sms_contacts WHERE respondent = new.respondent);
-        END;
-        CREATE TRIGGER opt_outs_apply_update AFTER UPDATE OF opted_out ON opt_outs BEGIN
             UPDATE sms_contacts SET
                 opted_out_at = CASE WHEN new.opted_out
                     THEN coalesce(opted_out_at, new.changed_at) END,
