@@ -376,7 +376,7 @@ def test_a_missing_config_is_said_and_the_kiosk_keeps_serving(node_store, tmp_pa
     assert app.test_client().get("/").status_code in (200, 302)
 
 
-def test_a_stopped_daemon_is_said_and_texts_wait_in_the_inbox(node_store, daemon):
+def test_a_stopped_daemon_is_said_in_the_gateway_report(node_store, daemon):
     app = node_app(node_store, daemon.config)
     status = jobs.gammu_check(app)
     assert status is not None and status.signal is not None
