@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import requests
 import sqlite_utils
 from flask import Flask
 from twilio.rest import Client
@@ -23,7 +24,9 @@ def sender_for(app: Flask, db: sqlite_utils.Database) -> outbound.Sender:
     if settings.gateway == "gammu":
         return gammu.GammuSender(settings.gammu_config)
     if settings.gateway == "android":
-        return android.AndroidSender(settings, app.extensions.get("sms_android_session"))
+        # One session for the app's life: its connection to the phone is kept open.
+        session = app.extensions.setdefault("sms_android_session", requests.Session())
+        return android.AndroidSender(settings, session)
     if not settings.can_send:
         return outbound.SimulatorSender(db)
     client = app.extensions.get("sms_client")
