@@ -322,7 +322,7 @@ def test_whole_conversation_in_english_over_every_question_type(text, db) -> Non
     first = text("  hours! ")
     assert first[1].endswith("Reply with a number from 1 to 3.")
     assert text("b")[0] == (
-        "2/6 When would you come? Choose all that fit.\n1) Mornings\n2) Evenings\n3) Sundays\n"
+        "2/6 When would you come?\n1) Mornings\n2) Evenings\n3) Sundays\n"
         "Reply with one or more numbers, e.g. 1,3."
     )
     assert text("1, 3")[0] == "3/6 Should we open later on weekdays?\nReply YES or NO."
