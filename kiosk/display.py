@@ -18,11 +18,8 @@ from participate.errors import AnswerError
 # English letter rows and adds the accented letters, and English-speaking Quebeckers
 # write French names too (Hélène, Café), so both keyboards carry the accented row. A
 # language without its own layout gets the English one.
-ACCENTS = "éèêëàâçîïôùûœ"
-KEYBOARDS: dict[str, tuple[str, ...]] = {
-    "en": ("1234567890()", "qwertyuiop-", "asdfghjkl;:", "zxcvbnm,.'?!", ACCENTS),
-    "fr": ("1234567890()", "qwertyuiop-", "asdfghjkl;:", "zxcvbnm,.'?!", ACCENTS),
-}
+QUEBEC = ("1234567890()", "qwertyuiop-", "asdfghjkl;:", "zxcvbnm,.'?!", "éèêëàâçîïôùûœ")
+KEYBOARDS: dict[str, tuple[str, ...]] = {"en": QUEBEC, "fr": QUEBEC}
 CHOOSING_TYPES = ("choice", "multi", "scale", "yesno")
 
 

@@ -795,8 +795,12 @@ def test_static_files_are_named_by_content_cached_and_gzipped(
 
 @pytest.mark.parametrize(
     "path",
-    ["/assets/000000000000/kiosk/kiosk.css", "/assets/x/kiosk/../../templates/kiosk/layout.html",
-     "/assets/x/hub/hub.css", "/assets/x/kiosk/"],
+    [
+        "/assets/000000000000/kiosk/kiosk.css",
+        "/assets/x/kiosk/../../templates/kiosk/layout.html",
+        "/assets/x/hub/hub.css",
+        "/assets/x/kiosk/",
+    ],
 )
 def test_an_old_or_foreign_asset_address_is_not_found(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404

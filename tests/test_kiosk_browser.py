@@ -486,7 +486,8 @@ def test_an_error_goes_with_the_next_key(server, browser, db, language: str) -> 
     field = page.get_by_role("textbox")
     sync_api.expect(field).to_have_attribute("aria-invalid", "true")
     assert_no_axe_violations(page, "number error")
-    page.get_by_role("button", name="Effacer le dernier chiffre" if fr else "Delete last digit").click()
+    delete = "Effacer le dernier chiffre" if fr else "Delete last digit"
+    page.get_by_role("button", name=delete).click()
     sync_api.expect(alert).to_have_count(0)
     assert field.get_attribute("aria-invalid") is None
     assert not page.title().startswith("Erreur" if fr else "Error")
@@ -509,7 +510,8 @@ def test_both_keyboards_type_quebec_text(server, browser, db, language: str) -> 
     # Canadian French is QWERTY: the first row of letters reads q w e r t y, in French too.
     rows = page.evaluate(
         """() => Array.from(document.querySelectorAll('.keyboard-row')).map((row) =>
-             Array.from(row.querySelectorAll('button')).map((key) => key.textContent.trim()).join(''))"""
+             Array.from(row.querySelectorAll('button'))
+               .map((key) => key.textContent.trim()).join(''))"""
     )
     assert [row for row in rows if row[:1].isalpha()][0].startswith("qwerty")
     field = page.get_by_role("textbox")
@@ -518,7 +520,8 @@ def test_both_keyboards_type_quebec_text(server, browser, db, language: str) -> 
         type_on_screen(page, text, language)
         sync_api.expect(field).to_have_value(text)
     # What was typed is what is kept.
-    page.get_by_role("button", name="Vérifier mes réponses" if language == "fr" else "Review my answers").click()
+    review = "Vérifier mes réponses" if language == "fr" else "Review my answers"
+    page.get_by_role("button", name=review).click()
     sync_api.expect(page.get_by_text(KEYBOARD_TEXTS[-1])).to_be_visible()
     context.close()
 

@@ -235,5 +235,6 @@ def test_every_screen_without_the_script(server, browser, language, size) -> Non
     context.route("**/kiosk.js", lambda route: route.abort())
     context.set_default_timeout(10_000)
     page = context.new_page()
-    walk_a_visit(Walk(page, "landscape", language, screenshots=False, script=False), server.url, size)
+    walk = Walk(page, "landscape", language, screenshots=False, script=False)
+    walk_a_visit(walk, server.url, size)
     context.close()
