@@ -13,7 +13,7 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import consultations
+from participate import consultations, settings
 from participate.app import create_app
 from participate.kiosk import display, sweep_idle_visits, visits
 from tests.conftest import EXAMPLE
@@ -810,3 +810,27 @@ def test_the_favicon(client: FlaskClient) -> None:
     response = client.get("/favicon.ico")
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert response.data.startswith(b"<svg")
+
+
+# --- copy a first-time visitor reads ------------------------------------------------------------
+
+
+def test_the_review_lists_chosen_answers_one_a_line(client: FlaskClient, consultation) -> None:
+    token = start(client, lang="fr")
+    answer_all(client, token)
+    html = client.get("/review").get_data(as_text=True)
+    assert "<li>Le matin</li><li>Le dimanche</li>" in html
+    assert "Le matin, Le dimanche" not in html
+
+
+def test_the_thanks_is_said_once(client: FlaskClient, consultation) -> None:
+    token = start(client, lang="fr")
+    answer_all(client, token)
+    client.post("/submit", data={"visit": token})
+    html = client.get("/thanks").get_data(as_text=True)
+    assert html.split("<body")[1].count("Merci") == 1  # the title bar aside
+    assert "<h1 lang=\"fr\">Merci ! Vos réponses ont été enregistrées.</h1>" in html
+
+
+def test_the_idle_warning_gives_time_to_read_it() -> None:
+    assert settings.DEFAULTS["KIOSK_WARNING_SECONDS"] >= 20
