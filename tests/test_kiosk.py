@@ -31,14 +31,8 @@ def example_definition(**changes: object) -> dict:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "node",
-        "DEVICE_ID": DEVICE,
-    }
+def app_settings() -> dict:
+    return {"ROLE": "node", "DEVICE_ID": DEVICE}
 
 
 @pytest.fixture
@@ -93,9 +87,7 @@ def answer_all(client: FlaskClient, token: str, answers=FULL_ANSWERS) -> None:
 
 
 def submissions_in(db: sqlite_utils.Database) -> list[dict]:
-    rows = db.execute("SELECT * FROM submissions ORDER BY seq").fetchall()
-    columns = [d[0] for d in db.execute("SELECT * FROM submissions LIMIT 0").description]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return list(db.query("SELECT * FROM submissions ORDER BY seq"))
 
 
 def visit_rows(db: sqlite_utils.Database) -> list[tuple]:
@@ -829,7 +821,7 @@ def test_the_thanks_is_said_once(client: FlaskClient, consultation) -> None:
     client.post("/submit", data={"visit": token})
     html = client.get("/thanks").get_data(as_text=True)
     assert html.split("<body")[1].count("Merci") == 1  # the title bar aside
-    assert "<h1 lang=\"fr\">Merci ! Vos réponses ont été enregistrées.</h1>" in html
+    assert '<h1 lang="fr">Merci ! Vos réponses ont été enregistrées.</h1>' in html
 
 
 def test_the_idle_warning_gives_time_to_read_it() -> None:
