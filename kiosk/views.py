@@ -261,7 +261,8 @@ def _send(asset: assets.Asset, cache_control: str) -> Response:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Cache-Control"] = cache_control
     response.headers["Vary"] = "Accept-Encoding"
-    response.set_etag(asset.digest)
+    # One tag per representation: the gzipped bytes are not the plain ones.
+    response.set_etag(asset.digest + ("-gzip" if compressed else ""))
     return response.make_conditional(request)
 
 

@@ -781,8 +781,11 @@ def test_static_files_are_named_by_content_cached_and_gzipped(
         assert "Content-Encoding" not in plain.headers
         assert gzip.decompress(response.data) == plain.data
         # A browser that asks again anyway is told nothing changed.
-        again = client.get(url, headers={"If-None-Match": response.headers["ETag"]})
+        again = client.get(
+            url, headers={"If-None-Match": response.headers["ETag"], "Accept-Encoding": "gzip"}
+        )
         assert again.status_code == 304
+        assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}).data
 
 
 @pytest.mark.parametrize(
