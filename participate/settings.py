@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
         2 * 1024 * 1024,
         "Largest request body accepted, in bytes; larger bodies get 413.",
     ),
-    Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
+    Setting(
+        "LANGUAGES",
+        ["en", "fr"],
+        "Interface languages offered, first is the default"
+        " (unset: the kiosk opens in the first open consultation's first language).",
+    ),
     Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
     Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
     Setting(
