@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     """Register the kiosk's pages on a node app (a hub has no kiosk)."""
     if app.config["ROLE"] != "node":
         return
+    from . import listen
     from .views import bp
 
     # The kiosk's forms are protected by the visit's own random token, held server-side
@@ -31,6 +32,8 @@ def init_app(app: Flask) -> None:
     # into an error page instead of a fresh start.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.register_blueprint(listen.bp)
+    app.add_template_global(listen.read_aloud)
 
 
 def sweep_idle_visits(app: Flask) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from participate import __version__, consultations, logs, store
+from participate import __version__, consultations, logs, speech, store
 from participate.app import FEATURES, create_app
 from participate.command_options import db_option, friendly_errors
 from participate.serve import THREADS
@@ -42,6 +42,7 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
     parsed = consultations.read_files(files)
     with store.open_db(db_path, migrate=True) as db:
         results = consultations.save(db, parsed, source=", ".join(str(f) for f in files))
+    audio = _render_audio(db_path, [r.consultation for r in results])
     for result in results:
         c = result.consultation
         click.echo(
@@ -52,6 +53,16 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
             report = getattr(feature, "load_report", None)
             for line in report(c) if report else ():
                 click.echo(f"  {line}")
+    click.echo(audio)
+
+
+def _render_audio(db_path: Path, loaded: list[consultations.Consultation]) -> str:
+    """Render the read-aloud audio of what was loaded; return the line that says so."""
+    if not speech.available():
+        return "audio: espeak-ng or opusenc is not installed here; the kiosk will not read aloud"
+    folder = speech.audio_dir(db_path)
+    rendered = sum(speech.prepare(folder, c) for c in loaded)
+    return f"audio: {rendered} new files in {folder}"
 
 
 def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, store
+from participate import __version__, clock, consultations, speech, store
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
 
@@ -304,7 +304,17 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
         for consultation_id, is_closed in closed.items():
             consultations.set_closed(db, consultation_id, is_closed)
         store.set_meta(db, "sync_consultations_etag", etag)
+    _render_audio(db, current)
     return added
+
+
+def _render_audio(db: sqlite_utils.Database, current: list[consultations.Consultation]) -> None:
+    """Render the read-aloud audio of the consultations just pulled (after their commit)."""
+    folder = speech.audio_dir_of(db)
+    if folder is None:
+        return
+    for consultation in current:
+        speech.prepare(folder, consultation)
 
 
 def _listing(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -353,6 +363,8 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
         "node_clock": now,
         "free_disk": _free_disk(db),
         "last_error": state["last_error"],
+        # Whether the kiosk can read its questions aloud (espeak-ng and an encoder here).
+        "audio": "ok" if speech.available() else "missing",
     }
 
 
