@@ -554,10 +554,10 @@ def _insert_version(
 def _save_one(
     db: sqlite_utils.Database, consultation: Consultation, source: str, now: str
 ) -> Loaded:
-    current = db.execute(
-        "SELECT version FROM consultations WHERE id = ?", [consultation.id]
-    ).fetchone()
-    if current and current[0] == consultation.version:
+    current = store.first_row(
+        db, "SELECT version FROM consultations WHERE id = ?", [consultation.id]
+    )
+    if current and current["version"] == consultation.version:
         return Loaded(consultation, "unchanged")
     _insert_version(db, consultation, source, now)
     db.execute(
@@ -605,8 +605,8 @@ def _overlap(a: Consultation, b: Consultation) -> bool:
 
 
 def _closed_by_staff(db: sqlite_utils.Database, consultation_id: str) -> bool:
-    row = db.execute("SELECT closed FROM consultations WHERE id = ?", [consultation_id]).fetchone()
-    return bool(row and row[0])
+    row = store.first_row(db, "SELECT closed FROM consultations WHERE id = ?", [consultation_id])
+    return bool(row and row["closed"])
 
 
 def get(
@@ -614,22 +614,24 @@ def get(
 ) -> Consultation:
     """Return a consultation's current version, or the given version; raise NotFound."""
     if version is None:
-        row = db.execute(
+        row = store.first_row(
+            db,
             "SELECT v.definition FROM consultations c JOIN consultation_versions v"
             " ON v.consultation_id = c.id AND v.version = c.version WHERE c.id = ?",
             [consultation_id],
-        ).fetchone()
+        )
     else:
-        row = db.execute(
+        row = store.first_row(
+            db,
             "SELECT definition FROM consultation_versions"
             " WHERE consultation_id = ? AND version = ?",
             [consultation_id, version],
-        ).fetchone()
+        )
     if row is None:
         raise NotFound(
             f"no consultation {consultation_id!r}" + (f" version {version!r}" if version else "")
         )
-    return _cached_parse(row[0])
+    return _cached_parse(row["definition"])
 
 
 _PARSED: dict[str, Consultation] = {}
@@ -648,11 +650,11 @@ def _cached_parse(definition_json: str) -> Consultation:
 
 def current_all(db: sqlite_utils.Database) -> list[Consultation]:
     """Return the current version of every consultation in the store, by id."""
-    rows = db.execute(
+    rows = db.query(
         "SELECT v.definition FROM consultations c JOIN consultation_versions v"
         " ON v.consultation_id = c.id AND v.version = c.version ORDER BY c.id"
-    ).fetchall()
-    return [_cached_parse(row[0]) for row in rows]
+    )
+    return [_cached_parse(row["definition"]) for row in rows]
 
 
 def is_accepting(db: sqlite_utils.Database, consultation: Consultation, today: date) -> bool:
@@ -672,13 +674,13 @@ def by_keyword(
     word = normalize(text)
     if not word:
         return None
-    rows = db.execute(
-        "SELECT consultation_id, language FROM keywords WHERE keyword = ?", [word]
-    ).fetchall()
-    for consultation_id, language in rows:
-        consultation = get(db, consultation_id)
+    rows = list(
+        db.query("SELECT consultation_id, language FROM keywords WHERE keyword = ?", [word])
+    )
+    for row in rows:
+        consultation = get(db, row["consultation_id"])
         if is_accepting(db, consultation, today):
-            return consultation, language
+            return consultation, row["language"]
     return None
 
 

@@ -99,11 +99,8 @@ def record(
 
 def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
     """Return one submission as a record (answers decoded), or None."""
-    row = db.execute("SELECT * FROM submissions WHERE id = ?", [submission_id]).fetchone()
-    if row is None:
-        return None
-    columns = [d[0] for d in db.execute("SELECT * FROM submissions LIMIT 0").description]
-    return to_record(dict(zip(columns, row, strict=True)))
+    row = store.first_row(db, "SELECT * FROM submissions WHERE id = ?", [submission_id])
+    return None if row is None else to_record(row)
 
 
 def to_record(row: Mapping[str, Any]) -> dict[str, Any]:
