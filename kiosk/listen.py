@@ -62,6 +62,8 @@ def audio(consultation_id: str, version: str, language: str, key: str) -> Any:
     try:
         path = speech.render(_folder(), found.text, language, speed)
     except speech.SpeechUnavailable:
-        abort(404, description="Reading aloud is not available on this kiosk (espeak-ng is missing).")
+        abort(
+            404, description="Reading aloud is not available on this kiosk (espeak-ng is missing)."
+        )
     response = send_file(path, mimetype="audio/ogg", conditional=True, max_age=MAX_AGE_SECONDS)
     return response

@@ -411,8 +411,10 @@ def m006_voice(db: sqlite_utils.Database) -> None:
             contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
             consultation_id TEXT NOT NULL,
             session_id INTEGER REFERENCES voice_sessions (id),
-            stage TEXT NOT NULL DEFAULT 'language',
-            call_status TEXT NOT NULL DEFAULT '',
+            stage TEXT NOT NULL DEFAULT 'language', -- language, questions, ended
+            language TEXT NOT NULL DEFAULT '',
+            retries INTEGER NOT NULL DEFAULT 0,   -- no or unclear key at the language menu
+            call_status TEXT NOT NULL DEFAULT '', -- Twilio's, from the status callback
             started_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
@@ -436,6 +438,16 @@ def m006_voice(db: sqlite_utils.Database) -> None:
             attempts INTEGER NOT NULL DEFAULT 0,
             last_error TEXT NOT NULL DEFAULT '',
             created_at TEXT NOT NULL
+        );
+        -- What the simulator page's keypad said and heard; never synced or exported.
+        CREATE TABLE voice_simulator_log (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            call_sid TEXT NOT NULL,
+            step INTEGER NOT NULL,                -- the step the next key is sent as
+            direction TEXT NOT NULL,              -- in (a key) or out (what was said)
+            body TEXT NOT NULL,
+            at TEXT NOT NULL
         );
         """
     )

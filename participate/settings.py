@@ -108,13 +108,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VOICE_CONSULTATION",
         "",
-        "Consultation a phone call answers when the webhook URL names none (empty: the only open one).",
+        "Consultation a phone call answers when the webhook URL names none (empty: the one open).",
     ),
-    Setting("VOICE_SESSION_HOURS", 24, "Hours a dropped call's answers wait for the caller to call back."),
+    Setting(
+        "VOICE_SESSION_HOURS",
+        24,
+        "Hours a dropped call's answers wait for the caller to call back.",
+    ),
     Setting(
         "VOICE_RECORDINGS",
         False,
-        "Let callers answer text questions by speaking (kept as audio at the hub, never transcribed).",
+        "Let callers answer text questions by speaking (kept as audio, never transcribed).",
     ),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),

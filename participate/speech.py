@@ -113,7 +113,10 @@ def question_text(question: Question, language: str) -> str:
         parts.append(words["range"].format(low=_number(question.min), high=_number(question.max)))
         labels = question.labels.get(language) if question.labels else None
         if labels:
-            parts += [f"{_number(question.min)}: {labels[0]}.", f"{_number(question.max)}: {labels[1]}."]
+            parts += [
+                f"{_number(question.min)}: {labels[0]}.",
+                f"{_number(question.max)}: {labels[1]}.",
+            ]
     return " ".join(part.strip() for part in parts if part and part.strip())
 
 
@@ -167,7 +170,7 @@ def _render_to(path: Path, text: str, language: str, speed: str, tools: tuple[st
         voice = ["-v", voice_for(language), "-s", str(SPEEDS[speed])]
         # The text goes on standard input, never on the command line: it is the staff's
         # content and may begin with a dash.
-        subprocess.run(  # noqa: S603 (fixed program, text on stdin)
+        subprocess.run(
             [speaker, *voice, "-w", str(wav), "--stdin"],
             input=text.encode("utf-8"),
             check=True,
@@ -178,9 +181,7 @@ def _render_to(path: Path, text: str, language: str, speed: str, tools: tuple[st
             command = [encoder, "--quiet", "--speech", "--bitrate", "16", str(wav), str(out)]
         else:  # sox writes Ogg Vorbis where opus-tools is missing
             command = [encoder, str(wav), "-C", "0", str(out)]
-        subprocess.run(  # noqa: S603 (fixed program and arguments)
-            command, check=True, capture_output=True, timeout=TIMEOUT_SECONDS
-        )
+        subprocess.run(command, check=True, capture_output=True, timeout=TIMEOUT_SECONDS)
         os.replace(out, path)
 
 
@@ -204,7 +205,11 @@ def prepare(folder: Path, consultation: Consultation) -> int:
     if rendered:
         log.info(
             "speech.rendered",
-            extra={"consultation": consultation.id, "version": consultation.version, "files": rendered},
+            extra={
+                "consultation": consultation.id,
+                "version": consultation.version,
+                "files": rendered,
+            },
         )
     return rendered
 
