@@ -11,7 +11,7 @@ Rows here stay sqlite3's tuples, the one exception (with sync/receive.py) to rea
 rows by name: each is already a line of the output in column order, and a mapping per
 row would cost a measured share of an export's time (bench/bench_export.py).
 
-Formats (SPEC "Exports"):
+Formats (docs/spec.md, "Exports"):
 - csv: UTF-8 with a BOM, one row a submission, metadata columns first, then one column a
   question and a 0/1 column a choice for `multi`; the codebook is a second file.
 - xlsx: the same rows on a "submissions" sheet (openpyxl, write-only), the codebook on a

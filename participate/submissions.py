@@ -104,7 +104,7 @@ def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
 
 
 def to_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn a stored row into the SPEC's submission record: answers nested, flags as booleans."""
+    """Turn a stored row into a submission record (docs/spec.md): answers nested, flags bool."""
     record = {name: row.get(name) for name in RECORD_FIELDS}
     answers = record["answers"]
     record["answers"] = json.loads(answers) if isinstance(answers, str) else (answers or {})

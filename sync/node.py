@@ -1,10 +1,11 @@
 """The node's side of sync: push the queue, pull consultations, report health, back off.
 
-Plain functions that take a store and a `HubClient` (STYLE habit 5); the scheduler in
-`sync.schedule` and the `participate sync` command are thin wrappers around them. A
-node marks a submission synced only when the hub has acknowledged it (stored or
-duplicate), in one transaction per batch, so a crash at any point loses nothing and at
-worst sends a batch twice, which the hub answers as duplicates.
+Plain functions that take a store and a `HubClient`, so a test can drive each one with
+no scheduler and no server; the scheduler in `sync.schedule` and the `participate sync`
+command are thin wrappers around them. A node marks a submission synced only when the
+hub has acknowledged it (stored or duplicate), in one transaction per batch, so a crash
+at any point loses nothing and at worst sends a batch twice, which the hub answers as
+duplicates.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ from flask.testing import FlaskClient
 from participate import answers as answer_rules
 from participate import clock, consultations, store, submissions
 from participate.app import create_app
-from participate.sync import devices, node, receive, verification, wire
+from participate.sync import devices, node, verification, wire
 from participate.sync.client import HubAnswer, HubClient
 from participate.sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
 from participate.sync.scheduling import NodeSync
@@ -1047,10 +1046,6 @@ def test_a_large_backlog_drains_completely_over_http(node_db, hub_db, app, enrol
     assert devices.list_devices(hub_db)[0]["attention"] == []
     mismatched = node_db.execute("SELECT count(*) FROM submissions WHERE synced_at IS NULL")
     assert mismatched.fetchone()[0] == 0
-
-
-def _identical(a: Mapping, b: Mapping) -> bool:
-    return {k: a[k] for k in receive.CONTENT_FIELDS} == {k: b[k] for k in receive.CONTENT_FIELDS}
 
 
 def test_a_new_submission_reaches_the_hub_within_seconds(tmp_path, app, hub_db, enrolled):
