@@ -3,8 +3,9 @@
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
 node; `schedule` adds the expiry and outbound-queue jobs; `commands` adds
 `participate invite`; `load_report` tells `participate load` what each prompt costs.
-`identify_caller` and `opt_out_caller` are the API the phone call channel (voice) uses,
-so a number that calls gets the same pseudonym and the same opt-out list as its texts.
+`caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
+channel (voice) uses, so a number that calls gets the same pseudonym and the same
+opt-out list as its texts.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 commands = [invite]
 __all__ = [
     "Caller",
+    "CallerNumber",
     "InvalidNumber",
+    "caller_number",
     "commands",
     "identify_caller",
     "init_app",
@@ -72,6 +75,21 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
 
 
 @dataclass(frozen=True)
+class CallerNumber:
+    """A number that calls, in E.164, with its keyed pseudonym (made under PHONE_PEPPER)."""
+
+    phone: str
+    respondent: str
+
+
+def caller_number(raw_phone: str) -> CallerNumber:
+    """Read a caller's number (in a request: it needs the app's settings); raise InvalidNumber."""
+    settings = sms_config.get()
+    phone = phones.to_e164(raw_phone, settings.default_region)
+    return CallerNumber(phone, phones.pseudonym(phone, settings.pepper))
+
+
+@dataclass(frozen=True)
 class Caller:
     """A phone number that calls, as the other channels may know it: never the number itself."""
 
@@ -81,13 +99,10 @@ class Caller:
     opted_out: bool
 
 
-def identify_caller(db: sqlite_utils.Database, raw_phone: str, stamp: str) -> Caller:
-    """Return the contact of a number that calls (made if new); raise InvalidNumber if none."""
-    settings = sms_config.get()
-    phone = phones.to_e164(raw_phone, settings.default_region)
-    respondent = phones.pseudonym(phone, settings.pepper)
-    contact = contacts.ensure(db, phone, respondent, stamp)
-    return Caller(contact.id, respondent, contact.language, bool(contact.opted_out_at))
+def identify_caller(db: sqlite_utils.Database, number: CallerNumber, stamp: str) -> Caller:
+    """Return the contact of a number that calls, made if new (needs no app context)."""
+    contact = contacts.ensure(db, number.phone, number.respondent, stamp)
+    return Caller(contact.id, number.respondent, contact.language, bool(contact.opted_out_at))
 
 
 def opt_out_caller(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:

@@ -313,6 +313,12 @@ def test_a_call_for_an_unknown_consultation_is_told_so(client, db, consultation)
     assert db.execute("SELECT count(*) FROM voice_calls").fetchone()[0] == 0
 
 
+def test_a_hidden_number_is_told_why_it_cannot_answer(client, db, consultation) -> None:
+    call = Call(client, phone="anonymous")
+    assert call.hung_up and "not hidden" in call.text() and "masqué" in call.text()
+    assert db.execute("SELECT count(*) FROM voice_calls").fetchone()[0] == 0
+
+
 def test_the_same_number_has_the_same_pseudonym_by_phone_and_by_text(
     client, app, db, consultation
 ) -> None:

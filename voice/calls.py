@@ -31,7 +31,7 @@ from participate import clock, consultations, store, submissions
 from participate.answers import Skipped, validate_answer
 from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, NotFound
-from participate.sms import Caller, identify_caller, opt_out_caller
+from participate.sms import Caller, CallerNumber, identify_caller, opt_out_caller
 
 from . import prompts
 
@@ -62,7 +62,7 @@ class CallEvent:
     """One request from Twilio about a call, as the webhook or the simulator hands it over."""
 
     call_sid: str
-    phone: str
+    caller: CallerNumber
     step: int = 0
     digits: str | None = None  # None: the Gather timed out (no key pressed)
     consultation_id: str = ""  # from the webhook URL's query, else VOICE_CONSULTATION
@@ -113,24 +113,51 @@ def respond(
     *,
     now: datetime | None = None,
 ) -> str:
-    """Handle one request about a call in one transaction and return its TwiML (idempotent)."""
+    """Handle one request about a call in its own transaction and return its TwiML."""
     with store.write(db):
-        stored = db.execute(
-            "SELECT twiml FROM voice_steps WHERE call_sid = ? AND step = ?",
-            [event.call_sid, event.step],
-        ).fetchone()
-        if stored is not None:
-            log.info("voice.repeated_step", extra={"step": event.step})
-            return str(stored[0])
-        turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()))
-        reply = turn.run()
-        twiml = render(reply, f"{action}?step={event.step + 1}")
-        if turn.call_known:
-            db.execute(
-                "INSERT INTO voice_steps (call_sid, step, twiml) VALUES (?, ?, ?)",
-                [event.call_sid, event.step, twiml],
-            )
+        return handle(db, config, event, action, now=now)
+
+
+def handle(
+    db: sqlite_utils.Database,
+    config: VoiceConfig,
+    event: CallEvent,
+    action: str,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Handle one request inside the caller's write transaction (see group_commit).
+
+    A step answered before (Twilio retrying the same CallSid and step) gets the TwiML it
+    got then, and changes nothing.
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("handle() must run inside a write transaction; use respond()")
+    stored = store.first_row(
+        db,
+        "SELECT twiml FROM voice_steps WHERE call_sid = ? AND step = ?",
+        [event.call_sid, event.step],
+    )
+    if stored is not None:
+        log.info("voice.repeated_step", extra={"step": event.step})
+        return str(stored["twiml"])
+    turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()))
+    reply = turn.run()
+    twiml = render(reply, f"{action}?step={event.step + 1}")
+    if turn.call_known:
+        db.execute(
+            "INSERT INTO voice_steps (call_sid, step, twiml) VALUES (?, ?, ?)",
+            [event.call_sid, event.step, twiml],
+        )
     return twiml
+
+
+def unavailable(reason: str) -> str:
+    """Return the TwiML that tells a caller, in both languages, that no survey can be taken."""
+    reply = Reply(hangup=True)
+    for lang, text in prompts.unavailable(reason).items():
+        reply.say(text, lang)
+    return render(reply, "")
 
 
 def render(reply: Reply, next_url: str) -> str:
@@ -197,7 +224,7 @@ class _Turn:
             return self.start()
         if self.call["stage"] == "ended":
             return Reply(hangup=True)
-        self.caller = identify_caller(self.db, self.event.phone, self.stamp)
+        self.caller = identify_caller(self.db, self.event.caller, self.stamp)
         consultation = self._consultation(self.call["consultation_id"])
         if consultation is None:
             return self._unavailable()
@@ -213,7 +240,7 @@ class _Turn:
         if consultation is None:
             log.info("voice.unavailable", extra={"consultation": self.event.consultation_id})
             return self._unavailable()
-        self.caller = identify_caller(self.db, self.event.phone, self.stamp)
+        self.caller = identify_caller(self.db, self.event.caller, self.stamp)
         self.db.execute(
             "INSERT INTO voice_calls (call_sid, contact_id, consultation_id, started_at,"
             " updated_at) VALUES (?, ?, ?, ?, ?)",
@@ -232,11 +259,7 @@ class _Turn:
         retries = self.call["retries"] + 1
         self._update_call(retries=retries)
         if retries >= RETRIES:
-            return self._end(
-                Reply(hangup=True)
-                .say(prompts.UNAVAILABLE["en"], "en")
-                .say(prompts.UNAVAILABLE["fr"], "fr")
-            )
+            return self._end(self._unavailable())
         reply = self._menu(consultation)
         if self.event.digits is not None:
             hint = prompts.menu_invalid()
@@ -423,8 +446,8 @@ class _Turn:
 
     def _unavailable(self) -> Reply:
         reply = Reply(hangup=True)
-        for lang in ("en", "fr"):
-            reply.say(prompts.UNAVAILABLE[lang], lang)
+        for lang, text in prompts.unavailable("closed").items():
+            reply.say(text, lang)
         if self.call_known:
             self._update_call(stage="ended")
         return reply

@@ -14,12 +14,25 @@ from .texts import _, in_language
 # The menu is said in both languages, each in its own voice, before a language is known.
 LANGUAGE_MENU = {"en": "For English, press 1.", "fr": "Pour le français, appuyez sur le 2."}
 MENU_KEYS = {"1": "en", "2": "fr"}
+# Said in both languages, before a language is known.
 UNAVAILABLE = {
-    "en": "Sorry, this survey cannot be answered by phone right now. Goodbye.",
-    "fr": "Désolé, ce sondage ne peut pas être rempli par téléphone en ce moment. Au revoir.",
+    "closed": {
+        "en": "Sorry, this survey cannot be answered by phone right now. Goodbye.",
+        "fr": "Désolé, ce sondage ne peut pas être rempli par téléphone en ce moment. Au revoir.",
+    },
+    "hidden_number": {
+        "en": "Sorry, we can only take answers from a phone whose number is not hidden. Goodbye.",
+        "fr": "Désolé, nous acceptons seulement les réponses d'un numéro qui n'est pas masqué."
+        " Au revoir.",
+    },
 }
 # Twilio's text-to-speech language for each consultation language.
 SAY_LANGUAGES = {"en": "en-CA", "fr": "fr-CA"}
+
+
+def unavailable(reason: str) -> dict[str, str]:
+    """Return why no survey can be taken (`closed`, `hidden_number`), in both languages."""
+    return UNAVAILABLE[reason]
 
 
 def say_language(lang: str) -> str:

@@ -16,7 +16,7 @@ import sqlite_utils
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 
 from participate import clock, store
-from participate.sms import identify_caller, simulator_allows
+from participate.sms import caller_number, identify_caller, simulator_allows
 
 from . import calls
 
@@ -43,8 +43,8 @@ def press(
     db: sqlite_utils.Database, config: calls.VoiceConfig, phone: str, key: str | None
 ) -> None:
     """Start a call from `phone` (key None and no call waiting), or send it a key ('' : no key)."""
-    stamp = clock.utcnow()
-    contact_id = identify_caller(db, phone, stamp).contact_id
+    caller = caller_number(phone)
+    contact_id = identify_caller(db, caller, clock.utcnow()).contact_id
     current = _current(db, contact_id)
     if current is None or key is None:
         call_sid, step, digits = f"CAsim{uuid.uuid4().hex}", 0, None
@@ -53,7 +53,7 @@ def press(
         digits = key or None
         _log(db, contact_id, call_sid, step, "in", key or "…")
     twiml = calls.respond(
-        db, config, calls.CallEvent(call_sid, phone, step, digits), url_for("voice.twilio_call")
+        db, config, calls.CallEvent(call_sid, caller, step, digits), url_for("voice.twilio_call")
     )
     texts, waits = spoken(twiml)
     for text in texts:
@@ -114,7 +114,7 @@ def keypad() -> Any:
     elif action == "wait":
         press(db, config, phone, "")
     elif action == "hangup":
-        contact_id = identify_caller(db, phone, clock.utcnow()).contact_id
+        contact_id = identify_caller(db, caller_number(phone), clock.utcnow()).contact_id
         current = _current(db, contact_id)
         if current:
             calls.record_status(db, current["call_sid"], "completed")

@@ -7,7 +7,8 @@ import logging
 from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import BadRequest
 
-from participate import store, twilio_signature
+from participate import group_commit, store, twilio_signature
+from participate.sms import InvalidNumber, caller_number
 
 from . import calls
 
@@ -48,9 +49,15 @@ def twilio_call() -> Response:
     if not call_sid or len(call_sid) > 64:
         raise BadRequest("CallSid is missing.")
     timed_out = request.args.get("timeout") == "1"
+    try:
+        caller = caller_number(form.get("From", ""))
+    except InvalidNumber:
+        # A withheld number ("anonymous"): without it no answer can be kept apart or resumed.
+        log.info("voice.hidden_number")
+        return Response(calls.unavailable("hidden_number"), mimetype="text/xml")
     event = calls.CallEvent(
         call_sid=call_sid,
-        phone=form.get("From", ""),
+        caller=caller,
         step=_step(),
         digits=None if timed_out else form.get("Digits", ""),
         consultation_id=request.args.get("consultation", ""),
@@ -58,7 +65,10 @@ def twilio_call() -> Response:
         recording_url=form.get("RecordingUrl", ""),
         recording_duration=_duration(),
     )
-    twiml = calls.respond(store.get_db(), settings(), event, url_for("voice.twilio_call"))
+    config, action = settings(), url_for("voice.twilio_call")
+    # Concurrent calls' keys share one commit (and one fsync), as SMS webhooks do.
+    writer = group_commit.writer_for(current_app.config["DATABASE"])
+    twiml = writer.run(lambda db: calls.handle(db, config, event, action))
     return Response(twiml, mimetype="text/xml")
 
 
