@@ -359,3 +359,52 @@ def test_recorded_answers_are_kept_as_audio_references(app_config, db, consultat
     assert record["answers"]["comments"].startswith("[recorded answer, 7 s")
     kept = next(db.query("SELECT question_id, recording_sid FROM voice_recordings"))
     assert kept["question_id"] == "comments"
+
+
+RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC00/Recordings/RE" + "2" * 32
+
+
+def test_recordings_are_fetched_home_and_deleted_at_twilio(db, db_path, consultation) -> None:
+    from participate.voice import recordings
+
+    db.execute(
+        "INSERT INTO voice_recordings (submission_id, question_id, recording_sid, recording_url,"
+        " created_at) VALUES ('s', 'comments', ?, ?, 'now'), ('s2', 'comments', ?, ?, 'now')",
+        ["RE" + "2" * 32, RECORDING_URL, "RE" + "3" * 32, "https://evil.example/RE3"],
+    )
+    asked, deleted = [], []
+
+    def download(url, auth):
+        asked.append((url, auth))
+        return b"RIFF....WAVE"
+
+    auth = ("AC00", "token")
+    fetched = recordings.fetch_pending(
+        db, db_path, auth, download=download, delete=lambda url, a: deleted.append(url)
+    )
+    assert fetched == 1
+    assert asked == [(RECORDING_URL + ".wav", auth)]  # never to another host
+    assert deleted == [RECORDING_URL + ".json"]
+    kept = recordings.folder(db_path) / ("RE" + "2" * 32 + ".wav")
+    assert kept.read_bytes() == b"RIFF....WAVE"
+    rows = {r["recording_sid"][:3]: r for r in db.query("SELECT * FROM voice_recordings")}
+    assert rows["RE2"]["path"] == str(kept) and rows["RE2"]["fetched_at"]
+    assert rows["RE3"]["path"] is None and rows["RE3"]["attempts"] == 1
+    assert "not on Twilio's API host" in rows["RE3"]["last_error"]
+
+
+def test_a_failed_download_is_tried_again_later(db, db_path, consultation) -> None:
+    from participate.voice import recordings
+
+    db.execute(
+        "INSERT INTO voice_recordings (submission_id, question_id, recording_sid, recording_url,"
+        " created_at) VALUES ('s', 'comments', ?, ?, 'now')",
+        ["RE" + "2" * 32, RECORDING_URL],
+    )
+
+    def down(url, auth):
+        raise recordings.RecordingError("Twilio answered 503")
+
+    assert recordings.fetch_pending(db, db_path, ("a", "b"), download=down) == 0
+    assert recordings.fetch_pending(db, db_path, ("a", "b"), download=lambda u, a: b"x",
+                                    delete=lambda u, a: None) == 1  # fmt: skip

@@ -16,7 +16,7 @@ from flask import Flask
 from participate import store
 from participate.extensions import csrf
 
-from . import calls
+from . import calls, recordings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
 
     config = app.config
     app.extensions["voice"] = calls.VoiceConfig(
+        account_sid=str(config.get("TWILIO_ACCOUNT_SID") or ""),
         auth_token=str(config.get("TWILIO_AUTH_TOKEN") or ""),
         public_url=str(config.get("PUBLIC_URL") or "").rstrip("/"),
         consultation=str(config.get("VOICE_CONSULTATION") or ""),
@@ -54,8 +55,27 @@ def expire(app: Flask) -> int:
     return ended
 
 
+def fetch_recordings(app: Flask) -> int:
+    """Bring this app's spoken answers home from Twilio (VOICE_RECORDINGS)."""
+    config = app.extensions["voice"]
+    with store.open_db(app.config["DATABASE"]) as db:
+        return recordings.fetch_pending(
+            db, app.config["DATABASE"], (config.account_sid, config.auth_token)
+        )
+
+
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:
-    """Add the idle-session expiry job."""
+    """Add the idle-session expiry job, and the recordings' fetch if callers may speak."""
+    config = app.extensions["voice"]
+    if config.recordings and config.account_sid and config.auth_token:
+        scheduler.add_job(
+            fetch_recordings,
+            "interval",
+            seconds=60,
+            args=[app],
+            id="voice-recordings",
+            replace_existing=True,
+        )
     scheduler.add_job(
         expire,
         "interval",

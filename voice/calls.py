@@ -49,6 +49,7 @@ FINISH_KEY = "#"
 class VoiceConfig:
     """The channel's settings, read once when the app starts."""
 
+    account_sid: str
     auth_token: str
     public_url: str
     consultation: str
