@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ WORDS = {
 }
 TIMEOUT_SECONDS = 30
 _render_lock = threading.Lock()
+_background: list[threading.Thread] = []
 
 
 class SpeechUnavailable(Exception):
@@ -212,6 +213,24 @@ def prepare(folder: Path, consultation: Consultation) -> int:
             },
         )
     return rendered
+
+
+def prepare_later(folder: Path, consultations: Iterable[Consultation]) -> threading.Thread:
+    """Render in a background thread: a sync pull, or a node starting, never waits for audio."""
+    # A kiosk asking for a file not rendered yet renders that one at once (kiosk.listen).
+    batch = list(consultations)
+    thread = threading.Thread(
+        target=lambda: [prepare(folder, c) for c in batch], name="speech-render", daemon=True
+    )
+    _background[:] = [t for t in _background if t.is_alive()] + [thread]
+    thread.start()
+    return thread
+
+
+def wait(timeout: float | None = None) -> None:
+    """Wait for the background renders started so far (tests, and a clean shutdown)."""
+    for thread in list(_background):
+        thread.join(timeout)
 
 
 def _everything(consultation: Consultation) -> Iterator[tuple[str, Item, str]]:
