@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from participate import consultations, speech
+from participate import consultations, speech, store
 from participate.cli import main
 from tests.conftest import EXAMPLE
 
@@ -106,8 +106,16 @@ def test_without_espeak_nothing_is_rendered_and_nothing_fails(
         speech.render(tmp_path / "audio", "Bonjour", "fr")
 
 
-def test_load_renders_the_audio_and_says_so(runner, tmp_path: Path) -> None:
+def node_store(tmp_path: Path) -> Path:
+    """Return a kiosk node's store (it knows its device id), without consultations."""
     db_path = tmp_path / "node.db"
+    with store.open_db(db_path, migrate=True) as db:
+        store.set_meta(db, "device_id", "node-1")
+    return db_path
+
+
+def test_load_renders_the_audio_and_says_so(runner, tmp_path: Path) -> None:
+    db_path = node_store(tmp_path)
     result = runner.invoke(main, ["load", "--db", str(db_path), str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "audio: 32 new files" in result.output
@@ -117,6 +125,13 @@ def test_load_renders_the_audio_and_says_so(runner, tmp_path: Path) -> None:
 def test_load_without_espeak_says_the_kiosk_will_not_read_aloud(
     runner, tmp_path: Path, without_espeak
 ) -> None:
-    result = runner.invoke(main, ["load", "--db", str(tmp_path / "node.db"), str(EXAMPLE)])
+    result = runner.invoke(main, ["load", "--db", str(node_store(tmp_path)), str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "espeak-ng or opusenc is not installed here" in result.output
+
+
+def test_load_into_a_hub_renders_no_audio(runner, tmp_path: Path) -> None:
+    db_path = tmp_path / "hub.db"
+    result = runner.invoke(main, ["load", "--db", str(db_path), str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert "audio" not in result.output and not speech.audio_dir(db_path).exists()
