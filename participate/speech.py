@@ -2,12 +2,13 @@
 
 A node renders the audio itself with Debian's `espeak-ng` (speech) and `opusenc` (from
 `opus-tools`: Opus at 16 kbit/s, about 2.5 kB a second of speech) when a consultation
-version arrives (`participate load`, a sync pull), so a kiosk reads its questions aloud
-with the network unplugged. Files are cached in a folder beside the store, named by a
-hash of the text, the voice and the speed: a text that did not change is never rendered
-again, and one that changed gets a new file. Where `espeak-ng` (or an encoder) is
-missing, nothing is rendered, `available()` says so, and the kiosk simply shows no
-Listen button; the node's heartbeat tells the hub.
+version arrives (`participate load` into its store; after a sync pull, the kiosk's
+render job within a minute), so a kiosk reads its questions aloud with the network
+unplugged. Renders run at the lowest CPU priority, one at a time. Files are cached in a
+folder beside the store, named by a hash of the text, the voice and the speed: a text
+that did not change is never rendered again, and one that changed gets a new file.
+Where `espeak-ng` (or an encoder) is missing, nothing is rendered, `available()` says
+so, and the kiosk simply shows no Listen button; the node's heartbeat tells the hub.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,6 @@ WORDS = {
 }
 TIMEOUT_SECONDS = 30
 _render_lock = threading.Lock()
-_background: list[threading.Thread] = []
 
 
 class SpeechUnavailable(Exception):
@@ -163,6 +163,12 @@ def render(folder: Path, text: str, language: str, speed: str = "normal") -> Pat
     return path
 
 
+def _niced(command: list[str]) -> list[str]:
+    # Rendering runs beside a kiosk serving visitors and a sync loop: it takes what is left.
+    nice = shutil.which("nice")
+    return [nice, "-n", "19", *command] if nice else command
+
+
 def _render_to(path: Path, text: str, language: str, speed: str, tools: tuple[str, str]) -> None:
     speaker, encoder = tools
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
@@ -172,7 +178,7 @@ def _render_to(path: Path, text: str, language: str, speed: str, tools: tuple[st
         # The text goes on standard input, never on the command line: it is the staff's
         # content and may begin with a dash.
         subprocess.run(
-            [speaker, *voice, "-w", str(wav), "--stdin"],
+            _niced([speaker, *voice, "-w", str(wav), "--stdin"]),
             input=text.encode("utf-8"),
             check=True,
             capture_output=True,
@@ -182,7 +188,7 @@ def _render_to(path: Path, text: str, language: str, speed: str, tools: tuple[st
             command = [encoder, "--quiet", "--speech", "--bitrate", "16", str(wav), str(out)]
         else:  # sox writes Ogg Vorbis where opus-tools is missing
             command = [encoder, str(wav), "-C", "0", str(out)]
-        subprocess.run(command, check=True, capture_output=True, timeout=TIMEOUT_SECONDS)
+        subprocess.run(_niced(command), check=True, capture_output=True, timeout=TIMEOUT_SECONDS)
         os.replace(out, path)
 
 
@@ -213,24 +219,6 @@ def prepare(folder: Path, consultation: Consultation) -> int:
             },
         )
     return rendered
-
-
-def prepare_later(folder: Path, consultations: Iterable[Consultation]) -> threading.Thread:
-    """Render in a background thread: a sync pull, or a node starting, never waits for audio."""
-    # A kiosk asking for a file not rendered yet renders that one at once (kiosk.listen).
-    batch = list(consultations)
-    thread = threading.Thread(
-        target=lambda: [prepare(folder, c) for c in batch], name="speech-render", daemon=True
-    )
-    _background[:] = [t for t in _background if t.is_alive()] + [thread]
-    thread.start()
-    return thread
-
-
-def wait(timeout: float | None = None) -> None:
-    """Wait for the background renders started so far (tests, and a clean shutdown)."""
-    for thread in list(_background):
-        thread.join(timeout)
 
 
 def _everything(consultation: Consultation) -> Iterator[tuple[str, Item, str]]:

@@ -293,32 +293,21 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
     entries = _listing(data)
     added = 0
     current: list[consultations.Consultation] = []
-    arrived: list[consultations.Consultation] = []
     closed: dict[str, bool] = {}
     with store.write(db):
         for entry in entries:
             for version in entry["versions"]:
                 consultation = consultations.from_definition(version["definition"], "hub")
-                is_new = consultations.save_version(db, consultation, source="hub")
-                added += is_new
+                if consultations.save_version(db, consultation, source="hub"):
+                    added += 1
                 if consultation.version == entry.get("current"):
                     current.append(consultation)
-                    if is_new:
-                        arrived.append(consultation)
             closed[entry["id"]] = bool(entry.get("closed"))
         consultations.save(db, current, source="hub")
         for consultation_id, is_closed in closed.items():
             consultations.set_closed(db, consultation_id, is_closed)
         store.set_meta(db, "sync_consultations_etag", etag)
-    _render_audio(db, arrived)
     return added
-
-
-def _render_audio(db: sqlite_utils.Database, arrived: list[consultations.Consultation]) -> None:
-    """Render the read-aloud audio of the versions that just arrived, in the background."""
-    folder = speech.audio_dir_of(db)
-    if folder is not None and arrived:
-        speech.prepare_later(folder, arrived)
 
 
 def _listing(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -142,3 +142,15 @@ def test_the_setting_asks_the_screen_to_read_on_arrival(app_config, consultation
     html = client.get("/question/1").get_data(as_text=True)
     assert "data-autoplay" in html
     assert "autoplay" not in html.split("<audio", 1)[1].split(">", 1)[0]
+
+
+def test_the_render_job_reads_aloud_what_the_node_shows(app, consultation) -> None:
+    from participate.kiosk import render_audio
+
+    folder = speech.audio_dir(app.config["DATABASE"])
+    assert render_audio(app) == 32  # 8 texts, 2 languages, 2 speeds: a version just pulled
+    for language in consultation.languages:
+        for item in speech.items(consultation, language):
+            for speed in speech.SPEEDS:
+                assert speech.cached(folder, item.text, language, speed) is not None
+    assert render_audio(app) == 0  # nothing twice

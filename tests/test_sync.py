@@ -814,22 +814,6 @@ def test_a_node_without_espeak_tells_the_hub_audio_is_missing(
     assert device["audio"] == "missing" and device["attention"] == ["audio missing"]
 
 
-def test_a_pull_renders_the_read_aloud_audio(node_db, hub_client, hub_db, enrolled, example):
-    from participate import speech
-
-    folder = speech.audio_dir_of(node_db)
-    # The hub publishes a new version: the node renders it when it arrives.
-    changed = consultations.parse({**example.definition, "intro": {"en": "New.", "fr": "Neuf."}})
-    consultations.save(hub_db, [changed])
-    assert node.pull(node_db, hub_client) == 1
-    speech.wait(timeout=120)  # rendered in the background: the sync never waits for it
-    consultation = consultations.get(node_db, "library-hours")
-    assert consultation.version == changed.version
-    for language in consultation.languages:
-        for item in speech.items(consultation, language):
-            assert speech.cached(folder, item.text, language) is not None
-
-
 def test_sync_once_sends_again_what_the_hub_lost(node_db, hub_client, hub_db):
     record(node_db, 6)
     node.sync_once(node_db, hub_client)
