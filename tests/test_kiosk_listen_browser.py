@@ -108,6 +108,23 @@ def test_the_setting_reads_each_screen_on_arrival(store_path, browser) -> None:
         context.close()
 
 
+def test_a_keyboard_visitor_is_not_read_to_on_arrival(store_path, browser) -> None:
+    with serve(store_path, KIOSK_READ_ALOUD_ON_ARRIVAL=True) as running:
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(f"{running.url}/?lang=en")
+        topic = page.get_by_role("button", name="Library")
+        while not topic.evaluate("element => element === document.activeElement"):
+            page.keyboard.press("Tab")  # as a screen reader's user moves
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/question/1")
+        page.wait_for_timeout(1500)
+        assert page.evaluate(PLAYED) == 0  # their reader speaks; the page stays silent
+        page.get_by_role("button", name="Listen").click()  # until they ask
+        wait_until_played(page)
+        context.close()
+
+
 def test_the_idle_warning_stops_the_reading(store_path, browser) -> None:
     with serve(store_path, KIOSK_IDLE_SECONDS=2, KIOSK_WARNING_SECONDS=5) as running:
         context = new_context(browser)

@@ -118,7 +118,7 @@ def keypad() -> Any:
         current = _current(db, contact_id)
         if current:
             calls.record_status(db, current["call_sid"], "completed")
-            _log(db, contact_id, current["call_sid"], -1, "in", "hang up")
+            _log(db, contact_id, current["call_sid"], -1, "hangup", "")
     elif key in KEYS:
         press(db, config, phone, key)
     else:
