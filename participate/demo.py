@@ -111,6 +111,8 @@ def run(data_dir: Path, host: str, port: int) -> None:
         click.echo(
             "  Read aloud:            off (apt-get install espeak-ng opus-tools, then restart)"
         )
+    click.echo(f"  Read API (OpenAPI):    {hub_url}/api/open/v1/openapi.json")
+    click.echo(f"  API tokens, webhooks:  {hub_url}/staff/connections  (docs/api.md)")
     click.echo(f"  Hub health:            {hub_url}/healthz")
     click.echo(f"  Kiosk node health:     {kiosk_url}/healthz")
     click.echo(f"Data in {data_dir.resolve()}. Press Ctrl+C to stop.")
