@@ -408,3 +408,25 @@ def test_a_failed_download_is_tried_again_later(db, db_path, consultation) -> No
     assert recordings.fetch_pending(db, db_path, ("a", "b"), download=down) == 0
     assert recordings.fetch_pending(db, db_path, ("a", "b"), download=lambda u, a: b"x",
                                     delete=lambda u, a: None) == 1  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("keys", "value"),
+    [("12", 12), ("2*5", 2.5), ("*5", 0.5), ("7*", 7.0), ("1*2*3", None), ("*", None), ("", None)],
+)
+def test_star_is_the_decimal_point_inside_a_number(keys, value) -> None:
+    from participate.errors import AnswerError
+
+    question = consultations.parse(
+        {
+            "id": "n",
+            "title": "N",
+            "languages": ["en"],
+            "questions": [{"id": "km", "type": "number", "text": "How far?", "min": 0, "max": 100}],
+        }
+    ).questions[0]
+    if value is None:
+        with pytest.raises(AnswerError):
+            calls._parse(question, keys)
+    else:
+        assert calls._parse(question, keys) == value

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ RECORD_SECONDS = 120
 OPT_OUT_KEY = "9"
 REPEAT_KEY = "*"
 FINISH_KEY = "#"
+_KEYED_NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")
 
 
 @dataclass(frozen=True)
@@ -556,14 +558,8 @@ def _parse(question: Question, digits: str) -> Any:
         if digits not in ("1", "2"):
             raise AnswerError("yesno", "1 or 2", question=question.id)
         return validate_answer(question, digits == "1")
-    text = digits.replace("*", ".")
-    if (
-        not text
-        or not all(ch.isdigit() or ch == "." for ch in text)
-        or text.count(".") > 1
-        or text.startswith(".")
-        and len(text) == 1
-    ):
+    text = digits.replace("*", ".")  # star is the decimal point inside a number
+    if not _KEYED_NUMBER.fullmatch(text):
         raise AnswerError("number", "not a number", question=question.id)
     value: float | int = float(text) if "." in text else int(text)
     return validate_answer(question, value)
