@@ -668,6 +668,7 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
             "highest_seq": 9,
             "node_clock": clock.utcnow(),
             "last_error": "",
+            "audio": "missing",
         },
     )
     db.execute(
@@ -679,6 +680,7 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "Branch library" in page and "stale" in page
     assert "9 missing" in page and "1-9" in page
     assert "0.1.0" in page
+    assert "audio missing: the kiosk cannot read aloud" in page  # no espeak-ng there
     assert "Enrol a device" not in page  # viewers do not administer
 
 
