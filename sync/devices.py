@@ -44,6 +44,7 @@ ATTENTION = (
     "refused",  # its last request was refused (signature, clock window, ...)
     "clock skew",  # its clock differs from the hub's by more than SKEW_LIMIT
     "low disk",  # less than LOW_DISK free on the node
+    "audio missing",  # the node cannot read questions aloud (no espeak-ng or encoder)
     "sms gateway",  # the node's SMS gateway reports a problem (modem, daemon, phone)
 )
 
@@ -57,6 +58,7 @@ HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
     "node_clock": (str,),
     "free_disk": (int,),
     "last_error": (str,),
+    "audio": (str,),  # "ok" or "missing"; older nodes do not report it
 }
 
 
@@ -155,6 +157,7 @@ def record_heartbeat(
     values = {name: report.get(name) for name in HEARTBEAT_TYPES}
     values["version"] = str(values["version"] or "")
     values["last_error"] = str(values["last_error"] or "")
+    values["audio"] = str(values["audio"] or "")[:16]
     skew = None
     if values["node_clock"]:
         try:
@@ -166,7 +169,8 @@ def record_heartbeat(
         db.execute(
             "UPDATE device_status SET reported_at = ?, version = ?, queue_depth = ?,"
             " oldest_unsynced_age = ?, highest_seq = ?, rejected_count = ?, node_clock = ?,"
-            " clock_skew = ?, free_disk = ?, last_error = ?, gateway = ? WHERE device_id = ?",
+            " clock_skew = ?, free_disk = ?, last_error = ?, audio = ?, gateway = ?"
+            " WHERE device_id = ?",
             [
                 now,
                 values["version"],
@@ -178,6 +182,7 @@ def record_heartbeat(
                 skew,
                 values["free_disk"],
                 values["last_error"],
+                values["audio"],
                 json.dumps(report.get("gateway") or {}),
                 device_id,
             ],
@@ -319,7 +324,7 @@ _FLEET_SQL = """
     SELECT d.id, d.name, d.created_at, d.disabled_at, d.last_seen_at,
            s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
            s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
-           s.gateway,
+           s.audio, s.gateway,
            (SELECT count(*) FROM sync_rejections r WHERE r.device_id = d.id) AS rejected
     FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
     ORDER BY d.name COLLATE NOCASE, d.id
@@ -341,9 +346,10 @@ def list_devices(
     seconds_since_contact, reported_at, version, queue_depth, oldest_unsynced_age
     (seconds, aged to now), highest_seq (reported), held_count, highest_held, gaps (list
     of (first, last)), missing (count of missing numbers), rejected (count held at the
-    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes), gateway
-    (what its SMS gateway last reported, {} for none) and attention (a list of ATTENTION
-    flags, most important first). The secret is left out.
+    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes), audio ("ok",
+    "missing", or "" if never reported), gateway (what its SMS gateway last reported, {}
+    for none) and attention (a list of ATTENTION flags, most important first). The
+    secret is left out.
     """
     moment = now or clock.parse(clock.utcnow())
     limits = Thresholds(stale_after, backlog_depth, backlog_age, skew_limit)
@@ -388,6 +394,7 @@ def _reported(row: Mapping[str, Any], moment: datetime) -> dict[str, Any]:
         "clock_skew": row["clock_skew"],
         "free_disk": row["free_disk"],
         "last_error": row["last_error"] or "",
+        "audio": row["audio"] or "",
         "gateway": json.loads(row["gateway"] or "{}"),
     }
 
@@ -431,6 +438,8 @@ def _attention(device: dict[str, Any], limits: Thresholds) -> list[str]:
         flags.add("clock skew")
     if device["free_disk"] is not None and device["free_disk"] < LOW_DISK:
         flags.add("low disk")
+    if device["audio"] == "missing":
+        flags.add("audio missing")
     if device["gateway"].get("last_error"):
         flags.add("sms gateway")
     return [flag for flag in ATTENTION if flag in flags]
