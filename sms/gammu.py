@@ -350,10 +350,11 @@ def backup_text(to: str, body: str, *, reference: int) -> str:
 
 def write_outbox(outbox: Path, to: str, body: str) -> str:
     """Write a message file the daemon sends, whole or not at all; return its name."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    now = datetime.now(UTC)
     token = secrets.token_hex(4)
-    # OUT, priority C (the default), date_time_serial, number, anything: the daemon's names.
-    name = f"OUTC{stamp}_00_{to}_{token}.smsbackup"
+    # OUT, priority C (the default), date_time_serial, number, anything: the daemon's
+    # names. The daemon sends in name order: the microseconds keep replies in order.
+    name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
     text = backup_text(to, body, reference=secrets.randbelow(256))
     staging = outbox / f".participate-{token}.tmp"  # not OUT*: the daemon ignores it
     with staging.open("w", encoding="utf-8") as handle:

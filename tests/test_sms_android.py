@@ -72,7 +72,7 @@ def test_a_text_gets_its_replies_through_the_phone_and_sent_events_settle_them(n
     assert phone.text(webhook, TEXTER, "HEURES").status_code == 204
     jobs.send_queue(app)
     assert [m["phoneNumbers"] for m in phone.messages] == [[TEXTER], [TEXTER]]
-    assert phone.messages[1]["text"].startswith("1/6 Vous venez à quelle fréquence ?")
+    assert phone.messages[1]["text"].startswith("1/6 Quelle est la fréquence de vos visites ?")
     assert {row["status"] for row in outbound(app)} == {"accepted"}
     for message in phone.messages:
         answer = phone.post_event(webhook, "sms:sent", {"messageId": message["id"]})

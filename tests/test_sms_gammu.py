@@ -137,7 +137,7 @@ def test_a_french_conversation_through_the_daemon_offline_then_synced(tmp_path, 
     replies = converse(app, daemon, FRENCH_ANSWERS)
 
     assert "Heures d'ouverture" in replies[0]
-    assert replies[1].startswith("1/6 Vous venez à quelle fréquence ?")
+    assert replies[1].startswith("1/6 Quelle est la fréquence de vos visites ?")
     assert replies[-1] == "Merci ! Vos réponses ont été enregistrées."
     assert len(replies) == len(FRENCH_ANSWERS) + 1  # the keyword gets two messages
     with store.open_db(node_path) as db:

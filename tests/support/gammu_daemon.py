@@ -127,8 +127,8 @@ class Daemon:
 
     def sent(self) -> list[Sent]:
         """Return what the daemon sent, oldest first."""
-        names = sorted(os.listdir(self.sent_folder))
-        return [read_sent_file(self.sent_folder / name) for name in names]
+        paths = sorted(self.sent_folder.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [read_sent_file(path) for path in paths]
 
 
 def wait_for(condition, *, what: str, timeout: float = 20.0, every: float = 0.05):
