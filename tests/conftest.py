@@ -17,6 +17,11 @@ from participate.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
+# The hostile consultation files of issue 16: each once crashed the parser (RecursionError).
+DEEPLY_NESTED = {
+    "deep.json": '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "deep.yaml": "id: " + "[" * 50_000,
+}
 
 
 @pytest.fixture

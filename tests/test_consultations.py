@@ -11,7 +11,7 @@ import yaml
 
 from participate import consultations
 from participate.errors import ConsultationError, NotFound
-from tests.conftest import EXAMPLE
+from tests.conftest import DEEPLY_NESTED, EXAMPLE
 
 ALL_TYPES = {
     "id": "all-types",
@@ -235,6 +235,37 @@ def test_unreadable_files_are_refused(
     with pytest.raises(ConsultationError) as caught:
         consultations.read_file(path)
     assert expected in str(caught.value) and name in str(caught.value)
+
+
+DEEP = "nests lists or mappings more than 20 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        *((name, content, DEEP) for name, content in DEEPLY_NESTED.items()),
+        ("deep-objects.json", '{"a": ' * 21 + "1" + "}" * 21, DEEP),
+        ("fine.json", '{"a": ' * 20 + "1" + "}" * 20, "field 'a': is not a known field"),
+        ("block.yaml", "".join(f"{'  ' * n}k{n}:\n" for n in range(21)) + "  " * 21 + "x", DEEP),
+        ("alias.yaml", "id: &a [x]\ntitle: *a\n", "uses a YAML alias"),
+    ],
+)
+def test_deep_or_aliased_files_are_refused_before_parsing(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ConsultationError) as caught:
+        consultations.read_file(path)
+    assert expected in str(caught.value) and name in str(caught.value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path: Path) -> None:
+    text = json.loads(json.dumps(ALL_TYPES))
+    text["title"] = {"en": "[" * 50 + '\\"{' * 50, "fr": "]" * 50}
+    path = tmp_path / "brackets.json"
+    path.write_text(json.dumps(text))
+    assert consultations.read_file(path).title["en"].startswith("[[[")
 
 
 def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from participate import clock, consultations, store, submissions
 from participate.app import create_app
 from participate.hub import auth, moderation, users
 from participate.sync import devices
-from tests.conftest import EXAMPLE
+from tests.conftest import DEEPLY_NESTED, EXAMPLE
 
 PASSWORD = "correct horse battery"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -340,6 +340,11 @@ def test_failed_logins_are_limited_per_client_address(
         ("//evil.example/staff/", "/staff/"),
         ("/elsewhere", "/staff/"),
         ("/staff/devices", "/staff/devices"),
+        ("/staff/devices\r\nSet-Cookie: taken=1", "/staff/"),
+        ("/staff/devices\n", "/staff/"),
+        ("/staff/\x00devices", "/staff/"),
+        ("/staff/devices\t", "/staff/"),
+        ("/staff/devices\x85", "/staff/"),
     ],
 )
 def test_login_only_redirects_inside_the_staff_pages(
@@ -712,6 +717,16 @@ def test_admin_uploads_closes_and_reopens_consultations(
     )
     assert response.status_code == 302
     assert consultations.get(db, "parks").id == "parks"
+    for name, content in DEEPLY_NESTED.items():
+        token = csrf_token(client, "/staff/consultations")
+        response = client.post(
+            "/staff/consultations",
+            data={"csrf_token": token, "file": (io.BytesIO(content.encode()), name)},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 400, name
+        page = html.unescape(response.get_data(as_text=True))
+        assert f"{name}: nests lists or mappings more than 20 levels deep" in page
     bad = text.replace("type: scale", "type: slider")
     token = csrf_token(client, "/staff/consultations")
     response = client.post(
