@@ -363,3 +363,10 @@ def m005_hub(db: sqlite_utils.Database) -> None:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
+
+
+@migrations()
+def m006_device_channels(db: sqlite_utils.Database) -> None:
+    # The channels a device may push submissions for, comma-separated: every node takes
+    # kiosk visits; `sms` (or later `voice`) only once its gateway is enabled.
+    db.execute("ALTER TABLE devices ADD COLUMN channels TEXT NOT NULL DEFAULT 'kiosk'")

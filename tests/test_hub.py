@@ -73,7 +73,7 @@ def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> 
         language="en",
         answers={"visits": "rarely", "evenings": False, "rating": 2},
         started_at=now,
-        respondent="p-5b1c",
+        respondent="5b1c000000000000000000000000000000000000000000000000000000000000",
         complete=False,
     )
     other = submissions.record(
@@ -701,6 +701,11 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "9 missing" in page and "1-9" in page
     assert "0.1.0" in page
     assert "Enrol a device" not in page  # viewers do not administer
+    assert "Channels: Kiosk<" in page
+    devices.set_channels(db, device_id, ["kiosk", "sms"])
+    assert "Channels: Kiosk, SMS<" in client.get("/staff/devices").get_data(as_text=True)
+    french = client.get("/staff/devices", headers={"Accept-Language": "fr"})
+    assert "Canaux\u00a0: Borne, SMS<" in french.get_data(as_text=True)
 
 
 def test_admin_uploads_closes_and_reopens_consultations(
