@@ -30,14 +30,8 @@ def example_definition(**changes: object) -> dict:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "node",
-        "DEVICE_ID": DEVICE,
-    }
+def app_settings() -> dict:
+    return {"ROLE": "node", "DEVICE_ID": DEVICE}
 
 
 @pytest.fixture

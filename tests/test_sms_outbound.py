@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,11 +95,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
+def app_settings() -> dict:
     return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
         "TWILIO_ACCOUNT_SID": SID,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_FROM": "+15555550100",
