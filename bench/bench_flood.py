@@ -34,8 +34,8 @@ TARGET = 0.5
 HALF_SENT = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
 
 
-def hold(port: int, count: int) -> list[socket.socket]:
-    """Open `count` connections, each with a request that never ends."""
+def hold_half_sent(port: int, count: int) -> list[socket.socket]:
+    """Open `count` connections, each with a request that never ends (tests/test_serve.py too)."""
     held = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -63,7 +63,7 @@ def main() -> int:
         }
         with start_server(command, url, env):
             baseline = run_wrk(url, duration=args.duration, name="GET /healthz")
-            held = hold(port, args.held)
+            held = hold_half_sent(port, args.held)
             try:
                 flooded = run_wrk(
                     url,

@@ -18,13 +18,13 @@ from urllib.request import urlopen
 
 import pytest
 
+from bench.bench_flood import hold_half_sent
 from participate import serve, store
 from participate.cli import main
 from participate.sync import devices
 
 HELD = 500
 IDLE_TIMEOUT = 3  # seconds: the test's SERVER_CHANNEL_TIMEOUT
-HALF_SENT = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
 
 
 def _free_port() -> int:
@@ -85,15 +85,6 @@ def servers(tmp_path: Path) -> Iterator[dict[str, int]]:
             process.wait(10)
 
 
-def _hold_half_sent(port: int, count: int) -> list[socket.socket]:
-    held = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        sock.sendall(HALF_SENT)
-        held.append(sock)
-    return held
-
-
 def _closed_by_server(held: list[socket.socket], within: float) -> int:
     """Wait until the server closes every held socket; return how many it closed."""
     selector = selectors.DefaultSelector()
@@ -120,7 +111,7 @@ def test_half_sent_connections_neither_freeze_the_servers_nor_outstay_the_timeou
     servers: dict[str, int],
 ) -> None:
     serve.allow_open_files(4 * HELD)  # this test process holds 1000 client sockets
-    held = {role: _hold_half_sent(port, HELD) for role, port in servers.items()}
+    held = {role: hold_half_sent(port, HELD) for role, port in servers.items()}
     try:
         for role, port in servers.items():
             started = time.monotonic()
