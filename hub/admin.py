@@ -27,7 +27,7 @@ UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
 
 # The attention flags of participate.devices, in words staff read in their language.
 # The channels a device may send answers for, as the devices page names them.
-CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "sms": _l("SMS")}
+CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "sms": _l("SMS"), "voice": _l("Phone calls")}
 ATTENTION_LABELS = {
     "disabled": _l("disabled"),
     "never seen": _l("never seen"),
@@ -39,6 +39,7 @@ ATTENTION_LABELS = {
     "refused": _l("requests refused"),
     "clock skew": _l("clock skew"),
     "low disk": _l("low disk"),
+    "audio missing": _l("audio missing: the kiosk cannot read aloud"),
 }
 
 

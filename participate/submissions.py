@@ -21,7 +21,7 @@ from participate import clock, store
 from participate.consultations import Consultation
 from participate.errors import Conflict
 
-CHANNELS = ("kiosk", "sms")
+CHANNELS = ("kiosk", "sms", "voice")
 # A respondent is empty (a kiosk visit is anonymous) or the keyed pseudonym of a phone
 # number: the hex HMAC-SHA256 that participate.sms.phones.pseudonym makes. Anything else
 # (a phone number above all) must never be stored at the hub nor exported.

@@ -673,6 +673,7 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
             "highest_seq": 9,
             "node_clock": clock.utcnow(),
             "last_error": "",
+            "audio": "missing",
         },
     )
     db.execute(
@@ -684,12 +685,15 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "Branch library" in page and "stale" in page
     assert "9 missing" in page and "1-9" in page
     assert "0.1.0" in page
+    assert "audio missing: the kiosk cannot read aloud" in page  # no espeak-ng there
     assert "Enrol a device" not in page  # viewers do not administer
     assert "Channels: Kiosk<" in page
     devices.set_channels(db, device_id, ["kiosk", "sms"])
     assert "Channels: Kiosk, SMS<" in client.get("/staff/devices").get_data(as_text=True)
     french = client.get("/staff/devices", headers={"Accept-Language": "fr"})
     assert "Canaux\u00a0: Borne, SMS<" in french.get_data(as_text=True)
+    devices.set_channels(db, device_id, ["voice"])
+    assert "Channels: Phone calls<" in client.get("/staff/devices").get_data(as_text=True)
 
 
 def test_admin_uploads_closes_and_reopens_consultations(
@@ -791,7 +795,7 @@ def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
     client = staff_client(app, "staff")
     page = client.get("/staff/c/library-hours/?lang=fr").get_data(as_text=True)
     assert '<html lang="fr">' in page
-    assert "Réponses à : Vous venez à quelle fréquence ?" in page
+    assert "Réponses à : Quelle est la fréquence de vos visites ?" in page
     assert "Chaque semaine" in page and "Appliquer les filtres" in page
     # The choice sticks for the next pages.
     devices_page = client.get("/staff/devices").get_data(as_text=True)
