@@ -90,9 +90,12 @@ def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
 @friendly_errors
 def hub(db_path: Path, host: str, port: int, threads: int) -> None:
     """Run the central hub: device API, staff pages and the SMS webhook, on waitress."""
-    from participate.serve import serve
+    from participate.serve import exposure_warning, serve
 
     app = create_app({"DATABASE": str(db_path), "ROLE": "hub"})
+    warning = exposure_warning(host, int(app.config["TRUSTED_PROXIES"]))
+    if warning:
+        click.echo(warning, err=True)
     click.echo(f"Hub serving on http://{host}:{port}/ (staff pages at /staff/)")
     serve(app, host, port, threads=threads)
 

@@ -525,3 +525,10 @@ def m007_voice(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m008_device_channels(db: sqlite_utils.Database) -> None:
+    # The channels a device may push submissions for, comma-separated: every node takes
+    # kiosk visits; `sms` (or later `voice`) only once its gateway is enabled.
+    db.execute("ALTER TABLE devices ADD COLUMN channels TEXT NOT NULL DEFAULT 'kiosk'")

@@ -9,6 +9,7 @@ retried) returns the stored row and writes nothing.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,22 @@ from participate.consultations import Consultation
 from participate.errors import Conflict
 
 CHANNELS = ("kiosk", "sms", "voice")
+# A respondent is empty (a kiosk visit is anonymous) or the keyed pseudonym of a phone
+# number: the hex HMAC-SHA256 that participate.sms.phones.pseudonym makes. Anything else
+# (a phone number above all) must never be stored at the hub nor exported.
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
+
+
+def is_respondent(value: Any) -> bool:
+    """Return whether `value` is a respondent as stored: empty, or a phone pseudonym."""
+    return value == "" or (isinstance(value, str) and bool(_PSEUDONYM.fullmatch(value)))
+
+
+def respondent_sql(column: str) -> str:
+    """Return SQL giving `column` when it is a respondent as `is_respondent` says, else ''."""
+    return f"(CASE WHEN {column} GLOB '{'[0-9a-f]' * 64}' THEN {column} ELSE '' END)"
+
+
 RECORD_FIELDS = (
     "id",
     "consultation_id",

@@ -16,21 +16,53 @@ from . import devices
 @click.command("add-device")
 @db_option()
 @click.argument("name")
+@click.option(
+    "--channels",
+    default=",".join(devices.DEFAULT_CHANNELS),
+    show_default=True,
+    help="Channels the node may send answers for, comma-separated: kiosk,sms for a node"
+    " with an SMS gateway (change them later with `participate device-channels`).",
+)
 @friendly_errors
-def add_device(db_path: Path, name: str) -> None:
+def add_device(db_path: Path, name: str, channels: str) -> None:
     """Enrol a kiosk node called NAME at the hub; print its device id and secret, once."""
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
+    try:
+        allowed = devices.checked_channels(channels.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--channels") from None
     with store.open_db(db_path, migrate=True) as db:
-        device_id, secret = devices.add_device(db, name)
+        device_id, secret = devices.add_device(db, name, allowed)
     click.echo(f"Device:  {name.strip()}")
     click.echo(f"Id:      {device_id}")
+    click.echo(f"Channels: {', '.join(allowed)}")
     click.echo(f"Secret:  {secret}")
     click.echo("The secret is shown only this once. Start the node with:")
     click.echo(
         f"  PARTICIPATE_DEVICE_SECRET='{secret}' participate node --db node.db"
         f" --hub https://HUB --device-id {device_id}"
     )
+
+
+@click.command("device-channels")
+@db_option()
+@click.argument("device_id")
+@click.argument("channels")
+@friendly_errors
+def device_channels(db_path: Path, device_id: str, channels: str) -> None:
+    """Set the CHANNELS (comma-separated, e.g. kiosk,sms) the device DEVICE_ID may send.
+
+    The hub refuses a submission whose channel the device is not enrolled for: enable a
+    node's SMS gateway, then give it `kiosk,sms` here.
+    """
+    try:
+        allowed = devices.checked_channels(channels.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="CHANNELS") from None
+    with store.open_db(db_path, migrate=True) as db:
+        devices.set_channels(db, device_id, allowed)
+    click.echo(f"{device_id}: channels {', '.join(allowed)}")
 
 
 @click.command("device-secret")
@@ -114,7 +146,8 @@ def devices_command(db_path: Path) -> None:
     for device in fleet:
         gaps = devices.format_gaps(device["gaps"]) or "none"
         click.echo(
-            f"{device['id']}  {device['name']}: last contact {device['last_seen_at'] or 'never'},"
+            f"{device['id']}  {device['name']} ({', '.join(device['channels'])}):"
+            f" last contact {device['last_seen_at'] or 'never'},"
             f" queue {device['queue_depth'] if device['queue_depth'] is not None else '?'},"
             f" held {device['held_count']}, missing {gaps},"
             f" attention: {', '.join(device['attention']) or 'none'}"

@@ -20,7 +20,7 @@ from participate import clock, consultations, store, submissions
 from participate.app import create_app
 from participate.hub import auth, moderation, users
 from participate.sync import devices
-from tests.conftest import EXAMPLE, make_app_config, record_submission
+from tests.conftest import DEEPLY_NESTED, EXAMPLE, make_app_config, record_submission
 
 PASSWORD = "correct horse battery"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -62,7 +62,7 @@ def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> 
         example,
         {"visits": "rarely", "evenings": False, "rating": 2},
         channel="sms",
-        respondent="p-5b1c",
+        respondent="5b1c" + "0" * 60,  # the form of a phone pseudonym
         complete=False,
     )
     other = record_submission(
@@ -324,6 +324,11 @@ def test_failed_logins_are_limited_per_client_address(
         ("//evil.example/staff/", "/staff/"),
         ("/elsewhere", "/staff/"),
         ("/staff/devices", "/staff/devices"),
+        ("/staff/devices\r\nSet-Cookie: taken=1", "/staff/"),
+        ("/staff/devices\n", "/staff/"),
+        ("/staff/\x00devices", "/staff/"),
+        ("/staff/devices\t", "/staff/"),
+        ("/staff/devices\x85", "/staff/"),
     ],
 )
 def test_login_only_redirects_inside_the_staff_pages(
@@ -682,6 +687,13 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "0.1.0" in page
     assert "audio missing: the kiosk cannot read aloud" in page  # no espeak-ng there
     assert "Enrol a device" not in page  # viewers do not administer
+    assert "Channels: Kiosk<" in page
+    devices.set_channels(db, device_id, ["kiosk", "sms"])
+    assert "Channels: Kiosk, SMS<" in client.get("/staff/devices").get_data(as_text=True)
+    french = client.get("/staff/devices", headers={"Accept-Language": "fr"})
+    assert "Canaux\u00a0: Borne, SMS<" in french.get_data(as_text=True)
+    devices.set_channels(db, device_id, ["voice"])
+    assert "Channels: Phone calls<" in client.get("/staff/devices").get_data(as_text=True)
 
 
 def test_admin_uploads_closes_and_reopens_consultations(
@@ -698,6 +710,16 @@ def test_admin_uploads_closes_and_reopens_consultations(
     )
     assert response.status_code == 302
     assert consultations.get(db, "parks").id == "parks"
+    for name, content in DEEPLY_NESTED.items():
+        token = csrf_token(client, "/staff/consultations")
+        response = client.post(
+            "/staff/consultations",
+            data={"csrf_token": token, "file": (io.BytesIO(content.encode()), name)},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 400, name
+        page = html.unescape(response.get_data(as_text=True))
+        assert f"{name}: nests lists or mappings more than 20 levels deep" in page
     bad = text.replace("type: scale", "type: slider")
     token = csrf_token(client, "/staff/consultations")
     response = client.post(
