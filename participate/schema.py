@@ -362,6 +362,42 @@ def m005_hub(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_tallies(db: sqlite_utils.Database) -> None:
+    # Kept counts the staff pages read instead of scanning submissions (participate.tallies
+    # says what each key means); filled by the check that follows this migration.
+    db.executescript(
+        """
+        CREATE TABLE tallies (
+            consultation_id TEXT NOT NULL,
+            question_id TEXT NOT NULL,           -- '' for the submission itself
+            day TEXT NOT NULL,                   -- local day (meta tally_timezone); '' all days
+            value TEXT NOT NULL,                 -- JSON of the answer; '' for answered at all
+            channel TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            complete INTEGER NOT NULL,
+            hidden INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (consultation_id, question_id, day, value, channel, device_id,
+                language, complete, hidden)
+        ) WITHOUT ROWID;
+        -- Lists newest first, paged by keyset on (submitted_at, id), whole or by device.
+        CREATE INDEX submissions_consultation_time ON submissions (consultation_id, submitted_at, id);
+        DROP INDEX submissions_consultation;
+        DROP INDEX submissions_consultation_device;
+        CREATE INDEX submissions_consultation_device_time
+            ON submissions (consultation_id, device_id, submitted_at, id);
+        INSERT INTO meta (key, value) VALUES ('tallies_recount', 'true')
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
-    """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
+    """Apply every pending migration, then recount tallies if one changed how they are kept."""
     migrations.apply(db)
+    # Imported here: tallies reads the store through participate.store, which imports us.
+    from participate import tallies
+
+    tallies.check_after_migration(db)

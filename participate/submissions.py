@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, store
+from participate import clock, store, tallies
 from participate.consultations import Consultation
 from participate.errors import Conflict
 
@@ -92,6 +92,7 @@ def record(
             "complete": int(complete),
         }
         db.table("submissions").insert(row)
+        tallies.add(db, [row])
     stored = get(db, submission_id)
     assert stored is not None
     return stored

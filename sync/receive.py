@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, consultations, store
+from participate import clock, consultations, store, tallies
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS
@@ -98,6 +98,7 @@ def store_batch(
             results.append(outcome)
         if fresh:
             _insert(db, fresh)
+            tallies.add(db, fresh)
             # A submission refused earlier (say, for a version the hub lacked) is now home.
             if db.execute(
                 "SELECT 1 FROM sync_rejections WHERE device_id = ? LIMIT 1", [device_id]

@@ -1,0 +1,241 @@
+"""Kept tallies: counts of submissions and answers that the staff pages read instead of scanning.
+
+Each submission adds one to a handful of rows of `tallies`, keyed by consultation,
+question, value, day, channel, device, language, complete and hidden, in the same
+transaction that stores, hides, restores or erases it. So a page's counts cost the
+same at a million submissions as at ten thousand.
+
+Keys, with '' meaning "all of them":
+- question_id '', value '': the submission itself (overview counts, days, filter menus);
+- question_id Q, value '': the submission answered Q;
+- question_id Q, value V: it answered V (a multi counts each choice); V is the value as
+  JSON (`"weekly"`, `true`, `3`); text answers are only counted as answered.
+Every row exists twice: for its local day (in the time zone recorded in meta
+`tally_timezone`) and for day '' (all days), so a page without dates reads few rows.
+
+Every writer calls `add` (or `remove`) once with the rows it writes; `recount` and
+`differences` let `participate check` prove the kept tallies right, `rebuild` fixes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from participate import clock, consultations, store
+from participate.consultations import Consultation
+from participate.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+ALL = ""  # the '' of a key: every question, value or day
+KEY_COLUMNS = (
+    "consultation_id",
+    "question_id",
+    "day",
+    "value",
+    "channel",
+    "device_id",
+    "language",
+    "complete",
+    "hidden",
+)
+# What `add` reads of a submission row (a stored row, or the one about to be inserted).
+ROW_COLUMNS = (
+    "consultation_id",
+    "consultation_version",
+    "channel",
+    "device_id",
+    "language",
+    "submitted_at",
+    "answers",
+    "complete",
+    "hidden",
+)
+TIMEZONE_KEY = "tally_timezone"
+RECOUNT_KEY = "tallies_recount"  # set by a migration that changes how tallies are kept
+_CHUNK = 5000
+
+Key = tuple[str, str, str, str, str, str, str, int, int]
+
+
+def add(db: sqlite_utils.Database, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Count submissions being stored (or shown again) in the tallies; call inside the write."""
+    _apply(db, count(db, rows), sign=1)
+
+
+def remove(db: sqlite_utils.Database, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Take submissions being erased (or hidden) out of the tallies; call inside the write."""
+    _apply(db, count(db, rows), sign=-1)
+
+
+def rows_for(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Return the tally columns of the submissions matching `where` (before changing them)."""
+    cursor = db.execute(
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM submissions s WHERE {where}",  # noqa: S608
+        params,
+    )
+    return [dict(zip(ROW_COLUMNS, row, strict=True)) for row in cursor]
+
+
+def timezone(db: sqlite_utils.Database) -> str:
+    """Return the time zone whose local days the tallies are kept in."""
+    return str(store.get_meta(db, TIMEZONE_KEY) or "UTC")
+
+
+def keep_days_in(db: sqlite_utils.Database, zone: str) -> bool:
+    """Keep the day tallies in `zone` (the TIMEZONE setting), recounting if it changed."""
+    with store.write(db):
+        if timezone(db) == zone:
+            return False
+        store.set_meta(db, TIMEZONE_KEY, zone)
+        rebuild(db)
+    return True
+
+
+def check_after_migration(db: sqlite_utils.Database) -> int | None:
+    """Rebuild the tallies if a migration changed how they are kept; return the rows written."""
+    if not store.get_meta(db, RECOUNT_KEY):
+        return None
+    with store.write(db):
+        written = rebuild(db)
+        db.execute("DELETE FROM meta WHERE key = ?", [RECOUNT_KEY])
+    log.info("tallies.rebuilt_after_migration", extra={"rows": written})
+    return written
+
+
+def recount(db: sqlite_utils.Database) -> Counter[Key]:
+    """Count every stored submission afresh, as the tallies should hold them."""
+    return count(db, _all_rows(db))
+
+
+def kept(db: sqlite_utils.Database) -> Counter[Key]:
+    """Return the tallies as kept in the store (zero rows left out)."""
+    counts: Counter[Key] = Counter()
+    cursor = db.execute(f"SELECT {', '.join(KEY_COLUMNS)}, n FROM tallies WHERE n != 0")  # noqa: S608
+    for *key, n in cursor:
+        counts[tuple(key)] = n  # type: ignore[index]
+    return counts
+
+
+def differences(db: sqlite_utils.Database) -> list[tuple[Key, int, int]]:
+    """Return each tally key whose kept count differs from a recount: (key, kept, recounted)."""
+    expected, actual = recount(db), kept(db)
+    keys = sorted(set(expected) | set(actual))
+    return [(k, actual.get(k, 0), expected.get(k, 0)) for k in keys if actual[k] != expected[k]]
+
+
+def rebuild(db: sqlite_utils.Database) -> int:
+    """Replace the kept tallies with a recount, in one transaction; return the rows written."""
+    with store.write(db):
+        db.execute("DELETE FROM tallies")
+        counts = recount(db)
+        _apply(db, counts, sign=1)
+    return len(counts)
+
+
+def _all_rows(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+    cursor = db.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM submissions")  # noqa: S608
+    for row in cursor:
+        yield dict(zip(ROW_COLUMNS, row, strict=True))
+
+
+def count(
+    db: sqlite_utils.Database, rows: Iterable[Mapping[str, Any]], zone: str | None = None
+) -> Counter[Key]:
+    """Count submission rows into tally keys, days in `zone` (default: the tallies' own)."""
+    counts: Counter[Key] = Counter()
+    versions: dict[tuple[str, str], dict[str, str]] = {}
+    day_of = _day_function(zone or timezone(db))
+    for row in rows:
+        version_key = (row["consultation_id"], row["consultation_version"])
+        types = versions.get(version_key)
+        if types is None:
+            types = versions[version_key] = _question_types(db, *version_key)
+        answers = row["answers"]
+        if isinstance(answers, str):
+            answers = json.loads(answers)
+        base = (
+            row["channel"],
+            row["device_id"],
+            row["language"],
+            int(bool(row["complete"])),
+            int(bool(row.get("hidden") or 0)),
+        )
+        day = day_of(row["submitted_at"])
+        for question_id, value in _values(answers, types):
+            for when in (day, ALL):
+                counts[(row["consultation_id"], question_id, when, value, *base)] += 1
+    return counts
+
+
+def _values(answers: Mapping[str, Any], types: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """Yield the (question, value) pairs one submission counts in."""
+    yield ALL, ALL
+    for question_id, value in answers.items():
+        yield question_id, ALL
+        kind = types.get(question_id)
+        if kind == "text":
+            continue
+        if kind == "multi" and isinstance(value, list):
+            for choice in value:
+                yield question_id, json.dumps(choice, ensure_ascii=False)
+        else:
+            yield question_id, json.dumps(value, ensure_ascii=False)
+
+
+def _question_types(
+    db: sqlite_utils.Database, consultation_id: str, version: str
+) -> dict[str, str]:
+    try:
+        consultation: Consultation = consultations.get(db, consultation_id, version)
+    except NotFound:
+        return {}
+    return {question.id: question.type for question in consultation.questions}
+
+
+def _day_function(zone: str) -> Any:
+    """Return a function giving the local day (YYYY-MM-DD) of a store time, cached by minute."""
+    tz = ZoneInfo(zone)
+
+    @lru_cache(maxsize=4096)
+    def day_of_minute(minute: str) -> str:
+        moment = datetime.fromisoformat(minute.replace("Z", "") + ":00").replace(tzinfo=UTC)
+        return moment.astimezone(tz).date().isoformat()
+
+    def day_of(submitted_at: str) -> str:
+        if submitted_at.endswith("Z") and len(submitted_at) >= 16:
+            return day_of_minute(submitted_at[:16])
+        return clock.parse(submitted_at).astimezone(tz).date().isoformat()
+
+    return day_of
+
+
+_UPSERT = (
+    f"INSERT INTO tallies ({', '.join(KEY_COLUMNS)}, n)"  # noqa: S608 (constants)
+    f" VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
+    f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET n = n + excluded.n"
+)
+_DROP_EMPTY = (
+    "DELETE FROM tallies WHERE n = 0 AND "  # noqa: S608 (constants)
+    + " AND ".join(f"{column} = ?" for column in KEY_COLUMNS)
+)
+
+
+def _apply(db: sqlite_utils.Database, counts: Counter[Key], *, sign: int) -> None:
+    if not counts:
+        return
+    with store.write(db):
+        items = [(*key, sign * n) for key, n in counts.items() if n]
+        for start in range(0, len(items), _CHUNK):
+            db.conn.executemany(_UPSERT, items[start : start + _CHUNK])
+        if sign < 0:
+            db.conn.executemany(_DROP_EMPTY, list(counts))
