@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Flask, redirect
 
-from .commands import add_user, export_command
+from .commands import add_user, export_command, import_command
 
-commands = [add_user, export_command]
+commands = [add_user, export_command, import_command]
 PURGE_MINUTES = 60
 
 

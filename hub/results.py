@@ -659,13 +659,14 @@ def _search_page(
     candidates = list(
         db.query(
             "SELECT s.id, f.rank AS rank FROM submission_texts_fts f"  # noqa: S608
-            " JOIN submission_texts t ON t.id = f.rowid JOIN submissions s ON s.id = t.submission_id"
+            " JOIN submission_texts t ON t.id = f.rowid"
+            " JOIN submissions s ON s.id = t.submission_id"
             f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
             [match, *params, SEARCH_LIMIT + 1],
         )
     )
     total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
-    ranked = sorted(((row["rank"], row["id"]) for row in candidates[:SEARCH_LIMIT]))
+    ranked = sorted((row["rank"], row["id"]) for row in candidates[:SEARCH_LIMIT])
     start = 0
     if cursor:
         key = decode_cursor(cursor, (float, str))
@@ -689,7 +690,8 @@ def _with_snippets(db: sqlite_utils.Database, ids: list[str], match: str) -> lis
             "SELECT s.*, snippet(submission_texts_fts, 0, ?, ?, '…', 24) AS snippet"
             " FROM submission_texts_fts f JOIN submission_texts t ON t.id = f.rowid"
             " JOIN submissions s ON s.id = t.submission_id"
-            " WHERE submission_texts_fts MATCH ? AND t.submission_id IN (SELECT value FROM json_each(?))",
+            " WHERE submission_texts_fts MATCH ?"
+            " AND t.submission_id IN (SELECT value FROM json_each(?))",
             [MARK_START, MARK_END, match, json.dumps(ids)],
         )
     }

@@ -383,7 +383,8 @@ def m006_tallies(db: sqlite_utils.Database) -> None:
                 language, complete, hidden)
         ) WITHOUT ROWID;
         -- Lists newest first, paged by keyset on (submitted_at, id), whole or by device.
-        CREATE INDEX submissions_consultation_time ON submissions (consultation_id, submitted_at, id);
+        CREATE INDEX submissions_consultation_time
+            ON submissions (consultation_id, submitted_at, id);
         DROP INDEX submissions_consultation;
         DROP INDEX submissions_consultation_device;
         CREATE INDEX submissions_consultation_device_time

@@ -12,12 +12,12 @@ from flask import Flask
 from participate import store
 from participate.extensions import csrf
 
-from .commands import add_device, device_secret, devices_command, sync_command
+from .commands import add_device, bundle_command, device_secret, devices_command, sync_command
 from .scheduling import schedule
 
 __all__ = ["commands", "init_app", "schedule"]
 
-commands = [add_device, device_secret, sync_command, devices_command]
+commands = [add_device, device_secret, sync_command, devices_command, bundle_command]
 
 
 def init_app(app: Flask) -> None:

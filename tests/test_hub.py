@@ -526,9 +526,7 @@ def test_full_text_search_ignores_accents_and_follows_updates(
     )
     assert "<mark>Café</mark> corner" in client.get(
         "/staff/c/library-hours/submissions?q=cafe"
-    ).get_data(
-        as_text=True
-    )
+    ).get_data(as_text=True)
     db.execute("DELETE FROM submissions WHERE id = ?", [other])
     assert (
         db.execute(
