@@ -26,12 +26,10 @@ from typing import IO, Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, consultations, store, tallies
+from participate import clock, consultations, store, sync, tallies
 from participate.consultations import Consultation
 from participate.errors import AnswerError, ConsultationError, NotFound
-from participate.submissions import CHANNELS, RECORD_FIELDS
-from participate.sync import bundles, intake
-from participate.sync.wire import CONTENT_FIELDS
+from participate.submissions import CHANNELS, CONTENT_FIELDS, RECORD_FIELDS
 
 from .errors import ImportRefused
 
@@ -74,7 +72,7 @@ def import_file(
     with open(path, encoding="utf-8") as handle:
         first = handle.readline()
         handle.seek(0)
-        if bundles.is_signed_file(first):
+        if sync.is_signed_file(first):
             return _import_bundle(db, path, handle.read(), receipt_dir, progress)
         lines = _counted(handle, progress)
         if first.startswith('{"consultation": '):
@@ -333,7 +331,7 @@ def _import_bundle(
     receipt_dir: Path | None,
     progress: Progress | None,
 ) -> ImportReport:
-    done = intake.accept_bundle(db, bundles.read_signed(text))
+    done = sync.accept_bundle(db, text)
     if progress:
         progress(len(text.encode("utf-8")))
     report = ImportReport(

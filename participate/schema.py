@@ -291,10 +291,24 @@ def m004_sync(db: sqlite_utils.Database) -> None:
 # --- hub tables ---
 
 
+# What the submission_texts triggers run for a new or changed submission: gather its
+# answers to the text questions of its pinned version into one searchable body.
+_INDEX_NEW_TEXT_ANSWERS = """\
+            INSERT INTO submission_texts (submission_id, body)
+            SELECT new.id, group_concat(a.value, char(10))
+            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
+                json_each(new.answers) a
+            WHERE v.consultation_id = new.consultation_id
+                AND v.version = new.consultation_version
+                AND json_extract(q.value, '$.type') = 'text'
+                AND a.key = json_extract(q.value, '$.id')
+            HAVING count(*) > 0;"""
+
+
 @migrations()
 def m005_hub(db: sqlite_utils.Database) -> None:
     db.executescript(
-        """
+        f"""
         -- Staff sign-ins: the cookie holds a random token, the store its SHA-256, so a
         -- logout or a disabled account ends the session at once.
         CREATE TABLE staff_sessions (
@@ -323,30 +337,14 @@ def m005_hub(db: sqlite_utils.Database) -> None:
             VALUES ('delete', old.id, old.body);
         END;
         CREATE TRIGGER submissions_texts_ai AFTER INSERT ON submissions BEGIN
-            INSERT INTO submission_texts (submission_id, body)
-            SELECT new.id, group_concat(a.value, char(10))
-            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
-                json_each(new.answers) a
-            WHERE v.consultation_id = new.consultation_id
-                AND v.version = new.consultation_version
-                AND json_extract(q.value, '$.type') = 'text'
-                AND a.key = json_extract(q.value, '$.id')
-            HAVING count(*) > 0;
+{_INDEX_NEW_TEXT_ANSWERS}
         END;
         CREATE TRIGGER submissions_texts_ad AFTER DELETE ON submissions BEGIN
             DELETE FROM submission_texts WHERE submission_id = old.id;
         END;
         CREATE TRIGGER submissions_texts_au AFTER UPDATE OF answers ON submissions BEGIN
             DELETE FROM submission_texts WHERE submission_id = old.id;
-            INSERT INTO submission_texts (submission_id, body)
-            SELECT new.id, group_concat(a.value, char(10))
-            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
-                json_each(new.answers) a
-            WHERE v.consultation_id = new.consultation_id
-                AND v.version = new.consultation_version
-                AND json_extract(q.value, '$.type') = 'text'
-                AND a.key = json_extract(q.value, '$.id')
-            HAVING count(*) > 0;
+{_INDEX_NEW_TEXT_ANSWERS}
         END;
         INSERT INTO submission_texts (submission_id, body)
         SELECT s.id, group_concat(a.value, char(10))
@@ -358,14 +356,15 @@ def m005_hub(db: sqlite_utils.Database) -> None:
         GROUP BY s.id;
         -- Filters on the staff pages.
         CREATE INDEX submissions_consultation_device ON submissions (consultation_id, device_id);
-        """
+        """  # noqa: S608 (the f-string adds a constant of this module)
     )
 
 
 @migrations()
 def m006_tallies(db: sqlite_utils.Database) -> None:
     # Kept counts the staff pages read instead of scanning submissions (participate.tallies
-    # says what each key means); filled by the check that follows this migration.
+    # says what each key means), counted here from the submissions already held, with
+    # days in UTC; the app recounts them in its TIMEZONE when it starts.
     db.executescript(
         """
         CREATE TABLE tallies (
@@ -382,6 +381,37 @@ def m006_tallies(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (consultation_id, question_id, day, value, channel, device_id,
                 language, complete, hidden)
         ) WITHOUT ROWID;
+        WITH types AS (
+            SELECT v.consultation_id, v.version, json_extract(q.value, '$.id') AS question_id,
+                json_extract(q.value, '$.type') AS type
+            FROM consultation_versions v, json_each(v.definition, '$.questions') q
+        ),
+        answered AS (
+            SELECT s.rowid AS sid, a.key AS question_id, a.value, a.type AS json_type,
+                coalesce(t.type, '') AS type
+            FROM submissions s, json_each(s.answers) a
+            LEFT JOIN types t ON t.consultation_id = s.consultation_id
+                AND t.version = s.consultation_version AND t.question_id = a.key
+        ),
+        keys AS (
+            SELECT rowid AS sid, '' AS question_id, '' AS value FROM submissions
+            UNION ALL
+            SELECT sid, question_id, '' FROM answered
+            UNION ALL
+            SELECT sid, question_id, CASE json_type WHEN 'true' THEN 'true'
+                WHEN 'false' THEN 'false' ELSE json_quote(value) END
+            FROM answered WHERE type NOT IN ('text', 'multi')
+            UNION ALL
+            SELECT a.sid, a.question_id, json_quote(c.value)
+            FROM answered a, json_each(a.value) c WHERE a.type = 'multi'
+        ),
+        days AS (SELECT '' AS all_days UNION ALL SELECT NULL)
+        INSERT INTO tallies (consultation_id, question_id, day, value, channel, device_id,
+            language, complete, hidden, n)
+        SELECT s.consultation_id, k.question_id, coalesce(d.all_days, date(s.submitted_at)),
+            k.value, s.channel, s.device_id, s.language, s.complete != 0, s.hidden != 0, count(*)
+        FROM keys k JOIN submissions s ON s.rowid = k.sid, days d
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
         -- Lists newest first, paged by keyset on (submitted_at, id), whole or by device.
         CREATE INDEX submissions_consultation_time
             ON submissions (consultation_id, submitted_at, id);
@@ -389,16 +419,10 @@ def m006_tallies(db: sqlite_utils.Database) -> None:
         DROP INDEX submissions_consultation_device;
         CREATE INDEX submissions_consultation_device_time
             ON submissions (consultation_id, device_id, submitted_at, id);
-        INSERT INTO meta (key, value) VALUES ('tallies_recount', 'true')
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value;
         """
     )
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    """Apply every pending migration, then recount tallies if one changed how they are kept."""
+    """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
-    # Imported here: tallies reads the store through participate.store, which imports us.
-    from participate import tallies
-
-    tallies.check_after_migration(db)

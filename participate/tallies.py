@@ -61,7 +61,7 @@ ROW_COLUMNS = (
     "hidden",
 )
 TIMEZONE_KEY = "tally_timezone"
-RECOUNT_KEY = "tallies_recount"  # set by a migration that changes how tallies are kept
+RECOUNT_KEY = "tallies_recount"  # set by a later migration that changes how they are kept
 _CHUNK = 5000
 
 Key = tuple[str, str, str, str, str, str, str, int, int]
@@ -92,24 +92,19 @@ def timezone(db: sqlite_utils.Database) -> str:
 
 
 def keep_days_in(db: sqlite_utils.Database, zone: str) -> bool:
-    """Keep the day tallies in `zone` (the TIMEZONE setting), recounting if it changed."""
+    """Keep the day tallies in `zone` (the TIMEZONE setting), recounting if it changed.
+
+    Also recounts when a migration asked for it (meta RECOUNT_KEY): a migration that
+    changes how tallies are kept sets it, and the app recounts as it starts.
+    """
     with store.write(db):
-        if timezone(db) == zone:
+        if timezone(db) == zone and not store.get_meta(db, RECOUNT_KEY):
             return False
         store.set_meta(db, TIMEZONE_KEY, zone)
-        rebuild(db)
-    return True
-
-
-def check_after_migration(db: sqlite_utils.Database) -> int | None:
-    """Rebuild the tallies if a migration changed how they are kept; return the rows written."""
-    if not store.get_meta(db, RECOUNT_KEY):
-        return None
-    with store.write(db):
-        written = rebuild(db)
+        rows = rebuild(db)
         db.execute("DELETE FROM meta WHERE key = ?", [RECOUNT_KEY])
-    log.info("tallies.rebuilt_after_migration", extra={"rows": written})
-    return written
+    log.info("tallies.recounted", extra={"timezone": zone, "rows": rows})
+    return True
 
 
 def recount(db: sqlite_utils.Database) -> Counter[Key]:

@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+import flask
 import sqlite_utils
 
 from participate import consultations, store
+from participate import settings as participate_settings
 from participate.consultations import Consultation
 from participate.errors import ParticipateError
 
+from . import config as sms_config
 from . import outbound, phones, prompts
 from .config import SmsConfig
 from .errors import InvalidNumber
@@ -131,13 +134,12 @@ def invite(
     numbers already invited are skipped. The running hub or node sends the queue at
     the configured rate, outside quiet hours.
     """
-    from participate.app import create_app
-
     try:
-        app = create_app({"DATABASE": str(db_path)})
-        settings = app.extensions["sms"]
+        config = flask.Config(str(Path.cwd()))
+        participate_settings.load(config, {"DATABASE": str(db_path)})
+        settings = sms_config.from_app_config(config)
         numbers = read_numbers(numbers_file)
-        with store.open_db(db_path) as db:
+        with store.open_db(db_path, migrate=True) as db:
             consultation = consultations.get(db, consultation_id)
             language = consultation.language(lang)
             if lang and lang != language:

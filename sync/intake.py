@@ -23,7 +23,7 @@ from .bundles import (
     BUNDLE_PATH,
     RECEIPT_FORMAT,
     BundleError,
-    SignedFile,
+    read_signed,
     sign_file,
 )
 
@@ -42,8 +42,9 @@ class BundleIntake:
         return sum(result.get("status") == status for result in self.results)
 
 
-def accept_bundle(db: sqlite_utils.Database, bundle: SignedFile) -> BundleIntake:
+def accept_bundle(db: sqlite_utils.Database, text: str) -> BundleIntake:
     """Check a bundle's device, checksum and signature, then store it as a push."""
+    bundle = read_signed(text)
     if bundle.kind != BUNDLE_FORMAT:
         raise BundleError("this is a receipt, not a bundle: give it to the node")
     device = devices.get_device(db, bundle.device_id)
