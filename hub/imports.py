@@ -25,11 +25,9 @@ from typing import IO, Any
 
 import sqlite_utils
 
-from participate import answers as answer_rules
 from participate import clock, consultations, store, sync, tallies
-from participate.consultations import Consultation
-from participate.errors import AnswerError, ConsultationError, NotFound
-from participate.submissions import CHANNELS, CONTENT_FIELDS, RECORD_FIELDS
+from participate.errors import AnswerError, ConsultationError
+from participate.submissions import CHANNELS, CONTENT_FIELDS, RECORD_FIELDS, Validator
 
 from .errors import ImportRefused
 
@@ -235,13 +233,8 @@ def _held(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> dict[tuple, 
     return held
 
 
-class _Checker:
-    """Check exported records, caching consultation versions and validated answer sets."""
-
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self.db = db
-        self.versions: dict[tuple[str, str], Consultation | None] = {}
-        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
+class _Checker(Validator):
+    """Check exported records, each against the version it names."""
 
     def row(self, item: Any) -> dict[str, Any] | _Refused:
         """Return a record as the row to store, or why it is refused."""
@@ -254,33 +247,12 @@ class _Checker:
             return _Refused(f"unknown consultation {key[0]!r} version {key[1]!r}")
         if item["language"] not in consultation.languages:
             return _Refused(f"invalid: language {item['language']!r} is not offered")
-        answers = self.validated(consultation, item["answers"], item["complete"])
+        answers = self.check_answers(consultation, item["answers"], item["complete"])
         if isinstance(answers, AnswerError):
             return _Refused(f"invalid answers: {answers}")
         row = {name: item.get(name) for name in _COLUMNS}
         row.update(answers=answers, complete=int(item["complete"]), hidden=int(item["hidden"]))
         return row
-
-    def consultation(self, key: tuple[str, str]) -> Consultation | None:
-        """Return the version `key` (id, version) held in the store, or None."""
-        if key not in self.versions:
-            try:
-                self.versions[key] = consultations.get(self.db, *key)
-            except NotFound:
-                self.versions[key] = None
-        return self.versions[key]
-
-    def validated(self, consultation: Consultation, answers: dict, complete: bool) -> Any:
-        """Return the answers validated against their version as stored JSON, or the error."""
-        raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
-        key = (consultation.id, consultation.version, complete, raw)
-        if key not in self.answers:
-            try:
-                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
-                self.answers[key] = json.dumps(clean, ensure_ascii=False, sort_keys=True)
-            except AnswerError as exc:
-                self.answers[key] = exc
-        return self.answers[key]
 
 
 _TEXT_FIELDS = ("id", "consultation_id", "consultation_version", "device_id", "respondent")

@@ -87,27 +87,29 @@ class Filters:
         }
         return {key: value for key, value in args.items() if value}
 
+    def equalities(self) -> list[tuple[str, Any]]:
+        """Return the (column, value) pairs these filters require, on submissions or tallies."""
+        pairs = [
+            ("channel", self.channel),
+            ("device_id", self.device),
+            ("language", self.language),
+            ("complete", int(self.complete == "yes") if self.complete else ""),
+        ]
+        return [(column, value) for column, value in pairs if value != ""]
+
     def where(self, consultation_id: str, alias: str = "s") -> tuple[str, list[Any]]:
         """Return a SQL condition on submissions (as `alias`) and its parameters."""
         clauses = [f"{alias}.consultation_id = ?"]
         params: list[Any] = [consultation_id]
-        for column, value in (
-            ("channel", self.channel),
-            ("device_id", self.device),
-            ("language", self.language),
-        ):
-            if value:
-                clauses.append(f"{alias}.{column} = ?")
-                params.append(value)
+        for column, value in self.equalities():
+            clauses.append(f"{alias}.{column} = ?")
+            params.append(value)
         if self.since:
             clauses.append(f"{alias}.submitted_at >= ?")
             params.append(days.day_start(self.since, self.timezone))
         if self.until:
             clauses.append(f"{alias}.submitted_at < ?")
             params.append(days.day_start(self.until + timedelta(days=1), self.timezone))
-        if self.complete:
-            clauses.append(f"{alias}.complete = ?")
-            params.append(int(self.complete == "yes"))
         if not self.include_hidden:
             clauses.append(f"{alias}.hidden = 0")
         if self.search:
@@ -151,17 +153,9 @@ def _tally_where(consultation_id: str, filters: Filters, *, by_day: bool) -> tup
     """Return a condition on `tallies` for the filters (days as a range, or all days)."""
     clauses = ["consultation_id = ?"]
     params: list[Any] = [consultation_id]
-    for column, value in (
-        ("channel", filters.channel),
-        ("device_id", filters.device),
-        ("language", filters.language),
-    ):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if filters.complete:
-        clauses.append("complete = ?")
-        params.append(int(filters.complete == "yes"))
+    for column, value in filters.equalities():
+        clauses.append(f"{column} = ?")
+        params.append(value)
     if by_day or filters.since or filters.until:
         clauses.append("day BETWEEN ? AND ?")
         params += [

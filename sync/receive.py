@@ -16,11 +16,10 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import answers as answer_rules
-from participate import clock, consultations, store, tallies
+from participate import clock, store, tallies
 from participate.consultations import Consultation
-from participate.errors import AnswerError, NotFound
-from participate.submissions import CHANNELS
+from participate.errors import AnswerError
+from participate.submissions import CHANNELS, Validator
 
 from . import devices
 from .errors import BadBatch
@@ -148,24 +147,12 @@ def _taken_seqs(db: sqlite_utils.Database, device_id: str, seqs: list[int]) -> d
     return {seq: submission_id for seq, submission_id in rows}
 
 
-class _Checker:
-    """Check pushed submissions of one batch, caching consultation versions and answer sets."""
+class _Checker(Validator):
+    """Check pushed submissions of one batch, as sent by the device that signed it."""
 
     def __init__(self, db: sqlite_utils.Database, device_id: str) -> None:
-        self.db = db
+        super().__init__(db)
         self.device_id = device_id
-        self.versions: dict[tuple[str, str], Consultation | None] = {}
-        # Validation is pure: kiosks send the same answers often, so check each set once.
-        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
-
-    def consultation(self, key: tuple[str, str]) -> Consultation | None:
-        """Return the published version `key` (id, version), or None if the hub never had it."""
-        if key not in self.versions:
-            try:
-                self.versions[key] = consultations.get(self.db, *key)
-            except NotFound:
-                self.versions[key] = None
-        return self.versions[key]
 
     def clean(self, item: Any) -> dict[str, Any]:
         """Return one pushed submission as a row to store, or raise _Rejected."""
@@ -214,19 +201,7 @@ class _Checker:
 
     def validated(self, consultation: Consultation, answers: dict, complete: bool) -> str:
         """Return the answers validated against their version, as stored JSON, or raise."""
-        try:
-            raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
-        except (TypeError, ValueError):
-            raise _Rejected("invalid answers: not plain JSON values") from None
-        key = (consultation.id, consultation.version, complete, raw)
-        outcome = self.answers.get(key)
-        if outcome is None:
-            try:
-                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
-                outcome = json.dumps(clean, ensure_ascii=False, sort_keys=True)
-            except AnswerError as exc:
-                outcome = exc
-            self.answers[key] = outcome
+        outcome = self.check_answers(consultation, answers, complete)
         if isinstance(outcome, AnswerError):
             raise _Rejected(f"invalid answers: {outcome}")
         return outcome
