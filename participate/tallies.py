@@ -148,28 +148,51 @@ def count(
 ) -> Counter[Key]:
     """Count submission rows into tally keys, days in `zone` (default: the tallies' own)."""
     counts: Counter[Key] = Counter()
-    versions: dict[tuple[str, str], dict[str, str]] = {}
+    pairs_of = _Pairs(db)
     day_of = _day_function(zone or timezone(db))
     for row in rows:
-        version_key = (row["consultation_id"], row["consultation_version"])
-        types = versions.get(version_key)
-        if types is None:
-            types = versions[version_key] = _question_types(db, *version_key)
-        answers = row["answers"]
-        if isinstance(answers, str):
-            answers = json.loads(answers)
-        base = (
+        consultation_id = row["consultation_id"]
+        pairs = pairs_of(consultation_id, row["consultation_version"], row["answers"])
+        rest = (
             row["channel"],
             row["device_id"],
             row["language"],
             int(bool(row["complete"])),
             int(bool(row.get("hidden") or 0)),
         )
-        day = day_of(row["submitted_at"])
-        for question_id, value in _values(answers, types):
-            for when in (day, ALL):
-                counts[(row["consultation_id"], question_id, when, value, *base)] += 1
+        for when in (day_of(row["submitted_at"]), ALL):
+            for question_id, value in pairs:
+                counts[(consultation_id, question_id, when, value, *rest)] += 1
     return counts
+
+
+class _Pairs:
+    """Give the (question, value) pairs a submission counts in, worked out once per answer set.
+
+    Many submissions share their answers exactly (a bulk import, a busy kiosk), so the
+    JSON is decoded and encoded once for each distinct set, not once a row.
+    """
+
+    LIMIT = 50_000
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.types: dict[tuple[str, str], dict[str, str]] = {}
+        self.known: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
+
+    def __call__(self, consultation_id: str, version: str, answers: Any) -> tuple:
+        if not isinstance(answers, str):
+            answers = json.dumps(answers, ensure_ascii=False, sort_keys=True)
+        key = (consultation_id, version, answers)
+        pairs = self.known.get(key)
+        if pairs is None:
+            if len(self.known) >= self.LIMIT:
+                self.known.clear()
+            types = self.types.get(key[:2])
+            if types is None:
+                types = self.types[key[:2]] = _question_types(self.db, consultation_id, version)
+            pairs = self.known[key] = tuple(_values(json.loads(answers), types))
+        return pairs
 
 
 def _values(answers: Mapping[str, Any], types: Mapping[str, str]) -> Iterator[tuple[str, str]]:
