@@ -124,11 +124,12 @@ class History:
         if chosen:
             with store.write(self.db):
                 tallies.remove(self.db, tallies.rows_for(self.db, "s.id = ?", [chosen]))
+                self.db.execute("DELETE FROM moderation_log WHERE submission_id = ?", [chosen])
                 self.db.execute("DELETE FROM submissions WHERE id = ?", [chosen])
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_kept_tallies_equal_a_recount_after_any_history(history: list) -> None:
     with tempfile.TemporaryDirectory() as folder:
