@@ -40,6 +40,7 @@ CACHE = Path(tempfile.gettempdir()) / "participate-bench-staff"
 EMAIL, PASSWORD = "bench@example.org", "bench-password-1234"
 PAGE_RATIO, HEALTH_RATIO, IMPORT_RATIO = 2.0, 10.0, 0.3
 CONSULTATION = "/staff/c/library-hours"
+SPAN_SECONDS = 5 * 1_000_000  # what the million of bench_export spans: 58 days
 FILTERS = "channel=kiosk&device=dev-3&language=fr&since=2026-11-01&until=2026-11-07&complete=yes"
 
 BASELINE_CHILD = r"""
@@ -52,9 +53,14 @@ with store.open_db(sys.argv[1]) as db, open(sys.argv[2], encoding="utf-8") as li
 
 
 def prepared_store(rows: int) -> Path:
-    """Return a hub store holding `rows` submissions, its tallies counted and an admin."""
+    """Return a hub store holding `rows` submissions, its tallies counted and an admin.
+
+    Every store spans the same days as the million (`bench_export.build` puts those 5 s
+    apart), so the charts have as many days at 10,000 as at 1,000,000 and the
+    comparison measures the number of submissions alone.
+    """
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"hub-{rows}.db"
+    path = CACHE / f"hub-{rows}-{SPAN_SECONDS}s.db"
     if path.exists():
         return path
     partial = CACHE / f"hub-{rows}.building.db"
@@ -62,7 +68,7 @@ def prepared_store(rows: int) -> Path:
         leftover.unlink()
     print(f"Building a store with {rows:,} submissions in {CACHE}", file=sys.stderr)
     began = time.perf_counter()
-    build(partial, rows)
+    build(partial, rows, seconds_apart=max(1, SPAN_SECONDS // rows))
     with store.open_db(partial, migrate=True) as db:
         tallies.rebuild(db)  # the builder inserts rows directly, past the write path
         users.create_user(db, EMAIL, PASSWORD, "admin")

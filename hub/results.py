@@ -652,7 +652,7 @@ def _search_page(
     match = fts_query(filters.search)
     candidates = list(
         db.query(
-            "SELECT s.id, f.rank AS rank FROM submission_texts_fts f"  # noqa: S608
+            "SELECT s.id, f.rank AS rank, f.rowid AS text_row FROM submission_texts_fts f"  # noqa: S608
             " JOIN submission_texts t ON t.id = f.rowid"
             " JOIN submissions s ON s.id = t.submission_id"
             f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
@@ -660,6 +660,7 @@ def _search_page(
         )
     )
     total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
+    text_rows = {row["id"]: row["text_row"] for row in candidates}
     ranked = sorted((row["rank"], row["id"]) for row in candidates[:SEARCH_LIMIT])
     start = 0
     if cursor:
@@ -668,7 +669,8 @@ def _search_page(
         if direction == NEWER:
             start = max(0, bisect.bisect_left(ranked, key) - size)
     chosen = ranked[start : start + size]
-    page = Page(_with_snippets(db, [i for _, i in chosen], match), total, floor)
+    ids = [submission_id for _, submission_id in chosen]
+    page = Page(_with_snippets(db, ids, [text_rows[i] for i in ids], match), total, floor)
     if chosen and start > 0:
         page.newer = encode_cursor(*chosen[0])
     if chosen and start + size < len(ranked):
@@ -676,20 +678,32 @@ def _search_page(
     return page
 
 
-def _with_snippets(db: sqlite_utils.Database, ids: list[str], match: str) -> list[dict[str, Any]]:
+def _with_snippets(
+    db: sqlite_utils.Database, ids: list[str], text_rows: list[int], match: str
+) -> list[dict[str, Any]]:
     """Return the submissions `ids` in that order, each with its matching words marked."""
+    # By the texts' rowids, so FTS5 reads the page's rows, not every match.
+    snippets = {
+        row["text_row"]: row["snippet"]
+        for row in db.query(
+            "SELECT rowid AS text_row, snippet(submission_texts_fts, 0, ?, ?, '…', 24) AS snippet"
+            " FROM submission_texts_fts WHERE submission_texts_fts MATCH ?"
+            " AND rowid IN (SELECT value FROM json_each(?))",
+            [MARK_START, MARK_END, match, json.dumps(text_rows)],
+        )
+    }
     rows = {
         row["id"]: row
         for row in db.query(
-            "SELECT s.*, snippet(submission_texts_fts, 0, ?, ?, '…', 24) AS snippet"
-            " FROM submission_texts_fts f JOIN submission_texts t ON t.id = f.rowid"
-            " JOIN submissions s ON s.id = t.submission_id"
-            " WHERE submission_texts_fts MATCH ?"
-            " AND t.submission_id IN (SELECT value FROM json_each(?))",
-            [MARK_START, MARK_END, match, json.dumps(ids)],
+            "SELECT * FROM submissions WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(ids)],
         )
     }
-    return [_listed(rows[i]) for i in ids if i in rows]
+    return [
+        {**_listed(rows[i]), "snippet": snippets.get(text_row)}
+        for i, text_row in zip(ids, text_rows, strict=True)
+        if i in rows
+    ]
 
 
 def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
