@@ -33,7 +33,7 @@ from .errors import FilterError
 MAX_BINS = 10
 TEXT_LIST_LIMIT = 50
 _WORD = re.compile(r"\w+", re.UNICODE)
-COMPLETE_CHOICES = ("", "yes", "no")
+_COMPARISONS = ("<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ class Filters:
     since: date | None = None
     until: date | None = None
     include_hidden: bool = False
-    complete: str = ""  # "yes", "no" or "" for both
     search: str = ""
+    complete: bool | None = None  # None: complete and part-way ones alike
+    # Comparisons of `submitted_at` with instants, such as (">=", "2026-11-01T00:00:00Z"),
+    # for readers that filter on time rather than days (the OData feed).
+    submitted: tuple[tuple[str, str], ...] = ()
     timezone: str = "UTC"  # whose days `since` and `until` are (not a query argument)
 
     @classmethod
@@ -58,18 +61,15 @@ class Filters:
             raise FilterError(
                 _("The channel must be one of %(channels)s.", channels=", ".join(CHANNELS))
             )
-        complete = args.get("complete", "").strip()
-        if complete not in COMPLETE_CHOICES:
-            raise FilterError(_("Complete must be yes, no or empty."))
         return cls(
             channel=channel,
-            complete=complete,
             device=args.get("device", "").strip()[:100],
             language=args.get("language", "").strip()[:20],
             since=_day(args.get("since", ""), "since"),
             until=_day(args.get("until", ""), "until"),
             include_hidden=args.get("hidden", "") in ("1", "on", "true"),
             search=args.get("q", "").strip()[:200],
+            complete=_yes_no(args.get("complete", "")),
             timezone=timezone,
         )
 
@@ -82,8 +82,8 @@ class Filters:
             "since": self.since.isoformat() if self.since else "",
             "until": self.until.isoformat() if self.until else "",
             "hidden": "1" if self.include_hidden else "",
-            "complete": self.complete,
             "q": self.search,
+            "complete": "" if self.complete is None else str(int(self.complete)),
         }
         return {key: value for key, value in args.items() if value}
 
@@ -93,7 +93,7 @@ class Filters:
             ("channel", self.channel),
             ("device_id", self.device),
             ("language", self.language),
-            ("complete", int(self.complete == "yes") if self.complete else ""),
+            ("complete", "" if self.complete is None else int(self.complete)),
         ]
         return [(column, value) for column, value in pairs if value != ""]
 
@@ -112,6 +112,11 @@ class Filters:
             params.append(days.day_start(self.until + timedelta(days=1), self.timezone))
         if not self.include_hidden:
             clauses.append(f"{alias}.hidden = 0")
+        for operator, instant in self.submitted:
+            if operator not in _COMPARISONS:
+                raise FilterError(f"unknown comparison {operator!r}")
+            clauses.append(f"{alias}.submitted_at {operator} ?")
+            params.append(instant)
         if self.search:
             match = fts_query(self.search)
             if match:
@@ -136,6 +141,17 @@ def _day(value: str, name: str) -> date | None:
         raise FilterError(_("The end day must be a date like 2026-11-01.")) from None
 
 
+def _yes_no(value: str) -> bool | None:
+    value = value.strip().lower()
+    if value in ("", "any"):
+        return None
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise FilterError(_("“Complete” must be 1 (complete only) or 0 (part-way only)."))
+
+
 def fts_query(text: str) -> str:
     """Turn what a person typed into an FTS5 query: every word must appear (prefixes match)."""
     return " ".join(f'"{word}"*' for word in _WORD.findall(text)[:20])
@@ -145,8 +161,8 @@ def fts_query(text: str) -> str:
 
 
 def _tallies_serve(db: sqlite_utils.Database, filters: Filters) -> bool:
-    """Say whether the kept tallies can answer these filters (a search needs the rows)."""
-    return not filters.search and tallies.timezone(db) == filters.timezone
+    """Say whether the kept tallies can answer these filters (a search or instants need rows)."""
+    return not filters.search and not filters.submitted and tallies.timezone(db) == filters.timezone
 
 
 def _tally_where(consultation_id: str, filters: Filters, *, by_day: bool) -> tuple[str, list]:

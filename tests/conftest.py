@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import consultations, store
+from participate import clock, consultations, store, submissions
 from participate.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,27 @@ def example(db: sqlite_utils.Database) -> consultations.Consultation:
     return consultation
 
 
+def make_app_config(database: str | Path, **settings: Any) -> dict[str, Any]:
+    """Return the config of a test app on `database`: a hub unless `settings` say otherwise."""
+    return {
+        "TESTING": True,
+        "DATABASE": str(database),
+        "SECRET_KEY": "test",
+        "ROLE": "hub",
+        **settings,
+    }
+
+
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    """Return the config mapping the `app` fixture is built with; override per test module."""
-    return {"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test", "ROLE": "hub"}
+def app_settings() -> dict[str, Any]:
+    """Return the settings a test module adds to `app_config`; override it in the module."""
+    return {}
+
+
+@pytest.fixture
+def app_config(db_path: Path, app_settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the config mapping the `app` fixture is built with."""
+    return make_app_config(db_path, **app_settings)
 
 
 @pytest.fixture
@@ -59,6 +76,29 @@ def app(app_config: dict) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """Return a test client of the app."""
     return app.test_client()
+
+
+def record_submission(
+    db: sqlite_utils.Database,
+    consultation: consultations.Consultation,
+    answers: dict[str, Any],
+    *,
+    channel: str = "kiosk",
+    language: str = "en",
+    started_at: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Record a submission as a channel does (a kiosk's in English, started now, unless
+    told otherwise) and return its record; `options` go to `submissions.record`."""
+    return submissions.record(
+        db,
+        consultation,
+        channel=channel,
+        language=language,
+        answers=answers,
+        started_at=started_at or clock.utcnow(),
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +120,38 @@ def browser() -> Iterator[Any]:
 def runner() -> CliRunner:
     """Return a runner for the `participate` command."""
     return CliRunner()
+
+
+@pytest.fixture
+def answered(db: sqlite_utils.Database, example: consultations.Consultation) -> list[dict]:
+    """Twelve submissions of the example at the hub, one a day from 2026-11-10 (UTC noon):
+    the 4th hidden, the 6th by SMS in French and left part-way; returned oldest first."""
+    from participate import submissions
+
+    made = []
+    for n in range(12):
+        sms = n == 5
+        record = submissions.record(
+            db,
+            example,
+            channel="sms" if sms else "kiosk",
+            language="fr" if sms else "en",
+            answers={"visits": "weekly"}
+            if sms
+            else {
+                "visits": "monthly",
+                "evenings": n % 2 == 0,
+                "rating": 1 + n % 5,
+                "times": ["mornings", "sundays"],
+            },
+            started_at=f"2026-11-{10 + n:02d}T11:59:00.000000Z",
+            respondent="pseudonym" if sms else "",
+            complete=not sms,
+        )
+        submitted_at = f"2026-11-{10 + n:02d}T12:00:00.000000Z"
+        db.execute(
+            "UPDATE submissions SET submitted_at = ?, hidden = ? WHERE id = ?",
+            [submitted_at, int(n == 3), record["id"]],
+        )
+        made.append({**record, "submitted_at": submitted_at, "hidden": n == 3})
+    return made

@@ -42,12 +42,8 @@ def example_definition() -> dict:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
+def app_settings() -> dict:
     return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "hub",
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_FROM": "+15555550100",
@@ -495,7 +491,7 @@ def test_reply_segments_are_logged(db, text, caplog) -> None:
     data = example_definition()
     data["questions"][0]["text"]["fr"] = "À quelle fréquence venez-vous ?"  # À is not GSM-7
     consultations.save(db, [consultations.parse(data, "ucs2")])
-    caplog.set_level("INFO", logger="sms.conversations")
+    caplog.set_level("INFO", logger="participate.sms.conversations")
     text("HEURES")
     [logged] = [r for r in caplog.records if r.getMessage() == "sms.reply"]
     assert logged.action == "start" and logged.replies == 2
