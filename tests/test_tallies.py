@@ -203,15 +203,25 @@ def test_the_migration_that_adds_tallies_counts_what_the_store_held(tmp_path: Pa
         schema.migrations.apply(db, stop_before="m006_tallies")
         example = consultations.read_file(EXAMPLE)
         consultations._insert_version(db, example, "", clock.utcnow())
-        db.execute(
-            "INSERT INTO submissions (id, consultation_id, consultation_version, channel,"
-            " device_id, seq, language, started_at, submitted_at, answers)"
-            " VALUES ('s1', ?, ?, 'kiosk', 'd', 1, 'en', ?, ?, ?)",
-            [example.id, example.version, clock.utcnow(), clock.utcnow(), json.dumps(_answers())],
-        )
+        held = [
+            {**_answers(), "times": ["mornings", "sundays"], "hours_per_week": 12},
+            {**_answers(), "evenings": False, "comments": "Plus de soirées"},
+            {"visits": "rarely", "rating": 2},
+        ]
+        for n, answers in enumerate(held):
+            moment = f"2026-11-0{n + 1}T23:30:00.000000Z"
+            db.execute(
+                "INSERT INTO submissions (id, consultation_id, consultation_version, channel,"
+                " device_id, seq, language, started_at, submitted_at, answers, complete, hidden)"
+                " VALUES (?, ?, ?, 'kiosk', 'd', ?, 'en', ?, ?, ?, ?, ?)",
+                [f"s{n}", example.id, example.version, n + 1, moment, moment]
+                + [json.dumps(answers, ensure_ascii=False), int(n < 2), int(n == 1)],
+            )
     with store.open_db(path, migrate=True) as db:
+        # Counted by the migration's SQL exactly as the write path counts in Python.
         assert tallies.differences(db) == []
         assert tallies.kept(db)[(example.id, "", "", "", "kiosk", "d", "en", 1, 0)] == 1
+        assert tallies.kept(db)[(example.id, "times", "", '"sundays"', "kiosk", "d", "en", 1, 1)]
 
 
 def _answers() -> dict:
