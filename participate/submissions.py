@@ -20,7 +20,7 @@ from participate import clock, consultations, store, tallies
 from participate.consultations import Consultation
 from participate.errors import AnswerError, Conflict, NotFound
 
-CHANNELS = ("kiosk", "sms")
+CHANNELS = ("kiosk", "sms", "voice")
 RECORD_FIELDS = (
     "id",
     "consultation_id",
