@@ -200,7 +200,7 @@ def test_the_migration_that_adds_tallies_counts_what_the_store_held(tmp_path: Pa
     path = tmp_path / "old.db"
     with store.open_db(path) as db:
         # A store as it was before tallies: every migration up to the one that adds them.
-        schema.migrations.apply(db, stop_before="m007_tallies")
+        schema.migrations.apply(db, stop_before="m008_tallies")
         example = consultations.read_file(EXAMPLE)
         consultations._insert_version(db, example, "", clock.utcnow())
         held = [
