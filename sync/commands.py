@@ -134,6 +134,53 @@ def _sync_now(db_path: Path, retry_rejected: bool, batch_size: int) -> Any:
     return report
 
 
+@click.command("bundle")
+@db_option("Path of the node's SQLite store.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the node's unsynced submissions to this file (for a USB stick).",
+)
+@click.option(
+    "--ack",
+    "receipt",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Apply the hub's receipt: mark what the hub acknowledged as synced.",
+)
+@friendly_errors
+def bundle_command(db_path: Path, output: Path | None, receipt: Path | None) -> None:
+    """Write a node's unsynced submissions to one signed file, or apply the hub's receipt.
+
+    Carry the file to the hub and run `participate import --db HUB.db FILE` there; bring
+    back the receipt it writes and run `participate bundle --db NODE.db --ack RECEIPT`.
+    Nothing is marked synced before that (or before a network push is acknowledged).
+    """
+    from . import bundles
+
+    if (output is None) == (receipt is None):
+        raise click.UsageError("give either -o FILE (write a bundle) or --ack RECEIPT")
+    if not db_path.exists():
+        raise click.ClickException(f"no store at {db_path}")
+    with store.open_db(db_path, migrate=True) as db:
+        if receipt is not None:
+            done = bundles.apply_receipt(db, receipt.read_text(encoding="utf-8"))
+            click.echo(
+                f"Marked {done.acknowledged} submissions synced; {done.refused} refused by the"
+                f" hub; {done.unknown} not in this store."
+            )
+            return
+        assert output is not None
+        text, count = bundles.write_bundle(db)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(output)
+    click.echo(f"Wrote {count} unsynced submissions to {output}; none is marked synced yet.")
+
+
 @click.command("devices")
 @db_option()
 @friendly_errors

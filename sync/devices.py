@@ -211,6 +211,16 @@ def record_heartbeat(
         touch(db, device_id, now)
 
 
+def note_highest_seq(db: sqlite_utils.Database, device_id: str, seq: int) -> None:
+    """Note a device's highest ledger number learnt some other way (a bundle), never lowering it."""
+    db.execute(
+        "INSERT INTO device_status (device_id, highest_seq) VALUES (?, ?)"
+        " ON CONFLICT (device_id) DO UPDATE"
+        " SET highest_seq = max(coalesce(highest_seq, 0), excluded.highest_seq)",
+        [device_id, seq],
+    )
+
+
 def record_refusal(
     db: sqlite_utils.Database, device_id: str, reason: str, *, clock_skew: float | None = None
 ) -> None:

@@ -22,11 +22,10 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import answers as answer_rules
-from participate import clock, consultations, store
+from participate import clock, store, tallies
 from participate.consultations import Consultation
-from participate.errors import AnswerError, NotFound
-from participate.submissions import CHANNELS, is_respondent
+from participate.errors import AnswerError
+from participate.submissions import CHANNELS, Validator, is_respondent
 
 from . import devices
 from .errors import BadBatch
@@ -79,6 +78,7 @@ def store_batch(
             outcomes.append(outcome)
         if held.fresh:
             _insert(db, held.fresh)
+            tallies.add(db, held.fresh)
             _forget_rejections_now_stored(db, device_id, held.fresh)
     return outcomes
 
@@ -191,7 +191,7 @@ def _is_seq(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _INT_MAX
 
 
-class _PushedSubmissionValidator:
+class _PushedSubmissionValidator(Validator):
     """Check the submissions one device pushed, as a row to store or the reason to refuse.
 
     Beyond the shape of each field it checks what the device may claim: its own id,
@@ -200,12 +200,9 @@ class _PushedSubmissionValidator:
     """
 
     def __init__(self, db: sqlite_utils.Database, device_id: str) -> None:
-        self.db = db
+        super().__init__(db)
         self.device_id = device_id
         self.channels = devices.get_channels(db, device_id)
-        self.versions: dict[tuple[str, str], Consultation | None] = {}
-        # Validation is pure: kiosks send the same answers often, so check each set once.
-        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
 
     def row_or_rejection(self, item: Any) -> dict[str, Any] | _Rejected:
         """Return one pushed submission as a row to store, or the _Rejected saying why not."""
@@ -270,12 +267,7 @@ class _PushedSubmissionValidator:
     def consultation_of(self, item: dict[str, Any]) -> Consultation:
         """Return the published version the item answers, in a language it offers."""
         key = (item["consultation_id"], item["consultation_version"])
-        if key not in self.versions:
-            try:
-                self.versions[key] = consultations.get(self.db, *key)
-            except NotFound:
-                self.versions[key] = None
-        consultation = self.versions[key]
+        consultation = self.consultation(key)
         if consultation is None:
             raise _Rejected(f"unknown consultation {key[0]!r} version {key[1]!r}")
         if item["language"] not in consultation.languages:
@@ -284,19 +276,7 @@ class _PushedSubmissionValidator:
 
     def validated(self, consultation: Consultation, answers: dict, complete: bool) -> str:
         """Return the answers validated against their version, as stored JSON, or raise."""
-        try:
-            raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
-        except (TypeError, ValueError):
-            raise _Rejected("invalid answers: not plain JSON values") from None
-        key = (consultation.id, consultation.version, complete, raw)
-        outcome = self.answers.get(key)
-        if outcome is None:
-            try:
-                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
-                outcome = json.dumps(clean, ensure_ascii=False, sort_keys=True)
-            except AnswerError as exc:
-                outcome = exc
-            self.answers[key] = outcome
+        outcome = self.check_answers(consultation, answers, complete)
         if isinstance(outcome, AnswerError):
             raise _Rejected(f"invalid answers: {outcome}")
         return outcome
