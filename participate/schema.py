@@ -434,3 +434,62 @@ def m006_connected(db: sqlite_utils.Database) -> None:
         END;
         """
     )
+
+
+@migrations()
+def m007_results_by_text(db: sqlite_utils.Database) -> None:
+    # "You said, we did": numbers kept only to text a consultation's results, each row
+    # deleted once its text is queued (hub) or the hub acknowledged it (node).
+    db.executescript(
+        """
+        CREATE TABLE followups (
+            id TEXT PRIMARY KEY,                 -- made at capture; the key node to hub
+            consultation_id TEXT NOT NULL,
+            phone TEXT NOT NULL,                 -- E.164
+            language TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (consultation_id, phone)
+        );
+        -- SMS: a texter who was just thanked and asked whether to get the results.
+        CREATE TABLE sms_followup_offers (
+            contact_id INTEGER PRIMARY KEY REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            consultation_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            offered_at TEXT NOT NULL
+        );
+        -- Hub: each published summary (the audit log: who sent what, to how many).
+        CREATE TABLE followup_summaries (
+            id INTEGER PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations (id),
+            texts TEXT NOT NULL,                 -- JSON: language to message
+            sent_by TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            queued INTEGER NOT NULL,
+            skipped INTEGER NOT NULL             -- opted-out numbers, not texted
+        );
+        -- Hub: the queued texts of a summary, until each is settled and its number erased.
+        CREATE TABLE followup_messages (
+            outbound_id INTEGER PRIMARY KEY,
+            summary_id INTEGER NOT NULL REFERENCES followup_summaries (id)
+        );
+        """
+    )
+    # The queue learns a third kind, 'results': SQLite changes a CHECK by rebuilding.
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sms_outbound'"
+    ).fetchone()
+    indexes = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sms_outbound'"
+            " AND sql IS NOT NULL"
+        )
+    ]
+    old_check = "CHECK (kind IN ('invitation', 'reminder'))"
+    new_check = "CHECK (kind IN ('invitation', 'reminder', 'results'))"
+    db.execute(sql.replace("sms_outbound", "sms_outbound_new", 1).replace(old_check, new_check))
+    db.execute("INSERT INTO sms_outbound_new SELECT * FROM sms_outbound")
+    db.execute("DROP TABLE sms_outbound")
+    db.execute("ALTER TABLE sms_outbound_new RENAME TO sms_outbound")
+    for index in indexes:
+        db.execute(index)

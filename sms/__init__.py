@@ -16,13 +16,23 @@ from participate.extensions import csrf
 
 from . import config as sms_config
 from .commands import invite
+from .followups import Published
+from .followups import measure as measure_results_text
 from .outbound import RateLimiter
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 
 commands = [invite]
-__all__ = ["commands", "init_app", "load_report", "schedule"]
+__all__ = [
+    "Published",
+    "commands",
+    "init_app",
+    "load_report",
+    "measure_results_text",
+    "publish_results",
+    "schedule",
+]
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
@@ -39,6 +49,13 @@ def init_app(app: Flask) -> None:
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
+
+
+def publish_results(app: Flask, db, consultation, texts: dict[str, str], sent_by: str) -> Published:
+    """Queue a consultation's results summary to every number kept for it (see followups)."""
+    from . import followups
+
+    return followups.publish(db, sms_config.get(app), consultation, texts, sent_by)
 
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:

@@ -200,6 +200,22 @@ class HubClient:
             raise UnexpectedAnswer(response.status, "answer without results")
         return [r for r in results if isinstance(r, dict)]
 
+    def push_followups(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Send numbers kept to text results and return the hub's outcome for each."""
+        response = self.request(
+            "POST",
+            f"{API}/followups",
+            json.dumps({"followups": list(items)}, ensure_ascii=False).encode("utf-8"),
+            {"Content-Type": "application/json"},
+        )
+        data = response.json()
+        if response.status not in (200, 422) or not isinstance(data, dict):
+            raise UnexpectedAnswer(response.status, _reason(response))
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise UnexpectedAnswer(response.status, "answer without results")
+        return [r for r in results if isinstance(r, dict)]
+
     def consultations(self, etag: str | None = None) -> tuple[str, dict[str, Any]] | None:
         """Fetch the published consultations; None if they did not change since `etag`."""
         response = self.request(
