@@ -26,7 +26,7 @@ from participate import clock, consultations, keywords, store, submissions
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
 
-from . import contacts, followups, phones, prompts, segments
+from . import contacts, offers, phones, prompts, segments
 from .config import SmsConfig
 from .parsing import NO, YES, parse_answer
 
@@ -286,7 +286,7 @@ class _Turn:
             _finish(self.db, conversation, "complete", self.respondent, self.stamp)
             replies = [prompts.thanks(consultation, lang)]
             if consultation.results_by_text:
-                followups.offer(self.db, self.contact.id, consultation.id, lang, self.stamp)
+                offers.offer(self.db, self.contact.id, consultation.id, lang, self.stamp)
                 replies.append(prompts.results_offer(lang))
             return Outcome("complete", replies)
         self._save(conversation)
@@ -294,13 +294,13 @@ class _Turn:
             "answer", [prompts.question_prompt(consultation, conversation.position, lang)]
         )
 
-    def _take_offer(self) -> followups.Offer | None:
+    def _take_offer(self) -> offers.Offer | None:
         since = clock.to_text(self.now - timedelta(hours=self.config.session_hours))
-        return followups.take_offer(self.db, self.contact.id, since)
+        return offers.take_offer(self.db, self.contact.id, since)
 
-    def results_answer(self, offer: followups.Offer, *, accepted: bool) -> Outcome:
+    def results_answer(self, offer: offers.Offer, *, accepted: bool) -> Outcome:
         if accepted:
-            followups.accept(self.db, offer, self.inbound.phone, self.stamp)
+            offers.accept(self.db, offer, self.inbound.phone, self.stamp)
         return Outcome("results_offer", [prompts.results_answer(accepted, offer.language)])
 
     # -- helpers ----------------------------------------------------------------------

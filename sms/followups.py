@@ -1,7 +1,7 @@
 """Texting a consultation's results ("you said, we did") through the outbound queue.
 
-After the thanks, a consultation with `results_by_text` asks the texter a yes/no
-(`offer`); a YES keeps the number in `followups` (`accept`), for that text only. Staff
+After the thanks, a consultation with `results_by_text` asks the texter a yes/no (see
+`offers`); a YES keeps the number in `followups`, for that text only. Staff
 publish a summary in each language (`publish`): every kept number is queued through
 the outbound queue (opt-outs, quiet hours and the rate limit apply there) and its
 `followups` row deleted in the same transaction. Once a queued text is settled,
@@ -27,52 +27,12 @@ SETTLED = ("sent", "delivered", "undelivered", "failed", "cancelled", "unknown")
 
 
 @dataclass(frozen=True)
-class Offer:
-    """A texter just thanked and asked whether to get the results by text."""
-
-    contact_id: int
-    consultation_id: str
-    language: str
-
-
-@dataclass(frozen=True)
 class Published:
     """What publishing a summary did."""
 
     summary_id: int
     queued: int
     skipped: int  # numbers that opted out since: not texted, erased all the same
-
-
-def offer(
-    db: sqlite_utils.Database, contact_id: int, consultation_id: str, language: str, stamp: str
-) -> None:
-    """Remember that a texter was just asked whether to get the results by text."""
-    db.execute(
-        "INSERT INTO sms_followup_offers (contact_id, consultation_id, language, offered_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (contact_id) DO UPDATE SET"
-        " consultation_id = excluded.consultation_id, language = excluded.language,"
-        " offered_at = excluded.offered_at",
-        [contact_id, consultation_id, language, stamp],
-    )
-
-
-def take_offer(db: sqlite_utils.Database, contact_id: int, since: str) -> Offer | None:
-    """Remove and return a contact's open offer (made after `since`): any text answers it."""
-    row = store.first_row(
-        db,
-        "DELETE FROM sms_followup_offers WHERE contact_id = ?"
-        " RETURNING contact_id, consultation_id, language, offered_at",
-        [contact_id],
-    )
-    if row is None or row.pop("offered_at") < since:
-        return None
-    return Offer(**row)
-
-
-def accept(db: sqlite_utils.Database, offer: Offer, phone: str, stamp: str) -> None:
-    """Keep a texter's number to send them this consultation's results."""
-    followups.record(db, offer.consultation_id, phone, offer.language, created_at=stamp)
 
 
 def measure(texts: dict[str, str]) -> dict[str, segments.Measure]:
