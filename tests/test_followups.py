@@ -165,3 +165,195 @@ def test_stop_wins_over_the_results_offer(tmp_path: Path) -> None:
         conversations.receive(db, settings, Inbound(TEXTER, body, f"SM{sid:032d}"))
     # YES after STOP opts back in (as Twilio does), it does not keep the number.
     assert followups.waiting(db) == []
+
+
+def hub(tmp_path: Path, **settings):
+    app = create_app(make_app_config(tmp_path / "hub.db", **{**SMS_SETTINGS, **settings}))
+    db = store.open_db(tmp_path / "hub.db", migrate=True)
+    consultations.save(db, [offering()])
+    return app, db
+
+
+def texted(db, settings, *bodies: str, phone: str = TEXTER) -> list[str]:
+    replies = []
+    for body in bodies:
+        sid = f"SM{db.execute('SELECT count(*) FROM sms_inbound').fetchone()[0]:032d}"
+        replies += conversations.receive(db, settings, Inbound(phone, body, sid)).replies
+    return replies
+
+
+FRENCH_ROUND = ("HEURES", "1", "1", "oui", "4", "6", "PASSER")
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept", "reply"),
+    [
+        ("OUI", {"fr": 1}, "Merci. Nous vous enverrons les résultats une fois par texto"),
+        ("non", {}, "D'accord, pas de texto sur les résultats."),
+        ("STOP", {}, None),
+    ],
+)
+def test_the_sms_offer_in_french(tmp_path: Path, answer: str, kept: dict, reply) -> None:
+    app, db = hub(tmp_path)
+    settings = sms_config.get(app)
+    replies = texted(db, settings, *FRENCH_ROUND)
+    assert replies[-1] == "Répondez OUI pour recevoir un texto quand les résultats seront publiés."
+    after = texted(db, settings, answer)
+    assert followups.count(db, "library-hours") == kept
+    if reply:
+        assert after[0].startswith(reply)
+
+
+def test_any_other_text_closes_the_offer_and_is_handled_as_usual(tmp_path: Path) -> None:
+    app, db = hub(tmp_path)
+    settings = sms_config.get(app)
+    texted(db, settings, *FRENCH_ROUND)
+    assert texted(db, settings, "HOURS")[0].startswith("Library opening hours")
+    assert texted(db, settings, "YES") != [] and followups.waiting(db) == []  # an answer now
+
+
+def test_an_old_offer_is_not_taken_up(tmp_path: Path) -> None:
+    app, db = hub(tmp_path)
+    settings = sms_config.get(app)
+    texted(db, settings, *FRENCH_ROUND)
+    db.execute("UPDATE sms_followup_offers SET offered_at = '2000-01-01T00:00:00.000000Z'")
+    texted(db, settings, "OUI")
+    assert followups.waiting(db) == []
+
+
+def test_a_consultation_without_the_field_asks_nothing(tmp_path: Path) -> None:
+    app, db = hub(tmp_path)
+    consultations.save(db, [consultations.parse(example_definition(), "library-hours.yaml")])
+    replies = texted(db, sms_config.get(app), *FRENCH_ROUND)
+    assert "OUI pour recevoir" not in replies[-1]
+    assert db.execute("SELECT count(*) FROM sms_followup_offers").fetchone()[0] == 0
+
+
+def test_publish_skips_an_opted_out_number_and_waits_for_quiet_hours_to_end(
+    tmp_path: Path,
+) -> None:
+    from participate.sms import followups as sms_followups
+
+    app, db = hub(tmp_path, SMS_QUIET_HOURS="00:00-23:59")
+    settings = sms_config.get(app)
+    with store.write(db):
+        followups.record(db, "library-hours", "+15145550123", "en")
+        followups.record(db, "library-hours", TEXTER, "fr")
+    texted(db, settings, "STOP")  # the texter opts out before the results are out
+    published = sms_followups.publish(
+        db, settings, offering(), {"en": "Results", "fr": "Résultats"}, "staff@example.org"
+    )
+    assert (published.queued, published.skipped) == (1, 1)
+    assert followups.waiting(db) == []
+    fake = FakeTwilioHttp()
+    app.extensions["sms_client"] = Client("AC" + "1" * 32, "token", http_client=fake)
+    report = jobs.send_queue(app)
+    assert report.quiet and fake.requests == []
+    # Until it is sent, the number waits in the queue's contact only; the opt-out stays.
+    assert numbers_anywhere(db, "+15145550123") == ["sms_contacts.phone"]
+    assert numbers_anywhere(db, TEXTER) == ["sms_contacts.phone"]
+    assert db.execute("SELECT opted_out_at FROM sms_contacts WHERE phone = ?", [TEXTER]).fetchone()[
+        0
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"phone": "5145550123"}, "phone is not a valid E.164 number"),
+        ({"phone": "+1514555012"}, "phone is not a valid E.164 number"),
+        ({"consultation_id": "nope"}, "unknown consultation"),
+        ({"language": "de"}, "language not offered by the consultation"),
+        ({"created_at": "yesterday"}, "created_at is not a time"),
+        ({"answers": {}}, "fields must be id, consultation_id, phone, language, created_at"),
+    ],
+)
+def test_the_hub_refuses_a_bad_followup_and_keeps_nothing(tmp_path: Path, change, reason) -> None:
+    from participate.sync import receive
+
+    _, db = hub(tmp_path)
+    item = {
+        "id": "f-1",
+        "consultation_id": "library-hours",
+        "phone": "+15145550123",
+        "language": "en",
+        "created_at": "2026-11-28T10:00:00.000000Z",
+        **change,
+    }
+    assert receive.store_followups(db, [item]) == [
+        {"id": "f-1", "status": "rejected", "reason": reason}
+    ]
+    assert followups.waiting(db) == []
+
+
+def test_the_hub_refuses_followups_for_a_consultation_that_does_not_offer_them(
+    tmp_path: Path,
+) -> None:
+    from participate.sync import receive
+
+    _, db = hub(tmp_path)
+    consultations.save(db, [consultations.parse(example_definition(), "library-hours.yaml")])
+    item = dict(
+        zip(
+            followups.FIELDS,
+            ["f-1", "library-hours", "+15145550123", "en", "2026-11-28T10:00:00.000000Z"],
+            strict=True,
+        )
+    )
+    [result] = receive.store_followups(db, [item])
+    assert result["reason"] == "this consultation does not text its results"
+    assert receive.store_followups(db, ["not an object"])[0]["status"] == "rejected"
+
+
+def test_the_staff_page_needs_both_languages_and_the_staff_role(tmp_path: Path) -> None:
+    from participate.hub import create_user
+
+    app, db = hub(tmp_path)
+    create_user(db, "viewer@example.org", PASSWORD, "viewer")
+    create_user(db, "staff@example.org", PASSWORD, "staff")
+    url = "/staff/c/library-hours/results-text"
+    viewer = app.test_client()
+    login(viewer, "viewer@example.org")
+    assert viewer.get(url).status_code == 403
+    staff = app.test_client()
+    login(staff, "staff@example.org")
+    page = staff.post(
+        url,
+        data={
+            "text_en": "Done",
+            "text_fr": "",
+            "action": "send",
+            "csrf_token": csrf_token(staff, url),
+        },
+    )
+    assert page.status_code == 422
+    assert "Write the summary in this language." in page.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM followup_summaries").fetchone()[0] == 0
+    too_long = staff.post(
+        url,
+        data={
+            "text_en": "x" * 321,
+            "text_fr": "y",
+            "action": "send",
+            "csrf_token": csrf_token(staff, url),
+        },
+    )
+    assert too_long.status_code == 422
+
+
+def test_the_kiosk_offers_nothing_for_a_consultation_without_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    app = create_app(make_app_config(path, ROLE="node", DEVICE_ID="node-1"))
+    with store.open_db(path, migrate=True) as db:
+        consultations.save(db, [consultations.parse(example_definition(), "library-hours.yaml")])
+    kiosk = app.test_client()
+    token = start(kiosk)
+    early = kiosk.post("/results-by-text", data={"visit": token, "phone": KIOSK_NUMBER})
+    assert early.status_code == 400  # not thanked yet
+    answer_all(kiosk, token)
+    kiosk.post("/submit", data={"visit": token})
+    assert "Text me the results" not in kiosk.get("/thanks").get_data(as_text=True)
+    refused = kiosk.post("/results-by-text", data={"visit": token, "phone": KIOSK_NUMBER})
+    assert refused.status_code == 400
+    with store.open_db(path) as db:
+        assert followups.waiting(db) == []
