@@ -177,7 +177,8 @@ def hub(tmp_path: Path, **settings):
 def texted(db, settings, *bodies: str, phone: str = TEXTER) -> list[str]:
     replies = []
     for body in bodies:
-        sid = f"SM{db.execute('SELECT count(*) FROM sms_inbound').fetchone()[0]:032d}"
+        received = db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0]
+        sid = f"SM{received:032d}"
         replies += conversations.receive(db, settings, Inbound(phone, body, sid)).replies
     return replies
 
