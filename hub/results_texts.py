@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from participate import consultations, followups, sms, store
 from participate.consultations import Consultation
@@ -60,9 +61,10 @@ def results_text(consultation_id: str) -> Any:
         return _page(consultation, texts, errors, 422 if errors else 200)
     published = sms.publish_results(current_app, store.get_db(), consultation, texts, g.user.email)
     flash(
-        _(
-            "The results text is queued for %(queued)d numbers (%(skipped)d opted out).",
-            queued=published.queued,
+        ngettext(
+            "The results text is queued for %(num)d number (%(skipped)d opted out).",
+            "The results text is queued for %(num)d numbers (%(skipped)d opted out).",
+            published.queued,
             skipped=published.skipped,
         )
     )

@@ -127,6 +127,7 @@ def test_a_full_round_from_kiosk_and_sms_to_both_phones_then_nothing_left(tmp_pa
     staff = hub_app.test_client()
     assert login(staff, "staff@example.org").status_code == 302
     page_url = "/staff/c/library-hours/results-text"
+    assert page_url in staff.get("/staff/c/library-hours/").get_data(as_text=True)
     page = staff.get(page_url).get_data(as_text=True)
     assert "2 numbers are waiting" in page
     texts = {
