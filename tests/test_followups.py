@@ -359,3 +359,17 @@ def test_the_kiosk_offers_nothing_for_a_consultation_without_the_field(tmp_path:
     assert refused.status_code == 400
     with store.open_db(path) as db:
         assert followups.waiting(db) == []
+
+
+def test_a_followup_sent_twice_is_kept_once(tmp_path: Path) -> None:
+    from participate.sync import receive
+
+    _, db = hub(tmp_path)
+    values = ["f-1", "library-hours", "+15145550123", "fr", "2026-11-28T10:00:00.000000Z"]
+    item = dict(zip(followups.FIELDS, values, strict=True))
+    assert receive.store_followups(db, [item])[0]["status"] == "stored"
+    # A retry after a lost answer, or the same number typed at another kiosk.
+    assert receive.store_followups(db, [item])[0]["status"] == "duplicate"
+    again = {**item, "id": "f-2"}
+    assert receive.store_followups(db, [again])[0]["status"] == "duplicate"
+    assert followups.count(db, "library-hours") == {"fr": 1}

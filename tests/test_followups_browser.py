@@ -156,7 +156,8 @@ def test_the_staff_page_shows_the_cost_of_each_text_and_passes_axe(
     assert "1 number is waiting" in page.content()
     assert_no_axe_violations(page, "results text page")
     page.get_by_label("Summary in en").fill("You said: later. We did: open till 9 pm.")
-    page.get_by_label("Summary in fr").fill("Vous avez dit : plus tard. Ouvert jusqu’à 21 h, même le samedi.")
+    french = "Vous avez dit : plus tard. Ouvert jusqu’à 21 h, même le samedi."
+    page.get_by_label("Summary in fr").fill(french)
     page.get_by_role("button", name="Preview").click()
     assert "GSM-7, 1 segment" in page.content() and "UCS-2, 1 segment" in page.content()
     assert "These characters make it UCS-2: ê" in page.content()
