@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SESSION_COOKIE_SECURE",
         False,
-        "Send the staff sign-in cookie over HTTPS only: set it when the hub is served by HTTPS.",
+        "Send the staff sign-in cookie over HTTPS only (always on when PUBLIC_URL is https).",
     ),
     # Kiosk
     Setting(

@@ -369,6 +369,58 @@ def test_status_callbacks_record_delivery(client, db, settings, fake, fake_clock
     assert [e[0] for e in events] == ["queued", "sending", "sent", "delivered", "sent"]
 
 
+def _queue_state(db) -> list[tuple]:
+    return db.execute(
+        "SELECT o.status, o.error_code, c.opted_out_at FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id ORDER BY o.id"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda params, sig: (params, "A" * 28),  # made-up signature
+        lambda params, sig: (params, ""),  # none at all
+        lambda params, sig: ({**params, "ErrorCode": "30003"}, sig),  # a field changed after
+        lambda params, sig: (params, RequestValidator("other-token").compute_signature(
+            PUBLIC_URL + "/sms/twilio/status", params)),  # signed with another account's token
+    ],
+)
+def test_a_forged_status_callback_is_refused_and_changes_nothing(
+    client, db, settings, fake, fake_clock, forge
+) -> None:
+    message_id = queue(db, settings)
+    run(db, settings, fake, fake_clock)
+    sid = row(db, message_id)["message_sid"]
+    before = _queue_state(db)
+    params = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610",
+              "AccountSid": SID, "To": PHONE}  # fmt: skip
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + "/sms/twilio/status", params)
+    params, signature = forge(params, signature)
+    response = client.post(
+        "/sms/twilio/status", data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+    assert _queue_state(db) == before  # still sent, the number still opted in
+    assert db.execute("SELECT count(*) FROM sms_status_events").fetchone()[0] == 0
+
+
+def test_a_status_for_an_unknown_message_moves_nothing(client, db, settings, fake, fake_clock):
+    queue(db, settings)
+    run(db, settings, fake, fake_clock)
+    before = _queue_state(db)
+    for state in ("delivered", "failed", "undelivered"):
+        assert status(client, "SM" + "9" * 32, state, "30003", to=OTHER) == 204
+    assert _queue_state(db) == before
+    assert contacts.find(db, OTHER) is None  # no contact made for the number named
+
+
+@pytest.mark.parametrize("state", ["hacked", "<script>", "DELIVERED!"])
+def test_a_status_twilio_never_sends_is_refused(client, db, state) -> None:
+    assert status(client, "SM" + "9" * 32, state) == 400
+    assert db.execute("SELECT count(*) FROM sms_status_events").fetchone()[0] == 0
+
+
 def test_a_callback_that_arrives_before_the_send_is_recorded_still_applies(
     db, settings, fake_clock
 ):
