@@ -352,7 +352,7 @@ def test_a_refusal_speaks_plainly_in_the_visit_language(
 ) -> None:
     # The reason is for the installer's log; the visitor reads plain words in French.
     start(client, lang="fr")
-    with caplog.at_level("INFO", logger="kiosk.views"):
+    with caplog.at_level("INFO", logger="participate.kiosk.views"):
         response = client.get("/question/99")
     html = response.get_data(as_text=True)
     assert response.status_code == 404

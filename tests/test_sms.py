@@ -495,7 +495,7 @@ def test_reply_segments_are_logged(db, text, caplog) -> None:
     data = example_definition()
     data["questions"][0]["text"]["fr"] = "À quelle fréquence venez-vous ?"  # À is not GSM-7
     consultations.save(db, [consultations.parse(data, "ucs2")])
-    caplog.set_level("INFO", logger="sms.conversations")
+    caplog.set_level("INFO", logger="participate.sms.conversations")
     text("HEURES")
     [logged] = [r for r in caplog.records if r.getMessage() == "sms.reply"]
     assert logged.action == "start" and logged.replies == 2

@@ -149,7 +149,7 @@ def row(db, message_id: int) -> dict:
 
 def test_a_queued_message_is_sent_through_the_twilio_client(db, settings, fake, fake_clock, caplog):
     message_id = queue(db, settings, body="Library hours: text HOURS. Reply STOP to opt out.")
-    caplog.set_level("INFO", logger="sms.outbound")
+    caplog.set_level("INFO", logger="participate.sms.outbound")
     report = run(db, settings, fake, fake_clock)
     [logged] = [r for r in caplog.records if r.getMessage() == "sms.sent"]
     assert (logged.encoding, logged.segments) == ("GSM-7", 1)  # what it cost
