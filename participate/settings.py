@@ -46,6 +46,18 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Send the staff sign-in cookie over HTTPS only (always on when PUBLIC_URL is https).",
     ),
+    # Privacy (docs/privacy.md)
+    Setting(
+        "PHONE_RETENTION_DAYS",
+        30,
+        "Longest a phone number and its conversation state are kept, in days from first contact.",
+    ),
+    Setting(
+        "RETENTION_DAYS",
+        365,
+        "Days after a consultation closes before its submissions lose their pseudonyms"
+        " (a consultation's `retention_days` overrides it).",
+    ),
     # Kiosk
     Setting(
         "KIOSK_IDLE_SECONDS",
@@ -99,6 +111,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_MAX_ATTEMPTS", 5, "Outbound SMS: attempts before a transient failure is final."),
     Setting("SMS_RETRY_SECONDS", 60, "Outbound SMS: first retry delay, doubled at each attempt."),
+    Setting(
+        "SMS_REPLY_BUDGET",
+        60,
+        "Most replies to one number in a clock hour (at least 20); texts past it are kept, not answered.",
+    ),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
