@@ -114,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SMS_REPLY_BUDGET",
         60,
-        "Most replies to a number in a clock hour (20 or more); texts past it are kept, unanswered.",
+        "Most replies to a number in a clock hour (20 or more); later texts are kept, unanswered.",
     ),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
