@@ -495,9 +495,7 @@ def test_a_flood_from_one_number_is_kept_but_not_answered_past_the_budget(
     assert PHONE not in caplog.text
 
 
-def test_a_person_answering_quickly_gets_every_question_within_the_default_budget(
-    text, db
-) -> None:
+def test_a_person_answering_quickly_gets_every_question_within_the_default_budget(text, db) -> None:
     got = [text("HOURS")]
     for answer in ["2", "1", "yes", "4", "3", "skip"] * 6:  # six times round, in one hour
         got.append(text(answer))

@@ -382,8 +382,12 @@ def _queue_state(db) -> list[tuple]:
         lambda params, sig: (params, "A" * 28),  # made-up signature
         lambda params, sig: (params, ""),  # none at all
         lambda params, sig: ({**params, "ErrorCode": "30003"}, sig),  # a field changed after
-        lambda params, sig: (params, RequestValidator("other-token").compute_signature(
-            PUBLIC_URL + "/sms/twilio/status", params)),  # signed with another account's token
+        lambda params, sig: (
+            params,
+            RequestValidator("other-token").compute_signature(
+                PUBLIC_URL + "/sms/twilio/status", params
+            ),
+        ),  # signed with another account's token
     ],
 )
 def test_a_forged_status_callback_is_refused_and_changes_nothing(
