@@ -45,6 +45,7 @@ _TOP_FIELDS = {
     "keywords",
     "opens",
     "closes",
+    "retention_days",
     "questions",
     "thanks",
 }
@@ -54,6 +55,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_SCALE_POINTS = 11
 MAX_TEXT_LENGTH = 5000
 DEFAULT_TEXT_LENGTH = 500
+MAX_RETENTION_DAYS = 36500
 
 Text = dict[str, str]
 
@@ -98,6 +100,8 @@ class Consultation:
     questions: tuple[Question, ...]
     thanks: Text
     definition: dict[str, Any]
+    # Days after closing that submissions keep their pseudonyms (None: RETENTION_DAYS).
+    retention_days: int | None = None
 
     def question(self, question_id: str) -> Question | None:
         """Return the question with this id, or None."""
@@ -227,6 +231,11 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
     closes = check.day(data["closes"], "closes") if data.get("closes") is not None else None
     if opens and closes and closes < opens:
         raise check.fail("closes", f"is before opens ({opens.isoformat()})")
+    retention_days = None
+    if data.get("retention_days") is not None:
+        retention_days = int(check.number(data["retention_days"], "retention_days", integer=True))
+        if not 0 <= retention_days <= MAX_RETENTION_DAYS:
+            raise check.fail("retention_days", f"must be from 0 to {MAX_RETENTION_DAYS} days")
 
     questions_raw = data["questions"]
     if not isinstance(questions_raw, list) or not questions_raw:
@@ -255,8 +264,11 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         "keywords": {lang: list(kws) for lang, kws in keywords.items()},
         "opens": opens.isoformat() if opens else None,
         "closes": closes.isoformat() if closes else None,
+        "retention_days": retention_days,
     }
-    definition.update({key: value for key, value in optional.items() if value})
+    definition.update(
+        {key: value for key, value in optional.items() if value is not None and value != {}}
+    )
     definition = _canonical(definition)
     return Consultation(
         id=consultation_id,
@@ -270,6 +282,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         questions=tuple(questions),
         thanks=thanks,
         definition=definition,
+        retention_days=retention_days,
     )
 
 

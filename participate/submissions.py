@@ -73,9 +73,7 @@ def record(
                 raise Conflict(f"submission {submission_id} belongs to another consultation")
             return existing
         device = device_id(db)
-        seq = db.execute(
-            "SELECT coalesce(max(seq), 0) + 1 FROM submissions WHERE device_id = ?", [device]
-        ).fetchone()[0]
+        seq = next_seq(db, device)
         row = {
             "id": submission_id,
             "consultation_id": consultation.id,
@@ -95,6 +93,56 @@ def record(
     stored = get(db, submission_id)
     assert stored is not None
     return stored
+
+
+def next_seq(db: sqlite_utils.Database, device: str) -> int:
+    """Return the next ledger number of `device`: erased numbers are never given again."""
+    return int(
+        db.execute(
+            "SELECT max(coalesce((SELECT max(seq) FROM submissions WHERE device_id = :d), 0),"
+            " coalesce((SELECT max(seq) FROM submission_erasures WHERE device_id = :d), 0)) + 1",
+            {"d": device},
+        ).fetchone()[0]
+    )
+
+
+def erase(db: sqlite_utils.Database, *, respondent: str, captured_before: str | None = None) -> int:
+    """Delete a respondent's submissions (inside the caller's write); return how many.
+
+    The one place submissions are deleted, so whatever is kept beside them (tallies,
+    search text) follows in the same transaction. Each keeps a tombstone of its ledger
+    place (device, number), never its content: the number is not reused and the hub
+    sees no gap. `captured_before` limits it to what was submitted before that time.
+    """
+    if not respondent:
+        raise ValueError("erase needs a respondent pseudonym (kiosk answers are anonymous)")
+    if not db.conn.in_transaction:
+        raise RuntimeError("erase() must run inside a write transaction (store.write)")
+    params = {"respondent": respondent, "before": captured_before, "now": clock.utcnow()}
+    db.execute(
+        "INSERT OR IGNORE INTO submission_erasures (id, device_id, seq, consultation_id,"
+        " erased_at) SELECT id, device_id, seq, consultation_id, :now FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before)",
+        params,
+    )
+    # A moderation note may quote the answer: it goes too.
+    db.execute(
+        "DELETE FROM moderation_log WHERE submission_id IN (SELECT id FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before))",
+        params,
+    )
+    cursor = db.execute(
+        "DELETE FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before)",
+        params,
+    )
+    return cursor.rowcount
+
+
+def is_erased(db: sqlite_utils.Database, submission_id: str) -> bool:
+    """Say whether a submission was erased here (a late copy of it must not come back)."""
+    row = db.execute("SELECT 1 FROM submission_erasures WHERE id = ?", [submission_id])
+    return row.fetchone() is not None
 
 
 def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:

@@ -1,20 +1,26 @@
-"""`participate invite`: queue invitations (or reminders) to numbers that agreed to be contacted."""
+"""The channel's commands: `participate invite` (invitations and reminders to numbers that
+agreed to be contacted), `participate erase` and `participate subject` (a texter's
+erasure and access requests)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlite_utils
 
-from participate import consultations, store
+from participate import consultations, privacy, store
+from participate.command_options import db_option, friendly_errors
 from participate.consultations import Consultation
 from participate.errors import ParticipateError
 
 from . import outbound, phones, prompts
 from .config import SmsConfig
 from .errors import InvalidNumber
+from .people import SmsPeople
 
 
 @dataclass
@@ -163,3 +169,71 @@ def invite(
         click.echo(f"{report.opted_out} skipped: the number opted out.")
     for line in report.invalid:
         click.echo(f"Skipped, not a valid phone number: {line}", err=True)
+
+
+def _people(db_path: Path) -> tuple[Any, SmsPeople]:
+    from participate.app import create_app
+
+    app = create_app({"DATABASE": str(db_path)})
+    return app, app.extensions[privacy.PEOPLE]
+
+
+@click.command()
+@db_option()
+@click.option("--phone", "number", required=True, help="The person's phone number.")
+@friendly_errors
+def erase(db_path: Path, number: str) -> None:
+    """Erase everything held about a phone number (an erasure request).
+
+    Removes the person's submissions and the number with its conversations and queued
+    messages from this store; at a hub, every node is told at its next sync. If the
+    number had opted out (STOP), its pseudonym stays in the opt-out list so the STOP
+    still holds. Kiosk answers are anonymous and cannot be found by a number.
+    """
+    _app, people = _people(db_path)
+    with store.open_db(db_path) as db:
+        done = people.erase(db, number)
+    phone = people.number(number)
+    if not done.known:
+        click.echo(f"Nothing is held about {phone}: it never texted this store. Nothing changed.")
+        return
+    counts = done.counts
+    click.echo(
+        f"Erased {phone}: {counts.get('submissions', 0)} submission(s),"
+        f" {counts.get('conversations', 0)} conversation(s),"
+        f" {counts.get('messages_queued', 0)} queued message(s)."
+    )
+    click.echo("Nodes are told at their next sync. An opt-out (STOP) is kept, by pseudonym only.")
+
+
+@click.command()
+@db_option()
+@click.option("--phone", "number", required=True, help="The person's phone number.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the JSON report ('-' for standard output).",
+)
+@friendly_errors
+def subject(db_path: Path, number: str, output: Path) -> None:
+    """Write everything held about a phone number as JSON (an access request).
+
+    Submissions, conversation state, opt-out state and queued messages, for the
+    organisation to hand to the person once it has checked who is asking.
+    """
+    _app, people = _people(db_path)
+    with store.open_db(db_path) as db:
+        report = people.subject(db, number)
+    text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    output.chmod(0o600)
+    click.echo(
+        f"Wrote {output}: {len(report['submissions'])} submission(s),"
+        f" {len(report['messages_queued'])} queued message(s),"
+        f" opted out: {'yes' if report['opted_out'] else 'no'}."
+    )
