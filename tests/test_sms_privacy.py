@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,9 @@ from tests.test_sms import (  # the signed-webhook helpers
     count_rows,
     pseudonym,
 )
-from tests.test_sms import app_config as app_config  # noqa: F401 (fixture)
-from tests.test_sms import consultation as consultation  # noqa: F401 (fixture)
-from tests.test_sms import text as text  # noqa: F401 (fixture)
+from tests.test_sms import app_config as app_config
+from tests.test_sms import consultation as consultation
+from tests.test_sms import text as text
 
 
 @pytest.fixture
