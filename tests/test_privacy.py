@@ -1,0 +1,190 @@
+"""Property: with the clock moved forward, the retention job erases exactly what is due.
+
+Hypothesis draws a history: consultations closing on various days with their own
+retention periods (or the default), submissions under a few pseudonyms or none (kiosk),
+and phone numbers first stored on various days, each with conversations (active or
+ended) and outbound messages (pending or settled). The job then runs on several later
+days. After each run the store must hold exactly what an independent reading of the
+rules keeps: no number, conversation or pseudonym past its time, and nothing else lost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from participate import clock, consultations, privacy, store, submissions
+from participate.errors import ConsultationError
+from participate.sms import people
+
+BASE = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+PHONE_DAYS = 30
+DEFAULT_DAYS = 90
+RESPONDENTS = ["", "", "p-aaaa", "p-bbbb", "p-cccc"]
+
+consultation_plans = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.integers(-200, 200)),  # closes: days from BASE, or never
+        st.one_of(st.none(), st.integers(0, 120)),  # retention_days, or the default
+    ),
+    min_size=1,
+    max_size=4,
+)
+submission_plans = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(RESPONDENTS)), max_size=12)
+contact_plans = st.lists(
+    st.tuples(
+        st.integers(-100, 10),  # first stored, days from BASE
+        st.lists(st.sampled_from(["active", "complete", "stopped", "expired"]), max_size=2),
+        st.lists(st.sampled_from(["queued", "sending", "sent", "delivered", "failed"]), max_size=2),
+    ),
+    max_size=6,
+)
+clock_steps = st.lists(st.integers(0, 200), min_size=1, max_size=4)
+
+
+def _load(db, plans) -> list[consultations.Consultation]:
+    loaded = []
+    for index, (closes, retention) in enumerate(plans):
+        data = {
+            "id": f"c{index}",
+            "title": "A consultation",
+            "questions": [{"id": "q", "type": "yesno", "text": "Yes?"}],
+        }
+        if closes is not None:
+            data["closes"] = (BASE.date() + timedelta(days=closes)).isoformat()
+        if retention is not None:
+            data["retention_days"] = retention
+        loaded.append(consultations.parse(data, "test"))
+    consultations.save(db, loaded)
+    return loaded
+
+
+def _contacts(db, plans) -> None:
+    with store.write(db):
+        for index, (first_day, conversations, messages) in enumerate(plans):
+            stamp = clock.to_text(BASE + timedelta(days=first_day))
+            contact_id = db.execute(
+                "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?)",
+                [f"+1555555{index:04d}", f"p-{index}", stamp, stamp],
+            ).lastrowid
+            # At most one active conversation a number (the schema's unique index).
+            statuses = [s for i, s in enumerate(conversations) if s != "active" or i == 0]
+            for status in statuses:
+                db.execute(
+                    "INSERT INTO sms_conversations (contact_id, consultation_id,"
+                    " consultation_version, language, submission_id, status, started_at,"
+                    " updated_at) SELECT ?, id, version, 'en', ?, ?, ?, ? FROM consultations"
+                    " WHERE id = 'c0'",
+                    [contact_id, submissions.new_id(), status, stamp, stamp],
+                )
+            for status in messages:
+                db.execute(
+                    "INSERT INTO sms_outbound (contact_id, kind, body, encoding, segments,"
+                    " status, next_attempt_at, created_at, updated_at)"
+                    " VALUES (?, 'invitation', 'Text C0', 'GSM-7', 1, ?, ?, ?, ?)",
+                    [contact_id, status, stamp, stamp, stamp],
+                )
+
+
+def _kept_numbers(contacts, now: datetime) -> set[str]:
+    """Read the rules independently: which numbers may still be held at `now`."""
+    kept = set()
+    for index, (first_day, conversations, messages) in enumerate(contacts):
+        active = bool(conversations) and conversations[0] == "active"
+        pending = any(m in ("queued", "sending") for m in messages)
+        settled = bool(conversations) and not active and not pending
+        too_old = BASE + timedelta(days=first_day) < now - timedelta(days=PHONE_DAYS)
+        if not (settled or (too_old and not active)):
+            kept.add(f"+1555555{index:04d}")
+    return kept
+
+
+def _pseudonyms_kept(plan: tuple, now: datetime) -> bool:
+    closes, retention = plan
+    if closes is None:
+        return True
+    drop_after = BASE.date() + timedelta(
+        days=closes + (DEFAULT_DAYS if retention is None else retention)
+    )
+    return now.date() <= drop_after
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(consultation_plans, submission_plans, contact_plans, clock_steps)
+def test_the_retention_job_erases_exactly_what_is_due(plans, answers, contacts, steps) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db = store.open_db(Path(folder) / "store.db", migrate=True)
+        try:
+            loaded = _load(db, plans)
+            records = [
+                submissions.record(
+                    db,
+                    loaded[which % len(loaded)],
+                    channel="sms" if who else "kiosk",
+                    language="en",
+                    answers={"q": True},
+                    started_at=clock.utcnow(),
+                    respondent=who,
+                )  # fmt: skip
+                for which, who in answers
+            ]
+            _contacts(db, contacts)
+            now = BASE
+            for step in steps:
+                now += timedelta(days=step)
+                people.apply_retention(
+                    db, now=now, phone_days=PHONE_DAYS, default_days=DEFAULT_DAYS
+                )
+                numbers = {r[0] for r in db.execute("SELECT phone FROM sms_contacts")}
+                assert numbers == _kept_numbers(contacts, now)
+                # Every conversation and message belongs to a number still held.
+                assert not db.execute(
+                    "SELECT 1 FROM sms_conversations v LEFT JOIN sms_contacts c"
+                    " ON c.id = v.contact_id WHERE c.id IS NULL"
+                ).fetchone()
+                for record, (which, who) in zip(records, answers, strict=True):
+                    stored = submissions.get(db, record["id"])
+                    assert stored is not None, "a submission was lost"
+                    assert stored["answers"] == {"q": True}
+                    plan = plans[which % len(plans)]
+                    expected = who if _pseudonyms_kept(plan, now) else ""
+                    assert stored["respondent"] == expected
+        finally:
+            db.close()
+
+
+def test_a_consultations_retention_days_is_checked_and_versioned() -> None:
+    data = {
+        "id": "c",
+        "title": "T",
+        "questions": [{"id": "q", "type": "yesno", "text": "Q?"}],
+    }
+    plain = consultations.parse(data)
+    kept = consultations.parse({**data, "retention_days": 30})
+    assert plain.retention_days is None and kept.retention_days == 30
+    assert kept.version != plain.version
+    assert consultations.parse(kept.definition).retention_days == 30
+    assert consultations.parse({**data, "retention_days": 0}).retention_days == 0
+    for bad in (-1, 1.5, "a year", 10**6):
+        with pytest.raises(ConsultationError, match="retention_days"):
+            consultations.parse({**data, "retention_days": bad})
+
+
+def test_staff_closing_a_consultation_starts_its_retention(db) -> None:
+    data = {"id": "c", "title": "T", "questions": [{"id": "q", "type": "yesno", "text": "Q?"}]}
+    consultation = consultations.parse({**data, "retention_days": 10})
+    consultations.save(db, [consultation])
+    assert privacy.closed_on(db, consultation) is None
+    consultations.set_closed(db, "c", True)
+    today = date.fromisoformat(clock.utcnow()[:10])
+    assert privacy.closed_on(db, consultation) == today
+    later = datetime.combine(today + timedelta(days=11), datetime.min.time(), UTC)
+    assert privacy.pseudonyms_due(db, now=later, default_days=365) == [
+        ("c", today + timedelta(days=10))
+    ]
