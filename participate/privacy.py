@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PEOPLE = "participate.people"
 PREFIX = 12  # characters of a pseudonym kept in the audit log and shown to staff
+ORDERS_PER_ANSWER = 500  # erasure orders sent (and acknowledged) per heartbeat
 
 
 @dataclass
@@ -131,8 +132,8 @@ def pending_for(db: sqlite_utils.Database, device_id: str) -> list[dict[str, str
         "SELECT o.respondent, o.requested_at FROM erasure_orders o"
         " WHERE NOT EXISTS (SELECT 1 FROM erasure_acks a"
         "  WHERE a.respondent = o.respondent AND a.device_id = ?)"
-        " ORDER BY o.requested_at LIMIT 500",
-        [device_id],
+        " ORDER BY o.requested_at LIMIT ?",
+        [device_id, ORDERS_PER_ANSWER],
     ).fetchall()
     return [{"respondent": r[0], "requested_at": r[1]} for r in rows]
 

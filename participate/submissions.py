@@ -139,10 +139,13 @@ def erase(db: sqlite_utils.Database, *, respondent: str, captured_before: str | 
     return cursor.rowcount
 
 
-def is_erased(db: sqlite_utils.Database, submission_id: str) -> bool:
-    """Say whether a submission was erased here (a late copy of it must not come back)."""
-    row = db.execute("SELECT 1 FROM submission_erasures WHERE id = ?", [submission_id])
-    return row.fetchone() is not None
+def tombstone(db: sqlite_utils.Database, row: Mapping[str, Any]) -> None:
+    """Keep only the ledger place of a submission erased before it was stored (sync)."""
+    db.execute(
+        "INSERT OR IGNORE INTO submission_erasures (id, device_id, seq, consultation_id,"
+        " erased_at) VALUES (?, ?, ?, ?, ?)",
+        [row["id"], row["device_id"], row["seq"], row["consultation_id"], clock.utcnow()],
+    )
 
 
 def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ rules keeps: no number, conversation or pseudonym past its time, and nothing els
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -188,3 +189,117 @@ def test_staff_closing_a_consultation_starts_its_retention(db) -> None:
     assert privacy.pseudonyms_due(db, now=later, default_days=365) == [
         ("c", today + timedelta(days=10))
     ]
+
+
+# --- an erasure request across the fleet ------------------------------------------
+
+PHONE = "+15555550123"
+NEIGHBOUR = "+15555550199"
+
+
+def _texter(app):
+    """Text an app's signed Twilio webhook from a number; return the replies."""
+    from tests.test_sms import inbound, post_signed, replies
+
+    client = app.test_client()
+
+    def send(body: str, phone: str) -> list[str]:
+        return replies(post_signed(client, "/sms/twilio", inbound(body, phone)))
+
+    return send
+
+
+def _answer_all(send, phone: str) -> None:
+    for body in ("HOURS", "2", "1", "yes", "4", "3", "Quiet rooms, please"):
+        send(body, phone)
+
+
+def _held(db, respondent: str, phone: str) -> dict[str, int]:
+    return {
+        "submissions": db.execute(
+            "SELECT count(*) FROM submissions WHERE respondent = ?", [respondent]
+        ).fetchone()[0],
+        "numbers": db.execute(
+            "SELECT count(*) FROM sms_contacts WHERE phone = ? OR respondent = ?",
+            [phone, respondent],
+        ).fetchone()[0],
+        "conversations": db.execute(
+            "SELECT count(*) FROM sms_conversations v JOIN sms_contacts c ON c.id = v.contact_id"
+            " WHERE c.respondent = ?",
+            [respondent],
+        ).fetchone()[0],
+    }
+
+
+def test_an_erasure_at_the_hub_reaches_the_node_at_its_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from participate.app import create_app
+    from participate.cli import main
+    from participate.sms import phones
+    from participate.sync import devices, node
+    from tests.test_sms import PEPPER, PUBLIC_URL, TOKEN, example_definition
+    from tests.test_sync import FlaskTransport
+
+    # A hub and a node, each answering texts through the SMS channel, one pepper for the fleet.
+    hub_path, node_path = tmp_path / "hub.db", tmp_path / "node.db"
+    sms = {"TESTING": True, "SECRET_KEY": "test", "TWILIO_AUTH_TOKEN": TOKEN,
+           "PUBLIC_URL": PUBLIC_URL, "PHONE_PEPPER": PEPPER}  # fmt: skip
+    hub_app = create_app({**sms, "DATABASE": str(hub_path), "ROLE": "hub"})
+    hub_db = store.open_db(hub_path)
+    device_id, secret = devices.add_device(hub_db, "Main library")
+    node_app = create_app(
+        {**sms, "DATABASE": str(node_path), "ROLE": "node", "DEVICE_ID": device_id}
+    )
+    node_db = store.open_db(node_path)
+    for db in (hub_db, node_db):
+        consultations.save(db, [consultations.parse(example_definition(), "example")])
+    node.save_enrolment(node_db, "http://hub.test", device_id, secret)
+    hub_client = node.client_from_store(node_db, transport=FlaskTransport(hub_app.test_client()))
+    at_hub, at_node = _texter(hub_app), _texter(node_app)
+    person = phones.pseudonym(PHONE, PEPPER.encode())
+
+    _answer_all(at_hub, PHONE)  # a conversation at the hub
+    _answer_all(at_node, PHONE)  # and one through the node
+    _answer_all(at_node, NEIGHBOUR)  # someone else, who keeps everything
+    node.sync_once(node_db, hub_client)
+    _answer_all(at_node, PHONE)  # again at the node, not yet synced when erased
+    at_hub("STOP", PHONE)
+    assert _held(hub_db, person, PHONE)["submissions"] == 2
+    assert _held(node_db, person, PHONE)["submissions"] == 2
+
+    monkeypatch.setenv("PARTICIPATE_PHONE_PEPPER", PEPPER)
+    erase = CliRunner().invoke(main, ["erase", "--db", str(hub_path), "--phone", PHONE])
+    assert erase.exit_code == 0, erase.output
+    assert "Erased +15555550123: 2 submission(s)" in erase.output
+    assert _held(hub_db, person, PHONE) == {"submissions": 0, "numbers": 0, "conversations": 0}
+
+    report = node.sync_once(node_db, hub_client)
+    assert report.erased == 2  # the synced copy and the one that was still queued
+    for db in (hub_db, node_db):
+        assert _held(db, person, PHONE) == {"submissions": 0, "numbers": 0, "conversations": 0}
+    # The neighbour's answers are untouched, the node's ledger shows no gap at the hub,
+    # and the node acknowledged: the next answer carries no order.
+    neighbour = phones.pseudonym(NEIGHBOUR, PEPPER.encode())
+    assert _held(hub_db, neighbour, NEIGHBOUR)["submissions"] == 1
+    assert devices.ledger_gaps(hub_db, device_id) == []
+    assert node.heartbeat(node_db, hub_client)["erase"] == []
+    assert node.sync_once(node_db, hub_client).erased == 0
+
+    # The export no longer has them.
+    out = tmp_path / "export.jsonl"
+    exported = CliRunner().invoke(main, ["export", "--db", str(hub_path), "--consultation",
+                                         "library-hours", "--format", "jsonl", "-o", str(out)])  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["respondent"] for r in rows] == [neighbour]
+    assert "Quiet rooms" in out.read_text()  # the neighbour's own comment
+    assert person not in out.read_text() and PHONE not in out.read_text()
+    # The opt-out survives: the number is told how to opt back in, and nothing more.
+    assert at_hub("HOURS", PHONE) == [
+        "You opted out of our messages. Reply START, then HOURS, to take part."
+    ]
+    hub_db.close()
+    node_db.close()
