@@ -290,8 +290,8 @@ def test_an_erasure_at_the_hub_reaches_the_node_at_its_next_sync(
 
     # The export no longer has them.
     out = tmp_path / "export.jsonl"
-    exported = CliRunner().invoke(main, ["export", "--db", str(hub_path), "--consultation",
-                                         "library-hours", "--format", "jsonl", "-o", str(out)])  # fmt: skip
+    command = ["export", "--db", str(hub_path), "--consultation", "library-hours"]
+    exported = CliRunner().invoke(main, [*command, "--format", "jsonl", "-o", str(out)])
     assert exported.exit_code == 0, exported.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["respondent"] for r in rows] == [neighbour]
