@@ -140,11 +140,7 @@ def run(count: int, batch_size: int, workdir: Path) -> dict:
     make_backlog(node_db, consultation, device_id, count)
 
     # The same rows, as the hub would hold them, for the direct insert.
-    names = [d[0] for d in node_db.execute("SELECT * FROM submissions LIMIT 0").description]
-    stored = [
-        dict(zip(names, row, strict=True))
-        for row in node_db.execute("SELECT * FROM submissions ORDER BY seq")
-    ]
+    stored = node_db.query("SELECT * FROM submissions ORDER BY seq")
     rows = [{name: row[name] for name in (*receive.PUSH_FIELDS, "received_at")} for row in stored]
     received = clock.utcnow()
     for row in rows:

@@ -125,26 +125,6 @@ def start_server(
                 process.wait()
 
 
-def post_script(
-    body: str,
-    *,
-    method: str = "POST",
-    content_type: str = "application/x-www-form-urlencoded",
-    headers: Mapping[str, str] | None = None,
-) -> str:
-    """Return a wrk Lua script that sends the same request body every time."""
-    lines = [f"wrk.method = {lua_string(method)}", f"wrk.body = {lua_string(body)}"]
-    all_headers = {"Content-Type": content_type, **(headers or {})}
-    lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in all_headers.items()]
-    return "\n".join(lines) + "\n"
-
-
-def lua_string(value: str) -> str:
-    """Quote a Python string as a Lua string literal."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def to_ms(value: str, unit: str) -> float:
     """Convert one of wrk's durations (e.g. 1.50, "ms") to milliseconds."""
     return float(value) * UNITS_TO_MS[unit]
@@ -188,8 +168,9 @@ def run_wrk(
     """Run wrk with --latency against a local URL and return its figures as a dict.
 
     `script` is a path to a wrk Lua file; `lua_body` is Lua source written to a temporary
-    file (see `post_script`, or define `request()` to vary each request). Latencies are in
-    milliseconds; "non-2xx" counts what wrk calls "Non-2xx or 3xx responses".
+    file (set wrk.method, wrk.body and wrk.headers, or define `request()` to vary each
+    request). Latencies are in milliseconds; "non-2xx" counts what wrk calls "Non-2xx or
+    3xx responses".
     """
     check_local(url)
     if not 0 < duration <= MAX_DURATION:

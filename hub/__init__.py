@@ -12,6 +12,9 @@ from typing import Any
 from flask import Flask, redirect
 
 from .commands import add_user, export_command
+from .users import create_user, find_user
+
+__all__ = ["commands", "create_user", "find_user", "init_app", "schedule"]
 
 commands = [add_user, export_command]
 PURGE_MINUTES = 60

@@ -7,7 +7,11 @@ extracts each cell from the stored answers, maps choice ids to labels when asked
 neutralises spreadsheet formulas (a text cell starting with = + - @ tab CR or NUL gets
 a leading ').
 
-Formats (SPEC "Exports"):
+Rows here stay sqlite3's tuples, the one exception (with sync/receive.py) to reading
+rows by name: each is already a line of the output in column order, and a mapping per
+row would cost a measured share of an export's time (bench/bench_export.py).
+
+Formats (docs/spec.md, "Exports"):
 - csv: UTF-8 with a BOM, one row a submission, metadata columns first, then one column a
   question and a 0/1 column a choice for `multi`; the codebook is a second file.
 - xlsx: the same rows on a "submissions" sheet (openpyxl, write-only), the codebook on a
@@ -207,14 +211,14 @@ def plan_export(
     current = consultations.get(db, consultation_id)
     where, params = options.filters.where(consultation_id)
     used = [
-        row[0]
-        for row in db.execute(
+        row["version"]
+        for row in db.query(
             "SELECT v.version FROM consultation_versions v WHERE v.consultation_id = ?"  # noqa: S608
             " AND (v.version = ? OR EXISTS (SELECT 1 FROM submissions s"
             f" WHERE {where} AND s.consultation_version = v.version))"
             " ORDER BY v.loaded_at, v.version",
             [consultation_id, current.version, *params],
-        ).fetchall()
+        )
     ]
     versions = [consultations.get(db, consultation_id, version) for version in used]
     language = options.language or current.languages[0]

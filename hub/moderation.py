@@ -34,10 +34,10 @@ def moderate(
         raise ModerationError(_("The reason must be at most %(n)d characters.", n=MAX_REASON))
     hidden = action == "hide"
     with store.write(db):
-        row = db.execute("SELECT hidden FROM submissions WHERE id = ?", [submission_id]).fetchone()
+        row = store.first_row(db, "SELECT hidden FROM submissions WHERE id = ?", [submission_id])
         if row is None:
             raise NotFound(f"no submission {submission_id!r}")
-        if bool(row[0]) == hidden:
+        if bool(row["hidden"]) == hidden:
             return False
         db.execute(
             "UPDATE submissions SET hidden = ?, hidden_reason = ? WHERE id = ?",
@@ -53,9 +53,10 @@ def moderate(
 
 def history(db: sqlite_utils.Database, submission_id: str) -> list[dict[str, Any]]:
     """Return a submission's moderation log, oldest first."""
-    rows = db.execute(
-        "SELECT action, reason, user_email, at FROM moderation_log WHERE submission_id = ?"
-        " ORDER BY at, id",
-        [submission_id],
-    ).fetchall()
-    return [dict(zip(("action", "reason", "user_email", "at"), r, strict=True)) for r in rows]
+    return list(
+        db.query(
+            "SELECT action, reason, user_email, at FROM moderation_log WHERE submission_id = ?"
+            " ORDER BY at, id",
+            [submission_id],
+        )
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -60,8 +61,8 @@ class User:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
-def _user(row: Any) -> User:
-    return User(*row)
+def _user(row: Mapping[str, Any]) -> User:
+    return User(**row)
 
 
 _COLUMNS = "id, email, role, created_at, disabled_at, failed_logins, locked_until, last_login_at"
@@ -102,34 +103,21 @@ def create_user(db: sqlite_utils.Database, email: str, password: str, role: str)
     return user
 
 
-def ensure_user(db: sqlite_utils.Database, email: str, password: str, role: str) -> User:
-    """Create the account, or give an existing one this password and role (demo set-up)."""
-    user = find_user(db, email)
-    if user is None:
-        return create_user(db, email, password, role)
-    set_password(db, user.id, password)
-    set_role(db, user.id, role)
-    set_disabled(db, user.id, False)
-    refreshed = get_user(db, user.id)
-    assert refreshed is not None
-    return refreshed
-
-
 def find_user(db: sqlite_utils.Database, email: str) -> User | None:
     """Return the account with this email (any case), or None."""
-    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE email = ?", [email.strip()]).fetchone()  # noqa: S608
+    row = store.first_row(db, f"SELECT {_COLUMNS} FROM users WHERE email = ?", [email.strip()])  # noqa: S608
     return _user(row) if row else None
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
     """Return the account with this id, or None."""
-    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id]).fetchone()  # noqa: S608
+    row = store.first_row(db, f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id])  # noqa: S608
     return _user(row) if row else None
 
 
 def list_users(db: sqlite_utils.Database) -> list[User]:
     """Return every staff account, by email."""
-    rows = db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY email").fetchall()  # noqa: S608
+    rows = db.query(f"SELECT {_COLUMNS} FROM users ORDER BY email")  # noqa: S608
     return [_user(row) for row in rows]
 
 
@@ -148,14 +136,16 @@ def authenticate(
     The hash is checked outside the write lock: argon2 takes tens of milliseconds and
     must not hold up the submissions that nodes push meanwhile.
     """
-    row = db.execute(
+    row = store.first_row(
+        db,
         f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = ?",  # noqa: S608
         [email.strip()],
-    ).fetchone()
+    )
     if row is None:
         _verify(_dummy_hash(), password)
         raise LoginFailed("wrong email or password")
-    user, password_hash = _user(row[:-1]), row[-1]
+    password_hash = row.pop("password_hash")
+    user = _user(row)
     matches = _verify(password_hash, password)
     now = clock.utcnow()
     if user.locked_until and user.locked_until > now:
@@ -286,21 +276,21 @@ def resume_session(
     """Return the signed-in user for a cookie's token, or None if it ended or expired."""
     now = clock.parse(clock.utcnow())
     key = _token_hash(token)
-    row = db.execute(
+    session = store.first_row(
+        db,
         "SELECT user_id, created_at, last_seen_at FROM staff_sessions WHERE token_hash = ?",
         [key],
-    ).fetchone()
-    if row is None:
+    )
+    if session is None:
         return None
-    user_id, created_at, last_seen_at = row
-    too_old = now - clock.parse(created_at) > timedelta(hours=max_hours)
-    too_idle = now - clock.parse(last_seen_at) > timedelta(minutes=idle_minutes)
-    user = get_user(db, user_id)
+    too_old = now - clock.parse(session["created_at"]) > timedelta(hours=max_hours)
+    too_idle = now - clock.parse(session["last_seen_at"]) > timedelta(minutes=idle_minutes)
+    user = get_user(db, session["user_id"])
     if too_old or too_idle or user is None or user.disabled_at:
         end_session(db, token)
         return None
     # Touch at most once a minute: a page full of requests should not write each time.
-    if now - clock.parse(last_seen_at) > timedelta(minutes=1):
+    if now - clock.parse(session["last_seen_at"]) > timedelta(minutes=1):
         with store.write(db):
             db.execute(
                 "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?",

@@ -93,39 +93,30 @@ def load(
     if not token or len(token) > 100:
         raise VisitGone("no visit")
     now = clock.utcnow()
-    row = db.execute(
+    row = store.first_row(
+        db,
         "SELECT token, submission_id, consultation_id, consultation_version, language,"
         " answers, text_size, started_at, touched_at, submitted_at"
         " FROM kiosk_visits WHERE token = ?",
         [token],
-    ).fetchone()
+    )
     if row is None:
         raise VisitGone("no such visit")
-    if row[8] < _cutoff(max_idle_seconds):
+    if row["touched_at"] < _cutoff(max_idle_seconds):
         end(db, token)
         raise VisitGone("visit expired")
     if touch:
         db.execute("UPDATE kiosk_visits SET touched_at = ? WHERE token = ?", [now, token])
-    return Visit(
-        token=row[0],
-        submission_id=row[1],
-        consultation_id=row[2],
-        consultation_version=row[3],
-        language=row[4],
-        answers=json.loads(row[5]),
-        text_size=row[6],
-        started_at=row[7],
-        touched_at=now if touch else row[8],
-        submitted_at=row[9],
-    )
+        row["touched_at"] = now
+    return Visit(**{**row, "answers": json.loads(row["answers"])})
 
 
 def language_of(db: sqlite_utils.Database, token: str | None) -> str | None:
     """Return the language of the visit named by `token`, without touching it, or None."""
     if not token:
         return None
-    row = db.execute("SELECT language FROM kiosk_visits WHERE token = ?", [token]).fetchone()
-    return row[0] if row else None
+    row = store.first_row(db, "SELECT language FROM kiosk_visits WHERE token = ?", [token])
+    return row["language"] if row else None
 
 
 def set_answer(db: sqlite_utils.Database, visit: Visit, question_id: str, value: Any) -> None:

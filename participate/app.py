@@ -39,10 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(resource_dir("templates")),
         static_folder=str(resource_dir("static")),
     )
-    app.config.from_mapping(settings.DEFAULTS)
-    app.config.from_prefixed_env("PARTICIPATE")
-    if config:
-        app.config.from_mapping(config)
+    settings.load(app.config, config)
     _check_config(app.config)
     _secure_cookies(app.config)
     # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each

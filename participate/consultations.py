@@ -128,8 +128,9 @@ def localize(text: Mapping[str, str], language: str) -> str:
 # --- parsing -----------------------------------------------------------------------
 
 
-class _Checker:
-    """Parse one definition, raising a ConsultationError that says where the problem is."""
+class _DefinitionReader:
+    """Read the fields of one definition, raising a ConsultationError that says where
+    the problem is (file, question, field)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -200,76 +201,33 @@ class _Checker:
 
 def parse(data: Any, source: str = "<definition>") -> Consultation:
     """Check a definition (the decoded file) and return it as a Consultation."""
-    check = _Checker(source)
-    if not isinstance(data, Mapping):
-        raise check.fail("", "must be a mapping with id, title and questions")
-    unknown = sorted(set(data) - _TOP_FIELDS)
-    if unknown:
-        raise check.fail(unknown[0], "is not a known field")
-    for required in ("id", "title", "questions"):
-        if required not in data:
-            raise check.fail(required, "is required")
-    consultation_id = check.ident(data["id"], "id")
-
-    languages_raw = data.get("languages", ["en"])
-    if isinstance(languages_raw, str):
-        languages_raw = [languages_raw]
-    if not isinstance(languages_raw, list) or not languages_raw:
-        raise check.fail("languages", "must be a non-empty list of language codes")
-    for lang in languages_raw:
-        if not isinstance(lang, str) or not _LANGUAGE.match(lang):
-            raise check.fail("languages", f"{lang!r} is not a language code like 'en' or 'fr'")
-    if len(set(languages_raw)) != len(languages_raw):
-        raise check.fail("languages", "lists a language twice")
-    languages = tuple(languages_raw)
-
-    title = check.text(data["title"], "title", languages)
-    intro = check.text(data["intro"], "intro", languages) if "intro" in data else {}
-    thanks = check.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
-    keywords = _parse_keywords(check, data.get("keywords", {}), languages)
-    opens = check.day(data["opens"], "opens") if data.get("opens") is not None else None
-    closes = check.day(data["closes"], "closes") if data.get("closes") is not None else None
-    if opens and closes and closes < opens:
-        raise check.fail("closes", f"is before opens ({opens.isoformat()})")
-    retention_days = None
-    if data.get("retention_days") is not None:
-        retention_days = int(check.number(data["retention_days"], "retention_days", integer=True))
-        if not 0 <= retention_days <= MAX_RETENTION_DAYS:
-            raise check.fail("retention_days", f"must be from 0 to {MAX_RETENTION_DAYS} days")
-
-    questions_raw = data["questions"]
-    if not isinstance(questions_raw, list) or not questions_raw:
-        raise check.fail("questions", "must be a non-empty list")
-    questions: list[Question] = []
-    for index, raw in enumerate(questions_raw, start=1):
-        check.question = raw.get("id", f"#{index}") if isinstance(raw, Mapping) else f"#{index}"
-        if not isinstance(check.question, str):
-            check.question = f"#{index}"
-        question = _parse_question(check, raw, languages)
-        if any(q.id == question.id for q in questions):
-            raise check.fail("id", "is used by another question")
-        questions.append(question)
-    check.question = ""
-
-    definition: dict[str, Any] = {
-        "id": consultation_id,
-        "title": title,
-        "languages": list(languages),
-        "questions": [_question_definition(q) for q in questions],
-    }
-    # Optional fields appear only when set, so the definition re-parses to itself.
-    optional = {
-        "intro": intro,
-        "thanks": thanks,
-        "keywords": {lang: list(kws) for lang, kws in keywords.items()},
-        "opens": opens.isoformat() if opens else None,
-        "closes": closes.isoformat() if closes else None,
-        "retention_days": retention_days,
-    }
-    definition.update(
-        {key: value for key, value in optional.items() if value is not None and value != {}}
+    reader = _DefinitionReader(source)
+    _check_top_fields(reader, data)
+    consultation_id = reader.ident(data["id"], "id")
+    languages = _parse_languages(reader, data.get("languages", ["en"]))
+    title = reader.text(data["title"], "title", languages)
+    intro = reader.text(data["intro"], "intro", languages) if "intro" in data else {}
+    thanks = reader.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
+    keywords = _parse_keywords(reader, data.get("keywords", {}), languages)
+    opens, closes = _parse_dates(reader, data)
+    retention_days = _parse_retention(reader, data)
+    questions = _parse_questions(reader, data["questions"], languages)
+    definition = _canonical_definition(
+        {
+            "id": consultation_id,
+            "title": title,
+            "languages": list(languages),
+            "questions": [_question_definition(q) for q in questions],
+        },
+        optional={
+            "intro": intro,
+            "thanks": thanks,
+            "keywords": {lang: list(kws) for lang, kws in keywords.items()},
+            "opens": opens.isoformat() if opens else None,
+            "closes": closes.isoformat() if closes else None,
+            "retention_days": retention_days,
+        },
     )
-    definition = _canonical(definition)
     return Consultation(
         id=consultation_id,
         version=_version(definition),
@@ -279,134 +237,249 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         keywords=keywords,
         opens=opens,
         closes=closes,
-        questions=tuple(questions),
+        questions=questions,
         thanks=thanks,
         definition=definition,
         retention_days=retention_days,
     )
 
 
+def _check_top_fields(reader: _DefinitionReader, data: Any) -> None:
+    """Refuse a definition that is not a mapping, lacks a required field or has an unknown one."""
+    if not isinstance(data, Mapping):
+        raise reader.fail("", "must be a mapping with id, title and questions")
+    unknown = sorted(set(data) - _TOP_FIELDS)
+    if unknown:
+        raise reader.fail(unknown[0], "is not a known field")
+    for required in ("id", "title", "questions"):
+        if required not in data:
+            raise reader.fail(required, "is required")
+
+
+def _parse_languages(reader: _DefinitionReader, raw: Any) -> tuple[str, ...]:
+    """Return the language codes (one code alone is a list of one), each once."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise reader.fail("languages", "must be a non-empty list of language codes")
+    for lang in raw:
+        if not isinstance(lang, str) or not _LANGUAGE.match(lang):
+            raise reader.fail("languages", f"{lang!r} is not a language code like 'en' or 'fr'")
+    if len(set(raw)) != len(raw):
+        raise reader.fail("languages", "lists a language twice")
+    return tuple(raw)
+
+
+def _parse_dates(reader: _DefinitionReader, data: Mapping[str, Any]) -> tuple[date | None, ...]:
+    """Return the opening and closing days (either may be absent), in order."""
+    opens = reader.day(data["opens"], "opens") if data.get("opens") is not None else None
+    closes = reader.day(data["closes"], "closes") if data.get("closes") is not None else None
+    if opens and closes and closes < opens:
+        raise reader.fail("closes", f"is before opens ({opens.isoformat()})")
+    return opens, closes
+
+
+def _parse_retention(reader: _DefinitionReader, data: Mapping[str, Any]) -> int | None:
+    """Return the days after closing that pseudonyms are kept, or None for RETENTION_DAYS."""
+    if data.get("retention_days") is None:
+        return None
+    days = int(reader.number(data["retention_days"], "retention_days", integer=True))
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise reader.fail("retention_days", f"must be from 0 to {MAX_RETENTION_DAYS} days")
+    return days
+
+
+def _parse_questions(
+    reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
+) -> tuple[Question, ...]:
+    """Return the questions in order, each id once; a problem names its question."""
+    if not isinstance(raw, list) or not raw:
+        raise reader.fail("questions", "must be a non-empty list")
+    questions: list[Question] = []
+    for index, item in enumerate(raw, start=1):
+        name = item.get("id") if isinstance(item, Mapping) else None
+        reader.question = name if isinstance(name, str) else f"#{index}"
+        question = _parse_question(reader, item, languages)
+        if any(q.id == question.id for q in questions):
+            raise reader.fail("id", "is used by another question")
+        questions.append(question)
+    reader.question = ""
+    return tuple(questions)
+
+
+def _canonical_definition(required: dict[str, Any], *, optional: dict[str, Any]) -> dict[str, Any]:
+    """Return the definition as stored and hashed: optional fields appear only when set,
+    so the definition re-parses to itself."""
+    return _canonical(
+        required | {key: value for key, value in optional.items() if value not in (None, {})}
+    )
+
+
 def _parse_keywords(
-    check: _Checker, raw: Any, languages: tuple[str, ...]
+    reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
     if isinstance(raw, str | list):
         raw = {languages[0]: raw}
     if not isinstance(raw, Mapping):
-        raise check.fail("keywords", "must map a language to a keyword or a list of keywords")
+        raise reader.fail("keywords", "must map a language to a keyword or a list of keywords")
     keywords: dict[str, tuple[str, ...]] = {}
     seen: set[str] = set()
     for lang, value in raw.items():
         if lang not in languages:
-            raise check.fail("keywords", f"language {lang!r} is not in languages {list(languages)}")
+            raise reader.fail(
+                "keywords", f"language {lang!r} is not in languages {list(languages)}"
+            )
         values = value if isinstance(value, list) else [value]
         normalised = []
         for keyword in values:
             if not isinstance(keyword, str) or not normalize(keyword):
-                raise check.fail("keywords", f"{keyword!r} is not a keyword")
+                raise reader.fail("keywords", f"{keyword!r} is not a keyword")
             word = normalize(keyword)
             if " " in word:
-                raise check.fail("keywords", f"{keyword!r} must be a single word")
+                raise reader.fail("keywords", f"{keyword!r} must be a single word")
             if word in RESERVED_WORDS:
-                raise check.fail("keywords", f"{keyword!r} is reserved for SMS commands or answers")
+                raise reader.fail(
+                    "keywords", f"{keyword!r} is reserved for SMS commands or answers"
+                )
             if word in seen:
-                raise check.fail("keywords", f"{keyword!r} is listed twice")
+                raise reader.fail("keywords", f"{keyword!r} is listed twice")
             seen.add(word)
             normalised.append(word)
         keywords[lang] = tuple(normalised)
     return keywords
 
 
-def _parse_question(check: _Checker, raw: Any, languages: tuple[str, ...]) -> Question:
+def _parse_question(reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]) -> Question:
     if not isinstance(raw, Mapping):
-        raise check.fail("", "must be a mapping with id, type and text")
+        raise reader.fail("", "must be a mapping with id, type and text")
     for required in ("id", "type", "text"):
         if required not in raw:
-            raise check.fail(required, "is required")
-    question_id = check.ident(raw["id"], "id")
+            raise reader.fail(required, "is required")
+    question_id = reader.ident(raw["id"], "id")
     qtype = raw["type"]
     if qtype not in QUESTION_TYPES:
-        raise check.fail("type", f"must be one of {', '.join(QUESTION_TYPES)}, got {qtype!r}")
+        raise reader.fail("type", f"must be one of {', '.join(QUESTION_TYPES)}, got {qtype!r}")
     unknown = sorted(set(raw) - _COMMON_FIELDS - _TYPE_FIELDS[qtype])
     if unknown:
-        raise check.fail(unknown[0], f"is not a field of a {qtype} question")
+        raise reader.fail(unknown[0], f"is not a field of a {qtype} question")
     options: dict[str, Any] = {
         "id": question_id,
         "type": qtype,
-        "text": check.text(raw["text"], "text", languages),
-        "required": check.boolean(raw.get("required", True), "required"),
+        "text": reader.text(raw["text"], "text", languages),
+        "required": reader.boolean(raw.get("required", True), "required"),
     }
     if "help" in raw:
-        options["help"] = check.text(raw["help"], "help", languages)
-
-    if qtype in ("choice", "multi"):
-        options["choices"] = _parse_choices(check, raw.get("choices"), languages)
-    if qtype == "multi":
-        count = len(options["choices"])
-        low = int(check.number(raw.get("min_choices", 0), "min_choices", integer=True))
-        high = int(check.number(raw.get("max_choices", count), "max_choices", integer=True))
-        if not 0 <= low <= count:
-            raise check.fail("min_choices", f"must be between 0 and {count}")
-        if not max(low, 1) <= high <= count:
-            raise check.fail("max_choices", f"must be between {max(low, 1)} and {count}")
-        options["min_choices"], options["max_choices"] = low, high
-    if qtype == "scale":
-        for bound in ("min", "max"):
-            if bound not in raw:
-                raise check.fail(bound, "is required for a scale")
-        low = check.number(raw["min"], "min", integer=True)
-        high = check.number(raw["max"], "max", integer=True)
-        if high <= low:
-            raise check.fail("max", f"must be greater than min ({low})")
-        if high - low + 1 > MAX_SCALE_POINTS:
-            raise check.fail("max", f"a scale has at most {MAX_SCALE_POINTS} points")
-        options["min"], options["max"] = low, high
-        if "labels" in raw:
-            options["labels"] = _parse_labels(check, raw["labels"], languages)
-    if qtype == "number":
-        integer = check.boolean(raw.get("integer", False), "integer")
-        options["integer"] = integer
-        for bound in ("min", "max"):
-            if raw.get(bound) is not None:
-                options[bound] = check.number(raw[bound], bound, integer=integer)
-        low, high = options.get("min"), options.get("max")
-        if low is not None and high is not None and high < low:
-            raise check.fail("max", f"must not be less than min ({low})")
-    if qtype == "text":
-        length = check.number(
-            raw.get("max_length", DEFAULT_TEXT_LENGTH), "max_length", integer=True
-        )
-        if not 1 <= length <= MAX_TEXT_LENGTH:
-            raise check.fail("max_length", f"must be between 1 and {MAX_TEXT_LENGTH}")
-        options["max_length"] = int(length)
+        options["help"] = reader.text(raw["help"], "help", languages)
+    options.update(_TYPE_OPTIONS[qtype](reader, raw, languages))
     return Question(**options)
 
 
-def _parse_choices(check: _Checker, raw: Any, languages: tuple[str, ...]) -> tuple[Choice, ...]:
+def _choice_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    return {"choices": _parse_choices(reader, raw.get("choices"), languages)}
+
+
+def _multi_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    choices = _parse_choices(reader, raw.get("choices"), languages)
+    count = len(choices)
+    low = int(reader.number(raw.get("min_choices", 0), "min_choices", integer=True))
+    high = int(reader.number(raw.get("max_choices", count), "max_choices", integer=True))
+    if not 0 <= low <= count:
+        raise reader.fail("min_choices", f"must be between 0 and {count}")
+    if not max(low, 1) <= high <= count:
+        raise reader.fail("max_choices", f"must be between {max(low, 1)} and {count}")
+    return {"choices": choices, "min_choices": low, "max_choices": high}
+
+
+def _scale_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    for bound in ("min", "max"):
+        if bound not in raw:
+            raise reader.fail(bound, "is required for a scale")
+    low = reader.number(raw["min"], "min", integer=True)
+    high = reader.number(raw["max"], "max", integer=True)
+    if high <= low:
+        raise reader.fail("max", f"must be greater than min ({low})")
+    if high - low + 1 > MAX_SCALE_POINTS:
+        raise reader.fail("max", f"a scale has at most {MAX_SCALE_POINTS} points")
+    options: dict[str, Any] = {"min": low, "max": high}
+    if "labels" in raw:
+        options["labels"] = _parse_labels(reader, raw["labels"], languages)
+    return options
+
+
+def _yesno_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    return {}
+
+
+def _number_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    integer = reader.boolean(raw.get("integer", False), "integer")
+    options: dict[str, Any] = {"integer": integer}
+    for bound in ("min", "max"):
+        if raw.get(bound) is not None:
+            options[bound] = reader.number(raw[bound], bound, integer=integer)
+    low, high = options.get("min"), options.get("max")
+    if low is not None and high is not None and high < low:
+        raise reader.fail("max", f"must not be less than min ({low})")
+    return options
+
+
+def _text_options(
+    reader: _DefinitionReader, raw: Mapping[str, Any], languages: tuple[str, ...]
+) -> dict[str, Any]:
+    length = reader.number(raw.get("max_length", DEFAULT_TEXT_LENGTH), "max_length", integer=True)
+    if not 1 <= length <= MAX_TEXT_LENGTH:
+        raise reader.fail("max_length", f"must be between 1 and {MAX_TEXT_LENGTH}")
+    return {"max_length": int(length)}
+
+
+# What each question type reads beyond the common fields (_TYPE_FIELDS names them).
+_TYPE_OPTIONS = {
+    "choice": _choice_options,
+    "multi": _multi_options,
+    "scale": _scale_options,
+    "yesno": _yesno_options,
+    "number": _number_options,
+    "text": _text_options,
+}
+
+
+def _parse_choices(
+    reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
+) -> tuple[Choice, ...]:
     if not isinstance(raw, list) or len(raw) < 2:
-        raise check.fail("choices", "must be a list of at least two choices")
+        raise reader.fail("choices", "must be a list of at least two choices")
     choices: list[Choice] = []
     for index, item in enumerate(raw, start=1):
         if not isinstance(item, Mapping) or "id" not in item or "text" not in item:
-            raise check.fail("choices", f"choice {index} must have an id and a text")
+            raise reader.fail("choices", f"choice {index} must have an id and a text")
         unknown = sorted(set(item) - {"id", "text"})
         if unknown:
-            raise check.fail("choices", f"choice {index}: {unknown[0]!r} is not a known field")
-        choice_id = check.ident(item["id"], f"choices[{index}].id")
+            raise reader.fail("choices", f"choice {index}: {unknown[0]!r} is not a known field")
+        choice_id = reader.ident(item["id"], f"choices[{index}].id")
         if any(c.id == choice_id for c in choices):
-            raise check.fail("choices", f"choice id {choice_id!r} is used twice")
+            raise reader.fail("choices", f"choice id {choice_id!r} is used twice")
         choices.append(
-            Choice(choice_id, check.text(item["text"], f"choices[{index}].text", languages))
+            Choice(choice_id, reader.text(item["text"], f"choices[{index}].text", languages))
         )
     return tuple(choices)
 
 
 def _parse_labels(
-    check: _Checker, raw: Any, languages: tuple[str, ...]
+    reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
 ) -> dict[str, tuple[str, str]]:
     if isinstance(raw, list):
         raw = {lang: raw for lang in languages}
     if not isinstance(raw, Mapping):
-        raise check.fail("labels", "must be a pair [low, high] or a mapping of language to pair")
+        raise reader.fail("labels", "must be a pair [low, high] or a mapping of language to pair")
     labels = {}
     for lang in languages:
         pair = raw.get(lang)
@@ -415,11 +488,11 @@ def _parse_labels(
             or len(pair) != 2
             or not all(isinstance(x, str) and x.strip() for x in pair)
         ):
-            raise check.fail("labels", f"needs a pair of texts [low, high] for {lang!r}")
+            raise reader.fail("labels", f"needs a pair of texts [low, high] for {lang!r}")
         labels[lang] = (pair[0], pair[1])
     unknown = [k for k in raw if k not in languages]
     if unknown:
-        raise check.fail("labels", f"language {unknown[0]!r} is not in languages")
+        raise reader.fail("labels", f"language {unknown[0]!r} is not in languages")
     return labels
 
 
@@ -567,10 +640,10 @@ def _insert_version(
 def _save_one(
     db: sqlite_utils.Database, consultation: Consultation, source: str, now: str
 ) -> Loaded:
-    current = db.execute(
-        "SELECT version FROM consultations WHERE id = ?", [consultation.id]
-    ).fetchone()
-    if current and current[0] == consultation.version:
+    current = store.first_row(
+        db, "SELECT version FROM consultations WHERE id = ?", [consultation.id]
+    )
+    if current and current["version"] == consultation.version:
         return Loaded(consultation, "unchanged")
     _insert_version(db, consultation, source, now)
     db.execute(
@@ -618,8 +691,8 @@ def _overlap(a: Consultation, b: Consultation) -> bool:
 
 
 def _closed_by_staff(db: sqlite_utils.Database, consultation_id: str) -> bool:
-    row = db.execute("SELECT closed FROM consultations WHERE id = ?", [consultation_id]).fetchone()
-    return bool(row and row[0])
+    row = store.first_row(db, "SELECT closed FROM consultations WHERE id = ?", [consultation_id])
+    return bool(row and row["closed"])
 
 
 def get(
@@ -627,22 +700,24 @@ def get(
 ) -> Consultation:
     """Return a consultation's current version, or the given version; raise NotFound."""
     if version is None:
-        row = db.execute(
+        row = store.first_row(
+            db,
             "SELECT v.definition FROM consultations c JOIN consultation_versions v"
             " ON v.consultation_id = c.id AND v.version = c.version WHERE c.id = ?",
             [consultation_id],
-        ).fetchone()
+        )
     else:
-        row = db.execute(
+        row = store.first_row(
+            db,
             "SELECT definition FROM consultation_versions"
             " WHERE consultation_id = ? AND version = ?",
             [consultation_id, version],
-        ).fetchone()
+        )
     if row is None:
         raise NotFound(
             f"no consultation {consultation_id!r}" + (f" version {version!r}" if version else "")
         )
-    return _cached_parse(row[0])
+    return _cached_parse(row["definition"])
 
 
 _PARSED: dict[str, Consultation] = {}
@@ -661,11 +736,11 @@ def _cached_parse(definition_json: str) -> Consultation:
 
 def current_all(db: sqlite_utils.Database) -> list[Consultation]:
     """Return the current version of every consultation in the store, by id."""
-    rows = db.execute(
+    rows = db.query(
         "SELECT v.definition FROM consultations c JOIN consultation_versions v"
         " ON v.consultation_id = c.id AND v.version = c.version ORDER BY c.id"
-    ).fetchall()
-    return [_cached_parse(row[0]) for row in rows]
+    )
+    return [_cached_parse(row["definition"]) for row in rows]
 
 
 def is_accepting(db: sqlite_utils.Database, consultation: Consultation, today: date) -> bool:
@@ -685,13 +760,13 @@ def by_keyword(
     word = normalize(text)
     if not word:
         return None
-    rows = db.execute(
-        "SELECT consultation_id, language FROM keywords WHERE keyword = ?", [word]
-    ).fetchall()
-    for consultation_id, language in rows:
-        consultation = get(db, consultation_id)
+    rows = list(
+        db.query("SELECT consultation_id, language FROM keywords WHERE keyword = ?", [word])
+    )
+    for row in rows:
+        consultation = get(db, row["consultation_id"])
         if is_accepting(db, consultation, today):
-            return consultation, language
+            return consultation, row["language"]
     return None
 
 

@@ -45,7 +45,7 @@ def example_path() -> Path:
 
 def prepare(data_dir: Path) -> DemoState:
     """Create or reuse the demo's hub store, its consultation, device and staff login."""
-    from participate.hub.users import create_user, find_user
+    from participate.hub import create_user, find_user
 
     data_dir.mkdir(parents=True, exist_ok=True)
     state_file = data_dir / "demo.json"
@@ -120,7 +120,7 @@ def run(data_dir: Path, host: str, port: int) -> None:
 
 def _first_sync(node_app) -> None:
     """Pull the hub's consultations once before the kiosk opens, so its screen is not empty."""
-    from participate.sync.node import client_from_store, sync_once
+    from participate.sync import client_from_store, sync_once
 
     with store.open_db(node_app.config["DATABASE"]) as db:
         try:

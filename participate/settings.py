@@ -8,8 +8,11 @@ each one; a test keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import flask
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,15 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def load(config: flask.Config, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill a Flask config: the defaults, then PARTICIPATE_* variables, then `overrides`.
+
+    `create_app` does this for an app; a command that needs only the settings (say,
+    `participate invite`) does it on a bare `flask.Config`, without building an app.
+    """
+    config.update(DEFAULTS)
+    config.from_prefixed_env("PARTICIPATE")
+    if overrides:
+        config.update(overrides)

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,22 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         db.conn.execute("COMMIT")
 
 
+def first_row(
+    db: sqlite_utils.Database, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+) -> dict[str, Any] | None:
+    """Return a query's first row as a dict keyed by column name, or None if it has none.
+
+    Rows are read by name everywhere (`db.query()` for many, this for one), never by
+    position; the connection itself keeps sqlite3's tuples, which sqlite-utils expects.
+    """
+    with contextlib.closing(db.query(sql, params)) as rows:
+        return next(rows, None)
+
+
 def get_meta(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
     """Return a value from the store's key-value `meta` table (JSON-decoded)."""
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return json.loads(row[0]) if row else default
+    row = first_row(db, "SELECT value FROM meta WHERE key = ?", [key])
+    return json.loads(row["value"]) if row else default
 
 
 def set_meta(db: sqlite_utils.Database, key: str, value: Any) -> None:

@@ -150,15 +150,12 @@ def tombstone(db: sqlite_utils.Database, row: Mapping[str, Any]) -> None:
 
 def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
     """Return one submission as a record (answers decoded), or None."""
-    row = db.execute("SELECT * FROM submissions WHERE id = ?", [submission_id]).fetchone()
-    if row is None:
-        return None
-    columns = [d[0] for d in db.execute("SELECT * FROM submissions LIMIT 0").description]
-    return to_record(dict(zip(columns, row, strict=True)))
+    row = store.first_row(db, "SELECT * FROM submissions WHERE id = ?", [submission_id])
+    return None if row is None else to_record(row)
 
 
 def to_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn a stored row into the SPEC's submission record: answers nested, flags as booleans."""
+    """Turn a stored row into a submission record (docs/spec.md): answers nested, flags bool."""
     record = {name: row.get(name) for name in RECORD_FIELDS}
     answers = record["answers"]
     record["answers"] = json.loads(answers) if isinstance(answers, str) else (answers or {})

@@ -25,6 +25,9 @@ from .prompt_costs import load_report
 log = logging.getLogger(__name__)
 
 commands = [invite, erase, subject]
+# Whatever runs an erasure order (the hub's request, a node's sync) erases the channel's
+# state too: registered on import, so a command needs no app.
+privacy.register_eraser("sms", erase_for_order)
 __all__ = ["commands", "init_app", "load_report", "schedule"]
 
 QUEUE_SECONDS = 5
@@ -41,7 +44,6 @@ def init_app(app: Flask) -> None:
     app.extensions["sms_limiter"] = RateLimiter(settings.rate_per_second)
     app.register_blueprint(views.bp)
     app.extensions[privacy.PEOPLE] = SmsPeople(settings)
-    privacy.register_eraser("sms", erase_for_order)
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)

@@ -7,16 +7,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
+import flask
 import sqlite_utils
 
-from participate import consultations, privacy, store
+from participate import consultations, store
+from participate import settings as participate_settings
 from participate.command_options import db_option, friendly_errors
 from participate.consultations import Consultation
 from participate.errors import ParticipateError
 
+from . import config as sms_config
 from . import outbound, phones, prompts
 from .config import SmsConfig
 from .errors import InvalidNumber
@@ -137,13 +139,12 @@ def invite(
     numbers already invited are skipped. The running hub or node sends the queue at
     the configured rate, outside quiet hours.
     """
-    from participate.app import create_app
-
     try:
-        app = create_app({"DATABASE": str(db_path)})
-        settings = app.extensions["sms"]
+        config = flask.Config(str(Path.cwd()))
+        participate_settings.load(config, {"DATABASE": str(db_path)})
+        settings = sms_config.from_app_config(config)
         numbers = read_numbers(numbers_file)
-        with store.open_db(db_path) as db:
+        with store.open_db(db_path, migrate=True) as db:
             consultation = consultations.get(db, consultation_id)
             language = consultation.language(lang)
             if lang and lang != language:
@@ -171,11 +172,11 @@ def invite(
         click.echo(f"Skipped, not a valid phone number: {line}", err=True)
 
 
-def _people(db_path: Path) -> tuple[Any, SmsPeople]:
-    from participate.app import create_app
-
-    app = create_app({"DATABASE": str(db_path)})
-    return app, app.extensions[privacy.PEOPLE]
+def _people(db_path: Path) -> SmsPeople:
+    config = flask.Config(str(Path.cwd()))
+    participate_settings.load(config, {"DATABASE": str(db_path)})
+    store.open_db(db_path, migrate=True).close()
+    return SmsPeople(sms_config.from_app_config(config))
 
 
 @click.command()
@@ -190,7 +191,7 @@ def erase(db_path: Path, number: str) -> None:
     number had opted out (STOP), its pseudonym stays in the opt-out list so the STOP
     still holds. Kiosk answers are anonymous and cannot be found by a number.
     """
-    _app, people = _people(db_path)
+    people = _people(db_path)
     with store.open_db(db_path) as db:
         done = people.erase(db, number)
     phone = people.number(number)
@@ -223,7 +224,7 @@ def subject(db_path: Path, number: str, output: Path) -> None:
     Submissions, conversation state, opt-out state and queued messages, for the
     organisation to hand to the person once it has checked who is asking.
     """
-    _app, people = _people(db_path)
+    people = _people(db_path)
     with store.open_db(db_path) as db:
         report = people.subject(db, number)
     text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"

@@ -13,7 +13,6 @@ from flask import Flask, current_app
 from . import phones
 from .errors import SmsConfigError
 
-WEBHOOK_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 MIN_REPLY_BUDGET = 20
 

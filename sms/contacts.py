@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from participate import store
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -24,26 +26,22 @@ class Contact:
 
 def ensure(db: sqlite_utils.Database, phone: str, respondent: str, stamp: str) -> Contact:
     """Return the contact of an E.164 number, creating it with its pseudonym if needed."""
-    row = db.execute(
+    row = store.first_row(
+        db,
         "INSERT INTO sms_contacts (phone, respondent, opted_out_at, created_at, updated_at)"
         " VALUES (?, ?, (SELECT opted_out_at FROM sms_opt_outs WHERE respondent = ?), ?, ?)"
         " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent"
         " RETURNING id, language, opted_out_at",
         [phone, respondent, respondent, stamp, stamp],
-    ).fetchone()
-    return Contact(*row)
+    )
+    assert row is not None  # RETURNING always gives the inserted or updated row
+    return Contact(**row)
 
 
 def find(db: sqlite_utils.Database, phone: str) -> int | None:
     """Return the contact id of a number, or None if it never texted or was texted."""
-    row = db.execute("SELECT id FROM sms_contacts WHERE phone = ?", [phone]).fetchone()
-    return row[0] if row else None
-
-
-def is_opted_out(db: sqlite_utils.Database, phone: str) -> bool:
-    """Say whether a number has opted out of every message."""
-    row = db.execute("SELECT opted_out_at FROM sms_contacts WHERE phone = ?", [phone]).fetchone()
-    return bool(row and row[0])
+    row = store.first_row(db, "SELECT id FROM sms_contacts WHERE phone = ?", [phone])
+    return row["id"] if row else None
 
 
 def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> int:

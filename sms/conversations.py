@@ -304,12 +304,14 @@ class _Turn:
 
     def _accepting(self, pinned: Consultation) -> bool:
         """Say whether the conversation's consultation still takes answers (current dates)."""
-        row = self.db.execute(
-            "SELECT version, closed FROM consultations WHERE id = ?", [pinned.id]
-        ).fetchone()
-        if row is None or row[1]:
+        row = store.first_row(
+            self.db, "SELECT version, closed FROM consultations WHERE id = ?", [pinned.id]
+        )
+        if row is None or row["closed"]:
             return False
-        current = pinned if row[0] == pinned.version else consultations.get(self.db, pinned.id)
+        current = (
+            pinned if row["version"] == pinned.version else consultations.get(self.db, pinned.id)
+        )
         return current.is_open(self.today)
 
     def _save(self, conversation: Conversation) -> None:
@@ -332,19 +334,18 @@ _CONVERSATION_COLUMNS = (
 )
 
 
-def _conversation(row: tuple) -> Conversation:
-    values = list(row)
-    values[6] = json.loads(values[6])
-    return Conversation(*values)
+def _conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(**{**row, "answers": json.loads(row["answers"])})
 
 
 def active_conversation(db: sqlite_utils.Database, contact_id: int) -> Conversation | None:
     """Return the conversation a contact is in, or None."""
-    row = db.execute(
+    row = store.first_row(
+        db,
         f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608 (constant)
         " WHERE contact_id = ? AND status = 'active'",
         [contact_id],
-    ).fetchone()
+    )
     return _conversation(row) if row else None
 
 
@@ -426,11 +427,13 @@ def expire_idle(
     expired = 0
     while True:
         with store.write(db):
-            rows = db.execute(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608
-                " WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT 50",
-                [cutoff],
-            ).fetchall()
+            rows = list(
+                db.query(
+                    f"SELECT {_CONVERSATION_COLUMNS} FROM sms_conversations"  # noqa: S608
+                    " WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT 50",
+                    [cutoff],
+                )
+            )
             for row in rows:
                 conversation = _conversation(row)
                 respondent = db.execute(

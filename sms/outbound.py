@@ -285,17 +285,19 @@ def _claim(db: sqlite_utils.Database, moment: datetime, report: SendReport) -> _
     stamp = clock.to_text(moment)
     with store.write(db):
         while True:
-            row = db.execute(
+            row = store.first_row(
+                db,
                 "SELECT o.id, o.contact_id, c.phone, o.body, o.encoding, o.segments,"
-                " o.attempts + 1, c.opted_out_at"
+                " o.attempts + 1 AS attempts, c.opted_out_at"
                 " FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
                 " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
                 " ORDER BY o.next_attempt_at, o.id LIMIT 1",
                 [stamp],
-            ).fetchone()
+            )
             if row is None:
                 return None
-            claimed, opted_out_at = _Claimed(*row[:-1]), row[-1]
+            opted_out_at = row.pop("opted_out_at")
+            claimed = _Claimed(**row)
             if opted_out_at:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
@@ -395,12 +397,14 @@ def _apply_earlier_statuses(
     db: sqlite_utils.Database, config: SmsConfig, message_sid: str, moment: datetime
 ) -> None:
     """Apply the callbacks Twilio sent for a message before its send was stored."""
-    events = db.execute(
-        "SELECT status, error_code FROM sms_status_events WHERE message_sid = ? ORDER BY id",
-        [message_sid],
-    ).fetchall()
-    for status, error_code in events:
-        _apply_status(db, config, message_sid, status, error_code, moment)
+    events = list(
+        db.query(
+            "SELECT status, error_code FROM sms_status_events WHERE message_sid = ? ORDER BY id",
+            [message_sid],
+        )
+    )
+    for event in events:
+        _apply_status(db, config, message_sid, event["status"], event["error_code"], moment)
 
 
 def _apply_status(
@@ -413,16 +417,17 @@ def _apply_status(
 ) -> bool:
     """Move a queued message along by one status; say whether the MessageSid is in the queue."""
     stamp = clock.to_text(moment)
-    row = db.execute(
+    message = store.first_row(
+        db,
         "SELECT o.id, o.contact_id, o.status, o.attempts, c.opted_out_at FROM sms_outbound o"
         " JOIN sms_contacts c ON c.id = o.contact_id WHERE o.message_sid = ?",
         [message_sid],
-    ).fetchone()
-    if row is None:
+    )
+    if message is None:
         return False
-    message_id, contact_id, current, attempts, opted_out_at = row
+    attempts, opted_out_at = message["attempts"], message["opted_out_at"]
     if error_code == OPTED_OUT:
-        contacts.mark_opted_out(db, contact_id, stamp)
+        contacts.mark_opted_out(db, message["contact_id"], stamp)
         opted_out_at = stamp
     transient = error_code is not None and classify(error_code, None) is TransientSendError
     if (
@@ -439,12 +444,12 @@ def _apply_status(
                 error_code,
                 f"{status} ({error_code}), retrying",
                 stamp,
-                message_id,
+                message["id"],
             ],
         )
-    elif STATUS_RANK.get(status, 0) > STATUS_RANK.get(current, 0):
+    elif STATUS_RANK.get(status, 0) > STATUS_RANK.get(message["status"], 0):
         db.execute(
             "UPDATE sms_outbound SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
-            [status, error_code, stamp, message_id],
+            [status, error_code, stamp, message["id"]],
         )
     return True

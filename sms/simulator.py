@@ -52,14 +52,13 @@ def send(
 
 def history(db: sqlite_utils.Database, phone: str, limit: int = HISTORY) -> list[dict[str, Any]]:
     """Return the latest messages to and from `phone`, oldest first."""
-    rows = db.execute(
+    rows = db.query(
         "SELECT l.direction, l.body, l.encoding, l.segments, l.at FROM sms_simulator_log l"
         " JOIN sms_contacts c ON c.id = l.contact_id WHERE c.phone = ?"
         " ORDER BY l.id DESC LIMIT ?",
         [phone, limit],
-    ).fetchall()
-    keys = ("direction", "body", "encoding", "segments", "at")
-    return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
+    )
+    return list(reversed(list(rows)))
 
 
 def queued(db: sqlite_utils.Database, phone: str) -> int:

@@ -13,9 +13,11 @@ from participate import store
 from participate.extensions import csrf
 
 from .commands import add_device, device_secret, devices_command, sync_command
+from .node import client_from_store, sync_once
 from .scheduling import schedule
 
-__all__ = ["commands", "init_app", "schedule"]
+# What other packages may use, beside `devices` (the device registry): docs/architecture.md.
+__all__ = ["client_from_store", "commands", "init_app", "schedule", "sync_once"]
 
 commands = [add_device, device_secret, sync_command, devices_command]
 

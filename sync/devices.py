@@ -37,7 +37,7 @@ ATTENTION = (
     "never seen",  # enrolled, but no request has arrived yet
     "stale",  # no contact for longer than STALE_AFTER
     "gaps",  # the hub lacks numbers of the node's ledger that should have arrived
-    "rejected",  # the hub refused some of its submissions; see rejections()
+    "rejected",  # the hub refused some of its submissions (sync_rejections)
     "backed up",  # a long queue, or an old submission still waiting
     "sync error",  # the node reports that its last sync failed
     "refused",  # its last request was refused (signature, clock window, ...)
@@ -222,21 +222,6 @@ def record_rejection(
             now,
         ],
     )
-
-
-def rejections(db: sqlite_utils.Database, device_id: str | None = None) -> list[dict[str, Any]]:
-    """Return the submissions the hub refused (all devices, or one), newest first."""
-    sql = (
-        "SELECT device_id, submission_id, seq, reason, payload, first_at, last_at"
-        " FROM sync_rejections"
-    )
-    params: list[Any] = []
-    if device_id is not None:
-        sql += " WHERE device_id = ?"
-        params.append(device_id)
-    sql += " ORDER BY last_at DESC, id DESC"
-    keys = ("device_id", "submission_id", "seq", "reason", "payload", "first_at", "last_at")
-    return [dict(zip(keys, row, strict=True)) for row in db.execute(sql, params).fetchall()]
 
 
 def ledger_gaps(

@@ -1,10 +1,11 @@
 """The node's side of sync: push the queue, pull consultations, report health, back off.
 
-Plain functions that take a store and a `HubClient` (STYLE habit 5); the scheduler in
-`sync.schedule` and the `participate sync` command are thin wrappers around them. A
-node marks a submission synced only when the hub has acknowledged it (stored or
-duplicate), in one transaction per batch, so a crash at any point loses nothing and at
-worst sends a batch twice, which the hub answers as duplicates.
+Plain functions that take a store and a `HubClient`, so a test can drive each one with
+no scheduler and no server; the scheduler in `sync.schedule` and the `participate sync`
+command are thin wrappers around them. A node marks a submission synced only when the
+hub has acknowledged it (stored or duplicate), in one transaction per batch, so a crash
+at any point loses nothing and at worst sends a batch twice, which the hub answers as
+duplicates.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import logging
 import random
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -142,26 +143,28 @@ def _load_batch(db: sqlite_utils.Database, size: int, after: int) -> _Batch | No
         if row[0] is None:
             return None
         after = row[0] - 1
-    rows = db.execute(
-        f"SELECT rowid, {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608 (constants)
-        " WHERE rowid > ? AND synced_at IS NULL AND sync_error = '' ORDER BY rowid LIMIT ?",
-        [after, size],
-    ).fetchall()
+    rows = list(
+        db.query(
+            f"SELECT rowid AS position, {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608
+            " WHERE rowid > ? AND synced_at IS NULL AND sync_error = '' ORDER BY rowid LIMIT ?",
+            [after, size],
+        )
+    )
     if not rows:
         return None
     return _Batch(
-        ids=[row[1] for row in rows],
-        first=rows[0][0],
-        last=rows[-1][0],
-        body=encode_batch(row[1:] for row in rows),
+        ids=[row["id"] for row in rows],
+        first=rows[0]["position"],
+        last=rows[-1]["position"],
+        body=encode_batch(rows),
     )
 
 
-def encode_batch(rows: Iterable[Sequence[Any]]) -> bytes:
-    """Encode stored rows (in PUSH_FIELDS order) as the gzip JSON body of a push."""
+def encode_batch(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Encode stored rows (PUSH_FIELDS, by name) as the gzip JSON body of a push."""
     items = []
     for row in rows:
-        item = dict(zip(PUSH_FIELDS, row, strict=True))
+        item = {name: row[name] for name in PUSH_FIELDS}
         # The stored answers are already canonical JSON: splice them in, don't re-encode.
         answers = item.pop("answers")
         item["complete"] = bool(item["complete"])
@@ -334,10 +337,13 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
     """Return the node's health report, as the heartbeat sends it."""
     now = now or clock.utcnow()
     device = store_device_id(db)
-    depth, oldest = db.execute(
-        "SELECT count(*), min(submitted_at) FROM submissions"
-        " WHERE synced_at IS NULL AND sync_error = ''"
-    ).fetchone()
+    queued = store.first_row(
+        db,
+        "SELECT count(*) AS depth, min(submitted_at) AS oldest FROM submissions"
+        " WHERE synced_at IS NULL AND sync_error = ''",
+    )
+    assert queued is not None  # an aggregate always gives one row
+    depth, oldest = queued["depth"], queued["oldest"]
     highest = next_seq(db, device) - 1  # erased numbers count: they were given
     rejected = db.execute(
         "SELECT count(*) FROM submissions WHERE synced_at IS NULL AND sync_error != ''"
@@ -357,8 +363,8 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
 
 
 def _free_disk(db: sqlite_utils.Database) -> int | None:
-    row = db.execute("PRAGMA database_list").fetchone()
-    path = Path(row[2]) if row and row[2] else None
+    row = store.first_row(db, "PRAGMA database_list")
+    path = Path(row["file"]) if row and row["file"] else None
     if path is None:
         return None
     return shutil.disk_usage(path.parent).free
@@ -485,14 +491,15 @@ def backoff_delay(
 
 def sync_state(db: sqlite_utils.Database) -> dict[str, Any]:
     """Return the node's sync loop state: failures, last error, last attempt/success, next."""
-    row = db.execute(
+    row = store.first_row(
+        db,
         "SELECT failures, last_error, last_attempt_at, last_success_at, next_attempt_at"
-        " FROM sync_state WHERE id = 1"
-    ).fetchone()
-    keys = ("failures", "last_error", "last_attempt_at", "last_success_at", "next_attempt_at")
+        " FROM sync_state WHERE id = 1",
+    )
     if row is None:
+        keys = ("failures", "last_error", "last_attempt_at", "last_success_at", "next_attempt_at")
         return dict.fromkeys(keys) | {"failures": 0, "last_error": ""}
-    return dict(zip(keys, row, strict=True))
+    return row
 
 
 def record_failure(

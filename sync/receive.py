@@ -300,9 +300,7 @@ def _checked_erased(report: Any) -> list[str]:
         or len(erased) > privacy.ORDERS_PER_ANSWER
         or not all(isinstance(p, str) and 0 < len(p) <= 128 for p in erased)
     ):
-        raise BadBatch(
-            f"erased must be a list of at most {privacy.ORDERS_PER_ANSWER} pseudonyms"
-        )
+        raise BadBatch(f"erased must be a list of at most {privacy.ORDERS_PER_ANSWER} pseudonyms")
     return erased
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ from participate.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
-# A day inside the example's dates, so tests never depend on the calendar.
-EXAMPLE_DAY = date(2026, 12, 1)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import sqlite_utils
 from participate import clock, consultations
 from participate.errors import NotFound
 from participate.sync import devices
+from tests.support.stored import rejections
 
 
 def _hold(db: sqlite_utils.Database, consultation, device_id: str, seqs) -> None:
@@ -161,7 +162,7 @@ def test_gaps_use_the_reported_highest_number_and_count_rejections(db, example):
     assert device["gaps"] == [(6, 8)]
     assert device["rejected"] == 1
     assert "rejected" in device["attention"]
-    assert devices.rejections(db, device_id)[0]["reason"] == "invalid answers"
+    assert rejections(db, device_id)[0]["reason"] == "invalid answers"
 
 
 def test_numbers_still_queued_are_late_not_a_gap(db, example):

@@ -905,14 +905,6 @@ def test_expired_sessions_are_purged_by_the_scheduled_job(
     assert db.execute("SELECT count(*) FROM staff_sessions").fetchone()[0] == 1
 
 
-def test_ensure_user_creates_or_resets(db: sqlite_utils.Database) -> None:
-    first = users.ensure_user(db, "demo@example.org", PASSWORD, "admin")
-    users.set_disabled(db, users.create_user(db, "x@example.org", PASSWORD, "admin").id, False)
-    again = users.ensure_user(db, "demo@example.org", "another password", "staff")
-    assert again.id == first.id and again.role == "staff"
-    assert users.authenticate(db, "demo@example.org", "another password").id == first.id
-
-
 def test_overview_counts_by_channel_device_language_and_day(
     db: sqlite_utils.Database, hub_data: dict
 ) -> None:

@@ -19,7 +19,8 @@ from twilio.rest import Client
 from participate import clock, sms
 from participate.app import create_app
 from participate.sms import config as sms_config
-from participate.sms import contacts, conversations, jobs, outbound, simulator
+from participate.sms import conversations, jobs, outbound, simulator
+from tests.support.stored import is_opted_out
 
 TOKEN = "twilio-test-token-0123456789abcdef"
 SID = "AC" + "1" * 32
@@ -276,7 +277,7 @@ def test_permanent_errors_are_never_retried(db, settings, fake_clock, code) -> N
     assert len(http.requests) == 1
     stored = row(db, message_id)
     assert stored["status"] == "failed" and stored["error_code"] == code
-    assert not contacts.is_opted_out(db, PHONE)
+    assert not is_opted_out(db, PHONE)
 
 
 def test_twilio_error_messages_never_store_or_log_the_number(db, settings, fake_clock, caplog):
@@ -305,7 +306,7 @@ def test_21610_marks_the_number_opted_out_and_cancels_its_queue(db, settings, fa
     assert row(db, first)["status"] == "failed" and row(db, first)["error_code"] == 21610
     assert row(db, second)["status"] == "cancelled"
     assert row(db, other)["status"] == "sent"
-    assert contacts.is_opted_out(db, PHONE)
+    assert is_opted_out(db, PHONE)
     assert [r["data"]["To"] for r in http.requests] == [PHONE, OTHER]
     assert outbound.enqueue(db, settings, PHONE, "Again?", kind="invitation") is None
 
@@ -416,7 +417,7 @@ def test_a_status_for_an_unknown_message_moves_nothing(client, db, settings, fak
     for state in ("delivered", "failed", "undelivered"):
         assert status(client, "SM" + "9" * 32, state, "30003", to=OTHER) == 204
     assert _queue_state(db) == before
-    assert contacts.find(db, OTHER) is None  # no contact made for the number named
+    assert not db.execute("SELECT 1 FROM sms_contacts WHERE phone = ?", [OTHER]).fetchone()
 
 
 @pytest.mark.parametrize("state", ["hacked", "<script>", "DELIVERED!"])
@@ -459,7 +460,7 @@ def test_failed_callback_with_21610_opts_out(client, db, settings, fake, fake_cl
     sid = row(db, message_id)["message_sid"]
     assert status(client, sid, "failed", "21610") == 204
     assert row(db, message_id)["status"] == "failed"
-    assert contacts.is_opted_out(db, PHONE)
+    assert is_opted_out(db, PHONE)
 
 
 def test_21610_on_a_reply_we_did_not_queue_opts_the_number_out(client, db, settings) -> None:
@@ -468,7 +469,7 @@ def test_21610_on_a_reply_we_did_not_queue_opts_the_number_out(client, db, setti
     conversations.receive(db, settings, conversations.Inbound(PHONE, "HELP", "SM1"))
     waiting = queue(db, settings)
     assert status(client, "SM" + "7" * 32, "failed", "21610") == 204
-    assert contacts.is_opted_out(db, PHONE)
+    assert is_opted_out(db, PHONE)
     assert row(db, waiting)["status"] == "cancelled"
     # Another code, or a number we never saw, changes nothing and adds no contact.
     assert status(client, "SM" + "8" * 32, "failed", "21610", to=OTHER) == 204

@@ -9,7 +9,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,11 +20,12 @@ from flask.testing import FlaskClient
 from participate import answers as answer_rules
 from participate import clock, consultations, store, submissions
 from participate.app import create_app
-from participate.sync import devices, node, receive, verification, wire
+from participate.sync import devices, node, verification, wire
 from participate.sync.client import HubAnswer, HubClient
 from participate.sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
 from participate.sync.scheduling import NodeSync
 from tests.conftest import EXAMPLE
+from tests.support.stored import rejections
 
 ANSWERS = {"visits": "weekly", "times": ["sundays", "mornings"], "evenings": True, "rating": 4}
 STARTED = "2026-11-21T10:00:00.000000Z"
@@ -383,7 +383,7 @@ def test_same_id_with_different_content_is_refused(client, hub_db, enrolled, cha
     (result,) = reply.get_json()["results"]
     assert result["status"] == "rejected" and "different content" in result["reason"]
     assert hub_db.execute("SELECT * FROM submissions").fetchall() == before
-    assert devices.rejections(hub_db, enrolled[0])[0]["submission_id"] == original["id"]
+    assert rejections(hub_db, enrolled[0])[0]["submission_id"] == original["id"]
 
 
 def test_a_ledger_number_cannot_hold_two_submissions(client, hub_db, enrolled):
@@ -464,11 +464,11 @@ def test_every_outcome_in_one_batch(client, hub_db, enrolled):
 def test_a_rejected_submission_stored_later_leaves_the_rejections(client, hub_db, enrolled):
     item = payload(enrolled[0], 1, consultation_version="abcdefabcdef")
     push_items(client, enrolled, [item])
-    assert devices.rejections(hub_db)
+    assert rejections(hub_db)
     push_items(
         client, enrolled, [{**item, "consultation_version": payload("")["consultation_version"]}]
     )
-    assert devices.rejections(hub_db) == []
+    assert rejections(hub_db) == []
     assert count(hub_db) == 1
 
 
@@ -747,14 +747,14 @@ def test_a_rejected_submission_stays_on_the_node_with_its_reason(node_db, hub_cl
         "SELECT synced_at, sync_error FROM submissions WHERE id = ?", [odd["id"]]
     ).fetchone()
     assert row[0] is None and "unknown consultation" in row[1]
-    assert devices.rejections(hub_db)[0]["submission_id"] == odd["id"]
+    assert rejections(hub_db)[0]["submission_id"] == odd["id"]
     assert node.health(node_db)["rejected_count"] == 1
     assert all(submissions.get(hub_db, s["id"]) for s in good)
     # Once the hub publishes that version, the rejected one can be sent again.
     consultations.save(hub_db, [local])
     assert node.retry_rejected(node_db) == 1
     assert node.push(node_db, hub_client).stored == 1
-    assert devices.rejections(hub_db) == []
+    assert rejections(hub_db) == []
 
 
 def test_a_batch_too_large_is_split(node_db, hub_db, client):
@@ -1046,10 +1046,6 @@ def test_a_large_backlog_drains_completely_over_http(node_db, hub_db, app, enrol
     assert devices.list_devices(hub_db)[0]["attention"] == []
     mismatched = node_db.execute("SELECT count(*) FROM submissions WHERE synced_at IS NULL")
     assert mismatched.fetchone()[0] == 0
-
-
-def _identical(a: Mapping, b: Mapping) -> bool:
-    return {k: a[k] for k in receive.CONTENT_FIELDS} == {k: b[k] for k in receive.CONTENT_FIELDS}
 
 
 def test_a_new_submission_reaches_the_hub_within_seconds(tmp_path, app, hub_db, enrolled):

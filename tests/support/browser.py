@@ -48,11 +48,6 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-def chromium_available() -> bool:
-    """Return whether a chromium executable is installed."""
-    return chromium_path() is not None
-
-
 def require_chromium() -> str:
     """Return chromium's path, skipping the test without it (failing it on CI)."""
     path = chromium_path()
