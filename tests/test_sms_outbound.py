@@ -520,12 +520,28 @@ def test_the_queue_job_uses_the_twilio_client_with_credentials(app, db, fake) ->
         assert report.sent == 1 and fake.requests[0]["data"]["To"] == PHONE
 
 
-def test_schedule_adds_the_expiry_and_queue_jobs(app) -> None:
+def test_schedule_adds_the_expiry_queue_and_daily_retention_jobs(app) -> None:
     scheduler = BackgroundScheduler(timezone="UTC")
     sms.schedule(scheduler, app)
     jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs_by_id) == {"sms-expire", "sms-queue"}
+    assert set(jobs_by_id) == {"sms-expire", "sms-queue", "privacy-retention"}
     assert jobs_by_id["sms-queue"].trigger.interval == timedelta(seconds=sms.QUEUE_SECONDS)
+    # Daily at 03:00 in the organisation's time zone (America/Toronto here).
+    retention = jobs_by_id["privacy-retention"].trigger
+    assert str(retention.timezone) == "America/Toronto"
+    assert str(retention.fields[retention.FIELD_NAMES.index("hour")]) == str(sms.RETENTION_HOUR)
+
+
+def test_the_retention_job_opens_the_apps_store_and_erases_what_is_due(app, db, settings):
+    queue(db, settings)  # an invitation still queued: its number is kept
+    assert jobs.retention(app) == {
+        "numbers": 0, "conversations": 0, "messages_queued": 0, "pseudonyms": 0,
+        "reply_hours": 0, "receipts": 0,
+    }  # fmt: skip
+    db.execute("UPDATE sms_outbound SET status = 'delivered'")
+    db.execute("UPDATE sms_contacts SET created_at = '2000-01-01T00:00:00.000000Z'")
+    assert jobs.retention(app)["numbers"] == 1
+    assert db.execute("SELECT count(*) FROM sms_contacts").fetchone()[0] == 0
 
 
 def test_the_expiry_job_expires_idle_conversations(app, db, example) -> None:
