@@ -58,6 +58,12 @@ class People(Protocol):
         """Return everything held about a person, for an access request."""
         ...
 
+    def withheld_lately(
+        self, db: sqlite_utils.Database, *, now: datetime, days: int
+    ) -> list[dict[str, Any]]:
+        """Return the hours in which a person's texts went unanswered (by pseudonym)."""
+        ...
+
 
 # What each feature erases of a respondent besides submissions: (db, respondent,
 # captured_before) -> counts. Registered by the features when the app is made.

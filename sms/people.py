@@ -74,6 +74,12 @@ class SmsPeople:
             privacy.audit(db, "subject", respondent=respondent, counts=counts, by=by)
         return report
 
+    def withheld_lately(
+        self, db: sqlite_utils.Database, *, now: datetime, days: int
+    ) -> list[dict[str, Any]]:
+        """Return the hours in which a number's texts went unanswered (the reply budget)."""
+        return budget.withheld_lately(db, now=now, days=days)
+
 
 def _known(db: sqlite_utils.Database, phone: str, respondent: str) -> bool:
     queries = (
