@@ -77,7 +77,8 @@ def invite_numbers(
         except InvalidNumber:
             report.invalid.append(f"line {line}: {raw[:40]}")
             continue
-        if phone in seen or _already(db, phone, consultation.id, kind):
+        respondent = phones.pseudonym(phone, config.pepper)
+        if phone in seen or _already(db, phone, respondent, consultation.id, kind):
             report.already += 1
             continue
         seen.add(phone)
@@ -88,16 +89,18 @@ def invite_numbers(
     return report
 
 
-def _already(db: sqlite_utils.Database, phone: str, consultation_id: str, kind: str) -> bool:
-    if kind == "reminder":
-        # A reminder goes once to each number, and never to one that has answered.
-        answered = db.execute(
-            "SELECT 1 FROM submissions s JOIN sms_contacts c ON c.respondent = s.respondent"
-            " WHERE c.phone = ? AND s.consultation_id = ? AND s.complete = 1",
-            [phone, consultation_id],
-        ).fetchone()
-        if answered:
-            return True
+def _already(
+    db: sqlite_utils.Database, phone: str, respondent: str, consultation_id: str, kind: str
+) -> bool:
+    # Never to a number that has answered: found by its pseudonym, since the retention
+    # job forgets a number once its conversation is over.
+    answered = db.execute(
+        "SELECT 1 FROM submissions WHERE respondent = ? AND consultation_id = ? AND complete = 1",
+        [respondent, consultation_id],
+    ).fetchone()
+    if answered:
+        return True
+    # And each kind once to each number.
     row = db.execute(
         "SELECT 1 FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
         " WHERE c.phone = ? AND o.consultation_id = ? AND o.kind = ?"

@@ -182,3 +182,19 @@ def test_a_settled_number_is_forgotten_by_the_daily_job_and_its_answers_stay(tex
     # The same person texting again is a new contact with the same pseudonym.
     text("HOURS")
     assert contacts.find(db, PHONE) is not None
+
+
+def test_a_number_forgotten_after_answering_is_not_invited_or_reminded_again(
+    text, db, app, consultation
+) -> None:
+    from participate.sms.commands import invite_numbers
+
+    real = "+14155552671"  # invitations go to numbers in service only
+    answer_all(text, real)
+    sms_people.apply_retention(db, now=NOW, phone_days=30, default_days=365)
+    assert held(db, real)["contacts"] == 0
+    settings = sms_config.get(app)
+    for kind in ("invitation", "reminder"):
+        report = invite_numbers(db, settings, consultation, [(1, real)], lang="en", kind=kind)
+        assert (report.queued, report.already) == (0, 1)
+    assert count_rows(db, "sms_outbound") == 0
