@@ -111,14 +111,7 @@ def _already(
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the SQLite store (created if missing).",
-)
+@db_option()
 @click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
 @click.option(
     "--numbers",
@@ -175,6 +168,11 @@ def invite(
         click.echo(f"Skipped, not a valid phone number: {line}", err=True)
 
 
+PHONE_OPTION = click.option(
+    "--phone", "number", required=True, help="The number the person texted from."
+)
+
+
 def _people(db_path: Path) -> SmsPeople:
     config = flask.Config(str(Path.cwd()))
     participate_settings.load(config, {"DATABASE": str(db_path)})
@@ -184,7 +182,7 @@ def _people(db_path: Path) -> SmsPeople:
 
 @click.command()
 @db_option()
-@click.option("--phone", "number", required=True, help="The person's phone number.")
+@PHONE_OPTION
 @friendly_errors
 def erase(db_path: Path, number: str) -> None:
     """Erase everything held about a phone number (an erasure request).
@@ -212,7 +210,7 @@ def erase(db_path: Path, number: str) -> None:
 
 @click.command()
 @db_option()
-@click.option("--phone", "number", required=True, help="The person's phone number.")
+@PHONE_OPTION
 @click.option(
     "-o",
     "--output",
