@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import consultations, store
+from participate import clock, consultations, store, submissions
 from participate.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,27 @@ def example(db: sqlite_utils.Database) -> consultations.Consultation:
     return consultation
 
 
+def make_app_config(database: str | Path, **settings: Any) -> dict[str, Any]:
+    """Return the config of a test app on `database`: a hub unless `settings` say otherwise."""
+    return {
+        "TESTING": True,
+        "DATABASE": str(database),
+        "SECRET_KEY": "test",
+        "ROLE": "hub",
+        **settings,
+    }
+
+
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    """Return the config mapping the `app` fixture is built with; override per test module."""
-    return {"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test", "ROLE": "hub"}
+def app_settings() -> dict[str, Any]:
+    """Return the settings a test module adds to `app_config`; override it in the module."""
+    return {}
+
+
+@pytest.fixture
+def app_config(db_path: Path, app_settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the config mapping the `app` fixture is built with."""
+    return make_app_config(db_path, **app_settings)
 
 
 @pytest.fixture
@@ -59,6 +76,29 @@ def app(app_config: dict) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """Return a test client of the app."""
     return app.test_client()
+
+
+def record_submission(
+    db: sqlite_utils.Database,
+    consultation: consultations.Consultation,
+    answers: dict[str, Any],
+    *,
+    channel: str = "kiosk",
+    language: str = "en",
+    started_at: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Record a submission as a channel does (a kiosk's in English, started now, unless
+    told otherwise) and return its record; `options` go to `submissions.record`."""
+    return submissions.record(
+        db,
+        consultation,
+        channel=channel,
+        language=language,
+        answers=answers,
+        started_at=started_at or clock.utcnow(),
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")

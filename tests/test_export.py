@@ -18,36 +18,18 @@ from participate import clock, consultations, store, submissions
 from participate.cli import main
 from participate.hub import export, moderation
 from participate.hub.results import Filters
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, record_submission
 
 FORMULAS = ["=1+2", "+SUM(A1)", "-3+cmd", "@SUM(A1)", '=HYPERLINK("http://x")']
-
-
-def _kiosk(
-    db: sqlite_utils.Database, consultation: consultations.Consultation, answers: dict
-) -> dict:
-    """Record an English kiosk submission made now."""
-    return submissions.record(
-        db,
-        consultation,
-        channel="kiosk",
-        language="en",
-        started_at=clock.utcnow(),
-        answers=answers,
-    )
 
 
 @pytest.fixture
 def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> dict:
     """Record a kiosk and an SMS submission, plus one per formula payload."""
-    now = clock.utcnow()
-    kiosk = submissions.record(
+    kiosk = record_submission(
         db,
         example,
-        channel="kiosk",
-        language="fr",
-        started_at=now,
-        answers={
+        {
             "visits": "weekly",
             "times": ["mornings", "sundays"],
             "evenings": True,
@@ -55,25 +37,21 @@ def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> di
             "hours_per_week": 3,
             "comments": 'Très bien, merci\nligne 2, "cité"',
         },
+        language="fr",
     )
-    sms = submissions.record(
+    sms = record_submission(
         db,
         example,
+        {"visits": "rarely", "evenings": False, "rating": 2},
         channel="sms",
-        language="en",
-        started_at=now,
         respondent="p-5b1c0e",
-        answers={"visits": "rarely", "evenings": False, "rating": 2},
         complete=False,
     )
     payloads = [
-        submissions.record(
+        record_submission(
             db,
             example,
-            channel="kiosk",
-            language="en",
-            started_at=now,
-            answers={
+            {
                 "visits": "monthly",
                 "times": ["evenings"],
                 "evenings": True,
@@ -165,7 +143,7 @@ def test_a_formula_behind_control_characters_is_neutralised_in_xlsx(
     db: sqlite_utils.Database, example: consultations.Consultation, tmp_path: Path, text: str
 ) -> None:
     # XLSX cells cannot hold control characters: removing them must not uncover a formula.
-    record = _kiosk(
+    record = record_submission(
         db,
         example,
         {
@@ -225,7 +203,7 @@ def test_json_holds_every_version_used_and_the_records(
     path.write_text(changed, encoding="utf-8")
     v2 = consultations.read_file(path)
     consultations.save(db, [v2])
-    newer = _kiosk(
+    newer = record_submission(
         db, v2, {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 5}
     )
     plan = export.plan_export(db, "library-hours")
@@ -437,7 +415,7 @@ def test_export_works_on_a_node_store(tmp_path: Path) -> None:
     with store.open_db(node_db) as db:
         consultation = consultations.read_file(EXAMPLE)
         consultations.save(db, [consultation])
-        _kiosk(
+        record_submission(
             db,
             consultation,
             {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 1},
@@ -471,7 +449,7 @@ def test_csv_lines_match_the_cells_even_past_sqlite_argument_limits(
     wide = consultations.parse({"id": "wide", "title": "Wide", "questions": questions})
     consultations.save(db, [wide])
     answers = {f"m{n}": [f"c{n % 9}", "c9"] for n in range(12)}
-    _kiosk(db, wide, {**answers, "t": 'a "quoted", multi\nline =answer'})
+    record_submission(db, wide, {**answers, "t": 'a "quoted", multi\nline =answer'})
     for labels in (False, True):
         plan = export.plan_export(db, "wide", export.ExportOptions(labels=labels))
         assert len(plan.columns) > 127

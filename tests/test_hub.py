@@ -20,7 +20,7 @@ from participate import clock, consultations, store, submissions
 from participate.app import create_app
 from participate.hub import auth, moderation, users
 from participate.sync import devices
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, make_app_config, record_submission
 
 PASSWORD = "correct horse battery"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -37,26 +37,17 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "hub",
-        "HUB_LOGIN_MAX_FAILURES": 3,
-    }
+def app_settings() -> dict:
+    return {"HUB_LOGIN_MAX_FAILURES": 3}
 
 
 @pytest.fixture
 def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> dict:
     """Load the example with three submissions and one account per role."""
-    now = clock.utcnow()
-    kiosk = submissions.record(
+    kiosk = record_submission(
         db,
         example,
-        channel="kiosk",
-        language="fr",
-        answers={
+        {
             "visits": "weekly",
             "times": ["mornings", "sundays"],
             "evenings": True,
@@ -64,31 +55,26 @@ def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> 
             "hours_per_week": 3,
             "comments": f"Plus de soirées, s'il vous plaît {XSS}",
         },
-        started_at=now,
+        language="fr",
     )
-    sms = submissions.record(
+    sms = record_submission(
         db,
         example,
+        {"visits": "rarely", "evenings": False, "rating": 2},
         channel="sms",
-        language="en",
-        answers={"visits": "rarely", "evenings": False, "rating": 2},
-        started_at=now,
         respondent="p-5b1c",
         complete=False,
     )
-    other = submissions.record(
+    other = record_submission(
         db,
         example,
-        channel="kiosk",
-        language="en",
-        answers={
+        {
             "visits": "weekly",
             "times": ["evenings"],
             "evenings": True,
             "rating": 5,
             "comments": "Quiet rooms please",
         },
-        started_at=now,
     )
     for role in users.ROLES:
         users.create_user(db, f"{role}@example.org", PASSWORD, role)
@@ -132,9 +118,7 @@ def test_root_of_a_hub_redirects_to_the_staff_pages(client: FlaskClient) -> None
 
 
 def test_a_node_has_no_staff_pages(db_path: Path) -> None:
-    node = create_app(
-        {"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "t", "ROLE": "node"}
-    )
+    node = create_app(make_app_config(db_path, ROLE="node"))
     assert not [r for r in node.url_map.iter_rules() if r.rule.startswith("/staff")]
 
 

@@ -13,11 +13,11 @@ import pytest
 from argon2 import PasswordHasher
 from playwright import sync_api
 
-from participate import clock, consultations, store, submissions
+from participate import clock, consultations, store
 from participate.app import create_app
 from participate.hub import users
 from participate.sync import devices
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, record_submission
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
@@ -42,39 +42,31 @@ def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         with store.open_db(path, migrate=True) as db:
             example = consultations.read_file(EXAMPLE)
             consultations.save(db, [example])
-            now = clock.utcnow()
             base = {"visits": "weekly", "times": ["evenings"], "evenings": True, "rating": 4}
-            submissions.record(
+            record_submission(db, example, {**base, "comments": "Plus de soirées"}, language="fr")
+            record_submission(
                 db,
                 example,
-                channel="kiosk",
-                language="fr",
-                started_at=now,
-                answers={**base, "comments": "Plus de soirées"},
+                {**base, "visits": "rarely", "hours_per_week": 12, "comments": PAYLOAD},
             )
-            submissions.record(
+            record_submission(
                 db,
                 example,
-                channel="kiosk",
-                language="en",
-                started_at=now,
-                answers={**base, "visits": "rarely", "hours_per_week": 12, "comments": PAYLOAD},
-            )
-            submissions.record(
-                db,
-                example,
+                {"visits": "monthly", "evenings": False, "rating": 2},
                 channel="sms",
-                language="en",
-                started_at=now,
                 respondent="p-77aa",
                 complete=False,
-                answers={"visits": "monthly", "evenings": False, "rating": 2},
             )
             device_id, _ = devices.add_device(db, "Central library")
             devices.record_heartbeat(
                 db,
                 device_id,
-                {"version": "0.1.0", "queue_depth": 0, "highest_seq": 0, "node_clock": now},
+                {
+                    "version": "0.1.0",
+                    "queue_depth": 0,
+                    "highest_seq": 0,
+                    "node_clock": clock.utcnow(),
+                },
             )
             for role in users.ROLES:
                 users.create_user(db, f"{role}@example.org", PASSWORD, role)

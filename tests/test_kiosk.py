@@ -30,14 +30,8 @@ def example_definition(**changes: object) -> dict:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
-    return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "node",
-        "DEVICE_ID": DEVICE,
-    }
+def app_settings() -> dict:
+    return {"ROLE": "node", "DEVICE_ID": DEVICE}
 
 
 @pytest.fixture
@@ -92,9 +86,7 @@ def answer_all(client: FlaskClient, token: str, answers=FULL_ANSWERS) -> None:
 
 
 def submissions_in(db: sqlite_utils.Database) -> list[dict]:
-    rows = db.execute("SELECT * FROM submissions ORDER BY seq").fetchall()
-    columns = [d[0] for d in db.execute("SELECT * FROM submissions LIMIT 0").description]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return list(db.query("SELECT * FROM submissions ORDER BY seq"))
 
 
 def visit_rows(db: sqlite_utils.Database) -> list[tuple]:

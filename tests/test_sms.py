@@ -42,12 +42,8 @@ def example_definition() -> dict:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
+def app_settings() -> dict:
     return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
-        "ROLE": "hub",
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_FROM": "+15555550100",

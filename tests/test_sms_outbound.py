@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from participate import clock, sms
+from participate import clock, sms, store
 from participate.app import create_app
 from participate.sms import config as sms_config
 from participate.sms import conversations, jobs, outbound, simulator
@@ -96,11 +95,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
+def app_settings() -> dict:
     return {
-        "TESTING": True,
-        "DATABASE": str(db_path),
-        "SECRET_KEY": "test",
         "TWILIO_ACCOUNT_SID": SID,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_FROM": "+15555550100",
@@ -143,9 +139,9 @@ def queue(db, settings, phone: str = PHONE, body: str = "Hello", at: datetime = 
 
 
 def row(db, message_id: int) -> dict:
-    cursor = db.execute("SELECT * FROM sms_outbound WHERE id = ?", [message_id])
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchone(), strict=True))
+    found = store.first_row(db, "SELECT * FROM sms_outbound WHERE id = ?", [message_id])
+    assert found is not None
+    return found
 
 
 def test_a_queued_message_is_sent_through_the_twilio_client(db, settings, fake, fake_clock, caplog):

@@ -24,7 +24,7 @@ from participate.sync import devices, node, verification, wire
 from participate.sync.client import HubAnswer, HubClient
 from participate.sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
 from participate.sync.scheduling import NodeSync
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, make_app_config, record_submission
 from tests.support.stored import rejections
 
 ANSWERS = {"visits": "weekly", "times": ["sundays", "mornings"], "evenings": True, "rating": 4}
@@ -108,13 +108,8 @@ def record(node_db: sqlite_utils.Database, count: int = 1, **answers) -> list[di
     """Make `count` kiosk submissions on the node, as the kiosk does."""
     consultation = consultations.get(node_db, "library-hours")
     return [
-        submissions.record(
-            node_db,
-            consultation,
-            channel="kiosk",
-            language="fr",
-            answers={**ANSWERS, **answers},
-            started_at=STARTED,
+        record_submission(
+            node_db, consultation, {**ANSWERS, **answers}, language="fr", started_at=STARTED
         )
         for _ in range(count)
     ]
@@ -164,16 +159,14 @@ def push_items(client, enrolled, items, **options):
 
 def node_config(path: Path, hub_url: str, enrolled: tuple[str, str], **changes) -> dict:
     """The config of a node app on the store at `path`, enrolled with the hub at `hub_url`."""
-    config = {
-        "TESTING": True,
-        "DATABASE": str(path),
-        "SECRET_KEY": "t",
-        "ROLE": "node",
-        "HUB_URL": hub_url,
-        "DEVICE_ID": enrolled[0],
-        "DEVICE_SECRET": enrolled[1],
-    }
-    return {**config, **changes}
+    return make_app_config(
+        path,
+        ROLE="node",
+        HUB_URL=hub_url,
+        DEVICE_ID=enrolled[0],
+        DEVICE_SECRET=enrolled[1],
+        **changes,
+    )
 
 
 def count(db: sqlite_utils.Database, sql: str = "SELECT count(*) FROM submissions") -> int:
@@ -603,9 +596,7 @@ def test_a_stale_request_gets_401_with_the_hub_time(client, hub_db, enrolled):
 
 
 def test_the_api_needs_no_csrf_token_but_is_absent_on_a_node(tmp_path, enrolled):
-    node_app = create_app(
-        {"TESTING": True, "DATABASE": str(tmp_path / "n.db"), "SECRET_KEY": "t", "ROLE": "node"}
-    )
+    node_app = create_app(make_app_config(tmp_path / "n.db", ROLE="node"))
     assert node_app.test_client().post("/api/v1/heartbeat").status_code == 404
 
 
@@ -916,9 +907,7 @@ def test_schedule_adds_an_interval_job_and_a_prompt_job(tmp_path, enrolled):
     assert jobs["sync-prompt"].kwargs == {"only_if_queued": True}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.max_instances == 1
-    hub_app = create_app(
-        {"TESTING": True, "DATABASE": str(tmp_path / "hub.db"), "SECRET_KEY": "t", "ROLE": "hub"}
-    )
+    hub_app = create_app(make_app_config(tmp_path / "hub.db"))
     assert sync.schedule(BackgroundScheduler(timezone="UTC"), hub_app) is None
 
 

@@ -206,6 +206,7 @@ class Cluster:
         )
 
 
+@pytest.mark.slow  # about 45 s a seed
 @pytest.mark.parametrize("seed", _seeds())
 def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path, seed):
     per_node = int(os.environ.get("SYNC_FAULT_SUBMISSIONS", "1000"))

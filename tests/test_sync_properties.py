@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from participate.app import create_app
 from participate.sync import devices, node, receive
 from participate.sync.client import HubAnswer
 from participate.sync.errors import SyncError, TransportError
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, make_app_config
 
 SELECT = f"SELECT {', '.join(receive.PUSH_FIELDS)} FROM submissions ORDER BY id"  # noqa: S608
 
@@ -57,6 +58,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.slow  # 25 generated histories, each synced over HTTP: about 15 s
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=steps)
 def test_a_clean_sync_always_leaves_the_hub_equal_to_the_node(tmp_path_factory, history):
@@ -66,7 +68,7 @@ def test_a_clean_sync_always_leaves_the_hub_equal_to_the_node(tmp_path_factory, 
     with store.open_db(hub_path, migrate=True) as hub_db:
         consultations.save(hub_db, [example])
         device_id, secret = devices.add_device(hub_db, "Kiosk")
-    hub_app = create_app({"TESTING": True, "DATABASE": str(hub_path), "SECRET_KEY": "t"})
+    hub_app = create_app(make_app_config(hub_path))
     client = hub_app.test_client()
     node_db = store.open_db(node_path, migrate=True)
     hub_db = store.open_db(hub_path)
