@@ -4,33 +4,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from playwright import sync_api
 
-from participate import privacy, store
+from participate import privacy
 from participate.app import create_app
 from participate.hub import users
 from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
 from tests.test_hub import PASSWORD, cheap_hashes, csrf_token, login  # noqa: F401 (fixture)
 from tests.test_sms import PEPPER, PHONE, PUBLIC_URL, TOKEN, inbound, post_signed, pseudonym
-from tests.test_sms import consultation as consultation  # noqa: F401 (fixture)
+from tests.test_sms import consultation as consultation
 
 
 @pytest.fixture
-def app_config(db_path: Path) -> dict:
+def app_settings() -> dict:
     return {
-        "TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test", "ROLE": "hub",
         "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": PUBLIC_URL, "PHONE_PEPPER": PEPPER,
         "SMS_REPLY_BUDGET": 20,
     }  # fmt: skip
 
 
 @pytest.fixture
-def texted(app: Flask, db, consultation) -> None:  # noqa: F811
+def texted(app: Flask, db, consultation) -> None:
     """A texter who answered, then flooded past the reply budget; one account per role."""
     client = app.test_client()
     for body in ["HOURS", "2", "1", "yes", "4", "3", "fine"] + [f"flood {n}" for n in range(30)]:
@@ -79,9 +76,7 @@ def test_erasing_a_number_that_never_texted_changes_nothing(app, db, texted) -> 
     admin = signed_in(app, "admin")
     response = erase(admin, "+15555550111")
     assert response.status_code == 303
-    assert "it never texted us. Nothing changed." in admin.get("/staff/sms").get_data(
-        as_text=True
-    )
+    assert "it never texted us. Nothing changed." in admin.get("/staff/sms").get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM submissions").fetchone()[0] == 1
     assert privacy.recent_log(db) == []
 

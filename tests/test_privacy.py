@@ -240,19 +240,17 @@ def test_an_erasure_at_the_hub_reaches_the_node_at_its_next_sync(
     from participate.cli import main
     from participate.sms import phones
     from participate.sync import devices, node
+    from tests.conftest import make_app_config
     from tests.test_sms import PEPPER, PUBLIC_URL, TOKEN, example_definition
     from tests.test_sync import FlaskTransport
 
     # A hub and a node, each answering texts through the SMS channel, one pepper for the fleet.
     hub_path, node_path = tmp_path / "hub.db", tmp_path / "node.db"
-    sms = {"TESTING": True, "SECRET_KEY": "test", "TWILIO_AUTH_TOKEN": TOKEN,
-           "PUBLIC_URL": PUBLIC_URL, "PHONE_PEPPER": PEPPER}  # fmt: skip
-    hub_app = create_app({**sms, "DATABASE": str(hub_path), "ROLE": "hub"})
+    sms = {"TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": PUBLIC_URL, "PHONE_PEPPER": PEPPER}
+    hub_app = create_app(make_app_config(hub_path, **sms))
     hub_db = store.open_db(hub_path)
     device_id, secret = devices.add_device(hub_db, "Main library")
-    node_app = create_app(
-        {**sms, "DATABASE": str(node_path), "ROLE": "node", "DEVICE_ID": device_id}
-    )
+    node_app = create_app(make_app_config(node_path, **sms, ROLE="node", DEVICE_ID=device_id))
     node_db = store.open_db(node_path)
     for db in (hub_db, node_db):
         consultations.save(db, [consultations.parse(example_definition(), "example")])

@@ -22,7 +22,7 @@ from tests.test_sms import (  # the signed-webhook helpers
     count_rows,
     pseudonym,
 )
-from tests.test_sms import app_config as app_config
+from tests.test_sms import app_settings as app_settings
 from tests.test_sms import consultation as consultation
 from tests.test_sms import text as text
 
