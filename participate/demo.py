@@ -104,6 +104,8 @@ def run(data_dir: Path, host: str, port: int) -> None:
     click.echo(f"  Staff pages:           {hub_url}/staff/")
     click.echo(f"      sign in as {state.staff_email} with password {state.staff_password}")
     click.echo(f"  SMS simulator:         {hub_url}/sms/simulator  (text HOURS, or HEURES)")
+    click.echo(f"  Read API (OpenAPI):    {hub_url}/api/open/v1/openapi.json")
+    click.echo(f"  API tokens, webhooks:  {hub_url}/staff/connections  (docs/api.md)")
     click.echo(f"  Hub health:            {hub_url}/healthz")
     click.echo(f"  Kiosk node health:     {kiosk_url}/healthz")
     click.echo(f"Data in {data_dir.resolve()}. Press Ctrl+C to stop.")

@@ -427,3 +427,74 @@ def m006_privacy(db: sqlite_utils.Database) -> None:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
+
+
+@migrations()
+def m006_connected(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Hub: tokens other systems read the API with; only a SHA-256 of each is kept.
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'staff')),
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        -- Hub: every request made with a token, under the token's name.
+        CREATE TABLE api_token_uses (
+            id INTEGER PRIMARY KEY,
+            token_id INTEGER NOT NULL REFERENCES api_tokens (id),
+            token_name TEXT NOT NULL,
+            used_at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL
+        );
+        CREATE INDEX api_token_uses_token ON api_token_uses (token_id, used_at);
+        -- Hub: URLs told of each new submission of a consultation, signed with `secret`.
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations (id),
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            removed_at TEXT
+        );
+        -- Hub: the outbox. One row a (webhook, submission) to deliver, or a test ping
+        -- (submission_id NULL); filled by the trigger below in the very transaction that
+        -- stores the submission, whatever wrote it, so none is missed and none is doubled.
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            webhook_id INTEGER NOT NULL REFERENCES webhooks (id),
+            submission_id TEXT,
+            event TEXT NOT NULL DEFAULT 'submission.created',
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT,                -- NULL once delivered or given up
+            attempts INTEGER NOT NULL DEFAULT 0,
+            delivered_at TEXT,
+            given_up_at TEXT,
+            UNIQUE (webhook_id, submission_id)
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+            WHERE next_attempt_at IS NOT NULL;
+        -- Hub: what each attempt got back, for the staff page.
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id),
+            attempted_at TEXT NOT NULL,
+            status INTEGER,                      -- the HTTP status, NULL if none came back
+            error TEXT NOT NULL DEFAULT '',
+            seconds REAL NOT NULL
+        );
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
+        CREATE TRIGGER submissions_webhooks_ai AFTER INSERT ON submissions BEGIN
+            INSERT INTO webhook_deliveries (webhook_id, submission_id, created_at, next_attempt_at)
+            SELECT w.id, new.id, t.now, t.now
+            FROM webhooks w, (SELECT strftime('%Y-%m-%dT%H:%M:%f000Z') AS now) t
+            WHERE w.consultation_id = new.consultation_id AND w.removed_at IS NULL;
+        END;
+        """
+    )

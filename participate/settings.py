@@ -163,6 +163,14 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Hub: unsynced submissions on a node at which it is called out as backed up.",
     ),
+    # Read API and webhooks (hub)
+    Setting("WEBHOOK_POLL_SECONDS", 15, "Hub: seconds between runs of the webhook delivery job."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Hub: seconds a webhook receiver has to answer."),
+    Setting(
+        "WEBHOOK_RETRY_HOURS",
+        24,
+        "Hub: hours a webhook delivery is retried (with growing delays) before it is given up.",
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
