@@ -125,6 +125,14 @@ def erase(db: sqlite_utils.Database, *, respondent: str, captured_before: str | 
         " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before)",
         params,
     )
+    # A webhook not yet told of it never will be: the answers are gone.
+    db.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = NULL, given_up_at = :now"
+        " WHERE delivered_at IS NULL AND given_up_at IS NULL AND submission_id IN"
+        " (SELECT id FROM submissions"
+        "  WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before))",
+        params,
+    )
     # A moderation note may quote the answer: it goes too.
     db.execute(
         "DELETE FROM moderation_log WHERE submission_id IN (SELECT id FROM submissions"

@@ -198,3 +198,17 @@ def test_a_number_forgotten_after_answering_is_not_invited_or_reminded_again(
         report = invite_numbers(db, settings, consultation, [(1, real)], lang="en", kind=kind)
         assert (report.queued, report.already) == (0, 1)
     assert count_rows(db, "sms_outbound") == 0
+
+
+def test_an_erased_submission_is_never_sent_to_a_webhook(text, db, db_path, env) -> None:
+    db.execute(
+        "INSERT INTO webhooks (consultation_id, url, secret, created_at)"
+        " VALUES ('library-hours', 'https://example.org/hook', 's', '2026-11-28T00:00:00Z')"
+    )
+    answer_all(text)
+    answer_all(text, OTHER_PHONE)
+    run("erase", "--db", str(db_path), "--phone", PHONE)
+    due = db.execute(
+        "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL"
+    ).fetchone()[0]
+    assert due == 1  # the other person's only
