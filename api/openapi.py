@@ -51,7 +51,7 @@ SUBMISSION = {
         "id": {"type": "string", "format": "uuid"},
         "consultation_id": _STRING,
         "consultation_version": _STRING,
-        "channel": {"type": "string", "enum": ["kiosk", "sms"]},
+        "channel": {"type": "string", "enum": ["kiosk", "sms", "voice"]},
         "device_id": _STRING,
         "seq": {"type": "integer"},
         "respondent": {"type": "string", "description": "SMS: a pseudonym of the number."},
@@ -168,7 +168,7 @@ def describe(server_url: str) -> dict[str, Any]:
                         _query(
                             "channel",
                             "Only this channel.",
-                            {"type": "string", "enum": ["kiosk", "sms"]},
+                            {"type": "string", "enum": ["kiosk", "sms", "voice"]},
                         ),
                         _query("device", "Only this device id."),
                         _query("language", "Only this language."),

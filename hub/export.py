@@ -219,7 +219,7 @@ METADATA_COLUMNS = (
     ("id", "s.id", "Submission id (made at capture)"),
     ("consultation_id", "s.consultation_id", "Consultation id"),
     ("consultation_version", "s.consultation_version", "Version of the consultation answered"),
-    ("channel", "s.channel", "kiosk or sms"),
+    ("channel", "s.channel", "kiosk, sms or voice"),
     ("device_id", "s.device_id", "Device that captured it"),
     ("seq", "s.seq", "Number in that device's ledger"),
     ("respondent", "s.respondent", "SMS: pseudonym of the phone number; kiosk: empty"),

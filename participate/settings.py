@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
         2 * 1024 * 1024,
         "Largest request body accepted, in bytes; larger bodies get 413.",
     ),
-    Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
+    Setting(
+        "LANGUAGES",
+        ["en", "fr"],
+        "Interface languages offered, first is the default"
+        " (unset: the kiosk opens in the first open consultation's first language).",
+    ),
     Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
     Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
     Setting(
@@ -82,6 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "Show the kiosk's on-screen keyboard for text answers (false for kiosks with a keyboard).",
     ),
+    Setting(
+        "KIOSK_READ_ALOUD_ON_ARRIVAL",
+        False,
+        "Read each kiosk screen aloud as it appears (else only when Listen is pressed).",
+    ),
     # SMS
     Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID for outbound SMS."),
     Setting(
@@ -118,6 +128,21 @@ SETTINGS: tuple[Setting, ...] = (
         "SMS_REPLY_BUDGET",
         60,
         "Most replies to a number in a clock hour (20 or more); later texts are kept, unanswered.",
+    # Voice (phone calls)
+    Setting(
+        "VOICE_CONSULTATION",
+        "",
+        "Consultation a phone call answers when the webhook URL names none (empty: the one open).",
+    ),
+    Setting(
+        "VOICE_SESSION_HOURS",
+        24,
+        "Hours a dropped call's answers wait for the caller to call back.",
+    ),
+    Setting(
+        "VOICE_RECORDINGS",
+        False,
+        "Let callers answer text questions by speaking (kept as audio, never transcribed).",
     ),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),

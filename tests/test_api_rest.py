@@ -45,7 +45,7 @@ def test_consultations_are_listed_with_their_versions(client, example, viewer) -
     assert listed["id"] == "library-hours"
     assert listed["current_version"] == example.version
     assert [v["version"] for v in listed["versions"]] == [example.version]
-    assert listed["title"]["fr"] == "Heures d'ouverture de la bibliothèque"
+    assert listed["title"]["fr"] == "Heures d’ouverture de la bibliothèque"
 
 
 def test_a_consultation_its_version_and_codebook(client, example, viewer) -> None:

@@ -83,8 +83,9 @@ def test_french_catalog_covers_its_package(po_path: Path) -> None:
 
 
 def test_french_kiosk_keeps_punctuation_with_its_word() -> None:
-    # French puts a space before ? ! : ; and a screen must never wrap it onto a line of
-    # its own: a no-break space. (Not for SMS: GSM-7 has no such character.)
+    # Quebec French (OQLF, fr-CA) puts a space before : but none before ? ! ; and a
+    # screen must never wrap the colon onto a line of its own: a no-break space. (Not
+    # for SMS: GSM-7 has no such character.)
     po_path = TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po"
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
@@ -93,5 +94,9 @@ def test_french_kiosk_keeps_punctuation_with_its_word() -> None:
         if message.id:
             found = message.string
             strings += [found] if isinstance(found, str) else list(found)
-    loose = [text for text in strings if re.search(r" [?!:;]", text)]
-    assert loose == [], f"use a no-break space (U+00A0) before ? ! : ; in {po_path.name}"
+    loose = [text for text in strings if re.search(r"[ \S]:", text)]
+    assert loose == [], f"use a no-break space (U+00A0) before : in {po_path.name}"
+    spaced = [text for text in strings if re.search(r"\s[?!;]", text)]
+    assert spaced == [], f"fr-CA puts no space before ? ! ; in {po_path.name}"
+    straight = [text for text in strings if "'" in text]
+    assert straight == [], f"use the typographic apostrophe (’) in {po_path.name}"
