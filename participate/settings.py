@@ -128,6 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
         "SMS_REPLY_BUDGET",
         60,
         "Most replies to a number in a clock hour (20 or more); later texts are kept, unanswered.",
+    ),
     # Voice (phone calls)
     Setting(
         "VOICE_CONSULTATION",
