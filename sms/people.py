@@ -184,20 +184,26 @@ def forget_settled(
 ) -> dict[str, int]:
     """Delete numbers no longer needed (inside a write): settled, or past PHONE_RETENTION_DAYS.
 
-    Settled: the number had a conversation, none is active, and no message to it is
-    pending. Past its retention: first stored more than `phone_days` ago and not in a
+    Settled: the number had a conversation (or a call), none is active, and no message
+    to it is pending. Past its retention: first stored more than `phone_days` ago and not in a
     conversation (the expiry job ends an idle one first, keeping its answers).
     """
     cutoff = clock.to_text(now - timedelta(days=phone_days))
+    # A call in progress (the voice channel shares the number's contact) counts too.
     no_active = (
         "NOT EXISTS (SELECT 1 FROM sms_conversations v"
         " WHERE v.contact_id = sms_contacts.id AND v.status = 'active')"
+        " AND NOT EXISTS (SELECT 1 FROM voice_sessions s"
+        " WHERE s.contact_id = sms_contacts.id AND s.status = 'active')"
     )
     no_pending = (
         "NOT EXISTS (SELECT 1 FROM sms_outbound o WHERE o.contact_id = sms_contacts.id"
         " AND o.status IN ('queued', 'sending'))"
     )
-    had_one = "EXISTS (SELECT 1 FROM sms_conversations v WHERE v.contact_id = sms_contacts.id)"
+    had_one = (
+        "(EXISTS (SELECT 1 FROM sms_conversations v WHERE v.contact_id = sms_contacts.id)"
+        " OR EXISTS (SELECT 1 FROM voice_sessions s WHERE s.contact_id = sms_contacts.id))"
+    )
     settled = f"{had_one} AND {no_active} AND {no_pending}"
     expired = f"created_at < ? AND {no_active}"
     counts = _erase_contact(db, f"({settled}) OR ({expired})", [cutoff])
