@@ -100,8 +100,12 @@ class Walk:
     def words(self) -> dict[str, str]:
         return WORDS[self.language]
 
-    def check(self, name: str, go_on: str | None = None) -> None:
-        """Check the screen now shown; `go_on` names the button that must be in reach."""
+    def check(self, name: str, go_on: str | None = None, keys: str | None = None) -> None:
+        """Check the screen now shown; `go_on` names the button that must be in reach.
+
+        `keys` names the on-screen keypad or keyboard group whose every key must be in
+        reach too (a key under the bottom bar would need a scroll nobody thinks of).
+        """
         page = self.page
         page.wait_for_load_state("load")
         where = f"{self.shape} {self.language} {name}"
@@ -109,6 +113,10 @@ class Walk:
         assert overflow <= 0, f"{where}: runs {overflow}px off the side"
         if go_on:
             assert_within_reach(page, page.get_by_role("button", name=go_on, exact=True), where)
+        if keys and self.script:
+            group = page.get_by_role("group", name=self.words[keys])
+            for key in group.get_by_role("button").all():
+                assert_within_reach(page, key, f"{where} {keys}")
         assert_no_axe_violations(page, where)
         self.seen.append(name)
         if self.screenshots:
@@ -173,7 +181,7 @@ def walk_a_visit(walk: Walk, server_url: str, size: str) -> None:
     page.get_by_role("radio", name="4", exact=True).check()
     walk.check("scale", go_on=words["next"])
     page.get_by_role("button", name=words["next"]).click()
-    walk.check("number", go_on=words["next"])
+    walk.check("number", go_on=words["next"], keys="keypad")
     if walk.script:
         keypad = page.get_by_role("group", name=words["keypad"])
         for key in "99":
@@ -185,7 +193,7 @@ def walk_a_visit(walk: Walk, server_url: str, size: str) -> None:
     walk.check("number-error", go_on=words["next"])
     page.get_by_role("textbox").fill("12")
     page.get_by_role("button", name=words["next"]).click()
-    walk.check("text", go_on=words["review"])
+    walk.check("text", go_on=words["review"], keys="keyboard")
     type_text(walk, words["comment"])
     walk.check("text-filled", go_on=words["review"])
     page.get_by_role("button", name=words["review"]).click()
