@@ -66,6 +66,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Days after a consultation closes before its submissions lose their pseudonyms"
         " (a consultation's `retention_days` overrides it).",
     ),
+    Setting(
+        "SERVER_CONNECTION_LIMIT",
+        1000,
+        "Most connections waitress holds open at once; past it, new ones wait to be accepted.",
+    ),
+    Setting(
+        "SERVER_CHANNEL_TIMEOUT",
+        15,
+        "Seconds an idle or half-sent connection is kept before the server closes it.",
+    ),
     # Kiosk
     Setting(
         "KIOSK_IDLE_SECONDS",
