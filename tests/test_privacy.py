@@ -249,7 +249,7 @@ def test_an_erasure_at_the_hub_reaches_the_node_at_its_next_sync(
     sms = {"TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": PUBLIC_URL, "PHONE_PEPPER": PEPPER}
     hub_app = create_app(make_app_config(hub_path, **sms))
     hub_db = store.open_db(hub_path)
-    device_id, secret = devices.add_device(hub_db, "Main library")
+    device_id, secret = devices.add_device(hub_db, "Main library", channels=["kiosk", "sms"])
     node_app = create_app(make_app_config(node_path, **sms, ROLE="node", DEVICE_ID=device_id))
     node_db = store.open_db(node_path)
     for db in (hub_db, node_db):
