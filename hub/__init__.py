@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, redirect
 
 from .auth import load_user, no_store, requires
-from .commands import add_user, export_command
+from .commands import add_user, export_command, import_command
 from .errors import FilterError
 from .export import ExportOptions, codebook_rows, plan_export
 from .export import records as export_records
@@ -37,7 +37,7 @@ __all__ = [
     "schedule",
 ]
 
-commands = [add_user, export_command]
+commands = [add_user, export_command, import_command]
 PURGE_MINUTES = 60
 
 
@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
     """Register the staff blueprint on a hub, and send `/` there."""
     if app.config["ROLE"] != "hub":
         return
-    from . import admin, views  # noqa: F401 (they add their routes to the blueprint)
+    from . import admin, results_texts, texts, views  # noqa: F401 (they add their routes to the blueprint)
     from .auth import bp
 
     app.register_blueprint(bp)

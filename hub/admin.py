@@ -26,6 +26,8 @@ UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 # The attention flags of participate.devices, in words staff read in their language.
+# The channels a device may send answers for, as the devices page names them.
+CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "sms": _l("SMS"), "voice": _l("Phone calls")}
 ATTENTION_LABELS = {
     "disabled": _l("disabled"),
     "never seen": _l("never seen"),
@@ -60,6 +62,9 @@ def _fleet() -> list[dict[str, Any]]:
         device["gaps_text"] = devices.format_gaps(device["gaps"])
         kind = device["gateway"].get("kind", "")
         device["gateway_text"] = str(GATEWAY_LABELS.get(kind, kind))
+        device["channels_text"] = ", ".join(
+            str(CHANNEL_LABELS.get(channel, channel)) for channel in device["channels"]
+        )
         device["attention_text"] = ", ".join(
             str(ATTENTION_LABELS.get(flag, flag)) for flag in device["attention"]
         )

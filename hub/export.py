@@ -35,13 +35,14 @@ from flask_babel import gettext as _
 
 from participate import consultations
 from participate.consultations import Consultation, Question, localize
+from participate.submissions import respondent_sql
 
 from .errors import ExportError
 from .results import Filters, yes_no_label
 
 FORMATS = ("csv", "xlsx", "json", "jsonl")
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Flask adds "; charset=utf-8" to every text/* type
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
     "jsonl": "application/x-ndjson",
@@ -80,7 +81,10 @@ def _safe_sql(expression: str) -> str:
 SAFE_REPEATS = 6  # how many times _safe_sql writes its expression
 # Metadata a node or an SMS could shape; the rest is checked or made by the store
 # (consultation ids and versions, channel, language, numbers).
-_FREE_TEXT_METADATA = {"id", "device_id", "respondent", "started_at", "submitted_at", "received_at"}
+_FREE_TEXT_METADATA = {"id", "device_id", "started_at", "submitted_at", "received_at"}
+# The hub refuses a pushed respondent that is not a pseudonym (sync/receive.py); exports
+# check once more, so a phone number stored by any other road is never written out.
+_RESPONDENT = respondent_sql("s.respondent")
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,7 @@ class ExportPlan:
 _RECORD_JSON = (
     "json_object('id', s.id, 'consultation_id', s.consultation_id,"
     " 'consultation_version', s.consultation_version, 'channel', s.channel,"
-    " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
+    f" 'device_id', s.device_id, 'seq', s.seq, 'respondent', {_RESPONDENT},"
     " 'language', s.language, 'started_at', s.started_at,"
     " 'submitted_at', s.submitted_at, 'received_at', s.received_at,"
     " 'answers', json(s.answers),"
@@ -222,7 +226,7 @@ METADATA_COLUMNS = (
     ("channel", "s.channel", "kiosk, sms or voice"),
     ("device_id", "s.device_id", "Device that captured it"),
     ("seq", "s.seq", "Number in that device's ledger"),
-    ("respondent", "s.respondent", "SMS: pseudonym of the phone number; kiosk: empty"),
+    ("respondent", _RESPONDENT, "SMS: pseudonym of the phone number; kiosk: empty"),
     ("language", "s.language", "Language used"),
     ("started_at", "s.started_at", "Started (UTC)"),
     ("submitted_at", "s.submitted_at", "Submitted (UTC)"),

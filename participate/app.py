@@ -13,7 +13,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from participate import __version__, api, hub, kiosk, settings, sms, store, sync, voice
+from participate import __version__, api, hub, kiosk, settings, sms, store, sync, tallies, voice
 from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
 from participate.resources import resource_dir
@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     settings.load(app.config, config)
     _check_config(app.config)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    _secure_cookies(app.config)
     # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each
     # feature owns its catalog; Flask-Babel pairs each domain with a directory.
     domains = ("participate", *(feature_name(feature) for feature in FEATURES))
@@ -61,6 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.config["SECRET_KEY"] = key
         if app.config["ROLE"] == "node" and app.config.get("DEVICE_ID"):
             store.set_meta(db, "device_id", app.config["DEVICE_ID"])
+        # The staff pages count local days from the tallies: keep them in this zone.
+        tallies.keep_days_in(db, str(app.config["TIMEZONE"]))
 
     if not app.testing:
         # SQLite checkpoints the WAL into the database, with an fsync, whenever the last
@@ -101,6 +103,15 @@ def _check_config(config: Mapping[str, Any]) -> None:
     languages = config["LANGUAGES"]
     if not isinstance(languages, list | tuple) or not languages:
         raise ConfigError("LANGUAGES must be a non-empty list of language codes")
+
+
+def _secure_cookies(config: Any) -> None:
+    """Send the staff cookie same-site only, and over HTTPS only when the app is served so."""
+    # Flask's defaults hold SESSION_COOKIE_SAMESITE as None, so setdefault would set nothing.
+    if not config.get("SESSION_COOKIE_SAMESITE"):
+        config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if str(config.get("PUBLIC_URL") or "").lower().startswith("https://"):
+        config["SESSION_COOKIE_SECURE"] = True
 
 
 def _select_locale() -> str | None:

@@ -45,15 +45,22 @@ _TOP_FIELDS = {
     "keywords",
     "opens",
     "closes",
+    "retention_days",
     "questions",
     "thanks",
+    "results_by_text",
 }
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MAX_FILE_BYTES = 1024 * 1024
+# Lists and mappings inside each other: a consultation needs about 6 (questions, a
+# question, its choices, a choice, its texts). Checked before parsing, because both
+# parsers recurse once a level and a 100,000-deep file exhausts Python's stack.
+MAX_NESTING = 20
 MAX_SCALE_POINTS = 11
 MAX_TEXT_LENGTH = 5000
 DEFAULT_TEXT_LENGTH = 500
+MAX_RETENTION_DAYS = 36500
 
 Text = dict[str, str]
 
@@ -98,6 +105,10 @@ class Consultation:
     questions: tuple[Question, ...]
     thanks: Text
     definition: dict[str, Any]
+    # Offer, after the thanks, a text when the results are published ("you said, we did").
+    results_by_text: bool = False
+    # Days after closing that submissions keep their pseudonyms (None: RETENTION_DAYS).
+    retention_days: int | None = None
 
     def question(self, question_id: str) -> Question | None:
         """Return the question with this id, or None."""
@@ -206,7 +217,9 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
     thanks = reader.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
     keywords = _parse_keywords(reader, data.get("keywords", {}), languages)
     opens, closes = _parse_dates(reader, data)
+    retention_days = _parse_retention(reader, data)
     questions = _parse_questions(reader, data["questions"], languages)
+    results_by_text = reader.boolean(data.get("results_by_text", False), "results_by_text")
     definition = _canonical_definition(
         {
             "id": consultation_id,
@@ -220,6 +233,8 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
             "keywords": {lang: list(kws) for lang, kws in keywords.items()},
             "opens": opens.isoformat() if opens else None,
             "closes": closes.isoformat() if closes else None,
+            "results_by_text": results_by_text,
+            "retention_days": retention_days,
         },
     )
     return Consultation(
@@ -234,6 +249,8 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         questions=questions,
         thanks=thanks,
         definition=definition,
+        results_by_text=results_by_text,
+        retention_days=retention_days,
     )
 
 
@@ -272,6 +289,16 @@ def _parse_dates(reader: _DefinitionReader, data: Mapping[str, Any]) -> tuple[da
     return opens, closes
 
 
+def _parse_retention(reader: _DefinitionReader, data: Mapping[str, Any]) -> int | None:
+    """Return the days after closing that pseudonyms are kept, or None for RETENTION_DAYS."""
+    if data.get("retention_days") is None:
+        return None
+    days = int(reader.number(data["retention_days"], "retention_days", integer=True))
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise reader.fail("retention_days", f"must be from 0 to {MAX_RETENTION_DAYS} days")
+    return days
+
+
 def _parse_questions(
     reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
 ) -> tuple[Question, ...]:
@@ -293,7 +320,9 @@ def _parse_questions(
 def _canonical_definition(required: dict[str, Any], *, optional: dict[str, Any]) -> dict[str, Any]:
     """Return the definition as stored and hashed: optional fields appear only when set,
     so the definition re-parses to itself."""
-    return _canonical(required | {key: value for key, value in optional.items() if value})
+    return _canonical(
+        required | {key: value for key, value in optional.items() if value not in (None, {})}
+    )
 
 
 def _parse_keywords(
@@ -535,10 +564,13 @@ def read_file(path: str | Path) -> Consultation:
         raise ConsultationError(f"is not UTF-8 text ({exc.reason})", source=source) from None
     except OSError as exc:
         raise ConsultationError(f"cannot be read ({exc.strerror})", source=source) from None
+    suffix = path.suffix.lower()
     try:
-        if path.suffix.lower() == ".json":
+        if suffix == ".json":
+            _check_json_nesting(raw_text, source)
             data = json.loads(raw_text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
+        elif suffix in (".yaml", ".yml"):
+            _check_yaml_nesting(raw_text, source)
             data = yaml.safe_load(raw_text)
         else:
             raise ConsultationError("must end in .yaml, .yml or .json", source=source)
@@ -552,6 +584,48 @@ def read_file(path: str | Path) -> Consultation:
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConsultationError(f"is not valid YAML{where}: {problem}", source=source) from None
     return parse(data, source)
+
+
+_TOO_DEEP = (
+    f"nests lists or mappings more than {MAX_NESTING} levels deep;"
+    " a consultation file needs far fewer"
+)
+# A JSON string (escapes included) or a bracket: brackets inside strings do not count.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _check_json_nesting(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than MAX_NESTING, counting brackets before json.loads."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConsultationError(_TOO_DEEP, source=source)
+        elif bracket in ("]", "}"):
+            depth -= 1
+
+
+def _check_yaml_nesting(text: str, source: str) -> None:
+    """Refuse YAML nested deeper than MAX_NESTING, or with aliases, before building it.
+
+    PyYAML's event parser keeps its own stack, so reading events is safe at any depth;
+    only composing them into objects recurses. Aliases (`*name`) are refused too: a few
+    lines of them can expand into gigabytes once the definition is written out as JSON.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConsultationError(_TOO_DEEP, source=source)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            raise ConsultationError(
+                "uses a YAML alias (*name); write the repeated part out in full", source=source
+            )
 
 
 def read_files(paths: Iterable[str | Path]) -> list[Consultation]:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 EXAMPLE = "library-hours.yaml"
 STAFF_EMAIL = "demo@example.org"
+# The demo node takes kiosk visits and, on Gammu's dummy phone, texts.
+DEMO_CHANNELS = ("kiosk", "sms")
 
 
 @dataclass
@@ -58,11 +60,14 @@ def prepare(data_dir: Path) -> DemoState:
         consultations.save(db, consultations.read_files([example_path()]), source=EXAMPLE)
         state = _read_state(state_file)
         if state is None or devices.get_device(db, state.device_id) is None:
-            device_id, secret = devices.add_device(db, "Demo kiosk")
+            device_id, secret = devices.add_device(db, "Demo kiosk", channels=DEMO_CHANNELS)
             password = state.staff_password if state else secrets.token_urlsafe(12)
             state = DemoState(device_id, secret, STAFF_EMAIL, password)
             state_file.write_text(json.dumps(asdict(state), indent=2))
             os.chmod(state_file, 0o600)
+        elif devices.get_channels(db, state.device_id) != DEMO_CHANNELS:
+            # A demo made before the node was an SMS gateway: it takes texts too now.
+            devices.set_channels(db, state.device_id, DEMO_CHANNELS)
         if find_user(db, state.staff_email) is None:
             create_user(db, state.staff_email, state.staff_password, "admin")
     return state

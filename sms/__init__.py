@@ -1,11 +1,12 @@
 """The SMS channel: a conversation anyone with a basic phone can use, through a gateway.
 
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
-node, and the phone's webhook where the gateway is android (`sms.gateway`); `schedule`
-adds the expiry and outbound-queue jobs, and the modem's polling job where the gateway
-is gammu-smsd; `commands` adds `participate invite`; `load_report` tells `participate
-load` what each prompt costs; `write_dummy_config` sets up gammu-smsd on Gammu's dummy
-phone (the demo's modem).
+node and registers the channel's side of access and erasure requests, and the phone's
+webhook where the gateway is android (`sms.gateway`); `schedule` adds the expiry,
+outbound-queue and daily retention jobs, and the modem's polling job where the gateway
+is gammu-smsd; `commands` adds `participate invite`, `erase` and `subject`;
+`load_report` tells `participate load` what each prompt costs; `write_dummy_config`
+sets up gammu-smsd on Gammu's dummy phone (the demo's modem).
 `caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
 channel (voice) uses, so a number that calls gets the same pseudonym and the same
 opt-out list as its texts.
@@ -20,29 +21,39 @@ import sqlite_utils
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
+from participate import privacy
 from participate.extensions import csrf
 
 from . import config as sms_config
 from . import contacts, phones
-from .commands import invite
+from .commands import erase, invite, subject
 from .errors import InvalidNumber
+from .followups import Published
+from .followups import measure as measure_results_text
 from .gammu import write_dummy_config
 from .outbound import RateLimiter
+from .people import SmsPeople, erase_for_order
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 
-commands = [invite]
+commands = [invite, erase, subject]
+# Whatever runs an erasure order (the hub's request, a node's sync) erases the channel's
+# state too: registered on import, so a command needs no app.
+privacy.register_eraser("sms", erase_for_order)
 __all__ = [
     "Caller",
-    "CallerNumber",
-    "InvalidNumber",
     "caller_number",
+    "CallerNumber",
     "commands",
     "identify_caller",
     "init_app",
+    "InvalidNumber",
     "load_report",
+    "measure_results_text",
     "opt_out_caller",
+    "publish_results",
+    "Published",
     "schedule",
     "simulator_allows",
     "write_dummy_config",
@@ -52,6 +63,7 @@ QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
 GAMMU_POLL_SECONDS = 2
 GATEWAY_CHECK_SECONDS = 60
+RETENTION_HOUR = 3  # local time (TIMEZONE): the daily retention run, when all is quiet
 
 
 def init_app(app: Flask) -> None:
@@ -62,6 +74,7 @@ def init_app(app: Flask) -> None:
     app.extensions["sms"] = settings
     app.extensions["sms_limiter"] = RateLimiter(settings.send_rate)
     app.register_blueprint(views.bp)
+    app.extensions[privacy.PEOPLE] = SmsPeople(settings)
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
@@ -70,6 +83,13 @@ def init_app(app: Flask) -> None:
 
         app.register_blueprint(android.bp)
         csrf.exempt(android.webhook)  # the phone signs it instead
+
+
+def publish_results(app: Flask, db, consultation, texts: dict[str, str], sent_by: str) -> Published:
+    """Queue a consultation's results summary to every number kept for it (see followups)."""
+    from . import followups
+
+    return followups.publish(db, sms_config.get(app), consultation, texts, sent_by)
 
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:
@@ -87,6 +107,16 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True
         )
+    # Daily, at the hub and on every node (both serve the SMS channel's store).
+    scheduler.add_job(
+        jobs.retention,
+        "cron",
+        hour=RETENTION_HOUR,
+        timezone=app.config["TIMEZONE"],
+        args=[app],
+        id="privacy-retention",
+        replace_existing=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .errors import SmsConfigError
 
 GATEWAYS = ("twilio", "gammu", "android")
 STATUS_PATH = "/sms/twilio/status"
+MIN_REPLY_BUDGET = 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None
     max_attempts: int
     retry_seconds: float
+    reply_budget: int
     role: str = "hub"
     gateway: str = "twilio"  # what receives and sends: twilio, gammu or android
     gateway_per_minute: float = 6.0
@@ -105,9 +107,15 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         hours = float(config["SMS_SESSION_HOURS"])
         attempts = int(config["SMS_MAX_ATTEMPTS"])
         retry = float(config["SMS_RETRY_SECONDS"])
+        reply_budget = int(config["SMS_REPLY_BUDGET"])
         per_minute = float(config["SMS_GATEWAY_PER_MINUTE"])
     except (TypeError, ValueError) as exc:
         raise SmsConfigError(f"an SMS setting is not a number: {exc}") from None
+    if reply_budget < MIN_REPLY_BUDGET:
+        raise SmsConfigError(
+            f"SMS_REPLY_BUDGET must be at least {MIN_REPLY_BUDGET}: fewer would cut off"
+            " a person answering a consultation quickly"
+        )
     gateway = str(config.get("SMS_GATEWAY") or "twilio").strip().lower()
     if gateway not in GATEWAYS:
         raise SmsConfigError(f"SMS_GATEWAY must be one of {', '.join(GATEWAYS)}, got {gateway!r}")
@@ -142,6 +150,7 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         android_username=str(config.get("ANDROID_USERNAME") or ""),
         android_password=str(config.get("ANDROID_PASSWORD") or ""),
         android_webhook_secret=str(config.get("ANDROID_WEBHOOK_SECRET") or ""),
+        reply_budget=reply_budget,
     )
     if gateway == "gammu" and not sms_config.gammu_config:
         raise SmsConfigError("SMS_GATEWAY is gammu: set GAMMU_CONFIG to gammu-smsd's config file")

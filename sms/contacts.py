@@ -1,9 +1,11 @@
 """The one table that holds phone numbers: a contact per number, with its opt-out state.
 
 Every other SMS table points at a contact by id, so a number is stored once and erased
-by deleting its row (the conversations, queue and simulator log go with it). Opt-outs
-are the fleet's, by pseudonym (`participate.fleet`): a STOP taken here is noted there too,
-and one taken anywhere else reaches this store's contact through it.
+by deleting its row (the conversations, queue and simulator log go with it). An opt-out
+is also kept by pseudonym alone (`sms_opt_outs`), so a STOP outlives the number's
+erasure: a contact made again for that number starts opted out. Opt-outs are also the
+fleet's (`participate.fleet`): a STOP taken here is noted there too, and one taken
+anywhere else reaches this store's contact through it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ def ensure(db: sqlite_utils.Database, phone: str, respondent: str, stamp: str) -
     """Return the contact of an E.164 number, creating it with its pseudonym if needed."""
     row = store.first_row(
         db,
-        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO sms_contacts (phone, respondent, opted_out_at, created_at, updated_at)"
+        " VALUES (?, ?, (SELECT opted_out_at FROM sms_opt_outs WHERE respondent = ?), ?, ?)"
         " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent"
         " RETURNING id, language, opted_out_at",
-        [phone, respondent, stamp, stamp],
+        [phone, respondent, respondent, stamp, stamp],
     )
     assert row is not None  # RETURNING always gives the inserted or updated row
     contact = Contact(**row)
@@ -55,6 +58,11 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
         " WHERE id = ?",
         [stamp, stamp, contact_id],
     )
+    db.execute(
+        "INSERT OR IGNORE INTO sms_opt_outs (respondent, opted_out_at)"
+        " SELECT respondent, opted_out_at FROM sms_contacts WHERE id = ?",
+        [contact_id],
+    )
     cursor = db.execute(
         "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
         " WHERE contact_id = ? AND status = 'queued'",
@@ -68,6 +76,11 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
 def opt_in(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:
     """Opt a contact back in."""
     _note_in_fleet(db, contact_id, False, stamp)
+    db.execute(
+        "DELETE FROM sms_opt_outs WHERE respondent = (SELECT respondent FROM sms_contacts"
+        " WHERE id = ?)",
+        [contact_id],
+    )
     db.execute(
         "UPDATE sms_contacts SET opted_out_at = NULL, updated_at = ? WHERE id = ?",
         [stamp, contact_id],
@@ -91,7 +104,7 @@ def _note_in_fleet(db: sqlite_utils.Database, contact_id: int, opted_out: bool, 
 def erase_settled(db: sqlite_utils.Database) -> int:
     """Erase the numbers whose conversations have ended and replies settled; count them.
 
-    Kept: a number in a conversation, one with a message still queued, being sent or
+    Kept: a number in a conversation or a phone call, one with a message still queued, being sent or
     not yet reported sent, and one invited from a list the staff imported here. The
     pseudonym's opt-out lives on in the fleet's opt-outs, which need no number.
     """
@@ -99,6 +112,8 @@ def erase_settled(db: sqlite_utils.Database) -> int:
         cursor = db.execute(
             "DELETE FROM sms_contacts WHERE id NOT IN"
             " (SELECT contact_id FROM sms_conversations WHERE status = 'active')"
+            # A call in progress shares the number's contact (its voice_sessions cascade).
+            " AND id NOT IN (SELECT contact_id FROM voice_sessions WHERE status = 'active')"
             " AND id NOT IN (SELECT contact_id FROM sms_outbound"
             " WHERE status IN ('queued', 'sending', 'accepted')"
             " OR kind IN ('invitation', 'reminder'))"

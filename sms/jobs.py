@@ -9,9 +9,9 @@ import sqlite_utils
 from flask import Flask
 from twilio.rest import Client
 
-from participate import store
+from participate import clock, store
 
-from . import android, config, contacts, conversations, gammu, gateway, outbound
+from . import android, config, contacts, conversations, followups, gammu, gateway, outbound, people
 from .config import SmsConfig
 from .errors import GatewayError, SmsConfigError
 
@@ -62,6 +62,9 @@ def send_queue(app: Flask) -> outbound.SendReport:
         report = outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
         if settings.gateway != "twilio":
             gateway.publish(db, settings)
+        erased = followups.erase_settled(db)
+    if erased:
+        log.info("sms.results_texts_erased", extra={"messages": erased})
     if report.sent or report.failed or report.retrying:
         log.info("sms.queue_run", extra=vars(report))
     return report
@@ -105,3 +108,15 @@ def gammu_check(app: Flask) -> gammu.DaemonStatus | None:
         gateway.note_device(db, status.signal, status.battery)
         gateway.publish(db, settings)
     return status
+
+
+def retention(app: Flask) -> dict[str, int]:
+    """Erase what is due in the app's store: settled numbers, old pseudonyms, old receipts."""
+    settings = config.get(app)
+    with store.open_db(settings.database) as db:
+        return people.apply_retention(
+            db,
+            now=clock.parse(clock.utcnow()),
+            phone_days=float(app.config["PHONE_RETENTION_DAYS"]),
+            default_days=int(app.config["RETENTION_DAYS"]),
+        )

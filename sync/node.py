@@ -26,9 +26,19 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, fleet, speech, store
+from participate import (
+    __version__,
+    clock,
+    consultations,
+    fleet,
+    followups,
+    privacy,
+    speech,
+    store,
+)
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
+from participate.submissions import next_seq
 
 from .client import HubClient, Transport
 from .errors import BatchTooLarge, NotEnrolled, SyncError
@@ -37,6 +47,7 @@ from .wire import PUSH_FIELDS
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+ACKNOWLEDGED = ("stored", "duplicate")  # the hub's outcomes that mean "I hold it"
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
 
@@ -74,7 +85,9 @@ class SyncReport:
     pulled: int = 0
     push: PushReport = field(default_factory=PushReport)
     requeued: int = 0
+    followups: int = 0  # numbers for results texts handed to the hub, then forgotten here
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    erased: int = 0  # submissions erased at the hub's order (an erasure request)
     problem: str = ""  # what went wrong short of failing the run (shown as the last error)
 
 
@@ -197,7 +210,7 @@ def push(
                     size = max(1, len(batch.ids) // 2)
                     batch = _load_batch(db, size, batch.first - 1)
                 else:
-                    _mark(db, [], {batch.ids[0]: "too large for the hub to accept"})
+                    mark_results(db, [], {batch.ids[0]: "too large for the hub to accept"})
                     report.rejected += 1
                     batch = _load_batch(db, size, batch.last)
                 in_flight = pool.submit(client.push_body, batch.body) if batch else None
@@ -228,7 +241,7 @@ def _record_results(
         submission_id = result.get("id")
         if submission_id not in sent:
             continue
-        if result.get("status") in ("stored", "duplicate"):
+        if result.get("status") in ACKNOWLEDGED:
             acknowledged.append(submission_id)
             if result["status"] == "stored":
                 report.stored += 1
@@ -236,14 +249,17 @@ def _record_results(
                 report.duplicate += 1
         elif result.get("status") == "rejected":
             refused[submission_id] = str(result.get("reason") or "rejected by the hub")
-    _mark(db, acknowledged, refused)
+    mark_results(db, acknowledged, refused)
     report.batches += 1
     report.rejected += len(refused)
     report.reasons.extend(refused.values())
     return len(acknowledged) + len(refused)
 
 
-def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]) -> None:
+def mark_results(
+    db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]
+) -> None:
+    """Mark what the hub acknowledged as synced and note why it refused the others."""
     now = clock.utcnow()
     with store.write(db):
         db.execute(
@@ -255,6 +271,24 @@ def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str,
             "UPDATE submissions SET sync_error = ? WHERE id = ? AND synced_at IS NULL",
             [(reason, submission_id) for submission_id, reason in refused.items()],
         )
+
+
+def push_followups(db: sqlite_utils.Database, client: HubClient, *, batch_size: int = 100) -> int:
+    """Send the numbers kept to text results; forget each one the hub answered for."""
+    moved = 0
+    while rows := followups.waiting(db, limit=batch_size):
+        results = client.push_followups(rows)
+        answered = {str(r.get("id")) for r in results} & {row["id"] for row in rows}
+        for result in results:
+            if result.get("status") == "rejected":
+                # Kept nowhere: a number the hub refuses would otherwise wait here for ever.
+                log.warning("sync.followup_rejected", extra={"reason": result.get("reason")})
+        with store.write(db):
+            followups.forget(db, answered)
+        moved += len(answered)
+        if len(answered) < len(rows):
+            break  # the hub left some unanswered: try them next run
+    return moved
 
 
 def retry_rejected(db: sqlite_utils.Database) -> int:
@@ -342,9 +376,7 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
     )
     assert queued is not None  # an aggregate always gives one row
     depth, oldest = queued["depth"], queued["oldest"]
-    highest = db.execute(
-        "SELECT coalesce(max(seq), 0) FROM submissions WHERE device_id = ?", [device]
-    ).fetchone()[0]
+    highest = next_seq(db, device) - 1  # erased numbers count: they were given
     rejected = db.execute(
         "SELECT count(*) FROM submissions WHERE synced_at IS NULL AND sync_error != ''"
     ).fetchone()[0]
@@ -404,6 +436,40 @@ def db_path(db: sqlite_utils.Database) -> Path:
     return Path(row["file"] if row else "")
 
 
+# --- erasure orders ----------------------------------------------------------------
+
+
+def apply_erasure_orders(db: sqlite_utils.Database, orders: Any) -> tuple[list[str], int]:
+    """Erase what each order names, captured before it; return (pseudonyms done, submissions)."""
+    done: list[str] = []
+    erased = 0
+    for order in orders if isinstance(orders, list) else []:
+        if not (
+            isinstance(order, dict)
+            and isinstance(order.get("respondent"), str)
+            and order["respondent"]
+            and isinstance(order.get("requested_at"), str)
+        ):
+            continue
+        with store.write(db):
+            counts = privacy.erase_respondent(
+                db, order["respondent"], captured_before=order["requested_at"]
+            )
+        erased += counts.get("submissions", 0)
+        done.append(order["respondent"])
+        log.info("sync.erased", extra={"respondent": order["respondent"][:12], **counts})
+    return done, erased
+
+
+def take_erasure_orders(db: sqlite_utils.Database, client: HubClient, orders: Any) -> int:
+    """Apply the hub's erasure orders and acknowledge them at once; return submissions erased."""
+    done, erased = apply_erasure_orders(db, orders)
+    if done:
+        report = health(db)
+        take_fleet(db, report["opt_outs"], client.heartbeat({**report, "erased": done}))
+    return erased
+
+
 # --- a full run, with backoff ------------------------------------------------------
 
 
@@ -451,6 +517,7 @@ def sync_once(
                 report.problem = f"pull: {type(exc).__name__}: {exc}"
                 log.error("sync.pull_refused", extra={"error": report.problem})
         report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
+        report.followups = push_followups(db, client)
         answer = heartbeat(db, client)
         gaps = [
             (int(g[0]), int(g[1]))
@@ -461,6 +528,7 @@ def sync_once(
         report.requeued = requeue(db, gaps) if gaps else 0
         if report.requeued:
             report.push.add(push(db, client, batch_size=batch_size, on_batch=on_batch))
+        report.erased = take_erasure_orders(db, client, answer.get("erase"))
     except Exception as exc:
         record_failure(db, exc, started, rng=rng, cap=backoff_cap)
         raise

@@ -18,7 +18,7 @@ from participate.app import create_app
 from participate.hub import export
 from participate.serve import make_server
 from participate.sms import config as sms_config
-from participate.sms import gammu, jobs, outbound, phones, segments
+from participate.sms import contacts, gammu, jobs, outbound, phones, segments
 from participate.sms.commands import invite_numbers
 from participate.sync import devices, node
 from participate.sync.errors import TransportError
@@ -115,7 +115,7 @@ def test_a_french_conversation_through_the_daemon_offline_then_synced(tmp_path, 
     hub = create_app(hub_config)
     with store.open_db(hub_path) as hub_db:
         consultations.save(hub_db, consultations.read_files([EXAMPLE]))
-        device = devices.add_device(hub_db, "Branch library")
+        device = devices.add_device(hub_db, "Branch library", channels=("kiosk", "sms"))
     port = free_port()
     hub_url = f"http://127.0.0.1:{port}"
     node_path = tmp_path / "node.db"
@@ -300,7 +300,7 @@ def test_stop_at_a_node_makes_the_hub_skip_the_person_until_start(tmp_path, node
     )
     with store.open_db(hub_path) as hub_db:
         consultations.save(hub_db, consultations.read_files([EXAMPLE]))
-        device = devices.add_device(hub_db, "Branch library")
+        device = devices.add_device(hub_db, "Branch library", channels=("kiosk", "sms"))
     app = node_app(node_store, daemon.config)
     transport = FlaskTransport(hub.test_client())
 
@@ -442,3 +442,20 @@ def test_numbers_are_erased_once_done_with_unless_invited_here(node_store, daemo
     stored = {p.name: p.read_bytes() for p in node_store.parent.glob("node.db*")}
     assert phones_left == [invited]
     assert [name for name, data in stored.items() if b"15145550123" in data] == []
+
+
+@pytest.mark.parametrize(("call", "erased"), [("active", 0), ("complete", 1)])
+def test_a_number_in_a_phone_call_is_kept_until_the_call_ends(db, call: str, erased: int):
+    # The voice channel shares the number's contact; its session would go with it.
+    stamp = "2026-11-28T10:00:00.000000Z"
+    with store.write(db):
+        contact = contacts.ensure(db, TEXTER, "d" * 64, stamp)
+        db.execute(
+            "INSERT INTO voice_sessions (contact_id, consultation_id, consultation_version,"
+            " language, submission_id, status, started_at, updated_at)"
+            " VALUES (?, 'library-hours', '1', 'fr', 'sub-1', ?, ?, ?)",
+            [contact.id, call, stamp, stamp],
+        )
+    assert contacts.erase_settled(db) == erased
+    [row] = db.query("SELECT count(*) AS n FROM voice_sessions")
+    assert row["n"] == 1 - erased

@@ -43,6 +43,8 @@ class Phone:
         self.messages: list[dict[str, Any]] = []
         self.failing = 0  # answer this many sends with 500 first
         app = Flask("android-phone")
+        # make_server reads its limits from the config (participate.settings declares them).
+        app.config.update(SERVER_CONNECTION_LIMIT=100, SERVER_CHANNEL_TIMEOUT=15)
         app.add_url_rule("/messages", "send", self._send, methods=["POST"])
         self.server = make_server(app, "127.0.0.1", 0, threads=2)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
