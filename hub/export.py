@@ -33,9 +33,10 @@ from typing import IO, Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from participate import consultations
+from participate import clock, consultations
 from participate.consultations import Consultation, Question, localize
 
+from . import days
 from .errors import ExportError
 from .results import Filters, yes_no_label
 
@@ -201,6 +202,10 @@ METADATA_COLUMNS = (
     ("complete", "s.complete", "1 if every question was reached, 0 if it stopped part-way"),
     ("hidden", "s.hidden", "1 if hidden by moderation"),
 )
+
+
+# Written as date-times in the organisation's time zone in XLSX (CSV and JSON keep UTC text).
+TIME_COLUMNS = ("started_at", "submitted_at", "received_at")
 
 
 def plan_export(
@@ -405,13 +410,29 @@ def write_xlsx(
             return neutralize(ILLEGAL_CHARACTERS_RE.sub("", value))
         return value
 
+    timezone = plan.options.filters.timezone
+    tz = days.zone(timezone)
+    times = {index for index, name in enumerate(plan.header) if name in TIME_COLUMNS}
+
+    def local(value: Any) -> Any:
+        # Excel has no time zones: a naive date-time in the organisation's zone, named
+        # in the header. A time that does not parse stays text rather than being lost.
+        if not isinstance(value, str) or not value:
+            return value
+        try:
+            return clock.parse(value).astimezone(tz).replace(tzinfo=None)
+        except ValueError:
+            return clean(value)
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("submissions")
-    sheet.append(plan.header)
+    sheet.append(
+        [f"{name} ({timezone})" if i in times else name for i, name in enumerate(plan.header)]
+    )
     sql, params = plan.table_query()
     for rows in _batches(db, sql, params):
         for row in rows:
-            sheet.append([clean(cell) for cell in row])
+            sheet.append([local(c) if i in times else clean(c) for i, c in enumerate(row)])
         if progress:
             progress(len(rows))
     codebook = workbook.create_sheet("codebook")
