@@ -27,7 +27,7 @@ from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
 
-from . import charts, days, export, moderation, results
+from . import charts, crosstab, days, export, moderation, results
 from .auth import bp, requires
 from .errors import FilterError, HubError, ModerationError
 
@@ -105,6 +105,7 @@ def consultation_results(consultation_id: str) -> Any:
     questions = results.question_results(
         db, consultation, filters, language, text_search=text_search
     )
+    table = _crosstab(consultation, filters, language) if request.args.get("xrow") else None
     return render_template(
         "hub/results.html",
         consultation=consultation,
@@ -115,6 +116,38 @@ def consultation_results(consultation_id: str) -> Any:
         days=charts.columns(summary.by_day[-90:]),
         questions=[charts.for_question(result, text_search) for result in questions],
         chart=charts,
+        dimensions=crosstab.dimensions(consultation, language),
+        crosstab=table,
+    )
+
+
+def _crosstab(
+    consultation: Consultation, filters: results.Filters, language: str
+) -> crosstab.CrossTab:
+    try:
+        return crosstab.crosstab(
+            store.get_db(),
+            consultation,
+            filters,
+            request.args.get("xrow", ""),
+            request.args.get("xcol", ""),
+            language,
+        )
+    except FilterError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+@bp.route("/c/<consultation_id>/crosstab.csv")
+@requires("staff")
+def crosstab_download(consultation_id: str) -> Any:
+    """Download the cross-tab the results page shows (same filters, same two dimensions)."""
+    consultation = _consultation(consultation_id)
+    table = _crosstab(consultation, _filters(), _language(consultation))
+    name = f"{consultation.id}-{table.rows.key}-by-{table.columns.key}.csv"
+    return Response(
+        crosstab.to_csv(table).encode("utf-8"),
+        mimetype=export.MEDIA_TYPES["csv"],
+        headers=_attachment(name),
     )
 
 
