@@ -58,6 +58,11 @@ def horizontal(bars: Sequence[Bar]) -> tuple[list[HBar], int]:
     return laid, max(ROW, len(bars) * ROW)
 
 
+def horizontal_rows(rows: Sequence[tuple[str, int, float]]) -> tuple[list[HBar], int]:
+    """Lay out a report's (label, count, share) rows as horizontal bars."""
+    return horizontal([Bar(label, label, count, share) for label, count, share in rows])
+
+
 def columns(counts: Sequence[tuple[str, int]], height: int = COLUMN_HEIGHT) -> list[Column]:
     """Lay out vertical columns (a histogram, or responses a day) across the chart's width."""
     if not counts:

@@ -27,7 +27,7 @@ from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
 
-from . import charts, crosstab, days, export, moderation, results
+from . import charts, crosstab, days, export, moderation, quotes, report, report_pdf, results
 from .auth import bp, requires
 from .errors import FilterError, HubError, ModerationError
 
@@ -171,6 +171,7 @@ def submission_list(consultation_id: str) -> Any:
         filters=filters,
         choices=results.filter_choices(db, consultation.id),
         page=page,
+        quoted=quotes.quoted_in(db, [row["id"] for row in page.rows]),
     )
 
 
@@ -286,4 +287,65 @@ def codebook_download(consultation_id: str) -> Any:
         export.codebook_csv(plan).encode("utf-8"),
         mimetype=export.MEDIA_TYPES["csv"],
         headers=_attachment(export.filename(plan, "csv", "codebook")),
+    )
+
+
+@bp.route("/submissions/<submission_id>/quote", methods=["POST"])
+@requires("staff")
+def quote(submission_id: str) -> Any:
+    """Mark or unmark a written answer to be quoted in the report, then go back."""
+    back = request.form.get("next", "")
+    if not back.startswith("/staff/") or back.startswith("//"):
+        back = url_for("hub.submission_detail", submission_id=submission_id)
+    try:
+        quotes.mark(
+            store.get_db(),
+            submission_id,
+            request.form.get("question", ""),
+            request.form.get("action", ""),
+            g.user.email,
+        )
+    except NotFound:
+        abort(404, _("There is no such submission."))
+    except ModerationError as exc:
+        raise BadRequest(str(exc)) from None
+    return redirect(back)
+
+
+def _report(consultation_id: str) -> report.Report:
+    from flask_babel import get_locale
+
+    consultation = _consultation(consultation_id)
+    both = request.args.get("both", "") in ("1", "on", "true")
+    languages = report.report_languages(consultation, str(get_locale() or ""), both)
+    return report.build(store.get_db(), consultation, _filters(), languages)
+
+
+@bp.route("/c/<consultation_id>/report")
+def report_page(consultation_id: str) -> Any:
+    """Show the consultation report as a print-ready page (the results page's filters)."""
+    built = _report(consultation_id)
+    charts_by_question = {
+        q.id: charts.horizontal_rows(q.rows[built.languages[0]]) for q in built.questions
+    }
+    return render_template(
+        "hub/report.html",
+        report=built,
+        charts=charts_by_question,
+        base_text=report.base_text,
+        language=built.languages[0],
+        consultation=built.consultation,
+    )
+
+
+@bp.route("/c/<consultation_id>/report.pdf")
+def report_download(consultation_id: str) -> Any:
+    """Download the consultation report as a PDF, made here (no browser, no network)."""
+    built = _report(consultation_id)
+    data = report_pdf.render(built, current_app.config["TIMEZONE"])
+    name = f"{built.consultation.id}-report.pdf"
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
