@@ -37,6 +37,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted, in bytes; larger bodies get 413.",
     ),
     Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
+    Setting(
+        "FRENCH_TYPOGRAPHY",
+        "fr-CA",
+        "French spacing: fr-CA (Quebec, OQLF: none before ! ? ;) or fr-FR (France's thin spaces).",
+    ),
     Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
     Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
     Setting(
