@@ -17,6 +17,7 @@ ROW = 34  # height of one horizontal bar's row
 LABEL_WIDTH = 200
 VALUE_WIDTH = 90
 COLUMN_HEIGHT = 180
+MAX_SLOT = 60  # widest slot of a column chart
 
 
 @dataclass
@@ -68,7 +69,8 @@ def columns(counts: Sequence[tuple[str, int]], height: int = COLUMN_HEIGHT) -> l
     if not counts:
         return []
     top = max(count for _, count in counts) or 1
-    slot = WIDTH / len(counts)
+    # A lone day (or a few) is a column of a readable width, not one block the chart's width.
+    slot = min(WIDTH / len(counts), MAX_SLOT)
     gap = min(4.0, slot * 0.2)
     result = []
     for index, (label, count) in enumerate(counts):

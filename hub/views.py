@@ -27,7 +27,18 @@ from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
 
-from . import charts, crosstab, days, export, moderation, quotes, report, report_pdf, results
+from . import (
+    charts,
+    crosstab,
+    days,
+    export,
+    labels,
+    moderation,
+    quotes,
+    report,
+    report_pdf,
+    results,
+)
 from .auth import bp, requires
 from .errors import FilterError, HubError, ModerationError
 
@@ -47,6 +58,19 @@ def local_time(text: str | None, seconds: bool = False) -> str:
         return ""
     moment = clock.parse(text).astimezone(days.zone(current_app.config["TIMEZONE"]))
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+@bp.app_template_global()
+def device_label(device_id: str) -> str:
+    """Name a device by its enrolled name (its id when the hub does not know it)."""
+    if "device_names" not in g:
+        g.device_names = labels.device_names(store.get_db())
+    return labels.device_label(device_id, g.device_names)
+
+
+bp.add_app_template_global(labels.channel_label, "channel_label")
+bp.add_app_template_global(labels.language_label, "language_label")
+bp.add_app_template_global(labels.short_pseudonym, "short_pseudonym")
 
 
 def _consultation(consultation_id: str) -> Consultation:
@@ -86,7 +110,15 @@ def overview() -> Any:
                 "days": charts.columns(summary.by_day[-60:], height=100),
             }
         )
-    return render_template("hub/overview.html", rows=rows, language=_language)
+    today = clock.today(current_app.config["TIMEZONE"])
+    any_open = any(row["consultation"].is_open(today) and not row["closed"] for row in rows)
+    return render_template(
+        "hub/overview.html",
+        rows=rows,
+        language=_language,
+        any_open=any_open,
+        refreshing=any_open and request.args.get("refresh") == "1",
+    )
 
 
 @bp.route("/c/<consultation_id>/")
@@ -193,6 +225,7 @@ def _submission_page(submission_id: str, status: int = 200, error: str | None = 
         consultation=version,
         language=_language(version),
         history=moderation.history(db, submission_id),
+        neighbours=results.neighbours(db, record),
         error=error,
     )
     return page, status
