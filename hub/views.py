@@ -112,13 +112,17 @@ def overview() -> Any:
         )
     today = clock.today(current_app.config["TIMEZONE"])
     any_open = any(row["consultation"].is_open(today) and not row["closed"] for row in rows)
-    return render_template(
+    refreshing = any_open and request.args.get("refresh") == "1"
+    page = render_template(
         "hub/overview.html",
         rows=rows,
         language=_language,
         any_open=any_open,
-        refreshing=any_open and request.args.get("refresh") == "1",
+        refreshing=refreshing,
     )
+    # Only when staff ask for it, with a link to stop (WCAG 2.2.1): the Refresh header,
+    # which every browser follows without JavaScript.
+    return page, {"Refresh": "60"} if refreshing else {}
 
 
 @bp.route("/c/<consultation_id>/")
