@@ -11,10 +11,31 @@ from typing import Any
 
 from flask import Flask, redirect
 
+from .auth import load_user, no_store, requires
 from .commands import add_user, export_command
+from .errors import FilterError
+from .export import ExportOptions, codebook_rows, plan_export
+from .export import records as export_records
+from .results import Filters
 from .users import create_user, find_user
 
-__all__ = ["commands", "create_user", "find_user", "init_app", "schedule"]
+# Other hub-side features (participate.api) read exports and guard staff pages with these.
+__all__ = [
+    "ExportOptions",
+    "FilterError",
+    "Filters",
+    "codebook_rows",
+    "commands",
+    "create_user",
+    "export_records",
+    "find_user",
+    "init_app",
+    "load_user",
+    "no_store",
+    "plan_export",
+    "requires",
+    "schedule",
+]
 
 commands = [add_user, export_command]
 PURGE_MINUTES = 60

@@ -37,6 +37,7 @@ ATTENTION_LABELS = {
     "refused": _l("requests refused"),
     "clock skew": _l("clock skew"),
     "low disk": _l("low disk"),
+    "audio missing": _l("audio missing: the kiosk cannot read aloud"),
 }
 
 

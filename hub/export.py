@@ -153,25 +153,41 @@ class ExportPlan:
         params = [p for column in self.columns for p in column.params]
         return self._ordered(select), params + self.params
 
-    def _ordered(self, select: str) -> str:
+    def _ordered(self, select: str, where: str | None = None) -> str:
         return (
-            f"SELECT {select} FROM submissions s WHERE {self.where}"  # noqa: S608
+            f"SELECT {select} FROM submissions s WHERE {where or self.where}"  # noqa: S608
             " ORDER BY s.submitted_at, s.id"
         )
 
-    def record_query(self) -> tuple[str, list[Any]]:
+    def record_query(
+        self, *, after: tuple[str, str] | None = None, limit: int | None = None, offset: int = 0
+    ) -> tuple[str, list[Any]]:
         """Return the SQL (and parameters) giving one JSON record a submission."""
-        record = (
-            "json_object('id', s.id, 'consultation_id', s.consultation_id,"
-            " 'consultation_version', s.consultation_version, 'channel', s.channel,"
-            " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
-            " 'language', s.language, 'started_at', s.started_at,"
-            " 'submitted_at', s.submitted_at, 'received_at', s.received_at,"
-            " 'answers', json(s.answers),"
-            " 'complete', json(CASE WHEN s.complete THEN 'true' ELSE 'false' END),"
-            " 'hidden', json(CASE WHEN s.hidden THEN 'true' ELSE 'false' END))"
-        )
-        return self._ordered(record), list(self.params)
+        return self.select_query(_RECORD_JSON, after=after, limit=limit, offset=offset)
+
+    def select_query(
+        self,
+        select: str,
+        *,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[str, list[Any]]:
+        """Return the SQL (and parameters) selecting `select` of each submission, in order.
+
+        `after` (a submission's `submitted_at` and `id`) starts just past that one, so a
+        reader can page by cursor (keyset) however many rows come before; `limit` and
+        `offset` cut a page. `select` may use the submission as `s` and take no parameters.
+        """
+        where, params = self.where, list(self.params)
+        if after is not None:
+            where += " AND (s.submitted_at, s.id) > (?, ?)"
+            params += list(after)
+        sql = self._ordered(select, where)
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return sql, params
 
     def count(self, db: sqlite_utils.Database) -> int:
         """Return how many submissions the export holds."""
@@ -187,11 +203,24 @@ class ExportPlan:
         }
 
 
+# One submission as the SPEC's record, made by SQLite: the json and jsonl exports, the
+# read API and the OData feed all shape records with it.
+_RECORD_JSON = (
+    "json_object('id', s.id, 'consultation_id', s.consultation_id,"
+    " 'consultation_version', s.consultation_version, 'channel', s.channel,"
+    " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
+    " 'language', s.language, 'started_at', s.started_at,"
+    " 'submitted_at', s.submitted_at, 'received_at', s.received_at,"
+    " 'answers', json(s.answers),"
+    " 'complete', json(CASE WHEN s.complete THEN 'true' ELSE 'false' END),"
+    " 'hidden', json(CASE WHEN s.hidden THEN 'true' ELSE 'false' END))"
+)
+
 METADATA_COLUMNS = (
     ("id", "s.id", "Submission id (made at capture)"),
     ("consultation_id", "s.consultation_id", "Consultation id"),
     ("consultation_version", "s.consultation_version", "Version of the consultation answered"),
-    ("channel", "s.channel", "kiosk or sms"),
+    ("channel", "s.channel", "kiosk, sms or voice"),
     ("device_id", "s.device_id", "Device that captured it"),
     ("seq", "s.seq", "Number in that device's ledger"),
     ("respondent", "s.respondent", "SMS: pseudonym of the phone number; kiosk: empty"),
@@ -439,6 +468,19 @@ def write_xlsx(
     for row in codebook_rows(plan):
         codebook.append([clean(cell) for cell in row])
     workbook.save(target)
+
+
+def records(
+    db: sqlite_utils.Database,
+    plan: ExportPlan,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Return up to `limit` of the export's submission records, decoded, in export order."""
+    sql, params = plan.record_query(after=after, limit=limit, offset=offset)
+    return [json.loads(row[0]) for row in db.execute(sql, params)]
 
 
 def text_chunks(

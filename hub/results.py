@@ -31,6 +31,7 @@ from .errors import FilterError
 MAX_BINS = 10
 TEXT_LIST_LIMIT = 50
 _WORD = re.compile(r"\w+", re.UNICODE)
+_COMPARISONS = ("<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Filters:
     until: date | None = None
     include_hidden: bool = False
     search: str = ""
+    complete: bool | None = None  # None: complete and part-way ones alike
+    # Comparisons of `submitted_at` with instants, such as (">=", "2026-11-01T00:00:00Z"),
+    # for readers that filter on time rather than days (the OData feed).
+    submitted: tuple[tuple[str, str], ...] = ()
     timezone: str = "UTC"  # whose days `since` and `until` are (not a query argument)
 
     @classmethod
@@ -62,6 +67,7 @@ class Filters:
             until=_day(args.get("until", ""), "until"),
             include_hidden=args.get("hidden", "") in ("1", "on", "true"),
             search=args.get("q", "").strip()[:200],
+            complete=_yes_no(args.get("complete", "")),
             timezone=timezone,
         )
 
@@ -75,6 +81,7 @@ class Filters:
             "until": self.until.isoformat() if self.until else "",
             "hidden": "1" if self.include_hidden else "",
             "q": self.search,
+            "complete": "" if self.complete is None else str(int(self.complete)),
         }
         return {key: value for key, value in args.items() if value}
 
@@ -98,6 +105,14 @@ class Filters:
             params.append(days.day_start(self.until + timedelta(days=1), self.timezone))
         if not self.include_hidden:
             clauses.append(f"{alias}.hidden = 0")
+        for operator, instant in self.submitted:
+            if operator not in _COMPARISONS:
+                raise FilterError(f"unknown comparison {operator!r}")
+            clauses.append(f"{alias}.submitted_at {operator} ?")
+            params.append(instant)
+        if self.complete is not None:
+            clauses.append(f"{alias}.complete = ?")
+            params.append(int(self.complete))
         if self.search:
             match = fts_query(self.search)
             if match:
@@ -120,6 +135,17 @@ def _day(value: str, name: str) -> date | None:
         if name == "since":
             raise FilterError(_("The start day must be a date like 2026-11-01.")) from None
         raise FilterError(_("The end day must be a date like 2026-11-01.")) from None
+
+
+def _yes_no(value: str) -> bool | None:
+    value = value.strip().lower()
+    if value in ("", "any"):
+        return None
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise FilterError(_("“Complete” must be 1 (complete only) or 0 (part-way only)."))
 
 
 def fts_query(text: str) -> str:

@@ -13,12 +13,13 @@ from flask_babel import format_decimal, gettext
 from participate.consultations import Question, localize
 from participate.errors import AnswerError
 
-# Letters for the on-screen keyboard, one string a row; the accented row follows the
-# language. A language without its own layout gets the English one.
-KEYBOARDS: dict[str, tuple[str, ...]] = {
-    "en": ("1234567890-", "qwertyuiop", "asdfghjkl'", "zxcvbnm,.?!"),
-    "fr": ("1234567890-", "azertyuiop", "qsdfghjklm", "wxcvbn',.?!", "éèêëàâçîïôùûœ"),
-}
+# The on-screen keyboard's keys, one string a row (the last row, Capitals, @, Space and
+# Delete, is the template's). Quebec types on QWERTY: the Canadian French layout has the
+# English letter rows and adds the accented letters, and English-speaking Quebeckers
+# write French names too (Hélène, Café), so both keyboards carry the accented row. A
+# language without its own layout gets the English one.
+QUEBEC = ("1234567890()", "qwertyuiop-", "asdfghjkl;:", "zxcvbnm,.'?!", "éèêëàâçîïôùûœ")
+KEYBOARDS: dict[str, tuple[str, ...]] = {"en": QUEBEC, "fr": QUEBEC}
 CHOOSING_TYPES = ("choice", "multi", "scale", "yesno")
 
 
@@ -96,8 +97,7 @@ def answer_text(question: Question, value: Any, language: str) -> str:
         choice = question.choice(value)
         return localize(choice.text, language) if choice else str(value)
     if question.type == "multi":
-        texts = [localize(c.text, language) for c in question.choices if c.id in value]
-        return ", ".join(texts)
+        return ", ".join(chosen_texts(question, value, language))
     if question.type == "yesno":
         return gettext("Yes") if value else gettext("No")
     if question.type == "scale":
@@ -108,6 +108,11 @@ def answer_text(question: Question, value: Any, language: str) -> str:
     if question.type == "number":
         return format_number(value)
     return str(value)
+
+
+def chosen_texts(question: Question, value: list[str], language: str) -> list[str]:
+    """Return the texts of the choices a multiple-choice answer holds, in the question's order."""
+    return [localize(c.text, language) for c in question.choices if c.id in value]
 
 
 def form_values(question: Question, value: Any) -> list[str]:

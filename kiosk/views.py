@@ -23,15 +23,16 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import NotFound as PageNotFound
 
-from participate import clock, consultations, group_commit, store
+from participate import clock, consultations, group_commit, settings, store
 from participate.answers import from_form
 from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, NotFound
 
-from . import display, visits
+from . import assets, display, visits
 from .errors import ConsultationClosed, UnknownQuestion, VisitGone
 from .visits import Visit
 
@@ -42,10 +43,12 @@ COOKIE = "kiosk_visit"
 # Extra seconds the server waits beyond the page's own idle reset before it expires a
 # visit, so a page whose script is running always resets first.
 EXPIRY_GRACE_SECONDS = 15
-SECURITY_HEADERS = {
+NO_STORE_HEADERS = {
     "Cache-Control": "no-store, max-age=0",
     "Pragma": "no-cache",
     "Expires": "0",
+}
+SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none';"
         " form-action 'self'; frame-ancestors 'none'"
@@ -71,7 +74,26 @@ def max_idle_seconds() -> float:
 def ui_language(language: str | None) -> str:
     """Return `language` if the interface speaks it, else the default interface language."""
     languages = list(current_app.config["LANGUAGES"])
-    return language if language in languages else languages[0]
+    return language if language in languages else default_language()
+
+
+def default_language() -> str:
+    """Return the language a screen opens in when nobody has chosen one yet.
+
+    The first of `LANGUAGES` when it was set; left unset, the first language (the
+    interface speaks) of the first open consultation, so a French-first consultation
+    greets people in French without anyone having to configure it.
+    """
+    languages = list(current_app.config["LANGUAGES"])
+    # create_app copies the defaults in by reference: the very same list means unset.
+    if current_app.config["LANGUAGES"] is not settings.DEFAULTS["LANGUAGES"]:
+        return languages[0]
+    today = clock.today(current_app.config["TIMEZONE"])
+    for consultation in consultations.open_now(store.get_db(), today)[:1]:
+        for language in consultation.languages:
+            if language in languages:
+                return language
+    return languages[0]
 
 
 def _text_size(value: str | None) -> str:
@@ -148,6 +170,7 @@ def render(template: str, *, language: str, status: int = 200, **context: Any) -
             warning_seconds=int(config["KIOSK_WARNING_SECONDS"]),
             display=display,
             localize=localize,
+            asset_url=asset_url,
             status=status,
             **context,
         )
@@ -160,8 +183,11 @@ def render(template: str, *, language: str, status: int = 200, **context: Any) -
 @bp.after_request
 def _no_store(response: Response) -> Response:
     # A kiosk page may hold a visitor's answers: never keep it in any cache, so Back
-    # after a reset asks the server, which no longer knows the visit.
+    # after a reset asks the server, which no longer knows the visit. Its static files
+    # hold nothing of anyone and are named by their content: those are kept.
     response.headers.update(SECURITY_HEADERS)
+    if request.endpoint not in ASSET_ENDPOINTS:
+        response.headers.update(NO_STORE_HEADERS)
     return response
 
 
@@ -178,6 +204,15 @@ def _restart(error: VisitGone) -> Any:
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Any:
     return _error_page(error.code or 500, error.description or "")
+
+
+@bp.app_errorhandler(PageNotFound)
+def _page_not_found(error: PageNotFound) -> Any:
+    # An address no route knows (the blueprint's own handler never sees those): a kiosk
+    # page in the screen's language rather than the framework's English "Not Found".
+    if not request.accept_mimetypes.accept_html:
+        return error.get_response()
+    return _error_page(404, error.description or "")
 
 
 @bp.errorhandler(UnknownQuestion)
@@ -205,6 +240,50 @@ def _error_page(status: int, detail: str) -> Any:
     return render("kiosk/error.html", language=ui_language(language), status=status)
 
 
+# --- static files ------------------------------------------------------------------------
+
+ASSET_ENDPOINTS = ("kiosk.asset", "kiosk.favicon")
+FAVICON = "kiosk/favicon.svg"
+
+
+def asset_url(filename: str) -> str:
+    """Return the address of a kiosk file that names its content (cached for a year)."""
+    asset = assets.load(filename)
+    if asset is None:
+        raise LookupError(f"no kiosk file {filename!r}")
+    return url_for("kiosk.asset", digest=asset.digest, filename=filename)
+
+
+def _send(asset: assets.Asset, cache_control: str) -> Response:
+    compressed = asset.gzipped is not None and "gzip" in request.accept_encodings
+    response = Response(asset.gzipped if compressed else asset.body, mimetype=asset.mimetype)
+    if compressed:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Vary"] = "Accept-Encoding"
+    # One tag per representation: the gzipped bytes are not the plain ones.
+    response.set_etag(asset.digest + ("-gzip" if compressed else ""))
+    return response.make_conditional(request)
+
+
+@bp.get("/assets/<digest>/<path:filename>")
+def asset(digest: str, filename: str) -> Any:
+    """Send a kiosk file by its content's address; an old address is simply not found."""
+    found = assets.load(filename)
+    if found is None or found.digest != digest:
+        raise PageNotFound(f"no kiosk file {filename!r} with digest {digest!r}")
+    return _send(found, assets.CACHE_CONTROL)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Any:
+    """Send the kiosk's icon to browsers that ask the old address (a day's cache)."""
+    found = assets.load(FAVICON)
+    if found is None:
+        raise PageNotFound("no favicon")
+    return _send(found, "public, max-age=86400")
+
+
 # --- welcome and start -----------------------------------------------------------------
 
 
@@ -222,11 +301,29 @@ def welcome() -> Any:
         text_size=size,
         consultations=consultations.open_now(db, today),
         languages=list(current_app.config["LANGUAGES"]),
+        invitations=_invitations(language),
     )
     response = Response(html, status)
     if COOKIE in request.cookies:
         response.delete_cookie(COOKIE, path="/")
     return response
+
+
+def _invitations(language: str) -> list[dict[str, str]]:
+    """Return the attract screen's words in every interface language, `language` first."""
+    languages = list(current_app.config["LANGUAGES"])
+    ordered = [language, *(code for code in languages if code != language)]
+    invitations = []
+    for code in ordered:
+        with force_locale(code):
+            invitations.append(
+                {
+                    "lang": code,
+                    "title": gettext("Have your say"),
+                    "hint": gettext("Touch the screen to begin"),
+                }
+            )
+    return invitations
 
 
 @bp.post("/start")
@@ -423,9 +520,25 @@ def thanks() -> Any:
 
 @bp.post("/reset")
 def reset() -> Any:
-    """End the visit now (Start over, or the idle timer) and return to the welcome screen."""
-    visits.end(store.get_db(), request.form.get("visit"))
-    response = _see_other("kiosk.welcome")
+    """Ask before ending the visit; once confirmed, end it and return to the welcome screen.
+
+    A person's Start over keeps their language on the welcome screen; the idle timer's
+    reset (`reason=idle`) is for the next visitor, who gets the default one.
+    """
+    db = store.get_db()
+    token = request.form.get("visit")
+    if request.form.get("confirmed") != "1":
+        visit = _visit_from_form()
+        return render(
+            "kiosk/start_over.html",
+            language=visit.language,
+            visit=visit,
+            back=_back_path(),
+            text_size=visit.text_size,
+        )
+    language = None if request.form.get("reason") == "idle" else visits.language_of(db, token)
+    visits.end(db, token)
+    response = _see_other("kiosk.welcome", lang=language)
     response.delete_cookie(COOKIE, path="/")
     return response
 

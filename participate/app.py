@@ -13,7 +13,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from participate import __version__, hub, kiosk, settings, sms, store, sync, typography
+from participate import __version__, api, hub, kiosk, settings, sms, store, sync, typography, voice
 from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
 from participate.resources import resource_dir
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # The feature packages, each exposing `init_app(app)` and, if it has background work,
 # `schedule(scheduler, app)`, `commands` for the CLI and `load_report(consultation)` for
 # `participate load`. Imported here, the composition root; the core imports them nowhere else.
-FEATURES: tuple[ModuleType, ...] = (kiosk, sms, sync, hub)
+FEATURES: tuple[ModuleType, ...] = (kiosk, sms, voice, sync, hub, api)
 ROLES = ("hub", "node")
 
 

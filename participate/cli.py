@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from participate import __version__, consultations, logs, store
+from participate import __version__, consultations, logs, speech, store
 from participate.app import FEATURES, create_app
 from participate.command_options import db_option, friendly_errors
 from participate.serve import THREADS
@@ -37,11 +37,13 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
     """Load or update consultations from YAML or JSON FILES (all or nothing).
 
     A file whose content changed becomes a new version; earlier versions are kept, so
-    answers given under them stay valid. A hub publishes what it loads to its nodes.
+    answers given under them stay valid. A hub publishes what it loads to its nodes. A
+    kiosk node's store also gets the read-aloud audio of each version.
     """
     parsed = consultations.read_files(files)
     with store.open_db(db_path, migrate=True) as db:
         results = consultations.save(db, parsed, source=", ".join(str(f) for f in files))
+        is_node = store.get_meta(db, "device_id") is not None
     for result in results:
         c = result.consultation
         click.echo(
@@ -52,6 +54,18 @@ def load(db_path: Path, files: tuple[Path, ...]) -> None:
             report = getattr(feature, "load_report", None)
             for line in report(c) if report else ():
                 click.echo(f"  {line}")
+    if is_node:
+        click.echo(_render_audio(db_path, [r.consultation for r in results]))
+
+
+def _render_audio(db_path: Path, loaded: list[consultations.Consultation]) -> str:
+    """Render the read-aloud audio of what was loaded; return the line that says so."""
+    # Only a node's kiosk reads aloud: a hub's nodes render their own when they pull.
+    if not speech.available():
+        return "audio: espeak-ng or opusenc is not installed here; the kiosk will not read aloud"
+    folder = speech.audio_dir(db_path)
+    rendered = sum(speech.prepare(folder, c) for c in loaded)
+    return f"audio: {rendered} new files in {folder}"
 
 
 def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

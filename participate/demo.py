@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from participate import consultations, store
+from participate import consultations, speech, store
 from participate.app import create_app
 from participate.resources import resource_dir
 from participate.serve import make_server, settle_memory, start_scheduler
@@ -104,6 +104,15 @@ def run(data_dir: Path, host: str, port: int) -> None:
     click.echo(f"  Staff pages:           {hub_url}/staff/")
     click.echo(f"      sign in as {state.staff_email} with password {state.staff_password}")
     click.echo(f"  SMS simulator:         {hub_url}/sms/simulator  (text HOURS, or HEURES)")
+    click.echo(f"  Phone call simulator:  {hub_url}/sms/simulator#call  (a keypad, same page)")
+    if speech.available():
+        click.echo("  Read aloud:            on (the kiosk's Listen button; espeak-ng)")
+    else:
+        click.echo(
+            "  Read aloud:            off (apt-get install espeak-ng opus-tools, then restart)"
+        )
+    click.echo(f"  Read API (OpenAPI):    {hub_url}/api/open/v1/openapi.json")
+    click.echo(f"  API tokens, webhooks:  {hub_url}/staff/connections  (docs/api.md)")
     click.echo(f"  Hub health:            {hub_url}/healthz")
     click.echo(f"  Kiosk node health:     {kiosk_url}/healthz")
     click.echo(f"Data in {data_dir.resolve()}. Press Ctrl+C to stop.")

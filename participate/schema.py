@@ -386,3 +386,165 @@ def m006_report_quotes(db: sqlite_utils.Database) -> None:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
+
+
+@migrations()
+def m006_connected(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Hub: tokens other systems read the API with; only a SHA-256 of each is kept.
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'staff')),
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        -- Hub: every request made with a token, under the token's name.
+        CREATE TABLE api_token_uses (
+            id INTEGER PRIMARY KEY,
+            token_id INTEGER NOT NULL REFERENCES api_tokens (id),
+            token_name TEXT NOT NULL,
+            used_at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL
+        );
+        CREATE INDEX api_token_uses_token ON api_token_uses (token_id, used_at);
+        -- Hub: URLs told of each new submission of a consultation, signed with `secret`.
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations (id),
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            removed_at TEXT
+        );
+        -- Hub: the outbox. One row a (webhook, submission) to deliver, or a test ping
+        -- (submission_id NULL); filled by the trigger below in the very transaction that
+        -- stores the submission, whatever wrote it, so none is missed and none is doubled.
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            webhook_id INTEGER NOT NULL REFERENCES webhooks (id),
+            submission_id TEXT,
+            event TEXT NOT NULL DEFAULT 'submission.created',
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT,                -- NULL once delivered or given up
+            attempts INTEGER NOT NULL DEFAULT 0,
+            delivered_at TEXT,
+            given_up_at TEXT,
+            UNIQUE (webhook_id, submission_id)
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+            WHERE next_attempt_at IS NOT NULL;
+        -- Hub: what each attempt got back, for the staff page.
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id),
+            attempted_at TEXT NOT NULL,
+            status INTEGER,                      -- the HTTP status, NULL if none came back
+            error TEXT NOT NULL DEFAULT '',
+            seconds REAL NOT NULL
+        );
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
+        CREATE TRIGGER submissions_webhooks_ai AFTER INSERT ON submissions BEGIN
+            INSERT INTO webhook_deliveries (webhook_id, submission_id, created_at, next_attempt_at)
+            SELECT w.id, new.id, t.now, t.now
+            FROM webhooks w, (SELECT strftime('%Y-%m-%dT%H:%M:%f000Z') AS now) t
+            WHERE w.consultation_id = new.consultation_id AND w.removed_at IS NULL;
+        END;
+        """
+    )
+
+
+# --- voice: read-aloud audio at the kiosk, the phone call channel ---
+
+
+@migrations()
+def m007_voice(db: sqlite_utils.Database) -> None:
+    # Submissions may now come by phone call. Widening a CHECK changes no stored row, so,
+    # as SQLite's ALTER TABLE documentation describes for such changes, the table's
+    # definition is edited in place (no copy of the table, its indexes and triggers).
+    old_check = "CHECK (channel IN ('kiosk', 'sms'))"
+    new_check = "CHECK (channel IN ('kiosk', 'sms', 'voice'))"
+    schema_version = db.execute("PRAGMA schema_version").fetchone()[0]
+    db.execute("PRAGMA writable_schema = ON")
+    db.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ?",
+        [old_check, new_check, "submissions"],
+    )
+    db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    db.execute("PRAGMA writable_schema = OFF")
+    db.executescript(
+        """
+        -- Hub: whether a node can read its questions aloud (espeak-ng present), from its heartbeat.
+        ALTER TABLE device_status ADD COLUMN audio TEXT NOT NULL DEFAULT '';
+        -- One caller's progress through one consultation, over one or more calls (a dropped
+        -- call resumes within VOICE_SESSION_HOURS); like sms_conversations.
+        CREATE TABLE voice_sessions (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            consultation_id TEXT NOT NULL,
+            consultation_version TEXT NOT NULL,
+            language TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0,  -- index of the question being asked
+            answers TEXT NOT NULL DEFAULT '{}',   -- JSON, question id to value
+            selected TEXT NOT NULL DEFAULT '[]',  -- multi: choices pressed so far
+            retries INTEGER NOT NULL DEFAULT 0,   -- no or unclear input at this question
+            submission_id TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            ended_at TEXT
+        );
+        CREATE UNIQUE INDEX voice_sessions_one_active ON voice_sessions (contact_id)
+            WHERE status = 'active';
+        CREATE INDEX voice_sessions_idle ON voice_sessions (updated_at) WHERE status = 'active';
+        -- One row per call; `stage` is where the call is (language menu, questions, ended).
+        CREATE TABLE voice_calls (
+            call_sid TEXT PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            consultation_id TEXT NOT NULL,
+            session_id INTEGER REFERENCES voice_sessions (id),
+            stage TEXT NOT NULL DEFAULT 'language', -- language, questions, ended
+            language TEXT NOT NULL DEFAULT '',
+            retries INTEGER NOT NULL DEFAULT 0,   -- no or unclear key at the language menu
+            call_status TEXT NOT NULL DEFAULT '', -- Twilio's, from the status callback
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- The TwiML answered to each step of a call: Twilio retrying a step gets it again.
+        CREATE TABLE voice_steps (
+            call_sid TEXT NOT NULL REFERENCES voice_calls (call_sid) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            twiml TEXT NOT NULL,
+            PRIMARY KEY (call_sid, step)
+        );
+        -- Spoken answers to text questions (only with VOICE_RECORDINGS), kept as audio here.
+        CREATE TABLE voice_recordings (
+            id INTEGER PRIMARY KEY,
+            submission_id TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            recording_sid TEXT NOT NULL UNIQUE,
+            recording_url TEXT NOT NULL,
+            duration INTEGER,
+            path TEXT,                            -- set once fetched from Twilio
+            fetched_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        -- What the simulator page's keypad said and heard; never synced or exported.
+        CREATE TABLE voice_simulator_log (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            call_sid TEXT NOT NULL,
+            step INTEGER NOT NULL,                -- the step the next key is sent as
+            direction TEXT NOT NULL,              -- in (a key) or out (what was said)
+            body TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )

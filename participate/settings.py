@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
         2 * 1024 * 1024,
         "Largest request body accepted, in bytes; larger bodies get 413.",
     ),
-    Setting("LANGUAGES", ["en", "fr"], "Interface languages offered, first is the default."),
+    Setting(
+        "LANGUAGES",
+        ["en", "fr"],
+        "Interface languages offered, first is the default"
+        " (unset: the kiosk opens in the first open consultation's first language).",
+    ),
     Setting(
         "FRENCH_TYPOGRAPHY",
         "fr-CA",
@@ -75,6 +80,11 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "Show the kiosk's on-screen keyboard for text answers (false for kiosks with a keyboard).",
     ),
+    Setting(
+        "KIOSK_READ_ALOUD_ON_ARRIVAL",
+        False,
+        "Read each kiosk screen aloud as it appears (else only when Listen is pressed).",
+    ),
     # SMS
     Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID for outbound SMS."),
     Setting(
@@ -107,6 +117,22 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_MAX_ATTEMPTS", 5, "Outbound SMS: attempts before a transient failure is final."),
     Setting("SMS_RETRY_SECONDS", 60, "Outbound SMS: first retry delay, doubled at each attempt."),
+    # Voice (phone calls)
+    Setting(
+        "VOICE_CONSULTATION",
+        "",
+        "Consultation a phone call answers when the webhook URL names none (empty: the one open).",
+    ),
+    Setting(
+        "VOICE_SESSION_HOURS",
+        24,
+        "Hours a dropped call's answers wait for the caller to call back.",
+    ),
+    Setting(
+        "VOICE_RECORDINGS",
+        False,
+        "Let callers answer text questions by speaking (kept as audio, never transcribed).",
+    ),
     # Sync
     Setting("HUB_URL", "", "Node: base URL of the hub to sync with."),
     Setting("DEVICE_ID", "", "Node: this device's id, from `participate add-device`."),
@@ -150,6 +176,14 @@ SETTINGS: tuple[Setting, ...] = (
         "HUB_BACKLOG_WARN",
         1000,
         "Hub: unsynced submissions on a node at which it is called out as backed up.",
+    ),
+    # Read API and webhooks (hub)
+    Setting("WEBHOOK_POLL_SECONDS", 15, "Hub: seconds between runs of the webhook delivery job."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Hub: seconds a webhook receiver has to answer."),
+    Setting(
+        "WEBHOOK_RETRY_HOURS",
+        24,
+        "Hub: hours a webhook delivery is retried (with growing delays) before it is given up.",
     ),
 )
 

@@ -20,7 +20,7 @@ from participate import clock, store
 from participate.consultations import Consultation
 from participate.errors import Conflict
 
-CHANNELS = ("kiosk", "sms")
+CHANNELS = ("kiosk", "sms", "voice")
 RECORD_FIELDS = (
     "id",
     "consultation_id",

@@ -3,26 +3,45 @@
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
 node; `schedule` adds the expiry and outbound-queue jobs; `commands` adds
 `participate invite`; `load_report` tells `participate load` what each prompt costs.
+`caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
+channel (voice) uses, so a number that calls gets the same pseudonym and the same
+opt-out list as its texts.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+import sqlite_utils
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from participate.extensions import csrf
 
 from . import config as sms_config
+from . import contacts, phones
 from .commands import invite
+from .errors import InvalidNumber
 from .outbound import RateLimiter
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 
 commands = [invite]
-__all__ = ["commands", "init_app", "load_report", "schedule"]
+__all__ = [
+    "Caller",
+    "CallerNumber",
+    "InvalidNumber",
+    "caller_number",
+    "commands",
+    "identify_caller",
+    "init_app",
+    "load_report",
+    "opt_out_caller",
+    "schedule",
+    "simulator_allows",
+]
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
@@ -53,3 +72,51 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True
         )
+
+
+@dataclass(frozen=True)
+class CallerNumber:
+    """A number that calls, in E.164, with its keyed pseudonym (made under PHONE_PEPPER)."""
+
+    phone: str
+    respondent: str
+
+
+def caller_number(raw_phone: str) -> CallerNumber:
+    """Read a caller's number (in a request: it needs the app's settings); raise InvalidNumber."""
+    settings = sms_config.get()
+    phone = phones.to_e164(raw_phone, settings.default_region)
+    return CallerNumber(phone, phones.pseudonym(phone, settings.pepper))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A phone number that calls, as the other channels may know it: never the number itself."""
+
+    contact_id: int
+    respondent: str  # the same keyed pseudonym as the number's texts
+    language: str
+    opted_out: bool
+
+
+def identify_caller(db: sqlite_utils.Database, number: CallerNumber, stamp: str) -> Caller:
+    """Return the contact of a number that calls, made if new (needs no app context)."""
+    contact = contacts.ensure(db, number.phone, number.respondent, stamp)
+    return Caller(contact.id, number.respondent, contact.language, bool(contact.opted_out_at))
+
+
+def opt_out_caller(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:
+    """Add a caller's number to the opt-out list SMS STOP uses (no invitation is sent to it)."""
+    contacts.mark_opted_out(db, contact_id, stamp)
+
+
+def simulator_allows(raw_phone: str) -> str | None:
+    """Return the number in E.164 if the simulator may call as it (made-up only beside Twilio)."""
+    settings = sms_config.get()
+    if not settings.simulator:
+        return None
+    try:
+        phone = phones.to_e164(raw_phone, settings.default_region)
+    except InvalidNumber:
+        return None
+    return None if settings.live and phones.in_service(phone) else phone

@@ -6,16 +6,10 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
-from twilio.request_validator import (
-    SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
-    RequestValidator,
-    get_signature_algorithm,
-)
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import BadRequest
 
-from participate import group_commit, store
+from participate import group_commit, store, twilio_signature
 
 from . import config, conversations, outbound, phones, segments, simulator
 from .errors import InvalidNumber
@@ -27,26 +21,10 @@ bp = Blueprint("sms", __name__, url_prefix="/sms")
 DEFAULT_SIMULATOR_NUMBER = "+15555550100"
 
 
-def twilio_url() -> str:
-    """Return the URL Twilio called: PUBLIC_URL (behind a proxy) plus the path and raw query."""
-    # PUBLIC_URL is the app's public root, prefix included, as in the status callback URL.
-    base = config.get().public_url or request.host_url.rstrip("/") + request.script_root
-    url = base + request.path
-    query = request.query_string.decode("latin-1")
-    return f"{url}?{query}" if query else url
-
-
 def verify_signature() -> None:
     """Refuse (403) a request not signed by Twilio with our auth token; refuse all without one."""
-    token = config.get().auth_token
-    signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not token or not signature:
-        log.warning("sms.unsigned_request", extra={"path": request.path, "token_set": bool(token)})
-        abort(403, description="This endpoint only accepts requests signed by Twilio.")
-    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-    if not RequestValidator(token).validate(twilio_url(), request.form, signature, algorithm):
-        log.warning("sms.bad_signature", extra={"path": request.path})
-        abort(403, description="The request's Twilio signature does not match.")
+    settings = config.get()
+    twilio_signature.verify(settings.auth_token, settings.public_url)
 
 
 def twiml(replies: list[str]) -> Response:

@@ -43,6 +43,7 @@ ATTENTION = (
     "refused",  # its last request was refused (signature, clock window, ...)
     "clock skew",  # its clock differs from the hub's by more than SKEW_LIMIT
     "low disk",  # less than LOW_DISK free on the node
+    "audio missing",  # the node cannot read questions aloud (no espeak-ng or encoder)
 )
 
 # What a heartbeat reports, and the JSON types each field may take (None: not reported).
@@ -55,6 +56,7 @@ HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
     "node_clock": (str,),
     "free_disk": (int,),
     "last_error": (str,),
+    "audio": (str,),  # "ok" or "missing"; older nodes do not report it
 }
 
 
@@ -127,6 +129,7 @@ def record_heartbeat(
     values = {name: report.get(name) for name in HEARTBEAT_TYPES}
     values["version"] = str(values["version"] or "")
     values["last_error"] = str(values["last_error"] or "")
+    values["audio"] = str(values["audio"] or "")[:16]
     skew = None
     if values["node_clock"]:
         try:
@@ -138,7 +141,7 @@ def record_heartbeat(
         db.execute(
             "UPDATE device_status SET reported_at = ?, version = ?, queue_depth = ?,"
             " oldest_unsynced_age = ?, highest_seq = ?, rejected_count = ?, node_clock = ?,"
-            " clock_skew = ?, free_disk = ?, last_error = ? WHERE device_id = ?",
+            " clock_skew = ?, free_disk = ?, last_error = ?, audio = ? WHERE device_id = ?",
             [
                 now,
                 values["version"],
@@ -150,6 +153,7 @@ def record_heartbeat(
                 skew,
                 values["free_disk"],
                 values["last_error"],
+                values["audio"],
                 device_id,
             ],
         )
@@ -291,7 +295,8 @@ def list_devices(
     seconds_since_contact, reported_at, version, queue_depth, oldest_unsynced_age
     (seconds, aged to now), highest_seq (reported), held_count, highest_held, gaps (list
     of (first, last)), missing (count of missing numbers), rejected (count held at the
-    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes) and
+    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes), audio
+    ("ok", "missing", or "" if never reported) and
     attention (a list of ATTENTION flags, most important first). The secret is left out.
     """
     moment = now or clock.parse(clock.utcnow())
@@ -300,6 +305,7 @@ def list_devices(
         SELECT d.id, d.name, d.created_at, d.disabled_at, d.last_seen_at,
                s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
                s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
+               s.audio,
                (SELECT count(*) FROM sync_rejections r WHERE r.device_id = d.id)
         FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
         ORDER BY d.name COLLATE NOCASE, d.id
@@ -323,6 +329,7 @@ def list_devices(
             last_error,
             refused_at,
             refused_reason,
+            audio,
             rejected,
         ) = row
         held_count, highest_held = held_summary(db, device_id)
@@ -355,6 +362,7 @@ def list_devices(
             "last_error": last_error or "",
             "refused_at": refused_at,
             "refused_reason": refused_reason or "",
+            "audio": audio or "",
         }
         device["attention"] = _attention(
             device, stale_after, backlog_depth, backlog_age, skew_limit
@@ -396,4 +404,6 @@ def _attention(
         flags.add("clock skew")
     if device["free_disk"] is not None and device["free_disk"] < LOW_DISK:
         flags.add("low disk")
+    if device["audio"] == "missing":
+        flags.add("audio missing")
     return [flag for flag in ATTENTION if flag in flags]

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, store
+from participate import __version__, clock, consultations, speech, store
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
 
@@ -359,6 +359,8 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
         "node_clock": now,
         "free_disk": _free_disk(db),
         "last_error": state["last_error"],
+        # Whether the kiosk can read its questions aloud (espeak-ng and an encoder here).
+        "audio": "ok" if speech.available() else "missing",
     }
 
 

@@ -120,3 +120,38 @@ def browser() -> Iterator[Any]:
 def runner() -> CliRunner:
     """Return a runner for the `participate` command."""
     return CliRunner()
+
+
+@pytest.fixture
+def answered(db: sqlite_utils.Database, example: consultations.Consultation) -> list[dict]:
+    """Twelve submissions of the example at the hub, one a day from 2026-11-10 (UTC noon):
+    the 4th hidden, the 6th by SMS in French and left part-way; returned oldest first."""
+    from participate import submissions
+
+    made = []
+    for n in range(12):
+        sms = n == 5
+        record = submissions.record(
+            db,
+            example,
+            channel="sms" if sms else "kiosk",
+            language="fr" if sms else "en",
+            answers={"visits": "weekly"}
+            if sms
+            else {
+                "visits": "monthly",
+                "evenings": n % 2 == 0,
+                "rating": 1 + n % 5,
+                "times": ["mornings", "sundays"],
+            },
+            started_at=f"2026-11-{10 + n:02d}T11:59:00.000000Z",
+            respondent="pseudonym" if sms else "",
+            complete=not sms,
+        )
+        submitted_at = f"2026-11-{10 + n:02d}T12:00:00.000000Z"
+        db.execute(
+            "UPDATE submissions SET submitted_at = ?, hidden = ? WHERE id = ?",
+            [submitted_at, int(n == 3), record["id"]],
+        )
+        made.append({**record, "submitted_at": submitted_at, "hidden": n == 3})
+    return made

@@ -109,6 +109,7 @@ def test_heartbeat_is_kept_with_clock_skew_and_aged_queue(db):
         ({"queue_depth": 3, "oldest_unsynced_age": 2 * 3600}, 0, "backed up"),
         ({"queue_depth": 0, "last_error": "TransportError: refused"}, 0, "sync error"),
         ({"queue_depth": 0, "free_disk": 1024}, 0, "low disk"),
+        ({"queue_depth": 0, "audio": "missing"}, 0, "audio missing"),
     ],
 )
 def test_attention_flags(db, report, seconds_later, flag):

@@ -239,7 +239,7 @@ def test_codebook_lists_questions_and_choices_in_every_language(
     times = [r for r in rows if r["column"] == "times.sundays"]
     assert times[0]["text_en"] == "Sundays" and times[0]["text_fr"] == "Le dimanche"
     visits = [r for r in rows if r["question"] == "visits" and not r["choice"]][0]
-    assert visits["text_fr"] == "Vous venez à quelle fréquence ?"
+    assert visits["text_fr"] == "Quelle est la fréquence de vos visites ?"
     export.write_xlsx(db, plan, tmp_path / "out.xlsx")
     workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
     assert workbook.sheetnames == ["submissions", "codebook"]

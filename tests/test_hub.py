@@ -668,6 +668,7 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
             "highest_seq": 9,
             "node_clock": clock.utcnow(),
             "last_error": "",
+            "audio": "missing",
         },
     )
     db.execute(
@@ -679,6 +680,7 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "Branch library" in page and "stale" in page
     assert "9 missing" in page and "1-9" in page
     assert "0.1.0" in page
+    assert "audio missing: the kiosk cannot read aloud" in page  # no espeak-ng there
     assert "Enrol a device" not in page  # viewers do not administer
 
 
@@ -771,9 +773,7 @@ def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
     client = staff_client(app, "staff")
     page = client.get("/staff/c/library-hours/?lang=fr").get_data(as_text=True)
     assert '<html lang="fr">' in page
-    assert (
-        "Réponses à\u00a0: Vous venez à quelle fréquence ?" in page
-    )  # (the question is the file's)
+    assert "Réponses à\u00a0: Quelle est la fréquence de vos visites ?" in page
     assert "Chaque semaine" in page and "Appliquer les filtres" in page
     # The choice sticks for the next pages.
     devices_page = client.get("/staff/devices").get_data(as_text=True)

@@ -247,5 +247,5 @@ def test_french_staff_pages_pass_axe(context, server: ServerThread) -> None:
         fits_tablet(page)
     page.goto(f"{server.url}/staff/c/library-hours/")
     sync_api.expect(
-        page.get_by_role("img", name="Réponses à : Vous venez à quelle fréquence ?")
+        page.get_by_role("img", name="Réponses à : Quelle est la fréquence de vos visites ?")
     ).to_be_visible()

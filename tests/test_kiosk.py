@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import consultations
+from participate import consultations, settings
 from participate.app import create_app
 from participate.kiosk import display, sweep_idle_visits, visits
 from tests.conftest import EXAMPLE
@@ -115,9 +116,12 @@ def test_welcome_lists_open_consultations_as_buttons(client: FlaskClient, consul
 def test_welcome_in_french(client: FlaskClient, consultation) -> None:
     html = client.get("/?lang=fr").get_data(as_text=True)
     assert '<html lang="fr"' in html
-    assert "Heures d&#39;ouverture de la bibliothèque" in html
+    assert "Heures d’ouverture de la bibliothèque" in html
     assert "Donnez votre avis" in html
-    assert "Have your say" not in html
+    # English only on the attract screen, which greets in every language (marked as such).
+    attract = re.search(r'<div class="attract" id="attract" hidden>.*?\n  </div>', html, re.S)
+    assert attract and '<div class="attract-invite" lang="en">' in attract[0]
+    assert "Have your say" not in html.replace(attract[0], "")
 
 
 def test_welcome_without_open_consultations(
@@ -348,7 +352,7 @@ def test_a_refusal_speaks_plainly_in_the_visit_language(
         response = client.get("/question/99")
     html = response.get_data(as_text=True)
     assert response.status_code == 404
-    assert "Cette page n'existe pas" in html and "Rien n'a été enregistré" in html
+    assert "Cette page n’existe pas" in html and "Rien n’a été enregistré" in html
     assert "question 99" not in html and 'lang="en"' not in html
     reasons = [getattr(record, "detail", None) for record in caplog.records]
     assert "this consultation has no question 99" in reasons
@@ -486,7 +490,7 @@ def test_reset_deletes_the_visit_and_back_shows_nothing(
 ) -> None:
     token = start(client)
     answer_all(client, token, FULL_ANSWERS[:3])
-    response = client.post("/reset", data={"visit": token})
+    response = client.post("/reset", data={"visit": token, "confirmed": "1", "reason": "idle"})
     assert response.status_code == 303 and response.headers["Location"] == "/"
     assert "kiosk_visit=;" in response.headers["Set-Cookie"]
     assert visit_rows(db) == []
@@ -688,9 +692,141 @@ def test_a_node_schedules_the_sweep_and_a_hub_does_not(app: Flask, db_path: Path
 
     scheduler = BackgroundScheduler(timezone="UTC")
     kiosk.schedule(scheduler, app)
-    (job,) = scheduler.get_jobs()
-    assert job.id == "kiosk.sweep_idle_visits" and job.args == (app,)
+    jobs = {job.id: job.args for job in scheduler.get_jobs()}
+    # The audio render too, since espeak-ng is installed here (tests/test_kiosk_listen.py).
+    assert jobs == {"kiosk.sweep_idle_visits": (app,), "kiosk.render_audio": (app,)}
     hub = create_app({"TESTING": True, "DATABASE": str(db_path), "ROLE": "hub"})
     hub_scheduler = BackgroundScheduler(timezone="UTC")
     kiosk.schedule(hub_scheduler, hub)
     assert hub_scheduler.get_jobs() == []
+
+
+# --- Start over asks first; the welcome screen's language --------------------------------------
+
+
+def test_start_over_asks_before_clearing_and_keeps_the_language(
+    client: FlaskClient, db: sqlite_utils.Database, consultation
+) -> None:
+    token = start(client, lang="fr")
+    answer_all(client, token, FULL_ANSWERS[:2])
+    asked = client.post("/reset", data={"visit": token, "back": "/question/3"})
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Recommencer?" in html
+    assert 'href="/question/3"' in html  # "No, keep my answers" returns to the question
+    assert len(visit_rows(db)) == 1  # nothing cleared by asking
+    done = client.post("/reset", data={"visit": token, "confirmed": "1"})
+    assert done.status_code == 303 and done.headers["Location"] == "/?lang=fr"
+    assert visit_rows(db) == []
+
+
+@pytest.mark.parametrize("back", ["https://evil.example/", "//evil.example/x", "javascript:x"])
+def test_start_over_never_links_off_the_kiosk(client: FlaskClient, consultation, back) -> None:
+    token = start(client)
+    html = client.post("/reset", data={"visit": token, "back": back}).get_data(as_text=True)
+    assert 'href="/review"' in html and "evil" not in html
+
+
+def french_first(db: sqlite_utils.Database) -> None:
+    data = example_definition(languages=["fr", "en"])
+    consultations.save(db, [consultations.parse(data, "library-hours.yaml")])
+
+
+def test_welcome_follows_the_first_consultation_when_languages_is_unset(
+    app_config: dict, db: sqlite_utils.Database
+) -> None:
+    french_first(db)
+    client = create_app(app_config).test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert '<html lang="fr"' in html and "<h1>Donnez votre avis</h1>" in html
+    # The French 404, for an address no route knows.
+    missing = client.get("/nowhere", headers={"Accept": "text/html"})
+    assert missing.status_code == 404
+    assert "Cette page n’existe pas" in missing.get_data(as_text=True)
+
+
+def test_a_languages_setting_wins_over_the_consultation(
+    app_config: dict, db: sqlite_utils.Database
+) -> None:
+    french_first(db)
+    client = create_app({**app_config, "LANGUAGES": ["en", "fr"]}).test_client()
+    assert "<h1>Have your say</h1>" in client.get("/").get_data(as_text=True)
+
+
+def test_an_unknown_address_speaks_the_chosen_language(client: FlaskClient, consultation) -> None:
+    response = client.get("/nowhere?lang=fr", headers={"Accept": "text/html"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and '<html lang="fr"' in html
+    assert "Cette page n’existe pas" in html and "Not Found" not in html
+    # A program asking for JSON still gets the plain answer.
+    assert client.get("/nowhere", headers={"Accept": "application/json"}).status_code == 404
+
+
+# --- static files -------------------------------------------------------------------------------
+
+
+def test_static_files_are_named_by_content_cached_and_gzipped(
+    client: FlaskClient, consultation
+) -> None:
+    html = client.get("/").get_data(as_text=True)
+    css = re.search(r'href="(/assets/[0-9a-f]{12}/kiosk/kiosk\.css)"', html)
+    js = re.search(r'src="(/assets/[0-9a-f]{12}/kiosk/kiosk\.js)"', html)
+    icon = re.search(r'rel="icon" href="(/assets/[0-9a-f]{12}/kiosk/favicon\.svg)"', html)
+    assert css and js and icon
+    for url in (css[1], js[1], icon[1]):
+        response = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "no-store" not in response.headers["Cache-Control"]
+        plain = client.get(url)
+        assert "Content-Encoding" not in plain.headers
+        assert gzip.decompress(response.data) == plain.data
+        # A browser that asks again anyway is told nothing changed.
+        again = client.get(
+            url, headers={"If-None-Match": response.headers["ETag"], "Accept-Encoding": "gzip"}
+        )
+        assert again.status_code == 304
+        assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}).data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/000000000000/kiosk/kiosk.css",
+        "/assets/x/kiosk/../../templates/kiosk/layout.html",
+        "/assets/x/hub/hub.css",
+        "/assets/x/kiosk/",
+    ],
+)
+def test_an_old_or_foreign_asset_address_is_not_found(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_the_favicon(client: FlaskClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.data.startswith(b"<svg")
+
+
+# --- copy a first-time visitor reads ------------------------------------------------------------
+
+
+def test_the_review_lists_chosen_answers_one_a_line(client: FlaskClient, consultation) -> None:
+    token = start(client, lang="fr")
+    answer_all(client, token)
+    html = client.get("/review").get_data(as_text=True)
+    assert "<li>Le matin</li><li>Le dimanche</li>" in html
+    assert "Le matin, Le dimanche" not in html
+
+
+def test_the_thanks_is_said_once(client: FlaskClient, consultation) -> None:
+    token = start(client, lang="fr")
+    answer_all(client, token)
+    client.post("/submit", data={"visit": token})
+    html = client.get("/thanks").get_data(as_text=True)
+    assert html.split("<body")[1].count("Merci") == 1  # the title bar aside
+    assert '<h1 lang="fr">Merci ! Vos réponses ont été enregistrées.</h1>' in html
+
+
+def test_the_idle_warning_gives_time_to_read_it() -> None:
+    assert settings.DEFAULTS["KIOSK_WARNING_SECONDS"] >= 20

@@ -1,12 +1,11 @@
 """The kiosk in Debian's Chromium against a real waitress server, as a visitor would use it.
 
-Set PARTICIPATE_SCREENSHOTS=1 to (re)write docs/screenshots/kiosk-*.png from the English visit.
+The screens at each screen shape, and the screenshots in docs/, are in test_kiosk_screens.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from playwright import sync_api
 
 from participate import consultations, store
 from participate.app import create_app
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
@@ -27,7 +26,6 @@ from tests.support.browser import (
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 MAX_SCREEN_BYTES = 150 * 1024
 MIN_TARGET_PX = 48
@@ -75,12 +73,10 @@ def stored(db: sqlite_utils.Database) -> list[dict]:
 
 
 class Screens:
-    """Check each screen (axe, weight, touch targets) and optionally keep a screenshot."""
+    """Check each screen: axe, weight, touch targets."""
 
-    def __init__(self, page, enabled: bool) -> None:
+    def __init__(self, page) -> None:
         self.page = page
-        self.enabled = enabled
-        self.count = 0
 
     def check(self, name: str) -> None:
         page = self.page
@@ -104,24 +100,20 @@ class Screens:
             MIN_TARGET_PX,
         )
         assert small == [], f"{name}: touch targets under {MIN_TARGET_PX}px: {small}"
-        if self.enabled:
-            self.count += 1
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            path = SCREENSHOTS / f"kiosk-{self.count:02d}-{name}.png"
-            page.screenshot(path=str(path), full_page=True)
 
 
 def type_on_screen(page, text: str, language: str) -> None:
     """Type `text` with the kiosk's on-screen keyboard, as a visitor taps it."""
     fr = language == "fr"
-    capitals = page.get_by_role("button", name="Majuscule" if fr else "Capitals")
+    keyboard = page.get_by_role("group", name="Clavier" if fr else "Keyboard")
+    capitals = keyboard.get_by_role("button", name="Majuscule" if fr else "Capitals")
     for char in text:
         if char == " ":
-            page.get_by_role("button", name="Espace" if fr else "Space").click()
+            keyboard.get_by_role("button", name="Espace" if fr else "Space").click()
             continue
         if char != char.lower():
             capitals.click()
-        page.get_by_role("button", name=char.lower(), exact=True).click()
+        keyboard.get_by_role("button", name=char.lower(), exact=True).click()
 
 
 def answer_visit(page, language: str, screens: Screens | None = None) -> None:
@@ -194,13 +186,13 @@ def test_a_complete_visit_in_each_language(server, browser, db, language: str) -
     requests = record_requests(context)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    screens = Screens(page, enabled=not fr and bool(os.environ.get("PARTICIPATE_SCREENSHOTS")))
+    screens = Screens(page)
     page.goto(server.url + "/")
     if fr:
         page.get_by_role("link", name="Français").click()
         sync_api.expect(page.get_by_role("heading", name="Donnez votre avis")).to_be_visible()
     screens.check("welcome")
-    title = "Heures d'ouverture de la bibliothèque" if fr else "Library opening hours"
+    title = "Heures d’ouverture de la bibliothèque" if fr else "Library opening hours"
     page.get_by_role("button", name=title).click()
     answer_visit(page, language, screens)
     page.get_by_role("button", name="Envoyer mes réponses" if fr else "Send my answers").click()
@@ -259,8 +251,6 @@ def test_idle_reset_clears_everything(server, browser, db) -> None:
     dialog = page.get_by_role("alertdialog", name="Still there?")
     sync_api.expect(dialog).to_be_visible()
     assert_no_axe_violations(page, "idle warning")
-    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
-        page.screenshot(path=str(SCREENSHOTS / "kiosk-11-idle-warning.png"))
     # "I'm still here" keeps the visit; the warning comes back after another idle spell.
     dialog.get_by_role("button", name="I'm still here").click()
     sync_api.expect(dialog).to_be_hidden()
@@ -289,8 +279,6 @@ def test_idle_reset_clears_everything(server, browser, db) -> None:
     attract = page.get_by_text("Touch the screen to begin")
     sync_api.expect(attract).to_be_visible()
     assert_no_axe_violations(page, "attract screen")
-    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
-        page.screenshot(path=str(SCREENSHOTS / "kiosk-12-attract.png"))
     attract.click()
     sync_api.expect(attract).to_be_hidden()
     requests.assert_local()
@@ -368,8 +356,6 @@ def test_the_kiosk_error_page(server, browser, db) -> None:
     assert response.status == 404
     sync_api.expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
     assert_no_axe_violations(page, "error page")
-    if os.environ.get("PARTICIPATE_SCREENSHOTS"):
-        page.screenshot(path=str(SCREENSHOTS / "kiosk-13-not-found.png"))
     page.get_by_role("link", name="Start again").click()
     sync_api.expect(page.get_by_role("heading", name="Have your say")).to_be_visible()
     assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
@@ -421,7 +407,7 @@ def test_large_french_text_fits_a_portrait_screen(server, browser, db) -> None:
     context = new_context(browser, viewport={"width": 800, "height": 1280})
     page = context.new_page()
     page.goto(server.url + "/?lang=fr&size=large")
-    page.get_by_role("button", name="Heures d'ouverture de la bibliothèque").click()
+    page.get_by_role("button", name="Heures d’ouverture de la bibliothèque").click()
 
     def overflow() -> int:
         return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -435,4 +421,195 @@ def test_large_french_text_fits_a_portrait_screen(server, browser, db) -> None:
     )
     assert rows and set(rows) == {1}, rows
     assert_no_axe_violations(page, "large French text question")
+    context.close()
+
+
+# --- what a first-time visitor ran into (issue 14) --------------------------------------------
+
+
+def open_question(server, browser, number: int, *, language: str = "en", **options):
+    """Start a visit in a fresh context and go straight to question `number`."""
+    context = new_context(browser, viewport=VIEWPORT, **options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"{server.url}/?lang={language}")
+    title = "Heures d’ouverture" if language == "fr" else "Library opening hours"
+    page.get_by_role("button", name=title).click()
+    page.wait_for_url("**/question/1")
+    if number > 1:
+        page.goto(f"{server.url}/question/{number}")
+    return context, page
+
+
+def tap_keypad(page, keys: str, language: str = "en") -> None:
+    keypad = page.get_by_role("group", name="Pavé numérique" if language == "fr" else "Keypad")
+    for key in keys:
+        keypad.get_by_role("button", name=key, exact=True).click()
+
+
+def test_the_keypad_deletes_the_last_digit_wherever_the_caret_is(server, browser, db) -> None:
+    # 99 on a 0-80 question, Next (error), Delete twice, 1: the field reads 1, not 199.
+    context, page = open_question(server, browser, 5)
+    field = page.get_by_role("textbox", name="How many hours a week do you spend at the library?")
+    tap_keypad(page, "99")
+    page.get_by_role("button", name="Next").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("from 0 to 80")
+    delete = page.get_by_role("button", name="Delete last digit")
+    delete.click()
+    delete.click()
+    tap_keypad(page, "1")
+    sync_api.expect(field).to_have_value("1")
+    # The same after coming back to the question from the review.
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Review my answers").click()
+    page.get_by_role("link", name="question 5").click()
+    sync_api.expect(field).to_have_value("1")
+    field.click()  # a caret left at the start of the field changes nothing
+    page.keyboard.press("Home")
+    tap_keypad(page, "2")
+    sync_api.expect(field).to_have_value("12")
+    delete.click()
+    delete.click()
+    tap_keypad(page, "7")
+    sync_api.expect(field).to_have_value("7")
+    context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_an_error_goes_with_the_next_key(server, browser, db, language: str) -> None:
+    fr = language == "fr"
+    context, page = open_question(server, browser, 5, language=language)
+    tap_keypad(page, "99", language)
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    alert = page.get_by_role("alert")
+    sync_api.expect(alert).to_be_visible()
+    field = page.get_by_role("textbox")
+    sync_api.expect(field).to_have_attribute("aria-invalid", "true")
+    assert_no_axe_violations(page, "number error")
+    delete = "Effacer le dernier chiffre" if fr else "Delete last digit"
+    page.get_by_role("button", name=delete).click()
+    sync_api.expect(alert).to_have_count(0)
+    assert field.get_attribute("aria-invalid") is None
+    assert not page.title().startswith("Erreur" if fr else "Error")
+    assert_no_axe_violations(page, "number error cleared")
+    # A choice question: the error goes as soon as an answer is chosen.
+    page.goto(server.url + "/question/1")
+    page.get_by_role("button", name="Suivant" if fr else "Next").click()
+    sync_api.expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_role("radio", name="Rarement" if fr else "Rarely").check()
+    sync_api.expect(page.get_by_role("alert")).to_have_count(0)
+    context.close()
+
+
+KEYBOARD_TEXTS = ["Café", "été : oui", "(514) 555-0100", "Hélène", "ana@exemple.ca; merci"]
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_both_keyboards_type_quebec_text(server, browser, db, language: str) -> None:
+    context, page = open_question(server, browser, 6, language=language)
+    # Canadian French is QWERTY: the first row of letters reads q w e r t y, in French too.
+    rows = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.keyboard-row')).map((row) =>
+             Array.from(row.querySelectorAll('button'))
+               .map((key) => key.textContent.trim()).join(''))"""
+    )
+    assert [row for row in rows if row[:1].isalpha()][0].startswith("qwerty")
+    field = page.get_by_role("textbox")
+    for text in KEYBOARD_TEXTS:
+        field.fill("")
+        type_on_screen(page, text, language)
+        sync_api.expect(field).to_have_value(text)
+    # What was typed is what is kept.
+    review = "Vérifier mes réponses" if language == "fr" else "Review my answers"
+    page.get_by_role("button", name=review).click()
+    sync_api.expect(page.get_by_text(KEYBOARD_TEXTS[-1])).to_be_visible()
+    context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_start_over_asks_first_and_keeps_the_language(server, browser, db, javascript) -> None:
+    context, page = open_question(server, browser, 1, language="fr", javascript_enabled=javascript)
+    page.get_by_role("radio", name="Chaque mois").check()
+    page.get_by_role("button", name="Suivant").click()
+    page.get_by_role("button", name="Recommencer").click()
+    sync_api.expect(page.get_by_role("heading", name="Recommencer?")).to_be_visible()
+    if javascript:
+        assert_no_axe_violations(page, "start over?")
+    # No: back to the question, the answers kept.
+    page.get_by_role("link", name="Non, garder mes réponses").click()
+    sync_api.expect(page.get_by_text("Question 2 sur 6")).to_be_visible()
+    assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 1
+    # Yes: cleared, and the welcome screen still speaks French.
+    page.get_by_role("button", name="Recommencer").click()
+    page.get_by_role("button", name="Oui, effacer mes réponses").click()
+    sync_api.expect(page.get_by_role("heading", name="Donnez votre avis")).to_be_visible()
+    assert db.execute("SELECT count(*) FROM kiosk_visits").fetchone()[0] == 0
+    context.close()
+
+
+def test_the_idle_warning_gives_time_and_hides_the_answers(server, browser, db) -> None:
+    context, page = open_question(server, browser, 6)
+    page.clock.install()
+    page.reload()
+    page.get_by_role("textbox").fill("My private thoughts")
+    page.clock.run_for(90_000)
+    dialog = page.get_by_role("alertdialog", name="Still there?")
+    sync_api.expect(dialog).to_be_visible()
+    # The default warning lasts 30 seconds, long enough to read and reach the button.
+    sync_api.expect(dialog).to_contain_text("cleared in 30 seconds")
+    # Whoever walks up sees neither the question nor the answer behind the warning.
+    sync_api.expect(page.get_by_role("textbox")).to_be_hidden()
+    sync_api.expect(page.get_by_text("Anything else?")).to_be_hidden()
+    assert_no_axe_violations(page, "idle warning over a typed answer")
+    dialog.get_by_role("button", name="I'm still here").click()
+    sync_api.expect(page.get_by_role("textbox")).to_have_value("My private thoughts")
+    sync_api.expect(page.get_by_role("textbox")).to_be_visible()
+    context.close()
+
+
+def test_the_attract_screen_and_a_lost_page_speak_french(server, browser, db) -> None:
+    context = new_context(browser, viewport=VIEWPORT)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.clock.run_for(91_000)
+    # Nobody has chosen a language yet: it invites in both.
+    sync_api.expect(page.get_by_text("Touchez l’écran pour commencer")).to_be_visible()
+    sync_api.expect(page.get_by_text("Touch the screen to begin")).to_be_visible()
+    assert page.locator("#attract [lang=fr]").inner_text().startswith("Donnez votre avis")
+    assert_no_axe_violations(page, "attract screen")
+    response = page.goto(server.url + "/nulle-part?lang=fr")
+    assert response.status == 404
+    sync_api.expect(page.get_by_role("heading", name="Cette page n’existe pas")).to_be_visible()
+    assert "Not Found" not in page.content()
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert_no_axe_violations(page, "French 404")
+    context.close()
+
+
+def test_an_emoji_answer_shows_in_colour_not_as_a_box(server, browser, db) -> None:
+    context, page = open_question(server, browser, 6)
+    page.get_by_role("textbox").fill("Merci 👍")
+    page.get_by_role("button", name="Review my answers").click()
+    answer = page.locator(".answer-value", has_text="Merci")
+    # Drawn with the page's own fonts: an emoji font paints colour; a missing glyph, a
+    # grey box.
+    coloured = answer.evaluate(
+        """(el) => {
+             const canvas = document.createElement('canvas');
+             canvas.width = canvas.height = 64;
+             const ctx = canvas.getContext('2d');
+             ctx.font = '48px ' + getComputedStyle(el).fontFamily;
+             ctx.fillStyle = '#000';
+             ctx.fillText('👍', 4, 52);
+             const data = ctx.getImageData(0, 0, 64, 64).data;
+             let count = 0;
+             for (let i = 0; i < data.length; i += 4) {
+               const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+               if (a > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 60) count += 1;
+             }
+             return count;
+           }"""
+    )
+    assert coloured > 100, "the emoji was not drawn in colour: no emoji font"
     context.close()

@@ -18,8 +18,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # What the build reads: the metadata and every folder that setup.cfg installs.
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md")
-FOLDERS = ("participate", "kiosk", "sms", "sync", "hub", "templates", "static", "examples")
-FEATURES = ("participate.kiosk", "participate.sms", "participate.sync", "participate.hub")
+FOLDERS = ("participate", "kiosk", "sms", "sync", "hub", "api", "templates", "static", "examples")
+FEATURES = (
+    "participate.kiosk",
+    "participate.sms",
+    "participate.sync",
+    "participate.hub",
+    "participate.api",
+)
 
 
 pytestmark = pytest.mark.slow  # a real build: about 10 s
@@ -88,7 +94,7 @@ def test_the_unpacked_wheel_imports_as_participate_only(wheel: Path, tmp_path: P
 
     features = run(
         "import participate, participate.kiosk, participate.sms, participate.sync,"
-        " participate.hub; print(participate.__file__)"
+        " participate.hub, participate.api; print(participate.__file__)"
     )
     assert features.returncode == 0, features.stderr
     assert features.stdout.strip().startswith(str(site))
@@ -97,6 +103,6 @@ def test_the_unpacked_wheel_imports_as_participate_only(wheel: Path, tmp_path: P
         f" create_app({{'DATABASE': {str(tmp_path / 'x.db')!r}}}); print('ok')"
     )
     assert app.returncode == 0 and app.stdout.strip() == "ok", app.stderr
-    for bare in ("kiosk", "sms", "sync", "hub"):
+    for bare in ("kiosk", "sms", "sync", "hub", "api"):
         attempt = run(f"import {bare}")
         assert attempt.returncode != 0 and "ModuleNotFoundError" in attempt.stderr, bare

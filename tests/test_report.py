@@ -135,7 +135,7 @@ def test_report_pdf_has_title_questions_bases_and_accents(
 def test_report_in_both_languages_side_by_side(app: Flask, reported: dict) -> None:
     staff = _login(app)
     page = staff.get("/staff/c/library-hours/report?both=1").get_data(as_text=True)
-    assert "Library opening hours" in page and "Heures d&#39;ouverture" in page
+    assert "Library opening hours" in page and "Heures d’ouverture" in page
     assert "Every week" in page and "Chaque semaine" in page
     pdf = PdfReader(io.BytesIO(staff.get("/staff/c/library-hours/report.pdf?both=1").data))
     flat = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())

@@ -134,7 +134,7 @@ def test_load_prints_sms_costs(runner, tmp_path) -> None:
     costly = tmp_path / "costly.yaml"
     costly.write_text(
         EXAMPLE.read_text(encoding="utf-8").replace(
-            "Vous venez à quelle fréquence ?", "À quelle fréquence venez-vous ?"
+            "Quelle est la fréquence de vos visites ?", "À quelle fréquence venez-vous ?"
         ),
         encoding="utf-8",
     )

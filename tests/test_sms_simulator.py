@@ -72,7 +72,7 @@ def test_simulator_works_without_javascript(server, browser) -> None:
     page.get_by_label("Votre numéro de téléphone").fill("+33612345678")
     page.get_by_label("Message").fill("heures")
     page.get_by_role("button", name="Envoyer").click()
-    assert "1/6 Vous venez à quelle fréquence ?" in page.get_by_role("list").inner_text()
+    assert "1/6 Quelle est la fréquence de vos visites ?" in page.get_by_role("list").inner_text()
     assert "GSM-7, 1 segment" in page.get_by_role("list").inner_text()
     context.close()
 

@@ -800,6 +800,18 @@ def test_heartbeat_reports_the_node_health(node_db, hub_client, hub_db, enrolled
     device = devices.list_devices(hub_db)[0]
     assert device["queue_depth"] == 3 and abs(device["clock_skew"]) < 5
     assert "gaps" not in device["attention"]  # late, not lost: the node still queues them
+    assert health["audio"] == "ok" and device["audio"] == "ok"  # espeak-ng is installed here
+
+
+def test_a_node_without_espeak_tells_the_hub_audio_is_missing(
+    node_db, hub_client, hub_db, enrolled, monkeypatch, tmp_path
+):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    node.heartbeat(node_db, hub_client)
+    device = devices.list_devices(hub_db)[0]
+    assert device["audio"] == "missing" and device["attention"] == ["audio missing"]
 
 
 def test_sync_once_sends_again_what_the_hub_lost(node_db, hub_client, hub_db):

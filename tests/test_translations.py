@@ -147,3 +147,10 @@ def test_a_france_deployment_gets_thin_spaces_and_quebec_keeps_none(db_path: Pat
             assert gettext("Still there?").endswith(expected)
     with pytest.raises(ConfigError):
         create_app(make_app_config(db_path, FRENCH_TYPOGRAPHY="fr-BE"))
+
+
+def test_french_kiosk_uses_the_typographic_apostrophe() -> None:
+    straight = [
+        t for t in _french_strings(TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po") if "'" in t
+    ]
+    assert straight == [], "use the typographic apostrophe (’) in kiosk.po"

@@ -7,7 +7,7 @@
   var idleSeconds = Number(config.dataset.idle) || 90;
   var warningSeconds = Number(config.dataset.warning) || 0;
   var dialog = document.getElementById("idle-dialog");
-  var resetForm = document.getElementById("reset-form");
+  var resetForm = document.getElementById("idle-reset-form");
   var visitField = resetForm && resetForm.querySelector("input[name=visit]");
   var idleTimer = null, countdownTimer = null, lastPing = Date.now();
 
@@ -27,6 +27,11 @@
     if (dialog && dialog.open) dialog.close();
     if (resetForm) {
       var form = resetForm;
+      var reason = document.createElement("input");
+      reason.type = "hidden";
+      reason.name = "reason";
+      reason.value = "idle";  // the next visitor gets the default language
+      form.appendChild(reason);
       clearPage();
       form.submit();
     } else {
@@ -59,6 +64,8 @@
     if (!dialog || !warningSeconds) { resetVisit(); return; }
     var left = warningSeconds;
     showCount(left);
+    // Whoever walks up sees the question, not the answers typed before them.
+    document.body.classList.add("idle-warning");
     dialog.showModal();
     document.getElementById("idle-continue").focus();
     countdownTimer = setInterval(function () {
@@ -88,6 +95,7 @@
     document.getElementById("idle-continue").addEventListener("click", function () {
       clearInterval(countdownTimer);
       dialog.close();
+      document.body.classList.remove("idle-warning");
       lastPing = 0;
       activity();
     });
@@ -136,9 +144,18 @@
 
   var answer = document.getElementById("answer");
 
+  // Where a key acts: at the caret if the visitor put it in the field, else at the end
+  // (a field the page focused, or never touched, has its caret at the start).
+  function caret() {
+    var length = answer.value.length;
+    if (document.activeElement !== answer || answer.selectionStart === null) {
+      return { start: length, end: length };
+    }
+    return { start: answer.selectionStart, end: answer.selectionEnd };
+  }
+
   function insert(text) {
-    var start = answer.selectionStart, end = answer.selectionEnd;
-    if (start === null || start === undefined) { start = end = answer.value.length; }
+    var at = caret(), start = at.start, end = at.end;
     var max = Number(answer.getAttribute("maxlength")) || Infinity;
     if (answer.value.length - (end - start) + text.length > max) return;
     answer.value = answer.value.slice(0, start) + text + answer.value.slice(end);
@@ -147,8 +164,7 @@
   }
 
   function backspace() {
-    var start = answer.selectionStart, end = answer.selectionEnd;
-    if (start === null || start === undefined) { start = end = answer.value.length; }
+    var at = caret(), start = at.start, end = at.end;
     if (start === end && start > 0) start -= 1;
     answer.value = answer.value.slice(0, start) + answer.value.slice(end);
     answer.setSelectionRange(start, start);
@@ -168,10 +184,18 @@
     });
   }
 
+  // The keypad types a number as a calculator does: always at the end, Delete takes the
+  // last digit, wherever the caret was left.
   var keypad = document.querySelector("[data-keypad]");
   if (keypad && answer) {
     wireKeys(keypad, function (key) {
-      if (key === "backspace") backspace(); else insert(key);
+      var max = Number(answer.getAttribute("maxlength")) || Infinity;
+      if (key === "backspace") {
+        answer.value = answer.value.slice(0, -1);
+      } else if (answer.value.length < max) {
+        answer.value += key;
+      }
+      answer.dispatchEvent(new Event("input", { bubbles: true }));
     });
   }
 
@@ -195,6 +219,28 @@
         }
       }
     });
+  }
+
+  // An error goes as soon as the visitor changes the answer: the next key, tap or choice.
+  var answerForm = document.getElementById("answer-form");
+  if (answerForm && document.getElementById("answer-error")) {
+    var clearError = function () {
+      var message = document.getElementById("answer-error");
+      if (message) message.remove();
+      Array.prototype.forEach.call(answerForm.querySelectorAll("[aria-invalid]"), function (el) {
+        el.removeAttribute("aria-invalid");
+        var described = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+          return id && id !== "answer-error";
+        });
+        if (described.length) el.setAttribute("aria-describedby", described.join(" "));
+        else el.removeAttribute("aria-describedby");
+      });
+      if (answerForm.dataset.cleanTitle) document.title = answerForm.dataset.cleanTitle;
+      answerForm.removeEventListener("input", clearError);
+      answerForm.removeEventListener("change", clearError);
+    };
+    answerForm.addEventListener("input", clearError);
+    answerForm.addEventListener("change", clearError);
   }
 
   var counter = document.querySelector("[data-counter]");
