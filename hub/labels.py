@@ -10,7 +10,11 @@ import sqlite_utils
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-CHANNEL_LABELS = {"kiosk": lazy_gettext("Kiosk"), "sms": lazy_gettext("SMS")}
+CHANNEL_LABELS = {
+    "kiosk": lazy_gettext("Kiosk"),
+    "sms": lazy_gettext("SMS"),
+    "voice": lazy_gettext("Phone call"),
+}
 LANGUAGE_LABELS = {"en": lazy_gettext("English"), "fr": lazy_gettext("French")}
 PSEUDONYM_LENGTH = 10
 

@@ -26,6 +26,7 @@ from werkzeug.exceptions import BadRequest
 from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
+from participate.submissions import CHANNELS
 
 from . import (
     charts,
@@ -71,6 +72,7 @@ def device_label(device_id: str) -> str:
 bp.add_app_template_global(labels.channel_label, "channel_label")
 bp.add_app_template_global(labels.language_label, "language_label")
 bp.add_app_template_global(labels.short_pseudonym, "short_pseudonym")
+bp.add_app_template_global(CHANNELS, "channels")
 
 
 def _consultation(consultation_id: str) -> Consultation:

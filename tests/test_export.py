@@ -540,3 +540,16 @@ def test_xlsx_times_are_local_date_times_with_the_zone_in_the_header(
     expected = clock.parse(stored).astimezone(ZoneInfo("America/Toronto")).replace(tzinfo=None)
     assert cell == expected.replace(microsecond=cell.microsecond)
     assert cell.utcoffset() is None and cell != clock.parse(stored).replace(tzinfo=None)
+
+
+def test_codebook_describes_metadata_in_each_language(
+    app, db: sqlite_utils.Database, loaded: dict
+) -> None:
+    plan = export.plan_export(db, "library-hours")
+    with app.test_request_context():
+        rows = list(csv.DictReader(io.StringIO(export.codebook_csv(plan)[1:])))
+    channel = next(row for row in rows if row["column"] == "channel")
+    assert channel["text_en"] == "kiosk, sms or voice"
+    assert channel["text_fr"] == "kiosk (borne), sms ou voice (appel)"
+    language = next(row for row in rows if row["column"] == "language")
+    assert language["text_fr"] == "Langue utilisée"
