@@ -18,9 +18,9 @@ from participate.hub import quotes, users
 from participate.sync import devices
 from tests.conftest import EXAMPLE, record_submission
 from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.test_hub_browser import PASSWORD, log_in
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct horse battery"
 PSEUDONYM = "5f0e" + "a1" * 30  # 64 hex characters, as the SMS channel makes them
 expect = sync_api.expect
 
@@ -80,10 +80,7 @@ def server(hub_path: Path) -> Iterator[ServerThread]:
 def page(browser, server: ServerThread) -> Iterator:
     ctx = new_context(browser, viewport={"width": 1280, "height": 900})
     tab = ctx.new_page()
-    tab.goto(f"{server.url}/staff/")
-    tab.get_by_label("Email").fill("admin@example.org")
-    tab.get_by_label("Password").fill(PASSWORD)
-    tab.get_by_role("button", name="Log in").click()
+    log_in(tab, server, "admin")
     yield tab
     ctx.close()
 
