@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import format_percent
+
 from .results import Bar, QuestionResult
 
 WIDTH = 600
@@ -52,7 +54,7 @@ def horizontal(bars: Sequence[Bar]) -> tuple[list[HBar], int]:
             y=index * ROW,
             width=round(room * bar.count / top, 1),
             label=shorten(bar.label),
-            value=f"{bar.count} ({bar.share:.0%})",
+            value=f"{bar.count} ({format_percent(bar.share)})",
         )
         for index, bar in enumerate(bars)
     ]
