@@ -24,6 +24,7 @@ from participate import clock, consultations, store
 from participate.consultations import Question
 from participate.errors import NotFound
 from participate.hub import ExportOptions, Filters, plan_export
+from participate.submissions import respondent_sql
 
 from . import cursors
 from .auth import CHALLENGE, require_token
@@ -183,6 +184,8 @@ def _system_sql() -> str:
     pairs = []
     for name, kind, column in SYSTEM_FIELDS:
         value = f"s.{column}"
+        if column == "respondent":  # never a phone number, as in the exports
+            value = respondent_sql(value)
         if kind == "Edm.Boolean":
             value = f"json(CASE WHEN {value} THEN 'true' ELSE 'false' END)"
         pairs.append(f"'{name}', {value}")

@@ -239,7 +239,10 @@ def payload(db: sqlite_utils.Database, delivery: Delivery) -> dict[str, Any]:
         "consultation_id": delivery.consultation_id,
     }
     if delivery.submission_id is not None:
-        body["submission"] = submissions.get(db, delivery.submission_id)
+        record = submissions.get(db, delivery.submission_id)
+        if not submissions.is_respondent(record["respondent"]):
+            record["respondent"] = ""  # never a phone number, as in the exports
+        body["submission"] = record
     return body
 
 

@@ -56,7 +56,7 @@ finally:
 """
 
 
-def build(path: Path, rows: int) -> None:
+def build(path: Path, rows: int, seconds_apart: int = 5) -> None:
     """Make a store holding `rows` submissions of the example (random but plausible answers)."""
     with store.open_db(path, migrate=True) as db:
         consultation = consultations.read_file(EXAMPLE)
@@ -79,7 +79,7 @@ def build(path: Path, rows: int) -> None:
             answers["hours_per_week"] = rng.randint(0, 40)
         if rng.random() < 0.3:
             answers["comments"] = rng.choice(COMMENTS)
-        moment = (start + timedelta(seconds=seq * 5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = (start + timedelta(seconds=seq * seconds_apart)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         sms = rng.random() < 0.3
         batch.append(
             (

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, redirect
 
 from .auth import load_user, no_store, requires
-from .commands import add_user, export_command
+from .commands import add_user, export_command, import_command
 from .errors import FilterError
 from .export import ExportOptions, codebook_rows, plan_export
 from .export import records as export_records
@@ -37,7 +37,7 @@ __all__ = [
     "schedule",
 ]
 
-commands = [add_user, export_command]
+commands = [add_user, export_command, import_command]
 PURGE_MINUTES = 60
 
 

@@ -26,6 +26,8 @@ UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 # The attention flags of participate.devices, in words staff read in their language.
+# The channels a device may send answers for, as the devices page names them.
+CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "sms": _l("SMS"), "voice": _l("Phone calls")}
 ATTENTION_LABELS = {
     "disabled": _l("disabled"),
     "never seen": _l("never seen"),
@@ -50,6 +52,9 @@ def _fleet() -> list[dict[str, Any]]:
     )
     for device in fleet:
         device["gaps_text"] = devices.format_gaps(device["gaps"])
+        device["channels_text"] = ", ".join(
+            str(CHANNEL_LABELS.get(channel, channel)) for channel in device["channels"]
+        )
         device["attention_text"] = ", ".join(
             str(ATTENTION_LABELS.get(flag, flag)) for flag in device["attention"]
         )

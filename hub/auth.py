@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -139,7 +140,12 @@ def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def _safe_next(target: str | None) -> str:
-    if target:
+    """Return `target` if it is a plain path inside the staff pages, else the staff home.
+
+    A control character (CR or LF above all) could never be a link the hub made, and
+    would make the Location header invalid: it sends the person home instead.
+    """
+    if target and not any(unicodedata.category(char) == "Cc" for char in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/"):
             return target

@@ -1,4 +1,4 @@
-"""`participate add-user` and `participate export`: thin shells over hub.users and hub.export."""
+"""`participate add-user`, `export` and `import`: thin shells over hub.users, .export, .imports."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import sqlite_utils
 
 from participate import store
 from participate.command_options import db_option, friendly_errors
+from participate.sync import devices
 
-from . import days, export, users
+from . import days, export, imports, users
 from .errors import FilterError, UnknownTimeZone
 from .results import Filters
 
@@ -160,3 +161,53 @@ def _write(
             export.write_export(fmt, db, plan, target, progress)
         partial.replace(output)
     return written
+
+
+@click.command("import")
+@db_option("Path of the SQLite store to import into (created if missing).")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--receipts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write bundles' receipts (default: beside each bundle).",
+)
+@friendly_errors
+def import_command(db_path: Path, files: tuple[Path, ...], receipts: Path | None) -> None:
+    """Store submissions from JSON/JSONL exports or nodes' bundles, idempotently by id.
+
+    The same content already held counts as a duplicate; different content under a held
+    id is refused with its reason and nothing is overwritten. A bundle's receipt is
+    written beside it for `participate bundle --ack` on the node.
+    """
+    from tqdm import tqdm
+
+    total = imports.ImportReport()
+    with _open(db_path, must_exist=False) as db:
+        for path in files:
+            size = path.stat().st_size
+            show = sys.stderr.isatty()
+            with tqdm(
+                total=size, unit="B", unit_scale=True, desc=path.name, disable=not show
+            ) as bar:
+                report = imports.import_file(db, path, receipt_dir=receipts, progress=bar.update)
+            click.echo(
+                f"{path}: stored {report.stored}, duplicate {report.duplicate},"
+                f" refused {report.refused}"
+            )
+            total.add(report)
+    for reason, count in total.reasons.most_common():
+        click.echo(f"  refused {count}: {reason}")
+    for device, gaps in total.gaps.items():
+        missing = devices.format_gaps(gaps) or "none"
+        click.echo(f"  device {device}: ledger numbers still missing: {missing}")
+    for receipt in total.receipts:
+        click.echo(
+            f"  receipt written to {receipt}: take it to the node (participate bundle --ack)"
+        )
+    if len(files) > 1:
+        click.echo(
+            f"In all: stored {total.stored}, duplicate {total.duplicate}, refused {total.refused}"
+        )

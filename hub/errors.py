@@ -7,6 +7,7 @@ HubError (a ParticipateError)
 ├── ModerationError  a hide or unhide request is incomplete (no reason, unknown action)
 ├── FilterError      a filter in the query string cannot be understood (also a ValueError)
 ├── ExportError      an export cannot be made as asked (unknown format, no such consultation)
+├── ImportRefused    a file to import is not an export Participate can read, as a whole
 └── UnknownTimeZone  the TIMEZONE setting names no time zone this system knows
 """
 
@@ -45,6 +46,10 @@ class FilterError(HubError, ValueError):
 
 class ExportError(HubError):
     """An export cannot be made as asked."""
+
+
+class ImportRefused(HubError):
+    """A file to import is refused as a whole (not laid out as an export, bad definitions)."""
 
 
 class UnknownTimeZone(HubError):

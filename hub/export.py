@@ -37,6 +37,7 @@ from flask_babel import lazy_gettext as _l
 
 from participate import clock, consultations
 from participate.consultations import Consultation, Question, localize
+from participate.submissions import respondent_sql
 
 from . import days
 from .errors import ExportError
@@ -83,7 +84,10 @@ def _safe_sql(expression: str) -> str:
 SAFE_REPEATS = 6  # how many times _safe_sql writes its expression
 # Metadata a node or an SMS could shape; the rest is checked or made by the store
 # (consultation ids and versions, channel, language, numbers).
-_FREE_TEXT_METADATA = {"id", "device_id", "respondent", "started_at", "submitted_at", "received_at"}
+_FREE_TEXT_METADATA = {"id", "device_id", "started_at", "submitted_at", "received_at"}
+# The hub refuses a pushed respondent that is not a pseudonym (sync/receive.py); exports
+# check once more, so a phone number stored by any other road is never written out.
+_RESPONDENT = respondent_sql("s.respondent")
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,7 @@ class ExportPlan:
 _RECORD_JSON = (
     "json_object('id', s.id, 'consultation_id', s.consultation_id,"
     " 'consultation_version', s.consultation_version, 'channel', s.channel,"
-    " 'device_id', s.device_id, 'seq', s.seq, 'respondent', s.respondent,"
+    f" 'device_id', s.device_id, 'seq', s.seq, 'respondent', {_RESPONDENT},"
     " 'language', s.language, 'started_at', s.started_at,"
     " 'submitted_at', s.submitted_at, 'received_at', s.received_at,"
     " 'answers', json(s.answers),"
@@ -227,7 +231,7 @@ METADATA_COLUMNS = (
     ("channel", "s.channel", _l("kiosk, sms or voice")),
     ("device_id", "s.device_id", _l("Device that captured it")),
     ("seq", "s.seq", _l("Number in that device's ledger")),
-    ("respondent", "s.respondent", _l("SMS: pseudonym of the phone number; kiosk: empty")),
+    ("respondent", _RESPONDENT, _l("SMS: pseudonym of the phone number; kiosk: empty")),
     ("language", "s.language", _l("Language used")),
     ("started_at", "s.started_at", _l("Started (UTC; in XLSX, the time zone in the header)")),
     ("submitted_at", "s.submitted_at", _l("Submitted (UTC; in XLSX, the time zone in the header)")),

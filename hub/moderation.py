@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from participate import clock, store
+from participate import clock, store, tallies
 from participate.errors import NotFound
 
 from .errors import ModerationError
@@ -39,10 +39,13 @@ def moderate(
             raise NotFound(f"no submission {submission_id!r}")
         if bool(row["hidden"]) == hidden:
             return False
+        before = tallies.rows_for(db, "s.id = ?", [submission_id])
+        tallies.remove(db, before)
         db.execute(
             "UPDATE submissions SET hidden = ?, hidden_reason = ? WHERE id = ?",
             [int(hidden), reason if hidden else "", submission_id],
         )
+        tallies.add(db, [{**row, "hidden": int(hidden)} for row in before])
         db.execute(
             "INSERT INTO moderation_log (submission_id, action, reason, user_email, at)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -8,6 +8,8 @@ setting), both ends included.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import json
 import math
 import re
@@ -20,7 +22,7 @@ from typing import Any
 import sqlite_utils
 from flask_babel import gettext as _
 
-from participate import submissions
+from participate import submissions, tallies
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import CHANNELS
 
@@ -85,18 +87,23 @@ class Filters:
         }
         return {key: value for key, value in args.items() if value}
 
+    def equalities(self) -> list[tuple[str, Any]]:
+        """Return the (column, value) pairs these filters require, on submissions or tallies."""
+        pairs = [
+            ("channel", self.channel),
+            ("device_id", self.device),
+            ("language", self.language),
+            ("complete", "" if self.complete is None else int(self.complete)),
+        ]
+        return [(column, value) for column, value in pairs if value != ""]
+
     def where(self, consultation_id: str, alias: str = "s") -> tuple[str, list[Any]]:
         """Return a SQL condition on submissions (as `alias`) and its parameters."""
         clauses = [f"{alias}.consultation_id = ?"]
         params: list[Any] = [consultation_id]
-        for column, value in (
-            ("channel", self.channel),
-            ("device_id", self.device),
-            ("language", self.language),
-        ):
-            if value:
-                clauses.append(f"{alias}.{column} = ?")
-                params.append(value)
+        for column, value in self.equalities():
+            clauses.append(f"{alias}.{column} = ?")
+            params.append(value)
         if self.since:
             clauses.append(f"{alias}.submitted_at >= ?")
             params.append(days.day_start(self.since, self.timezone))
@@ -110,9 +117,6 @@ class Filters:
                 raise FilterError(f"unknown comparison {operator!r}")
             clauses.append(f"{alias}.submitted_at {operator} ?")
             params.append(instant)
-        if self.complete is not None:
-            clauses.append(f"{alias}.complete = ?")
-            params.append(int(self.complete))
         if self.search:
             match = fts_query(self.search)
             if match:
@@ -153,6 +157,43 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{word}"*' for word in _WORD.findall(text)[:20])
 
 
+# --- where the counts come from ------------------------------------------------------
+
+
+def _tallies_serve(db: sqlite_utils.Database, filters: Filters) -> bool:
+    """Say whether the kept tallies can answer these filters (a search or instants need rows)."""
+    return not filters.search and not filters.submitted and tallies.timezone(db) == filters.timezone
+
+
+def _tally_where(consultation_id: str, filters: Filters, *, by_day: bool) -> tuple[str, list]:
+    """Return a condition on `tallies` for the filters (days as a range, or all days)."""
+    clauses = ["consultation_id = ?"]
+    params: list[Any] = [consultation_id]
+    for column, value in filters.equalities():
+        clauses.append(f"{column} = ?")
+        params.append(value)
+    if by_day or filters.since or filters.until:
+        clauses.append("day BETWEEN ? AND ?")
+        params += [
+            filters.since.isoformat() if filters.since else "0000",
+            filters.until.isoformat() if filters.until else "9999",
+        ]
+    else:
+        clauses.append("day = ''")
+    return " AND ".join(clauses), params
+
+
+def _recounted(
+    db: sqlite_utils.Database, consultation_id: str, filters: Filters
+) -> list[dict[str, Any]]:
+    """Count the matching submissions afresh, as tally rows (a search narrows them first)."""
+    where, params = filters.where(consultation_id)
+    counts = tallies.count(db, tallies.rows_for(db, where, params), filters.timezone)
+    return [
+        dict(zip((*tallies.KEY_COLUMNS, "n"), (*key, n), strict=True)) for key, n in counts.items()
+    ]
+
+
 # --- overview ----------------------------------------------------------------------
 
 
@@ -171,44 +212,63 @@ class Overview:
 
 def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> Overview:
     """Count a consultation's submissions, in all and by channel, device, language and day."""
-    # One pass: small groups of (channel, device, language, day, complete, hidden), summed
-    # here. Hidden ones are counted apart, whatever the filter says about showing them.
-    where, params = replace(filters, include_hidden=True).where(consultation_id)
-    first, last = db.execute(
-        f"SELECT min(submitted_at), max(submitted_at) FROM submissions s WHERE {where}",  # noqa: S608
-        params,
-    ).fetchone()
-    local_day, day_params = days.day_sql("submitted_at", first, last, filters.timezone)
-    rows = db.execute(
-        f"SELECT channel, device_id, language, {local_day} AS day, complete,"  # noqa: S608
-        f" hidden, count(*), max(submitted_at) FROM submissions s WHERE {where}"
-        " GROUP BY channel, device_id, language, day, complete, hidden",
-        [*day_params, *params],
-    ).fetchall()
+    # Hidden ones are counted apart, whatever the filter says about showing them.
+    every = replace(filters, include_hidden=True)
     result = Overview()
     channels: Counter[str] = Counter()
     device_counts: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     day_counts: Counter[str] = Counter()
-    for channel, device, language, day, complete, hidden, count, last_at in rows:
-        if hidden:
+    for row in _day_counts(db, consultation_id, every):
+        count = row["n"]
+        if row["hidden"]:
             result.hidden += count
             if not filters.include_hidden:
                 continue
-        if last_at and (result.last_at is None or last_at > result.last_at):
-            result.last_at = last_at
         result.total += count
-        result.complete += count if complete else 0
-        channels[channel] += count
-        device_counts[device] += count
-        languages[language] += count
-        day_counts[day] += count
+        result.complete += count if row["complete"] else 0
+        channels[row["channel"]] += count
+        device_counts[row["device_id"]] += count
+        languages[row["language"]] += count
+        day_counts[row["day"]] += count
     result.incomplete = result.total - result.complete
     result.by_channel = sorted(channels.items())
     result.by_device = sorted(device_counts.items())
     result.by_language = sorted(languages.items())
     result.by_day = fill_days(sorted(day_counts.items()))
+    result.last_at = last_submitted(db, consultation_id, filters)
     return result
+
+
+def _day_counts(
+    db: sqlite_utils.Database, consultation_id: str, filters: Filters
+) -> list[Mapping[str, Any]]:
+    """Return submission counts by day, channel, device, language, complete and hidden."""
+    if not _tallies_serve(db, filters):
+        return [
+            row
+            for row in _recounted(db, consultation_id, filters)
+            if row["question_id"] == "" and row["day"] != ""
+        ]
+    where, params = _tally_where(consultation_id, filters, by_day=True)
+    cursor = db.conn.execute(
+        "SELECT day, channel, device_id, language, complete, hidden, n FROM tallies"  # noqa: S608
+        f" WHERE question_id = '' AND {where}",
+        params,
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def last_submitted(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> str | None:
+    """Return when the newest matching submission was made (the index's newest end)."""
+    where, params = filters.where(consultation_id)
+    row = db.execute(
+        f"SELECT s.submitted_at FROM submissions s WHERE {where}"  # noqa: S608
+        " ORDER BY s.submitted_at DESC, s.id DESC LIMIT 1",
+        params,
+    ).fetchone()
+    return row[0] if row else None
 
 
 def fill_days(counts: list[tuple[str, int]], limit: int = 366) -> list[tuple[str, int]]:
@@ -235,14 +295,15 @@ def closed_by_staff(db: sqlite_utils.Database) -> set[str]:
 
 def filter_choices(db: sqlite_utils.Database, consultation_id: str) -> dict[str, list[str]]:
     """Return the devices and languages seen in a consultation's submissions (for filter menus)."""
-    result = {}
-    for column in ("device_id", "language"):
-        rows = db.execute(
-            f"SELECT DISTINCT {column} FROM submissions WHERE consultation_id = ? ORDER BY 1",  # noqa: S608
-            [consultation_id],
-        ).fetchall()
-        result[column] = [row[0] for row in rows]
-    return result
+    rows = db.execute(
+        "SELECT DISTINCT device_id, language FROM tallies"
+        " WHERE consultation_id = ? AND question_id = '' AND day = ''",
+        [consultation_id],
+    ).fetchall()
+    return {
+        "device_id": sorted({row[0] for row in rows}),
+        "language": sorted({row[1] for row in rows}),
+    }
 
 
 # --- per question ------------------------------------------------------------------
@@ -271,92 +332,47 @@ def _path(question_id: str) -> str:
     return f'$."{question_id}"'
 
 
-# Questions are tallied together in one pass, grouped by their combined values, as long
-# as the number of possible combinations stays below this; beyond it, in several passes.
-MAX_COMBINATIONS = 200_000
+@dataclass
+class AnswerCounts:
+    """How many submissions match, how many answered each question, and each value's count."""
+
+    total: int = 0
+    answered: Counter[str] = field(default_factory=Counter)
+    values: dict[str, Counter[Any]] = field(default_factory=dict)
+
+    def add(self, question_id: str, value: str, count: int) -> None:
+        """Count one tally row: the submission (''), an answered question, or a value."""
+        if not question_id:
+            self.total += count
+        elif not value:
+            self.answered[question_id] += count
+        else:
+            self.values.setdefault(question_id, Counter())[json.loads(value)] += count
 
 
-def _cardinality(question: Question) -> int | None:
-    """Return how many distinct stored values a question can have, or None if unbounded."""
-    if question.type == "choice":
-        return len(question.choices) + 1
-    if question.type == "yesno":
-        return 3
-    if question.type == "scale":
-        return int((question.max or 0) - (question.min or 0)) + 2
-    if question.type == "multi" and len(question.choices) <= 8:
-        return 2 ** len(question.choices) + 1
-    bounded = question.min is not None and question.max is not None
-    if question.type == "number" and question.integer and bounded:
-        points = int(question.max - question.min) + 2  # type: ignore[operator]
-        return points if points <= 1000 else None
-    return None
-
-
-def _passes(questions: tuple[Question, ...]) -> list[list[Question]]:
-    """Pack the counted questions into as few passes as the combination limit allows."""
-    passes: list[list[Question]] = []
-    current: list[Question] = []
-    size = 1
-    for question in questions:
-        if question.type == "text":
-            continue
-        cardinality = _cardinality(question)
-        if cardinality is None:
-            passes.append([question])  # numbers, large multis: a pass of their own
-            continue
-        if current and size * cardinality > MAX_COMBINATIONS:
-            passes.append(current)
-            current, size = [], 1
-        current.append(question)
-        size *= cardinality
-    if current:
-        passes.append(current)
-    return passes
-
-
-def _tallies(
-    db: sqlite_utils.Database, consultation: Consultation, where: str, params: list[Any]
-) -> tuple[int, dict[str, int], dict[str, dict[Any, int]]]:
-    """Count the submissions, the answers to each question and each value, in few passes.
-
-    Each pass groups the submissions by the values of several questions at once (their
-    combinations are few), so SQLite reads each row once per pass instead of once per
-    question. A multi's values are its choices; text answers are only counted.
-    """
-    texts = [q.id for q in consultation.questions if q.type == "text"]
-    # The first pass also counts the submissions and the text answers.
-    extra = "".join(", count(json_type(s.answers, ?))" for _ in texts)
-    extra_params = [_path(t) for t in texts]
-    passes = _passes(consultation.questions) or [[]]
-    total = 0
-    answered: Counter[str] = Counter()
-    values: dict[str, Counter[Any]] = {}
-    for number, group in enumerate(passes):
-        columns = "".join(f", json_extract(s.answers, ?) AS c{i}" for i in range(len(group)))
-        keys = ", ".join(f"c{i}" for i in range(len(group))) or "NULL"
-        sql = (
-            f"SELECT count(*){extra if number == 0 else ''}{columns}"  # noqa: S608
-            f" FROM submissions s WHERE {where} GROUP BY {keys}"
-        )
-        head = extra_params if number == 0 else []
-        for row in db.execute(sql, [*head, *(_path(q.id) for q in group), *params]):
-            count = row[0]
-            if number == 0:
-                total += count
-                for text_id, text_count in zip(texts, row[1 : 1 + len(texts)], strict=True):
-                    answered[text_id] += text_count
-            for question, value in zip(group, row[len(row) - len(group) :], strict=True):
-                if value is None:
-                    continue
-                answered[question.id] += count
-                tally = values.setdefault(question.id, Counter())
-                if question.type == "multi":
-                    for choice in json.loads(value) if isinstance(value, str) else ():
-                        tally[choice] += count
-                else:
-                    tally[value] += count
-    return total, dict(answered), {key: dict(tally) for key, tally in values.items()}
+def answer_counts(
+    db: sqlite_utils.Database, consultation: Consultation, filters: Filters
+) -> AnswerCounts:
+    """Return the counts behind a consultation's charts, from the tallies where they serve."""
+    counts = AnswerCounts()
+    if not _tallies_serve(db, filters):
+        for row in _recounted(db, consultation.id, filters):
+            if row["day"] == "":
+                counts.add(row["question_id"], row["value"], row["n"])
+        return counts
+    where, params = _tally_where(consultation.id, filters, by_day=False)
+    if not filters.include_hidden:
+        where += " AND hidden = 0"
+    questions = ["", *(question.id for question in consultation.questions)]
+    marks = ", ".join("?" * len(questions))
+    rows = db.query(
+        f"SELECT question_id, value, sum(n) AS n FROM tallies"  # noqa: S608
+        f" WHERE question_id IN ({marks}) AND {where} GROUP BY question_id, value",
+        [*questions, *params],
+    )
+    for row in rows:
+        counts.add(row["question_id"], row["value"], row["n"])
+    return counts
 
 
 def question_results(
@@ -368,52 +384,76 @@ def question_results(
     text_search: Mapping[str, str] | None = None,
 ) -> list[QuestionResult]:
     """Tally each question of a consultation's current version for the charts and tables."""
-    where, params = filters.where(consultation.id)
-    total, answered_counts, value_counts = _tallies(db, consultation, where, params)
+    counts = answer_counts(db, consultation, filters)
     results = []
     for question in consultation.questions:
-        answered = answered_counts.get(question.id, 0)
-        result = QuestionResult(question, "bars", answered, total - answered)
-        counts = value_counts.get(question.id, {})
-        if question.type in ("choice", "multi"):
-            result.bars = [
-                Bar(c.id, localize(c.text, language), counts.get(c.id, 0), 0.0)
-                for c in question.choices
-            ]
-            # Answers given under an older version, to a choice since removed.
-            known = {c.id for c in question.choices}
-            result.bars += [
-                Bar(str(k), str(k), v, 0.0) for k, v in sorted(counts.items()) if k not in known
-            ]
-        elif question.type == "yesno":
-            result.bars = [
-                Bar("yes", yes_no_label(True, language), counts.get(1, 0), 0.0),
-                Bar("no", yes_no_label(False, language), counts.get(0, 0), 0.0),
-            ]
-        elif question.type == "scale":
-            low, high = int(question.min or 0), int(question.max or 0)
-            labels = question.labels.get(language) or next(iter(question.labels.values()), None)
-            result.bars = []
-            for point in range(low, high + 1):
-                label = str(point)
-                if labels and point == low:
-                    label = f"{point} ({labels[0]})"
-                elif labels and point == high:
-                    label = f"{point} ({labels[1]})"
-                result.bars.append(Bar(str(point), label, counts.get(point, 0), 0.0))
-            result.mean = _mean(counts)
-        elif question.type == "number":
-            result.kind = "histogram"
-            result.bars = histogram(counts)
-            result.mean = _mean(counts)
-        else:
-            result.kind = "text"
+        answered = counts.answered.get(question.id, 0)
+        result = QuestionResult(question, "bars", answered, counts.total - answered)
+        values = counts.values.get(question.id, Counter())
+        if question.type == "text":
             search = (text_search or {}).get(question.id, "")
+            result.kind = "text"
             result.texts = text_answers(db, consultation.id, question.id, filters, search)
+        else:
+            _BARS[question.type](result, values, language)
         for bar in result.bars:
             bar.share = bar.count / answered if answered else 0.0
         results.append(result)
     return results
+
+
+def choice_bars(result: QuestionResult, counts: Mapping[Any, int], language: str) -> None:
+    """One bar a choice, then any value from an older version whose choice was removed."""
+    question = result.question
+    result.bars = [
+        Bar(c.id, localize(c.text, language), counts.get(c.id, 0), 0.0) for c in question.choices
+    ]
+    known = {c.id for c in question.choices}
+    result.bars += [
+        Bar(str(k), str(k), v, 0.0) for k, v in sorted(counts.items(), key=str) if k not in known
+    ]
+
+
+def yes_no_bars(result: QuestionResult, counts: Mapping[Any, int], language: str) -> None:
+    """A bar for yes and one for no."""
+    result.bars = [
+        Bar("yes", yes_no_label(True, language), counts.get(True, 0), 0.0),
+        Bar("no", yes_no_label(False, language), counts.get(False, 0), 0.0),
+    ]
+
+
+def scale_bars(result: QuestionResult, counts: Mapping[Any, int], language: str) -> None:
+    """One bar a point of the scale, the ends labelled, and the mean."""
+    question = result.question
+    low, high = int(question.min or 0), int(question.max or 0)
+    labels = question.labels.get(language) or next(iter(question.labels.values()), None)
+    ends = {low: labels[0], high: labels[1]} if labels else {}
+    result.bars = [
+        Bar(
+            str(point),
+            f"{point} ({ends[point]})" if point in ends else str(point),
+            counts.get(point, 0),
+            0.0,
+        )
+        for point in range(low, high + 1)
+    ]
+    result.mean = _mean(counts)
+
+
+def number_bars(result: QuestionResult, counts: Mapping[Any, int], language: str) -> None:
+    """A histogram of the numbers given, and their mean."""
+    result.kind = "histogram"
+    result.bars = histogram(counts)
+    result.mean = _mean(counts)
+
+
+_BARS = {
+    "choice": choice_bars,
+    "multi": choice_bars,
+    "yesno": yes_no_bars,
+    "scale": scale_bars,
+    "number": number_bars,
+}
 
 
 def _mean(counts: Mapping[Any, int]) -> float | None:
@@ -486,18 +526,45 @@ def text_answers(
 
 # --- lists -------------------------------------------------------------------------
 
+# Counting more than this many search matches would cost more than the page: beyond it,
+# the page says "more than" and ranks the newest ones.
+SEARCH_LIMIT = 1000
+# Marks around highlighted words (private-use characters, turned into <mark> after escaping).
+MARK_START, MARK_END = "\ue000", "\ue001"
+NEWER, OLDER = "newer", "older"
+
 
 @dataclass
 class Page:
+    """One page of a list: its rows, the count (exact or a floor) and cursors to move on."""
+
     rows: list[dict[str, Any]]
     total: int
-    number: int
-    size: int
+    total_is_floor: bool = False  # True: there are more than `total`
+    newer: str | None = None  # cursor for the page before (newer rows), None at the start
+    older: str | None = None  # cursor for the page after (older rows), None at the end
 
-    @property
-    def pages(self) -> int:
-        """Return how many pages the whole list has (at least one)."""
-        return max(1, math.ceil(self.total / self.size))
+
+def encode_cursor(*parts: Any) -> str:
+    """Make a page cursor from the sort key of a row (what the next page starts after)."""
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
+    """Read a page cursor back, refusing one that was not made by `encode_cursor`."""
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise FilterError(
+            _("This page link is damaged: start again from the first page.")
+        ) from None
+    if not isinstance(parts, list) or len(parts) != len(types):
+        raise FilterError(_("This page link is damaged: start again from the first page."))
+    if not all(
+        isinstance(p, t) and not isinstance(p, bool) for p, t in zip(parts, types, strict=True)
+    ):
+        raise FilterError(_("This page link is damaged: start again from the first page."))
+    return tuple(parts)
 
 
 def list_submissions(
@@ -505,28 +572,154 @@ def list_submissions(
     consultation_id: str,
     filters: Filters,
     *,
-    page: int = 1,
+    cursor: str = "",
+    direction: str = OLDER,
     size: int = 50,
 ) -> Page:
-    """Return one page of a consultation's submissions, newest first."""
+    """Return one page of a consultation's submissions: newest first, or best match first."""
+    if filters.search and fts_query(filters.search):
+        return _search_page(db, consultation_id, filters, cursor, direction, size)
     where, params = filters.where(consultation_id)
-    sql = f"SELECT count(*) FROM submissions s WHERE {where}"  # noqa: S608
-    total = db.execute(sql, params).fetchone()[0]
-    # A page past the end (or past SQLite's integers) shows the last one.
-    page = min(max(1, page), max(1, math.ceil(total / size)))
-    cursor = db.execute(
-        f"SELECT s.* FROM submissions s WHERE {where}"  # noqa: S608
-        " ORDER BY s.submitted_at DESC, s.id LIMIT ? OFFSET ?",
-        [*params, size, (page - 1) * size],
+    key = decode_cursor(cursor, (str, str)) if cursor else None
+    rows = _keyset(db, where, params, key, direction, size)
+    if key is not None and direction == NEWER and len(rows) <= size:
+        # Back at the newest rows: show the first page, full.
+        return list_submissions(db, consultation_id, filters, size=size)
+    page = Page([_listed(row) for row in rows[:size]], *_count(db, consultation_id, filters))
+    if page.rows:
+        first, last = page.rows[0], page.rows[-1]
+        going_newer = key is not None and direction == NEWER
+        more = len(rows) > size
+        if key is not None and not going_newer or going_newer and more:
+            page.newer = encode_cursor(first["submitted_at"], first["id"])
+        if going_newer or more:
+            page.older = encode_cursor(last["submitted_at"], last["id"])
+    return page
+
+
+def _keyset(
+    db: sqlite_utils.Database,
+    where: str,
+    params: list[Any],
+    key: tuple[Any, ...] | None,
+    direction: str,
+    size: int,
+) -> list[Mapping[str, Any]]:
+    """Read up to size + 1 rows after `key` in the list's order (or before it, going newer)."""
+    if key is None:
+        after, order = "", "DESC"
+    elif direction == NEWER:
+        after, order = " AND (s.submitted_at, s.id) > (?, ?)", "ASC"
+    else:
+        after, order = " AND (s.submitted_at, s.id) < (?, ?)", "DESC"
+    rows = list(
+        db.query(
+            f"SELECT s.* FROM submissions s WHERE {where}{after}"  # noqa: S608
+            f" ORDER BY s.submitted_at {order}, s.id {order} LIMIT ?",
+            [*params, *(key or ()), size + 1],
+        )
     )
-    columns = [d[0] for d in cursor.description]
-    rows = []
-    for row in cursor.fetchall():
-        data = dict(zip(columns, row, strict=True))
-        record = submissions.to_record(data)
-        record["hidden_reason"] = data.get("hidden_reason", "")
-        rows.append(record)
-    return Page(rows, int(total), page, size)
+    if order == "ASC":
+        # Going newer reads upwards from the cursor: show the nearest `size`, newest first.
+        rows = rows[:size][::-1] + rows[size:]
+    return rows
+
+
+def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
+    record = submissions.to_record(row)
+    record["hidden_reason"] = row.get("hidden_reason", "")
+    record["snippet"] = row.get("snippet")
+    return record
+
+
+def _count(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> tuple[int, bool]:
+    """Count the matching submissions: exactly from the tallies, else up to SEARCH_LIMIT."""
+    if _tallies_serve(db, filters):
+        where, params = _tally_where(consultation_id, filters, by_day=False)
+        if not filters.include_hidden:
+            where += " AND hidden = 0"
+        row = db.execute(
+            f"SELECT coalesce(sum(n), 0) FROM tallies WHERE question_id = '' AND {where}",  # noqa: S608
+            params,
+        ).fetchone()
+        return int(row[0]), False
+    where, params = filters.where(consultation_id)
+    row = db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM submissions s WHERE {where} LIMIT ?)",  # noqa: S608
+        [*params, SEARCH_LIMIT + 1],
+    ).fetchone()
+    return min(int(row[0]), SEARCH_LIMIT), int(row[0]) > SEARCH_LIMIT
+
+
+def _search_page(
+    db: sqlite_utils.Database,
+    consultation_id: str,
+    filters: Filters,
+    cursor: str,
+    direction: str,
+    size: int,
+) -> Page:
+    """Return a page of search matches, best first (bm25), their matching words highlighted.
+
+    The newest SEARCH_LIMIT matches are ranked, so a common word costs no more at a
+    million submissions than at ten thousand; the count then says "more than".
+    """
+    where, params = replace(filters, search="").where(consultation_id)
+    match = fts_query(filters.search)
+    candidates = list(
+        db.query(
+            "SELECT s.id, f.rank AS rank, f.rowid AS text_row FROM submission_texts_fts f"  # noqa: S608
+            " JOIN submission_texts t ON t.id = f.rowid"
+            " JOIN submissions s ON s.id = t.submission_id"
+            f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
+            [match, *params, SEARCH_LIMIT + 1],
+        )
+    )
+    total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
+    text_rows = {row["id"]: row["text_row"] for row in candidates}
+    ranked = sorted((row["rank"], row["id"]) for row in candidates[:SEARCH_LIMIT])
+    start = 0
+    if cursor:
+        key = decode_cursor(cursor, (float, str))
+        start = bisect.bisect_right(ranked, key)
+        if direction == NEWER:
+            start = max(0, bisect.bisect_left(ranked, key) - size)
+    chosen = ranked[start : start + size]
+    ids = [submission_id for _, submission_id in chosen]
+    page = Page(_with_snippets(db, ids, [text_rows[i] for i in ids], match), total, floor)
+    if chosen and start > 0:
+        page.newer = encode_cursor(*chosen[0])
+    if chosen and start + size < len(ranked):
+        page.older = encode_cursor(*chosen[-1])
+    return page
+
+
+def _with_snippets(
+    db: sqlite_utils.Database, ids: list[str], text_rows: list[int], match: str
+) -> list[dict[str, Any]]:
+    """Return the submissions `ids` in that order, each with its matching words marked."""
+    # By the texts' rowids, so FTS5 reads the page's rows, not every match.
+    snippets = {
+        row["text_row"]: row["snippet"]
+        for row in db.query(
+            "SELECT rowid AS text_row, snippet(submission_texts_fts, 0, ?, ?, '…', 24) AS snippet"
+            " FROM submission_texts_fts WHERE submission_texts_fts MATCH ?"
+            " AND rowid IN (SELECT value FROM json_each(?))",
+            [MARK_START, MARK_END, match, json.dumps(text_rows)],
+        )
+    }
+    rows = {
+        row["id"]: row
+        for row in db.query(
+            "SELECT * FROM submissions WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(ids)],
+        )
+    }
+    return [
+        {**_listed(rows[i]), "snippet": snippets.get(text_row)}
+        for i, text_row in zip(ids, text_rows, strict=True)
+        if i in rows
+    ]
 
 
 def neighbours(db: sqlite_utils.Database, record: Mapping[str, Any]) -> dict[str, str | None]:

@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 from werkzeug.exceptions import BadRequest
 
 from participate import clock, consultations, store
@@ -47,7 +48,7 @@ from .errors import FilterError, HubError, ModerationError
 @bp.app_template_global()
 def staff_url(endpoint: str, **values: Any) -> str:
     """Build a staff URL keeping the page's filters (values given here win)."""
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "dir")}
     args.update({k: v for k, v in values.items() if v is not None})
     return url_for(endpoint, **{k: v for k, v in args.items() if v != ""})
 
@@ -73,6 +74,15 @@ bp.add_app_template_global(labels.channel_label, "channel_label")
 bp.add_app_template_global(labels.language_label, "language_label")
 bp.add_app_template_global(labels.short_pseudonym, "short_pseudonym")
 bp.add_app_template_global(CHANNELS, "channels")
+
+
+@bp.app_template_filter("marked")
+def marked(text: str | None) -> Markup:
+    """Escape a search snippet, then show its highlighted words as <mark>."""
+    escaped = str(escape(text or ""))
+    # Safe: everything was escaped first; the only markup added is <mark> and </mark>.
+    marks = escaped.replace(results.MARK_START, "<mark>").replace(results.MARK_END, "</mark>")
+    return Markup(marks)  # noqa: S704
 
 
 def _consultation(consultation_id: str) -> Consultation:
@@ -194,14 +204,21 @@ def submission_list(consultation_id: str) -> Any:
     """List a consultation's submissions, filtered and searched, a page at a time."""
     consultation = _consultation(consultation_id)
     filters = _filters()
-    try:
-        number = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        raise BadRequest(_("The page must be a number.")) from None
+    direction = request.args.get("dir", results.OLDER)
+    if direction not in (results.NEWER, results.OLDER):
+        raise BadRequest(_("The direction must be newer or older."))
     db = store.get_db()
-    page = results.list_submissions(
-        db, consultation.id, filters, page=number, size=int(current_app.config["HUB_PAGE_SIZE"])
-    )
+    try:
+        page = results.list_submissions(
+            db,
+            consultation.id,
+            filters,
+            cursor=request.args.get("cursor", "")[:500],
+            direction=direction,
+            size=int(current_app.config["HUB_PAGE_SIZE"]),
+        )
+    except FilterError as exc:
+        raise BadRequest(str(exc)) from None
     return render_template(
         "hub/submissions.html",
         consultation=consultation,

@@ -13,7 +13,19 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from participate import __version__, api, hub, kiosk, settings, sms, store, sync, typography, voice
+from participate import (
+    __version__,
+    api,
+    hub,
+    kiosk,
+    settings,
+    sms,
+    store,
+    sync,
+    tallies,
+    typography,
+    voice,
+)
 from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
 from participate.resources import resource_dir
@@ -61,6 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.config["SECRET_KEY"] = key
         if app.config["ROLE"] == "node" and app.config.get("DEVICE_ID"):
             store.set_meta(db, "device_id", app.config["DEVICE_ID"])
+        # The staff pages count local days from the tallies: keep them in this zone.
+        tallies.keep_days_in(db, str(app.config["TIMEZONE"]))
 
     if not app.testing:
         # SQLite checkpoints the WAL into the database, with an fsync, whenever the last

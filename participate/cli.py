@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from participate import __version__, consultations, logs, speech, store
+from participate import __version__, consultations, logs, speech, store, tallies
 from participate.app import FEATURES, create_app
 from participate.command_options import db_option, friendly_errors
 from participate.serve import THREADS
@@ -68,6 +68,41 @@ def _render_audio(db_path: Path, loaded: list[consultations.Consultation]) -> st
     return f"audio: {rendered} new files in {folder}"
 
 
+@main.command()
+@db_option("Path of the SQLite store to check.")
+@click.option("--rebuild", is_flag=True, help="Replace the kept tallies with the recount.")
+@friendly_errors
+def check(db_path: Path, rebuild: bool) -> None:
+    """Recount the kept tallies from the submissions and report any difference.
+
+    Exits with status 1 when a tally differs and --rebuild was not given. The staff
+    pages count from these tallies; a store edited by hand may need --rebuild.
+    """
+    if not db_path.exists():
+        raise click.ClickException(f"no store at {db_path}")
+    with store.open_db(db_path, migrate=True) as db:
+        differences = tallies.differences(db)
+        for key, kept, recounted in differences[:CHECK_SHOWN]:
+            named = ", ".join(
+                f"{name}={value!r}" for name, value in zip(tallies.KEY_COLUMNS, key, strict=True)
+            )
+            click.echo(f"  {named}: kept {kept}, recounted {recounted}")
+        if len(differences) > CHECK_SHOWN:
+            click.echo(f"  ... and {len(differences) - CHECK_SHOWN} more")
+        if not differences:
+            click.echo("Tallies match a recount of the submissions.")
+            return
+        if rebuild:
+            rows = tallies.rebuild(db)
+            click.echo(f"{len(differences)} tallies differed; rebuilt ({rows} rows).")
+            return
+    click.echo(f"{len(differences)} tallies differ from a recount; run with --rebuild to fix.")
+    raise SystemExit(1)
+
+
+CHECK_SHOWN = 20
+
+
 def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         func = click.option(
@@ -90,9 +125,12 @@ def _serve_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
 @friendly_errors
 def hub(db_path: Path, host: str, port: int, threads: int) -> None:
     """Run the central hub: device API, staff pages and the SMS webhook, on waitress."""
-    from participate.serve import serve
+    from participate.serve import exposure_warning, serve
 
     app = create_app({"DATABASE": str(db_path), "ROLE": "hub"})
+    warning = exposure_warning(host, int(app.config["TRUSTED_PROXIES"]))
+    if warning:
+        click.echo(warning, err=True)
     click.echo(f"Hub serving on http://{host}:{port}/ (staff pages at /staff/)")
     serve(app, host, port, threads=threads)
 

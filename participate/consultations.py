@@ -51,6 +51,10 @@ _TOP_FIELDS = {
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MAX_FILE_BYTES = 1024 * 1024
+# Lists and mappings inside each other: a consultation needs about 6 (questions, a
+# question, its choices, a choice, its texts). Checked before parsing, because both
+# parsers recurse once a level and a 100,000-deep file exhausts Python's stack.
+MAX_NESTING = 20
 MAX_SCALE_POINTS = 11
 MAX_TEXT_LENGTH = 5000
 DEFAULT_TEXT_LENGTH = 500
@@ -535,10 +539,13 @@ def read_file(path: str | Path) -> Consultation:
         raise ConsultationError(f"is not UTF-8 text ({exc.reason})", source=source) from None
     except OSError as exc:
         raise ConsultationError(f"cannot be read ({exc.strerror})", source=source) from None
+    suffix = path.suffix.lower()
     try:
-        if path.suffix.lower() == ".json":
+        if suffix == ".json":
+            _check_json_nesting(raw_text, source)
             data = json.loads(raw_text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
+        elif suffix in (".yaml", ".yml"):
+            _check_yaml_nesting(raw_text, source)
             data = yaml.safe_load(raw_text)
         else:
             raise ConsultationError("must end in .yaml, .yml or .json", source=source)
@@ -552,6 +559,48 @@ def read_file(path: str | Path) -> Consultation:
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConsultationError(f"is not valid YAML{where}: {problem}", source=source) from None
     return parse(data, source)
+
+
+_TOO_DEEP = (
+    f"nests lists or mappings more than {MAX_NESTING} levels deep;"
+    " a consultation file needs far fewer"
+)
+# A JSON string (escapes included) or a bracket: brackets inside strings do not count.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _check_json_nesting(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than MAX_NESTING, counting brackets before json.loads."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConsultationError(_TOO_DEEP, source=source)
+        elif bracket in ("]", "}"):
+            depth -= 1
+
+
+def _check_yaml_nesting(text: str, source: str) -> None:
+    """Refuse YAML nested deeper than MAX_NESTING, or with aliases, before building it.
+
+    PyYAML's event parser keeps its own stack, so reading events is safe at any depth;
+    only composing them into objects recurses. Aliases (`*name`) are refused too: a few
+    lines of them can expand into gigabytes once the definition is written out as JSON.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConsultationError(_TOO_DEEP, source=source)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            raise ConsultationError(
+                "uses a YAML alias (*name); write the repeated part out in full", source=source
+            )
 
 
 def read_files(paths: Iterable[str | Path]) -> list[Consultation]:

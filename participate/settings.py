@@ -59,6 +59,16 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Send the staff sign-in cookie over HTTPS only: set it when the hub is served by HTTPS.",
     ),
+    Setting(
+        "SERVER_CONNECTION_LIMIT",
+        1000,
+        "Most connections waitress holds open at once; past it, new ones wait to be accepted.",
+    ),
+    Setting(
+        "SERVER_CHANNEL_TIMEOUT",
+        15,
+        "Seconds an idle or half-sent connection is kept before the server closes it.",
+    ),
     # Kiosk
     Setting(
         "KIOSK_IDLE_SECONDS",

@@ -9,6 +9,7 @@ retried) returns the stored row and writes nothing.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -16,11 +17,27 @@ from typing import Any
 import sqlite_utils
 
 from participate import answers as answer_rules
-from participate import clock, store
+from participate import clock, consultations, store, tallies
 from participate.consultations import Consultation
-from participate.errors import Conflict
+from participate.errors import AnswerError, Conflict, NotFound
 
 CHANNELS = ("kiosk", "sms", "voice")
+# A respondent is empty (a kiosk visit is anonymous) or the keyed pseudonym of a phone
+# number: the hex HMAC-SHA256 that participate.sms.phones.pseudonym makes. Anything else
+# (a phone number above all) must never be stored at the hub nor exported.
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
+
+
+def is_respondent(value: Any) -> bool:
+    """Return whether `value` is a respondent as stored: empty, or a phone pseudonym."""
+    return value == "" or (isinstance(value, str) and bool(_PSEUDONYM.fullmatch(value)))
+
+
+def respondent_sql(column: str) -> str:
+    """Return SQL giving `column` when it is a respondent as `is_respondent` says, else ''."""
+    return f"(CASE WHEN {column} GLOB '{'[0-9a-f]' * 64}' THEN {column} ELSE '' END)"
+
+
 RECORD_FIELDS = (
     "id",
     "consultation_id",
@@ -37,6 +54,10 @@ RECORD_FIELDS = (
     "complete",
     "hidden",
 )
+
+# What identifies a submission's content: a retry, a push or an import must match these
+# exactly (moderation and arrival time are the store's own, not content).
+CONTENT_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("id", "received_at", "hidden"))
 
 
 def new_id() -> str:
@@ -92,9 +113,49 @@ def record(
             "complete": int(complete),
         }
         db.table("submissions").insert(row)
+        tallies.add(db, [row])
     stored = get(db, submission_id)
     assert stored is not None
     return stored
+
+
+class Validator:
+    """Validate incoming records (a push, an import) against the versions they name.
+
+    Reads each version once and checks each distinct answer set once: kiosks send the
+    same answers often, and validation is pure.
+    """
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.versions: dict[tuple[str, str], Consultation | None] = {}
+        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
+
+    def consultation(self, key: tuple[str, str]) -> Consultation | None:
+        """Return the version `key` (id, version) held in the store, or None."""
+        if key not in self.versions:
+            try:
+                self.versions[key] = consultations.get(self.db, *key)
+            except NotFound:
+                self.versions[key] = None
+        return self.versions[key]
+
+    def check_answers(
+        self, consultation: Consultation, answers: Mapping[str, Any], complete: bool
+    ) -> str | AnswerError:
+        """Return the answers validated against their version as stored JSON, or the error."""
+        try:
+            raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return AnswerError("wrong_type", "not plain JSON values")
+        key = (consultation.id, consultation.version, complete, raw)
+        if key not in self.answers:
+            try:
+                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
+                self.answers[key] = json.dumps(clean, ensure_ascii=False, sort_keys=True)
+            except AnswerError as exc:
+                self.answers[key] = exc
+        return self.answers[key]
 
 
 def get(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:

@@ -12,14 +12,40 @@ from flask import Flask
 from participate import store
 from participate.extensions import csrf
 
-from .commands import add_device, device_secret, devices_command, sync_command
+from .bundles import BundleError, is_signed_file
+from .commands import (
+    add_device,
+    bundle_command,
+    device_channels,
+    device_secret,
+    devices_command,
+    sync_command,
+)
+from .intake import BundleIntake, accept_bundle
 from .node import client_from_store, sync_once
 from .scheduling import schedule
 
 # What other packages may use, beside `devices` (the device registry): docs/architecture.md.
-__all__ = ["client_from_store", "commands", "init_app", "schedule", "sync_once"]
+__all__ = [
+    "BundleError",
+    "BundleIntake",
+    "accept_bundle",
+    "client_from_store",
+    "commands",
+    "init_app",
+    "is_signed_file",
+    "schedule",
+    "sync_once",
+]
 
-commands = [add_device, device_secret, sync_command, devices_command]
+commands = [
+    add_device,
+    device_channels,
+    device_secret,
+    sync_command,
+    devices_command,
+    bundle_command,
+]
 
 
 def init_app(app: Flask) -> None:

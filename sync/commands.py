@@ -16,21 +16,53 @@ from . import devices
 @click.command("add-device")
 @db_option()
 @click.argument("name")
+@click.option(
+    "--channels",
+    default=",".join(devices.DEFAULT_CHANNELS),
+    show_default=True,
+    help="Channels the node may send answers for, comma-separated: kiosk,sms for a node"
+    " with an SMS gateway (change them later with `participate device-channels`).",
+)
 @friendly_errors
-def add_device(db_path: Path, name: str) -> None:
+def add_device(db_path: Path, name: str, channels: str) -> None:
     """Enrol a kiosk node called NAME at the hub; print its device id and secret, once."""
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
+    try:
+        allowed = devices.checked_channels(channels.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--channels") from None
     with store.open_db(db_path, migrate=True) as db:
-        device_id, secret = devices.add_device(db, name)
+        device_id, secret = devices.add_device(db, name, allowed)
     click.echo(f"Device:  {name.strip()}")
     click.echo(f"Id:      {device_id}")
+    click.echo(f"Channels: {', '.join(allowed)}")
     click.echo(f"Secret:  {secret}")
     click.echo("The secret is shown only this once. Start the node with:")
     click.echo(
         f"  PARTICIPATE_DEVICE_SECRET='{secret}' participate node --db node.db"
         f" --hub https://HUB --device-id {device_id}"
     )
+
+
+@click.command("device-channels")
+@db_option()
+@click.argument("device_id")
+@click.argument("channels")
+@friendly_errors
+def device_channels(db_path: Path, device_id: str, channels: str) -> None:
+    """Set the CHANNELS (comma-separated, e.g. kiosk,sms) the device DEVICE_ID may send.
+
+    The hub refuses a submission whose channel the device is not enrolled for: enable a
+    node's SMS gateway, then give it `kiosk,sms` here.
+    """
+    try:
+        allowed = devices.checked_channels(channels.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="CHANNELS") from None
+    with store.open_db(db_path, migrate=True) as db:
+        devices.set_channels(db, device_id, allowed)
+    click.echo(f"{device_id}: channels {', '.join(allowed)}")
 
 
 @click.command("device-secret")
@@ -102,6 +134,53 @@ def _sync_now(db_path: Path, retry_rejected: bool, batch_size: int) -> Any:
     return report
 
 
+@click.command("bundle")
+@db_option("Path of the node's SQLite store.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the node's unsynced submissions to this file (for a USB stick).",
+)
+@click.option(
+    "--ack",
+    "receipt",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Apply the hub's receipt: mark what the hub acknowledged as synced.",
+)
+@friendly_errors
+def bundle_command(db_path: Path, output: Path | None, receipt: Path | None) -> None:
+    """Write a node's unsynced submissions to one signed file, or apply the hub's receipt.
+
+    Carry the file to the hub and run `participate import --db HUB.db FILE` there; bring
+    back the receipt it writes and run `participate bundle --db NODE.db --ack RECEIPT`.
+    Nothing is marked synced before that (or before a network push is acknowledged).
+    """
+    from . import bundles
+
+    if (output is None) == (receipt is None):
+        raise click.UsageError("give either -o FILE (write a bundle) or --ack RECEIPT")
+    if not db_path.exists():
+        raise click.ClickException(f"no store at {db_path}")
+    with store.open_db(db_path, migrate=True) as db:
+        if receipt is not None:
+            done = bundles.apply_receipt(db, receipt.read_text(encoding="utf-8"))
+            click.echo(
+                f"Marked {done.acknowledged} submissions synced; {done.refused} refused by the"
+                f" hub; {done.unknown} not in this store."
+            )
+            return
+        assert output is not None
+        text, count = bundles.write_bundle(db)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(output)
+    click.echo(f"Wrote {count} unsynced submissions to {output}; none is marked synced yet.")
+
+
 @click.command("devices")
 @db_option()
 @friendly_errors
@@ -114,7 +193,8 @@ def devices_command(db_path: Path) -> None:
     for device in fleet:
         gaps = devices.format_gaps(device["gaps"]) or "none"
         click.echo(
-            f"{device['id']}  {device['name']}: last contact {device['last_seen_at'] or 'never'},"
+            f"{device['id']}  {device['name']} ({', '.join(device['channels'])}):"
+            f" last contact {device['last_seen_at'] or 'never'},"
             f" queue {device['queue_depth'] if device['queue_depth'] is not None else '?'},"
             f" held {device['held_count']}, missing {gaps},"
             f" attention: {', '.join(device['attention']) or 'none'}"

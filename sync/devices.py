@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ import sqlite_utils
 
 from participate import clock, store
 from participate.errors import NotFound
+from participate.submissions import CHANNELS
 
 # Thresholds for the `attention` list; list_devices takes overrides.
 STALE_AFTER = 15 * 60  # seconds without contact
@@ -60,19 +61,69 @@ HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def add_device(db: sqlite_utils.Database, name: str) -> tuple[str, str]:
-    """Enrol a node under `name` and return its new (device id, secret); show the secret once."""
+# What a newly enrolled node may push: kiosk visits. A gateway's channel (`sms`, later
+# `voice`) is granted with `set_channels` when the gateway is enabled on that node.
+DEFAULT_CHANNELS = ("kiosk",)
+
+
+def add_device(
+    db: sqlite_utils.Database, name: str, channels: Iterable[str] = DEFAULT_CHANNELS
+) -> tuple[str, str]:
+    """Enrol a node under `name` and return its new (device id, secret); show the secret once.
+
+    `channels` are those it may push submissions for (see `set_channels`).
+    """
     name = name.strip()
     if not name:
         raise ValueError("a device needs a name")
+    allowed = checked_channels(channels)
     device_id = f"dev-{secrets.token_hex(6)}"
     secret = secrets.token_urlsafe(32)
     with store.write(db):
         db.execute(
-            "INSERT INTO devices (id, name, secret, created_at) VALUES (?, ?, ?, ?)",
-            [device_id, name, secret, clock.utcnow()],
+            "INSERT INTO devices (id, name, secret, created_at, channels) VALUES (?, ?, ?, ?, ?)",
+            [device_id, name, secret, clock.utcnow(), ",".join(allowed)],
         )
     return device_id, secret
+
+
+def checked_channels(channels: Iterable[str]) -> tuple[str, ...]:
+    """Return `channels` without repeats, in CHANNELS order; ValueError if one is unknown."""
+    wanted = {channel.strip() for channel in channels} - {""}
+    unknown = wanted - set(CHANNELS)
+    if unknown:
+        raise ValueError(
+            f"unknown channel {', '.join(sorted(unknown))}: the channels are {', '.join(CHANNELS)}"
+        )
+    if not wanted:
+        raise ValueError(f"a device needs at least one channel of {', '.join(CHANNELS)}")
+    return tuple(channel for channel in CHANNELS if channel in wanted)
+
+
+def set_channels(
+    db: sqlite_utils.Database, device_id: str, channels: Iterable[str]
+) -> tuple[str, ...]:
+    """Set the channels a device may push submissions for; return them in CHANNELS order.
+
+    The hub refuses a pushed submission whose channel is not among them. A node running
+    an SMS gateway needs `("kiosk", "sms")`.
+    """
+    allowed = checked_channels(channels)
+    with store.write(db):
+        cursor = db.execute(
+            "UPDATE devices SET channels = ? WHERE id = ?", [",".join(allowed), device_id]
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no device {device_id!r}")
+    return allowed
+
+
+def get_channels(db: sqlite_utils.Database, device_id: str) -> tuple[str, ...]:
+    """Return the channels a device may push submissions for (NotFound if not enrolled)."""
+    row = store.first_row(db, "SELECT channels FROM devices WHERE id = ?", [device_id])
+    if row is None:
+        raise NotFound(f"no device {device_id!r}")
+    return tuple(row["channels"].split(","))
 
 
 def replace_secret(db: sqlite_utils.Database, device_id: str) -> str:
@@ -158,6 +209,16 @@ def record_heartbeat(
             ],
         )
         touch(db, device_id, now)
+
+
+def note_highest_seq(db: sqlite_utils.Database, device_id: str, seq: int) -> None:
+    """Note a device's highest ledger number learnt some other way (a bundle), never lowering it."""
+    db.execute(
+        "INSERT INTO device_status (device_id, highest_seq) VALUES (?, ?)"
+        " ON CONFLICT (device_id) DO UPDATE"
+        " SET highest_seq = max(coalesce(highest_seq, 0), excluded.highest_seq)",
+        [device_id, seq],
+    )
 
 
 def record_refusal(
@@ -291,7 +352,7 @@ def list_devices(
 ) -> list[dict[str, Any]]:
     """Return every enrolled device with its health and the flags that need staff attention.
 
-    Each dict has: id, name, created_at, disabled_at, last_seen_at (last contact),
+    Each dict has: id, name, channels (tuple), created_at, disabled_at, last_seen_at (last contact),
     seconds_since_contact, reported_at, version, queue_depth, oldest_unsynced_age
     (seconds, aged to now), highest_seq (reported), held_count, highest_held, gaps (list
     of (first, last)), missing (count of missing numbers), rejected (count held at the
@@ -302,7 +363,7 @@ def list_devices(
     moment = now or clock.parse(clock.utcnow())
     rows = db.execute(
         """
-        SELECT d.id, d.name, d.created_at, d.disabled_at, d.last_seen_at,
+        SELECT d.id, d.name, d.channels, d.created_at, d.disabled_at, d.last_seen_at,
                s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
                s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
                s.audio,
@@ -316,6 +377,7 @@ def list_devices(
         (
             device_id,
             name,
+            channels,
             created_at,
             disabled_at,
             last_seen_at,
@@ -343,6 +405,7 @@ def list_devices(
         device = {
             "id": device_id,
             "name": name,
+            "channels": tuple(channels.split(",")),
             "created_at": created_at,
             "disabled_at": disabled_at,
             "last_seen_at": last_seen_at,

@@ -37,6 +37,7 @@ from .wire import PUSH_FIELDS
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+ACKNOWLEDGED = ("stored", "duplicate")  # the hub's outcomes that mean "I hold it"
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
 
@@ -197,7 +198,7 @@ def push(
                     size = max(1, len(batch.ids) // 2)
                     batch = _load_batch(db, size, batch.first - 1)
                 else:
-                    _mark(db, [], {batch.ids[0]: "too large for the hub to accept"})
+                    mark_results(db, [], {batch.ids[0]: "too large for the hub to accept"})
                     report.rejected += 1
                     batch = _load_batch(db, size, batch.last)
                 in_flight = pool.submit(client.push_body, batch.body) if batch else None
@@ -228,7 +229,7 @@ def _record_results(
         submission_id = result.get("id")
         if submission_id not in sent:
             continue
-        if result.get("status") in ("stored", "duplicate"):
+        if result.get("status") in ACKNOWLEDGED:
             acknowledged.append(submission_id)
             if result["status"] == "stored":
                 report.stored += 1
@@ -236,14 +237,17 @@ def _record_results(
                 report.duplicate += 1
         elif result.get("status") == "rejected":
             refused[submission_id] = str(result.get("reason") or "rejected by the hub")
-    _mark(db, acknowledged, refused)
+    mark_results(db, acknowledged, refused)
     report.batches += 1
     report.rejected += len(refused)
     report.reasons.extend(refused.values())
     return len(acknowledged) + len(refused)
 
 
-def _mark(db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]) -> None:
+def mark_results(
+    db: sqlite_utils.Database, acknowledged: list[str], refused: dict[str, str]
+) -> None:
+    """Mark what the hub acknowledged as synced and note why it refused the others."""
     now = clock.utcnow()
     with store.write(db):
         db.execute(

@@ -3,7 +3,13 @@
 A batch is stored in one transaction. Each submission gets an outcome: `stored`,
 `duplicate` (the hub already holds exactly this content) or `rejected` with a reason
 (kept in `sync_rejections` for staff). The same id with different content is refused,
-never overwritten; so is a ledger number that already holds another submission.
+never overwritten; so is a ledger number that already holds another submission. A
+device may claim only what it is enrolled for: its own id, its channels, and a respondent
+that is empty or a pseudonym (never a phone number).
+
+Rows are read by name. The one positional part is the insert's parameters, a flat list
+in _COLUMNS order for a multi-row VALUES: it keeps a 100,000-submission drain near
+`insert_all`'s speed (bench/bench_sync.py).
 """
 
 from __future__ import annotations
@@ -16,11 +22,10 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import answers as answer_rules
-from participate import clock, consultations, store
+from participate import clock, store, tallies
 from participate.consultations import Consultation
-from participate.errors import AnswerError, NotFound
-from participate.submissions import CHANNELS
+from participate.errors import AnswerError
+from participate.submissions import CHANNELS, Validator, is_respondent
 
 from . import devices
 from .errors import BadBatch
@@ -40,6 +45,7 @@ _STRING_FIELDS = (
 _COLUMNS = (*PUSH_FIELDS, "received_at")
 _INT_MAX = 2**63 - 1  # SQLite's largest integer: a larger number cannot be stored
 _INSERT_CHUNK = 50  # rows per statement: 13 columns * 50 stays under SQLite's variable limit
+WITHHELD = "(withheld: not a pseudonym)"  # what a refusal keeps of a bad respondent
 
 
 class _Rejected(Exception):
@@ -53,61 +59,117 @@ def store_batch(
     db: sqlite_utils.Database, device_id: str, items: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """Store a device's pushed submissions in one transaction; return each one's outcome."""
-    now = clock.utcnow()
-    checker = _Checker(db, device_id)
     # Validate first, outside the write lock: it is the slow part, and reads only.
-    checked: list[dict[str, Any] | _Rejected] = []
-    for item in items:
-        try:
-            checked.append(checker.clean(item))
-        except _Rejected as exc:
-            checked.append(exc)
-    results: list[dict[str, Any]] = []
+    validator = _PushedSubmissionValidator(db, device_id)
+    checked = [validator.row_or_rejection(item) for item in items]
     with store.write(db):
-        rows = [row for row in checked if isinstance(row, dict)]
-        existing = _existing(db, [row["id"] for row in rows])
-        taken = _taken_seqs(db, device_id, [row["seq"] for row in rows])
-        fresh = []
+        held = _HeldAtHub.load(db, device_id, [row for row in checked if isinstance(row, dict)])
+        received_at = clock.utcnow()
+        outcomes = []
         for index, (item, row) in enumerate(zip(items, checked, strict=True)):
-            submission_id = item.get("id") if isinstance(item, dict) else None
-            outcome: dict[str, Any] = {"id": submission_id if _is_id(submission_id) else None}
+            outcome = _outcome(item)
             try:
                 if isinstance(row, _Rejected):
                     raise row
-                row["received_at"] = now
-                held = existing.get(row["id"])
-                if held is not None:
-                    if any(held[name] != row[name] for name in CONTENT_FIELDS):
-                        raise _Rejected("conflict: the hub holds different content under this id")
-                    outcome["status"] = DUPLICATE
-                elif taken.get(row["seq"], row["id"]) != row["id"]:
-                    raise _Rejected(
-                        f"conflict: ledger number {row['seq']} already holds another submission"
-                    )
-                else:
-                    fresh.append(row)
-                    existing[row["id"]] = row
-                    taken[row["seq"]] = row["id"]
-                    outcome["status"] = STORED
+                outcome["status"] = held.place({**row, "received_at": received_at})
             except _Rejected as exc:
                 outcome.update(status=REJECTED, reason=exc.reason, index=index)
-                if outcome["id"] is not None:
-                    seq = item.get("seq") if isinstance(item, dict) else None
-                    seq = seq if _is_seq(seq) else None
-                    devices.record_rejection(db, device_id, outcome["id"], seq, exc.reason, item)
-            results.append(outcome)
-        if fresh:
-            _insert(db, fresh)
-            # A submission refused earlier (say, for a version the hub lacked) is now home.
-            if db.execute(
-                "SELECT 1 FROM sync_rejections WHERE device_id = ? LIMIT 1", [device_id]
-            ).fetchone():
-                db.execute(
-                    "DELETE FROM sync_rejections WHERE device_id = ?"
-                    " AND submission_id IN (SELECT value FROM json_each(?))",
-                    [device_id, json.dumps([row["id"] for row in fresh])],
-                )
-    return results
+                _keep_rejection(db, device_id, outcome["id"], item, exc.reason)
+            outcomes.append(outcome)
+        if held.fresh:
+            _insert(db, held.fresh)
+            tallies.add(db, held.fresh)
+            _forget_rejections_now_stored(db, device_id, held.fresh)
+    return outcomes
+
+
+def _outcome(item: Any) -> dict[str, Any]:
+    """Start an item's outcome: its id when it has a valid one (else None)."""
+    submission_id = item.get("id") if isinstance(item, dict) else None
+    return {"id": submission_id if _is_id(submission_id) else None}
+
+
+class _HeldAtHub:
+    """What the hub already holds of one batch: submissions by id, ledger numbers taken.
+
+    `place` decides each checked row against it, in batch order, so a batch that
+    repeats an id or a number inside itself is judged as if sent one by one.
+    """
+
+    def __init__(self, by_id: dict[str, dict[str, Any]], ids_by_seq: dict[int, str]) -> None:
+        self.by_id = by_id
+        self.ids_by_seq = ids_by_seq
+        self.fresh: list[dict[str, Any]] = []
+
+    @classmethod
+    def load(
+        cls, db: sqlite_utils.Database, device_id: str, rows: list[dict[str, Any]]
+    ) -> _HeldAtHub:
+        by_id = {
+            row["id"]: row
+            for row in db.query(
+                f"SELECT {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608 (constants)
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps([row["id"] for row in rows])],
+            )
+        }
+        ids_by_seq = {
+            row["seq"]: row["id"]
+            for row in db.query(
+                "SELECT seq, id FROM submissions"
+                " WHERE device_id = ? AND seq IN (SELECT value FROM json_each(?))",
+                [device_id, json.dumps([row["seq"] for row in rows])],
+            )
+        }
+        return cls(by_id, ids_by_seq)
+
+    def place(self, row: dict[str, Any]) -> str:
+        """Return DUPLICATE or STORED (queued in `fresh`) for a checked row; raise on conflict."""
+        held = self.by_id.get(row["id"])
+        if held is not None:
+            if any(held[name] != row[name] for name in CONTENT_FIELDS):
+                raise _Rejected("conflict: the hub holds different content under this id")
+            return DUPLICATE
+        if self.ids_by_seq.get(row["seq"], row["id"]) != row["id"]:
+            raise _Rejected(
+                f"conflict: ledger number {row['seq']} already holds another submission"
+            )
+        self.fresh.append(row)
+        self.by_id[row["id"]] = row
+        self.ids_by_seq[row["seq"]] = row["id"]
+        return STORED
+
+
+def _keep_rejection(
+    db: sqlite_utils.Database, device_id: str, submission_id: str | None, item: Any, reason: str
+) -> None:
+    """Keep a refusal for staff (inside the write); one without a valid id cannot be kept.
+
+    A respondent that is not a pseudonym (a phone number, say) is left out of what is
+    kept: refused from the submissions, it must not be stored in the refusals instead.
+    """
+    if submission_id is None:
+        return
+    seq = item.get("seq")
+    if isinstance(item.get("respondent"), str) and not is_respondent(item["respondent"]):
+        item = {**item, "respondent": WITHHELD}
+    devices.record_rejection(
+        db, device_id, submission_id, seq if _is_seq(seq) else None, reason, item
+    )
+
+
+def _forget_rejections_now_stored(
+    db: sqlite_utils.Database, device_id: str, stored: list[dict[str, Any]]
+) -> None:
+    """Drop refusals of submissions now stored (say, refused for a version the hub lacked)."""
+    if store.first_row(
+        db, "SELECT 1 FROM sync_rejections WHERE device_id = ? LIMIT 1", [device_id]
+    ):
+        db.execute(
+            "DELETE FROM sync_rejections WHERE device_id = ?"
+            " AND submission_id IN (SELECT value FROM json_each(?))",
+            [device_id, json.dumps([row["id"] for row in stored])],
+        )
 
 
 def _insert(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
@@ -129,45 +191,45 @@ def _is_seq(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _INT_MAX
 
 
-def _existing(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = db.execute(
-        f"SELECT {', '.join(PUSH_FIELDS)} FROM submissions"  # noqa: S608 (constants)
-        " WHERE id IN (SELECT value FROM json_each(?))",
-        [json.dumps(ids)],
-    ).fetchall()
-    return {row[0]: dict(zip(PUSH_FIELDS, row, strict=True)) for row in rows}
+class _PushedSubmissionValidator(Validator):
+    """Check the submissions one device pushed, as a row to store or the reason to refuse.
 
-
-def _taken_seqs(db: sqlite_utils.Database, device_id: str, seqs: list[int]) -> dict[int, str]:
-    rows = db.execute(
-        "SELECT seq, id FROM submissions"
-        " WHERE device_id = ? AND seq IN (SELECT value FROM json_each(?))",
-        [device_id, json.dumps(seqs)],
-    ).fetchall()
-    return {seq: submission_id for seq, submission_id in rows}
-
-
-class _Checker:
-    """Check pushed submissions of one batch, caching consultation versions and answer sets."""
+    Beyond the shape of each field it checks what the device may claim: its own id,
+    a channel it is enrolled for (`devices.get_channels`), and a respondent that is empty
+    or a pseudonym. Consultation versions and answer sets are cached for the batch.
+    """
 
     def __init__(self, db: sqlite_utils.Database, device_id: str) -> None:
-        self.db = db
+        super().__init__(db)
         self.device_id = device_id
-        self.versions: dict[tuple[str, str], Consultation | None] = {}
-        # Validation is pure: kiosks send the same answers often, so check each set once.
-        self.answers: dict[tuple[str, str, bool, str], str | AnswerError] = {}
+        self.channels = devices.get_channels(db, device_id)
 
-    def consultation(self, key: tuple[str, str]) -> Consultation | None:
-        """Return the published version `key` (id, version), or None if the hub never had it."""
-        if key not in self.versions:
-            try:
-                self.versions[key] = consultations.get(self.db, *key)
-            except NotFound:
-                self.versions[key] = None
-        return self.versions[key]
+    def row_or_rejection(self, item: Any) -> dict[str, Any] | _Rejected:
+        """Return one pushed submission as a row to store, or the _Rejected saying why not."""
+        try:
+            self.check_fields(item)
+            self.check_claims(item)
+            consultation = self.consultation_of(item)
+            answers = self.validated(consultation, item["answers"], item["complete"])
+        except _Rejected as exc:
+            return exc
+        return {
+            "id": item["id"],
+            "consultation_id": consultation.id,
+            "consultation_version": consultation.version,
+            "channel": item["channel"],
+            "device_id": self.device_id,
+            "seq": item["seq"],
+            "respondent": item["respondent"],
+            "language": item["language"],
+            "started_at": item["started_at"],
+            "submitted_at": item["submitted_at"],
+            "answers": answers,
+            "complete": int(item["complete"]),
+        }
 
-    def clean(self, item: Any) -> dict[str, Any]:
-        """Return one pushed submission as a row to store, or raise _Rejected."""
+    def check_fields(self, item: Any) -> None:
+        """Refuse an item whose fields do not have the wire format's types and forms."""
         if not isinstance(item, dict):
             raise _Rejected("invalid: a submission must be a JSON object")
         if not _is_id(item.get("id")):
@@ -175,57 +237,46 @@ class _Checker:
         for name in _STRING_FIELDS:
             if not isinstance(item.get(name), str):
                 raise _Rejected(f"invalid: {name} must be a string")
-        if item.get("device_id") != self.device_id:
-            raise _Rejected("invalid: device_id is not the device that signed the request")
         if item.get("channel") not in CHANNELS:
             raise _Rejected(f"invalid: channel must be one of {', '.join(CHANNELS)}")
-        seq = item.get("seq")
-        if not _is_seq(seq):
+        if not _is_seq(item.get("seq")):
             raise _Rejected(f"invalid: seq must be a whole number from 1 to {_INT_MAX}")
-        complete = item.get("complete")
-        if not isinstance(complete, bool):
+        if not isinstance(item.get("complete"), bool):
             raise _Rejected("invalid: complete must be true or false")
         if not isinstance(item.get("answers"), dict):
             raise _Rejected("invalid: answers must be an object")
         for name in ("started_at", "submitted_at"):
             if not _is_time(item[name]):
                 raise _Rejected(f"invalid: {name} is not an ISO-8601 time")
+
+    def check_claims(self, item: dict[str, Any]) -> None:
+        """Refuse what this device may not claim: another device, channel or a raw respondent."""
+        if item.get("device_id") != self.device_id:
+            raise _Rejected("invalid: device_id is not the device that signed the request")
+        if item["channel"] not in self.channels:
+            raise _Rejected(
+                f"refused: this device is enrolled for {', '.join(self.channels)},"
+                f" not {item['channel']} (participate add-device --channels)"
+            )
+        if not is_respondent(item["respondent"]):
+            raise _Rejected(
+                "refused: respondent must be empty or a pseudonym (64 hex digits),"
+                " never a phone number"
+            )
+
+    def consultation_of(self, item: dict[str, Any]) -> Consultation:
+        """Return the published version the item answers, in a language it offers."""
         key = (item["consultation_id"], item["consultation_version"])
         consultation = self.consultation(key)
         if consultation is None:
             raise _Rejected(f"unknown consultation {key[0]!r} version {key[1]!r}")
         if item["language"] not in consultation.languages:
             raise _Rejected(f"invalid: language {item['language']!r} is not offered")
-        return {
-            "id": item["id"],
-            "consultation_id": key[0],
-            "consultation_version": key[1],
-            "channel": item["channel"],
-            "device_id": self.device_id,
-            "seq": seq,
-            "respondent": item["respondent"],
-            "language": item["language"],
-            "started_at": item["started_at"],
-            "submitted_at": item["submitted_at"],
-            "answers": self.validated(consultation, item["answers"], complete),
-            "complete": int(complete),
-        }
+        return consultation
 
     def validated(self, consultation: Consultation, answers: dict, complete: bool) -> str:
         """Return the answers validated against their version, as stored JSON, or raise."""
-        try:
-            raw = json.dumps(answers, sort_keys=True, ensure_ascii=False)
-        except (TypeError, ValueError):
-            raise _Rejected("invalid answers: not plain JSON values") from None
-        key = (consultation.id, consultation.version, complete, raw)
-        outcome = self.answers.get(key)
-        if outcome is None:
-            try:
-                clean = answer_rules.validate_answers(consultation, answers, complete=complete)
-                outcome = json.dumps(clean, ensure_ascii=False, sort_keys=True)
-            except AnswerError as exc:
-                outcome = exc
-            self.answers[key] = outcome
+        outcome = self.check_answers(consultation, answers, complete)
         if isinstance(outcome, AnswerError):
             raise _Rejected(f"invalid answers: {outcome}")
         return outcome
@@ -241,21 +292,26 @@ def _is_time(value: str) -> bool:
 
 def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
     """Return the consultations the hub publishes (every version) and their ETag."""
-    current = {
-        row[0]: (row[1], bool(row[2]))
-        for row in db.execute("SELECT id, version, closed FROM consultations").fetchall()
-    }
+    current = {row["id"]: row for row in db.query("SELECT id, version, closed FROM consultations")}
     listing: dict[str, dict[str, Any]] = {}
-    for consultation_id, version, definition in db.execute(
+    for row in db.query(
         "SELECT consultation_id, version, definition FROM consultation_versions"
         " ORDER BY consultation_id, loaded_at, version"
-    ).fetchall():
-        current_version, closed = current.get(consultation_id, (None, False))
+    ):
+        consultation_id = row["consultation_id"]
+        head = current.get(consultation_id, {"version": None, "closed": False})
         entry = listing.setdefault(
             consultation_id,
-            {"id": consultation_id, "current": current_version, "closed": closed, "versions": []},
+            {
+                "id": consultation_id,
+                "current": head["version"],
+                "closed": bool(head["closed"]),
+                "versions": [],
+            },
         )
-        entry["versions"].append({"version": version, "definition": json.loads(definition)})
+        entry["versions"].append(
+            {"version": row["version"], "definition": json.loads(row["definition"])}
+        )
     body = {"consultations": list(listing.values())}
     encoded = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body

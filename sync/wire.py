@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 
-from participate.submissions import RECORD_FIELDS
+from participate.submissions import CONTENT_FIELDS
 
 HEADER_DEVICE = "X-Participate-Device"
 HEADER_TIMESTAMP = "X-Participate-Timestamp"
@@ -21,8 +21,6 @@ HEADER_NONCE = "X-Participate-Nonce"
 HEADER_SIGNATURE = "X-Participate-Signature"
 HEADERS = (HEADER_DEVICE, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
 
-# What identifies a submission's content: a retry must match these exactly.
-CONTENT_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("id", "received_at", "hidden"))
 # What a node pushes for each submission, in this order.
 PUSH_FIELDS = ("id", *CONTENT_FIELDS)
 

@@ -17,6 +17,13 @@ from participate.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "library-hours.yaml"
+# A respondent as an SMS conversation stamps it: the pseudonym of a phone number (its form).
+SMS_RESPONDENT = "5e" * 32
+# The hostile consultation files of issue 16: each once crashed the parser (RecursionError).
+DEEPLY_NESTED = {
+    "deep.json": '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "deep.yaml": "id: " + "[" * 50_000,
+}
 
 
 @pytest.fixture
@@ -145,7 +152,7 @@ def answered(db: sqlite_utils.Database, example: consultations.Consultation) -> 
                 "times": ["mornings", "sundays"],
             },
             started_at=f"2026-11-{10 + n:02d}T11:59:00.000000Z",
-            respondent="pseudonym" if sms else "",
+            respondent=SMS_RESPONDENT if sms else "",
             complete=not sms,
         )
         submitted_at = f"2026-11-{10 + n:02d}T12:00:00.000000Z"

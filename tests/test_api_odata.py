@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from participate.api import odata, tokens
+from tests.conftest import SMS_RESPONDENT
 from tests.support.browser import ServerThread
 
 SVC = "/odata/v1/library-hours.svc"
@@ -83,6 +84,17 @@ def test_entities_carry_answers_and_system_metadata(client, answered, viewer) ->
     assert row["comments"] is None
     assert row["__system"]["submissionDate"] == "2026-11-10T12:00:00.000000Z"
     assert row["__system"]["channel"] == "kiosk" and row["__system"]["hidden"] is False
+
+
+def test_a_respondent_that_is_not_a_pseudonym_is_never_served(client, answered, viewer, db):
+    # However a number got into the store, the feed writes it as empty, as exports do.
+    db.execute(
+        "UPDATE submissions SET respondent = '+14155550199' WHERE id = ?", [answered[0]["id"]]
+    )
+    rows = client.get(SVC + "/Submissions", headers=viewer).json["value"]
+    respondents = {row["__id"]: row["__system"]["respondent"] for row in rows}
+    assert respondents[answered[0]["id"]] == ""
+    assert respondents[answered[5]["id"]] == SMS_RESPONDENT
 
 
 def test_server_driven_paging_reads_every_visible_row(

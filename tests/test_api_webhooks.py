@@ -19,6 +19,7 @@ from participate.api.errors import WebhookError
 from participate.sync import devices, receive
 
 ANSWERS = {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 4}
+RESPONDENT = "a1" * 32  # the form of a phone pseudonym
 
 
 class Receiver:
@@ -67,7 +68,9 @@ def hook(db: sqlite_utils.Database, example, receiver: Receiver) -> dict:
     return webhooks.register(db, "library-hours", receiver.url, created_by="staff@example.org")
 
 
-def record_at_hub(db: sqlite_utils.Database, submission_id: str | None = None) -> dict:
+def record_at_hub(
+    db: sqlite_utils.Database, submission_id: str | None = None, respondent: str = RESPONDENT
+) -> dict:
     """An SMS conversation finished at the hub: the one write path."""
     return submissions.record(
         db,
@@ -77,7 +80,7 @@ def record_at_hub(db: sqlite_utils.Database, submission_id: str | None = None) -
         answers=ANSWERS,
         started_at=clock.utcnow(),
         submission_id=submission_id,
-        respondent="pseudonym",
+        respondent=respondent,
     )
 
 
@@ -122,6 +125,14 @@ def test_each_new_submission_is_posted_once_from_any_path(db, hook, receiver) ->
     assert {b["submission"]["channel"] for b in bodies} == {"sms", "kiosk"}
     assert all(b["event"] == "submission.created" for b in bodies)
     assert bodies[0]["submission"] == submissions.get(db, bodies[0]["submission"]["id"])
+
+
+def test_a_respondent_that_is_not_a_pseudonym_is_never_posted(db, hook, receiver) -> None:
+    record_at_hub(db)
+    record_at_hub(db, respondent="+14155550199")  # however it got into the store
+    webhooks.deliver_due(db, now=later(1))
+    respondents = sorted(b["submission"]["respondent"] for b in receiver.bodies())
+    assert respondents == ["", RESPONDENT]
 
 
 def test_every_request_is_signed_with_the_webhooks_secret(db, hook, receiver) -> None:

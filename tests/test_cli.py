@@ -10,7 +10,7 @@ import pytest
 
 from participate import store
 from participate.cli import main
-from tests.conftest import EXAMPLE
+from tests.conftest import DEEPLY_NESTED, EXAMPLE
 
 
 def test_main_help_lists_the_commands(runner) -> None:
@@ -67,3 +67,18 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "participate", "--help"], capture_output=True, text=True, check=True
     )
     assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(DEEPLY_NESTED))
+def test_load_refuses_a_deeply_nested_file_without_a_traceback(tmp_path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(DEEPLY_NESTED[name])
+    script = Path(sys.executable).with_name("participate")
+    result = subprocess.run(
+        [script, "load", "--db", str(tmp_path / "hub.db"), str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert f"Error: {path}: nests lists or mappings more than 20 levels deep" in result.stderr

@@ -11,7 +11,7 @@ import yaml
 
 from participate import consultations
 from participate.errors import ConsultationError, NotFound
-from tests.conftest import EXAMPLE
+from tests.conftest import DEEPLY_NESTED, EXAMPLE
 
 ALL_TYPES = {
     "id": "all-types",
@@ -217,6 +217,9 @@ def test_broken_definitions_are_refused_with_a_message_that_says_where(
         assert word in message, f"{description}: {word!r} not in {message!r}"
 
 
+DEEP = "nests lists or mappings more than 20 levels deep"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
@@ -225,6 +228,12 @@ def test_broken_definitions_are_refused_with_a_message_that_says_where(
         ("bad.txt", "id: x", "must end in .yaml"),
         ("list.yaml", "- 1\n- 2\n", "must be a mapping"),
         ("empty.yaml", "", "must be a mapping"),
+        # Refused before parsing: too deep for the parsers' recursion, or aliased.
+        *((name, content, DEEP) for name, content in DEEPLY_NESTED.items()),
+        ("deep-objects.json", '{"a": ' * 21 + "1" + "}" * 21, DEEP),
+        ("fine.json", '{"a": ' * 20 + "1" + "}" * 20, "field 'a': is not a known field"),
+        ("block.yaml", "".join(f"{'  ' * n}k{n}:\n" for n in range(21)) + "  " * 21 + "x", DEEP),
+        ("alias.yaml", "id: &a [x]\ntitle: *a\n", "uses a YAML alias"),
     ],
 )
 def test_unreadable_files_are_refused(
@@ -235,6 +244,14 @@ def test_unreadable_files_are_refused(
     with pytest.raises(ConsultationError) as caught:
         consultations.read_file(path)
     assert expected in str(caught.value) and name in str(caught.value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path: Path) -> None:
+    text = json.loads(json.dumps(ALL_TYPES))
+    text["title"] = {"en": "[" * 50 + '\\"{' * 50, "fr": "]" * 50}
+    path = tmp_path / "brackets.json"
+    path.write_text(json.dumps(text))
+    assert consultations.read_file(path).title["en"].startswith("[[[")
 
 
 def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:

@@ -56,6 +56,37 @@ def test_add_device_refuses_an_empty_name(db):
     assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 0
 
 
+def test_a_device_takes_kiosk_visits_until_given_other_channels(db):
+    device_id, _ = devices.add_device(db, "Kiosk")
+    assert devices.get_channels(db, device_id) == ("kiosk",)
+    assert devices.set_channels(db, device_id, [" sms", "kiosk", "sms"]) == ("kiosk", "sms")
+    assert devices.get_channels(db, device_id) == ("kiosk", "sms")
+    assert _device(db, device_id)["channels"] == ("kiosk", "sms")
+    gateway, _ = devices.add_device(db, "Gateway", ["sms"])
+    assert devices.get_channels(db, gateway) == ("sms",)
+
+
+@pytest.mark.parametrize(
+    ("channels", "message"),
+    [(["fax"], "unknown channel fax"), ([], "at least one channel"), ([""], "at least one")],
+)
+def test_unknown_or_no_channels_are_refused(db, channels, message):
+    device_id, _ = devices.add_device(db, "Kiosk")
+    with pytest.raises(ValueError, match=message):
+        devices.set_channels(db, device_id, channels)
+    with pytest.raises(ValueError, match=message):
+        devices.add_device(db, "Other", channels)
+    assert devices.get_channels(db, device_id) == ("kiosk",)
+    assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 1
+
+
+def test_channels_of_an_unknown_device(db):
+    with pytest.raises(NotFound):
+        devices.get_channels(db, "dev-nope")
+    with pytest.raises(NotFound):
+        devices.set_channels(db, "dev-nope", ["kiosk"])
+
+
 def test_a_new_device_was_never_seen(db):
     device_id, _ = devices.add_device(db, "Kiosk")
     device = _device(db, device_id)

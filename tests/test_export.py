@@ -22,6 +22,8 @@ from participate.hub import export, moderation
 from participate.hub.results import Filters
 from tests.conftest import EXAMPLE, record_submission
 
+SMS_PSEUDONYM = "5b1c0e" + "0" * 58  # the form of participate.sms.phones.pseudonym
+
 FORMULAS = ["=1+2", "+SUM(A1)", "-3+cmd", "@SUM(A1)", '=HYPERLINK("http://x")']
 
 
@@ -46,7 +48,7 @@ def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> di
         example,
         {"visits": "rarely", "evenings": False, "rating": 2},
         channel="sms",
-        respondent="p-5b1c0e",
+        respondent=SMS_PSEUDONYM,
         complete=False,
     )
     payloads = [
@@ -102,7 +104,7 @@ def test_csv_has_metadata_then_one_column_a_question_and_a_choice(
     sms = by_id[loaded["sms"]["id"]]
     # A skipped multi is empty, not "none chosen".
     assert (sms["times.mornings"], sms["comments"], sms["evenings"]) == ("", "", "no")
-    assert sms["complete"] == "0" and sms["respondent"] == "p-5b1c0e"
+    assert sms["complete"] == "0" and sms["respondent"] == SMS_PSEUDONYM
     assert sms["channel"] == "sms" and sms["language"] == "en"
 
 
@@ -179,6 +181,34 @@ def test_neutralising_sql_matches_the_python_rule(db: sqlite_utils.Database) -> 
         ).fetchone()[0]
         assert got == export.neutralize(text), repr(text)
     assert db.execute(f"SELECT {export._safe_sql('-5')}").fetchone()[0] == -5
+
+
+@pytest.mark.parametrize("fmt", export.FORMATS)
+def test_a_respondent_that_is_not_a_pseudonym_is_never_written(
+    db: sqlite_utils.Database, loaded: dict, example: consultations.Consultation, fmt: str
+) -> None:
+    # However it got into the store (an old hub, a hand-made row), a number stays there.
+    phone = record_submission(
+        db,
+        example,
+        {"visits": "rarely", "evenings": False, "rating": 2},
+        channel="sms",
+        respondent="+14155550199",
+        complete=False,
+    )
+    plan = export.plan_export(db, "library-hours")
+    out = io.BytesIO()
+    export.write_export(fmt, db, plan, out)
+    if fmt == "xlsx":
+        rows = openpyxl.load_workbook(io.BytesIO(out.getvalue()))["submissions"].iter_rows(
+            values_only=True
+        )
+        written = "\n".join(",".join(str(cell) for cell in row) for row in rows)
+    else:
+        written = out.getvalue().decode("utf-8")
+    assert phone["id"] in written
+    assert "4155550199" not in written
+    assert loaded["sms"]["respondent"] in written  # a pseudonym still is
 
 
 def test_hidden_are_left_out_unless_asked(db: sqlite_utils.Database, loaded: dict) -> None:

@@ -16,11 +16,11 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import clock, consultations, store, submissions
+from participate import clock, consultations, store, submissions, tallies
 from participate.app import create_app
 from participate.hub import auth, moderation, users
 from participate.sync import devices
-from tests.conftest import EXAMPLE, make_app_config, record_submission
+from tests.conftest import DEEPLY_NESTED, EXAMPLE, make_app_config, record_submission
 
 PASSWORD = "correct horse battery"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -62,7 +62,7 @@ def hub_data(db: sqlite_utils.Database, example: consultations.Consultation) -> 
         example,
         {"visits": "rarely", "evenings": False, "rating": 2},
         channel="sms",
-        respondent="p-5b1c",
+        respondent="5b1c" + "0" * 60,  # the form of a phone pseudonym
         complete=False,
     )
     other = record_submission(
@@ -324,6 +324,11 @@ def test_failed_logins_are_limited_per_client_address(
         ("//evil.example/staff/", "/staff/"),
         ("/elsewhere", "/staff/"),
         ("/staff/devices", "/staff/devices"),
+        ("/staff/devices\r\nSet-Cookie: taken=1", "/staff/"),
+        ("/staff/devices\n", "/staff/"),
+        ("/staff/\x00devices", "/staff/"),
+        ("/staff/devices\t", "/staff/"),
+        ("/staff/devices\x85", "/staff/"),
     ],
 )
 def test_login_only_redirects_inside_the_staff_pages(
@@ -494,10 +499,10 @@ def test_full_text_search_ignores_accents_and_follows_updates(
 ) -> None:
     client = staff_client(app, "viewer")
     page = client.get("/staff/c/library-hours/submissions?q=SOIREES").get_data(as_text=True)
-    assert "1 submission" in page and "Plus de soirées" in page
+    assert "1 submission" in page and "Plus de <mark>soirées</mark>" in page
     assert "Quiet rooms" not in page
     page = client.get("/staff/c/library-hours/submissions?q=quiet").get_data(as_text=True)
-    assert "Quiet rooms" in page and "soirées" not in page
+    assert "<mark>Quiet</mark> rooms" in page and "soirées" not in page
     # The index follows the table: an edited answer and a deleted row.
     other = hub_data["other"]["id"]
     db.execute(
@@ -508,9 +513,9 @@ def test_full_text_search_ignores_accents_and_follows_updates(
     assert "0 submissions" in client.get("/staff/c/library-hours/submissions?q=quiet").get_data(
         as_text=True
     )
-    assert "Café corner" in client.get("/staff/c/library-hours/submissions?q=cafe").get_data(
-        as_text=True
-    )
+    assert "<mark>Café</mark> corner" in client.get(
+        "/staff/c/library-hours/submissions?q=cafe"
+    ).get_data(as_text=True)
     db.execute("DELETE FROM submissions WHERE id = ?", [other])
     assert (
         db.execute(
@@ -561,18 +566,29 @@ def test_hiding_needs_a_reason_is_logged_and_leaves_charts(
     )
 
 
-def test_submission_list_pages(app: Flask, db: sqlite_utils.Database, hub_data: dict) -> None:
+def test_submission_list_pages_by_cursor(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict
+) -> None:
     app.config["HUB_PAGE_SIZE"] = 2
     client = staff_client(app, "viewer")
     first = client.get("/staff/c/library-hours/submissions").get_data(as_text=True)
-    assert "3 submissions, page 1 of 2" in first
-    second = client.get("/staff/c/library-hours/submissions?page=2").get_data(as_text=True)
-    assert "page 2 of 2" in second
-    assert client.get("/staff/c/library-hours/submissions?page=two").status_code == 400
-    # A page past the end shows the last one, however large the number.
-    for number in ("3", "9" * 30):
-        past = client.get(f"/staff/c/library-hours/submissions?page={number}")
-        assert past.status_code == 200 and "page 2 of 2" in past.get_data(as_text=True)
+    assert "3 submissions" in first and 'rel="prev"' not in first
+    older = re.search(r'href="([^"]+)" rel="next"', first)
+    assert older is not None
+    second = client.get(html.unescape(older[1])).get_data(as_text=True)
+    assert 'rel="next"' not in second
+    newer = re.search(r'href="([^"]+)" rel="prev"', second)
+    assert newer is not None
+    back = client.get(html.unescape(newer[1])).get_data(as_text=True)
+    assert _listed_ids(back) == _listed_ids(first)
+    assert not set(_listed_ids(first)) & set(_listed_ids(second))
+    assert len(_listed_ids(first) + _listed_ids(second)) == 3
+    for bad in ("cursor=%%%", "cursor=WyJ4Il0", "cursor=bm90IGpzb24", "dir=sideways"):
+        assert client.get(f"/staff/c/library-hours/submissions?{bad}").status_code == 400
+
+
+def _listed_ids(page: str) -> list[str]:
+    return re.findall(r'href="/staff/submissions/([0-9a-f-]{36})"', page)
 
 
 # --- admin -----------------------------------------------------------------------
@@ -682,6 +698,13 @@ def test_devices_page_calls_out_stale_and_gapped_nodes(
     assert "0.1.0" in page
     assert "audio missing: the kiosk cannot read aloud" in page  # no espeak-ng there
     assert "Enrol a device" not in page  # viewers do not administer
+    assert "Channels: Kiosk<" in page
+    devices.set_channels(db, device_id, ["kiosk", "sms"])
+    assert "Channels: Kiosk, SMS<" in client.get("/staff/devices").get_data(as_text=True)
+    french = client.get("/staff/devices", headers={"Accept-Language": "fr"})
+    assert "Canaux\u00a0: Borne, SMS<" in french.get_data(as_text=True)
+    devices.set_channels(db, device_id, ["voice"])
+    assert "Channels: Phone calls<" in client.get("/staff/devices").get_data(as_text=True)
 
 
 def test_admin_uploads_closes_and_reopens_consultations(
@@ -698,6 +721,16 @@ def test_admin_uploads_closes_and_reopens_consultations(
     )
     assert response.status_code == 302
     assert consultations.get(db, "parks").id == "parks"
+    for name, content in DEEPLY_NESTED.items():
+        token = csrf_token(client, "/staff/consultations")
+        response = client.post(
+            "/staff/consultations",
+            data={"csrf_token": token, "file": (io.BytesIO(content.encode()), name)},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 400, name
+        page = html.unescape(response.get_data(as_text=True))
+        assert f"{name}: nests lists or mappings more than 20 levels deep" in page
     bad = text.replace("type: scale", "type: slider")
     token = csrf_token(client, "/staff/consultations")
     response = client.post(
@@ -910,7 +943,9 @@ def test_overview_counts_by_channel_device_language_and_day(
 
 
 def _submitted_at(db: sqlite_utils.Database, submission_id: str, moment: str) -> None:
+    # A raw edit bypasses the write path: recount the tallies, as `participate check` would.
     db.execute("UPDATE submissions SET submitted_at = ? WHERE id = ?", [moment, submission_id])
+    tallies.rebuild(db)
 
 
 def test_days_are_the_organisations_local_days(db: sqlite_utils.Database, hub_data: dict) -> None:
@@ -1030,7 +1065,7 @@ def test_search_words_become_a_safe_fts_query() -> None:
     assert fts_query("***") == ""
 
 
-def test_tallies_in_several_passes_match_counting_each_question(db: sqlite_utils.Database) -> None:
+def test_tallies_match_counting_each_question(db: sqlite_utils.Database) -> None:
     import random
 
     from participate.hub import results
@@ -1047,7 +1082,6 @@ def test_tallies_in_several_passes_match_counting_each_question(db: sqlite_utils
     ]
     wide = consultations.parse({"id": "wide", "title": "Wide", "questions": questions})
     consultations.save(db, [wide])
-    assert len(results._passes(wide.questions)) >= 3
     for _ in range(80):
         answers = {f"q{n}": f"c{rng.randrange(6)}" for n in range(8) if rng.random() < 0.8}
         if rng.random() < 0.7:

@@ -86,7 +86,7 @@ def test_the_cache_is_keyed_by_text_voice_and_speed(rendered, example_consultati
 def test_the_text_read_for_a_question_has_its_help_and_choices(example_consultation) -> None:
     by_id = {q.id: q for q in example_consultation.questions}
     assert speech.question_text(by_id["visits"], "fr") == (
-        "Vous venez à quelle fréquence ? Chaque semaine. Chaque mois. Rarement."
+        "Quelle est la fréquence de vos visites ? Chaque semaine. Chaque mois. Rarement."
     )
     assert speech.question_text(by_id["evenings"], "en").endswith("Yes. No.")
     assert "From 1 to 5." in speech.question_text(by_id["rating"], "en")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -20,7 +21,7 @@ from flask.testing import FlaskClient
 from participate import answers as answer_rules
 from participate import clock, consultations, store, submissions
 from participate.app import create_app
-from participate.sync import devices, node, verification, wire
+from participate.sync import devices, node, receive, verification, wire
 from participate.sync.client import HubAnswer, HubClient
 from participate.sync.errors import HubRefused, NotEnrolled, RequestRefused, TransportError
 from participate.sync.scheduling import NodeSync
@@ -403,6 +404,10 @@ def _bad(device_id: str) -> list[tuple[str, dict | list | str, str]]:
         ("complete as text", {"complete": "yes"}, "complete must be true or false"),
         ("answers as list", {"answers": [1, 2]}, "answers must be an object"),
         ("bad channel", {"channel": "fax"}, "channel must be one of"),
+        ("sms from a kiosk-only node", {"channel": "sms"}, "enrolled for kiosk, not sms"),
+        ("a phone number", {"respondent": "+14155550199"}, "respondent must be empty or a"),
+        ("a pseudonym in capitals", {"respondent": "AB" * 32}, "respondent must be empty or a"),
+        ("a pseudonym cut short", {"respondent": "ab" * 31}, "respondent must be empty or a"),
         ("language not offered", {"language": "de"}, "language 'de' is not offered"),
         ("bad time", {"started_at": "yesterday"}, "started_at is not an ISO-8601 time"),
         ("id missing", {"id": None}, "id must be a string"),
@@ -432,6 +437,36 @@ def test_bad_submissions_are_rejected_with_a_reason_and_nothing_is_stored(
     assert result["status"] == "rejected"
     assert reason in result["reason"]
     assert count(hub_db) == 0
+
+
+PHONE = "+14155550199"
+PSEUDONYM = hashlib.sha256(PHONE.encode()).hexdigest()  # the form, not the keyed value
+
+
+def test_a_node_cannot_claim_sms_or_a_phone_number(client, hub_db, enrolled):
+    # Issue 16's repro: a signed push from a kiosk device with channel sms and a number.
+    claims = payload(enrolled[0], 1, channel="sms", respondent=PHONE)
+    reply = push_items(client, enrolled, [claims, payload(enrolled[0], 2)])
+    results = reply.get_json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "stored"]
+    assert "not sms" in results[0]["reason"]
+    assert count(hub_db, "SELECT count(*) FROM submissions WHERE channel = 'sms'") == 0
+    # Refused, and the number is kept nowhere: not in the refusals staff see either.
+    (kept,) = rejections(hub_db)
+    assert PHONE not in kept["payload"] and receive.WITHHELD in kept["payload"]
+    dump = "\n".join(hub_db.iterdump())
+    assert PHONE not in dump and "4155550199" not in dump
+
+
+def test_a_node_enrolled_for_sms_sends_pseudonyms_only(client, hub_db, enrolled):
+    devices.set_channels(hub_db, enrolled[0], ["kiosk", "sms"])
+    good = payload(enrolled[0], 1, channel="sms", respondent=PSEUDONYM)
+    bad = payload(enrolled[0], 2, channel="sms", respondent=PHONE)
+    results = push_items(client, enrolled, [good, bad]).get_json()["results"]
+    assert [r["status"] for r in results] == ["stored", "rejected"]
+    assert "never a phone number" in results[1]["reason"]
+    row = hub_db.execute("SELECT channel, respondent FROM submissions").fetchone()
+    assert row == ("sms", PSEUDONYM)
 
 
 def test_every_outcome_in_one_batch(client, hub_db, enrolled):
@@ -967,6 +1002,32 @@ def test_add_device_command_prints_id_and_secret_once(runner, db_path):
     assert device["name"] == "Branch library"
     assert device["id"] in result.output and secret in result.output
     assert runner.invoke(main, ["add-device", "--db", str(db_path), " "]).exit_code != 0
+    assert device["channels"] == ("kiosk",) and "Channels: kiosk" in result.output
+
+
+def test_add_device_and_device_channels_commands_set_what_a_node_may_send(runner, db_path):
+    from participate.cli import main
+
+    result = runner.invoke(
+        main, ["add-device", "--db", str(db_path), "Gateway", "--channels", "sms,kiosk"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Channels: kiosk, sms" in result.output
+    with store.open_db(db_path) as db:
+        (device,) = devices.list_devices(db)
+    assert device["channels"] == ("kiosk", "sms")
+    changed = runner.invoke(main, ["device-channels", "--db", str(db_path), device["id"], "kiosk"])
+    assert changed.exit_code == 0 and f"{device['id']}: channels kiosk" in changed.output
+    with store.open_db(db_path) as db:
+        assert devices.get_channels(db, device["id"]) == ("kiosk",)
+    for args in (
+        ["add-device", "--db", str(db_path), "Fax", "--channels", "kiosk,fax"],
+        ["device-channels", "--db", str(db_path), device["id"], "fax"],
+    ):
+        refused = runner.invoke(main, args)
+        assert refused.exit_code == 2 and "unknown channel fax" in refused.output
+    missing = runner.invoke(main, ["device-channels", "--db", str(db_path), "dev-nope", "sms"])
+    assert missing.exit_code == 1 and "no device 'dev-nope'" in missing.output
 
 
 def test_sync_command_pushes_over_http_and_keeps_secrets_out_of_logs(

@@ -1,0 +1,158 @@
+"""Staff lists by keyset cursor and ranked search, read from tallies and indexes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlite_utils
+
+from participate import clock, store, tallies
+from participate.hub import results
+from participate.hub.errors import FilterError
+
+START = datetime(2026, 11, 2, 9, tzinfo=UTC)
+ANSWERS = '{"evenings": true, "rating": 3, "times": ["sundays"], "visits": "weekly"}'
+
+
+def _add(db: sqlite_utils.Database, example, count: int, rng: random.Random, tag: str) -> None:
+    """Store submissions at random times (some equal: ties are broken by id), as a hub would."""
+    rows = []
+    for n in range(count):
+        moment = clock.to_text(START + timedelta(minutes=rng.randrange(0, 600)))
+        comment = rng.choice(["open later please", "later on sundays", "quiet rooms", ""])
+        answers = ANSWERS[:-1] + (f', "comments": "{comment} {tag}{n}"}}' if comment else "}")
+        rows.append(
+            {
+                "id": f"{tag}-{n:04d}-{rng.getrandbits(32):08x}",
+                "consultation_id": example.id,
+                "consultation_version": example.version,
+                "channel": rng.choice(["kiosk", "sms"]),
+                "device_id": rng.choice(["dev-a", "dev-b"]),
+                "seq": rng.getrandbits(48),
+                "language": rng.choice(["en", "fr"]),
+                "started_at": moment,
+                "submitted_at": moment,
+                "answers": answers,
+                "complete": 1,
+            }
+        )
+    with store.write(db):
+        db.table("submissions").insert_all(rows)
+        tallies.add(db, rows)
+
+
+def _walk(db, example, filters, size, between=None, direction=results.OLDER):
+    """Page through a list to its end, calling `between` after each page; return the ids."""
+    seen = []
+    page = results.list_submissions(db, example.id, filters, size=size)
+    while True:
+        seen += [row["id"] for row in page.rows]
+        if between:
+            between()
+        cursor = page.older if direction == results.OLDER else page.newer
+        if cursor is None:
+            return seen, page
+        page = results.list_submissions(
+            db, example.id, filters, cursor=cursor, direction=direction, size=size
+        )
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        results.Filters(),
+        results.Filters(device="dev-a"),
+        results.Filters(channel="sms", language="fr"),
+        results.Filters(since=START.date(), until=START.date()),
+    ],
+    ids=["all", "device", "channel+language", "dates"],
+)
+def test_keyset_paging_skips_nothing_and_repeats_nothing_while_new_ones_arrive(
+    db: sqlite_utils.Database, example, filters: results.Filters
+) -> None:
+    rng = random.Random(5)
+    _add(db, example, 230, rng, "old")
+    before = results.list_submissions(db, example.id, filters, size=10_000).rows
+    arrivals = iter(range(100))
+    seen, _ = _walk(
+        db, example, filters, 17, lambda: _add(db, example, 3, rng, f"new{next(arrivals)}-")
+    )
+    assert len(seen) == len(set(seen)), "a submission was shown twice"
+    assert {row["id"] for row in before} <= set(seen), "a submission was skipped"
+    # Newest first, in the list's order, across every page.
+    order = {
+        r["id"]: (r["submitted_at"], r["id"])
+        for r in results.list_submissions(db, example.id, filters, size=100_000).rows
+    }
+    keys = [order[i] for i in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_paging_back_newer_returns_the_same_pages(db: sqlite_utils.Database, example) -> None:
+    _add(db, example, 95, random.Random(1), "s")
+    older, last = _walk(db, example, results.Filters(), 20)
+    newer, first = _walk(db, example, results.Filters(), 20, direction=results.NEWER)
+    assert older[:20] == newer[:20]
+    assert first.newer is None and last.older is None
+
+
+def test_counts_come_from_the_tallies_and_search_says_more_than(
+    db: sqlite_utils.Database, example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add(db, example, 120, random.Random(2), "c")
+    page = results.list_submissions(db, example.id, results.Filters(device="dev-b"), size=5)
+    expected = db.execute("SELECT count(*) FROM submissions WHERE device_id = 'dev-b'").fetchone()
+    assert (page.total, page.total_is_floor) == (expected[0], False)
+    monkeypatch.setattr(results, "SEARCH_LIMIT", 10)
+    searched = results.list_submissions(db, example.id, results.Filters(search="later"), size=5)
+    assert (searched.total, searched.total_is_floor) == (10, True)
+
+
+def test_search_ranks_highlights_and_pages_without_repeats(
+    db: sqlite_utils.Database, example
+) -> None:
+    _add(db, example, 150, random.Random(3), "f")
+    filters = results.Filters(search="sundays")
+    seen, _ = _walk(db, example, filters, 7)
+    matching = {
+        row[0]
+        for row in db.execute(
+            "SELECT id FROM submissions WHERE json_extract(answers, '$.comments') LIKE '%sundays%'"
+        )
+    }
+    assert len(seen) == len(set(seen)) and set(seen) == matching
+    page = results.list_submissions(db, example.id, filters, size=3)
+    assert all(
+        f"{results.MARK_START}sundays{results.MARK_END}" in row["snippet"] for row in page.rows
+    )
+    best_first = [
+        row[0]
+        for row in db.execute(
+            "SELECT t.submission_id FROM submission_texts_fts f"
+            " JOIN submission_texts t ON t.id = f.rowid"
+            " WHERE submission_texts_fts MATCH '\"sundays\"*' ORDER BY f.rank, t.submission_id"
+        )
+    ]
+    assert seen == best_first  # every page in bm25 order, best match first
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "WyJ4Il0", "bm90IGpzb24", "WzEsIDJd"])
+def test_a_damaged_cursor_is_refused(db: sqlite_utils.Database, example, cursor: str) -> None:
+    with pytest.raises(FilterError):
+        results.list_submissions(db, example.id, results.Filters(), cursor=cursor)
+
+
+def test_the_list_and_counts_use_indexes_not_scans(db: sqlite_utils.Database, example) -> None:
+    where, params = results.Filters(device="dev-a").where(example.id)
+    plan = " ".join(
+        row[3]
+        for row in db.execute(
+            f"EXPLAIN QUERY PLAN SELECT s.* FROM submissions s WHERE {where}"  # noqa: S608
+            " AND (s.submitted_at, s.id) < (?, ?) ORDER BY s.submitted_at DESC, s.id DESC LIMIT 5",
+            [*params, "2026", "x"],
+        )
+    )
+    assert "USING INDEX submissions_consultation_device_time" in plan
+    assert "TEMP B-TREE" not in plan
