@@ -27,10 +27,10 @@ from flask_babel import force_locale, gettext
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.exceptions import NotFound as PageNotFound
 
-from participate import clock, consultations, group_commit, settings, store
+from participate import clock, consultations, followups, group_commit, settings, store
 from participate.answers import from_form
 from participate.consultations import Consultation, Question, localize
-from participate.errors import AnswerError, AnswersError, NotFound
+from participate.errors import AnswerError, AnswersError, InvalidPhone, NotFound
 
 from . import assets, display, visits
 from .errors import ConsultationClosed, UnknownQuestion, VisitGone
@@ -505,14 +505,49 @@ def thanks() -> Any:
     visit = _visit_from_cookie()
     if not visit.submitted:
         return _see_other("kiosk.review")
+    return _render_thanks(visit, texted=request.args.get("texted") == "1")
+
+
+def _render_thanks(
+    visit: Visit, *, texted: bool = False, phone_error: str = "", phone: str = ""
+) -> Any:
+    consultation = _consultation(visit)
+    offer = consultation.results_by_text and not texted
+    config = current_app.config
+    # Typing a number takes longer than reading the thanks: the idle timer governs then.
+    seconds = config["KIOSK_IDLE_SECONDS"] if offer else config["KIOSK_THANKS_SECONDS"]
     return render(
         "kiosk/thanks.html",
         language=visit.language,
+        status=422 if phone_error else 200,
         visit=visit,
-        consultation=_consultation(visit),
-        return_seconds=int(current_app.config["KIOSK_THANKS_SECONDS"]),
+        consultation=consultation,
+        offer=offer,
+        texted=texted,
+        phone=phone,
+        phone_error=phone_error,
+        return_seconds=int(seconds),
         text_size=visit.text_size,
     )
+
+
+@bp.post("/results-by-text")
+def results_by_text() -> Any:
+    """Keep a typed number, for the results text only, before saying it is kept."""
+    visit = _visit_from_form()
+    consultation = _consultation(visit)
+    if not visit.submitted or not consultation.results_by_text:
+        raise BadRequest("this visit cannot ask for the results by text")
+    typed = request.form.get("phone", "")[:40]
+    try:
+        phone = followups.to_e164(typed, current_app.config["SMS_DEFAULT_REGION"])
+    except InvalidPhone:
+        with force_locale(ui_language(visit.language)):
+            error = gettext("This is not a mobile number. Check it and try again.")
+        return _render_thanks(visit, phone_error=error, phone=typed)
+    with store.write(store.get_db()) as db:
+        followups.record(db, consultation.id, phone, visit.language)
+    return _see_other("kiosk.thanks", texted=1)
 
 
 # --- resets and keep-alive -----------------------------------------------------------------

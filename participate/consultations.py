@@ -47,6 +47,7 @@ _TOP_FIELDS = {
     "closes",
     "questions",
     "thanks",
+    "results_by_text",
 }
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -102,6 +103,8 @@ class Consultation:
     questions: tuple[Question, ...]
     thanks: Text
     definition: dict[str, Any]
+    # Offer, after the thanks, a text when the results are published ("you said, we did").
+    results_by_text: bool = False
 
     def question(self, question_id: str) -> Question | None:
         """Return the question with this id, or None."""
@@ -211,6 +214,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
     keywords = _parse_keywords(reader, data.get("keywords", {}), languages)
     opens, closes = _parse_dates(reader, data)
     questions = _parse_questions(reader, data["questions"], languages)
+    results_by_text = reader.boolean(data.get("results_by_text", False), "results_by_text")
     definition = _canonical_definition(
         {
             "id": consultation_id,
@@ -224,6 +228,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
             "keywords": {lang: list(kws) for lang, kws in keywords.items()},
             "opens": opens.isoformat() if opens else None,
             "closes": closes.isoformat() if closes else None,
+            "results_by_text": results_by_text,
         },
     )
     return Consultation(
@@ -238,6 +243,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         questions=questions,
         thanks=thanks,
         definition=definition,
+        results_by_text=results_by_text,
     )
 
 

@@ -5,7 +5,8 @@ ParticipateError
 ├── AnswerError         one answer does not fit its question
 │   └── AnswersError    a set of answers has one or more AnswerErrors
 ├── NotFound            an id names nothing in the store
-└── Conflict            a write contradicts what the store already holds
+├── Conflict            a write contradicts what the store already holds
+└── InvalidPhone        a number typed for a results text cannot receive one
 """
 
 from __future__ import annotations
@@ -62,3 +63,7 @@ class NotFound(ParticipateError):
 
 class Conflict(ParticipateError):
     """A write contradicts what the store already holds."""
+
+
+class InvalidPhone(ParticipateError):
+    """A phone number typed for "you said, we did" is not one a text can reach."""

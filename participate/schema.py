@@ -612,6 +612,60 @@ def m010_search_prefixes(db: sqlite_utils.Database) -> None:
     )
 
 
+# --- you said, we did: numbers kept to text the results ---
+
+
+@migrations()
+def m011_results_by_text(db: sqlite_utils.Database) -> None:
+    # "You said, we did": numbers kept only to text a consultation's results, each row
+    # deleted once its text is queued (hub) or the hub acknowledged it (node).
+    db.executescript(
+        """
+        CREATE TABLE followups (
+            id TEXT PRIMARY KEY,                 -- made at capture; the key node to hub
+            consultation_id TEXT NOT NULL,
+            phone TEXT NOT NULL,                 -- E.164
+            language TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (consultation_id, phone)
+        );
+        -- SMS: a texter who was just thanked and asked whether to get the results.
+        CREATE TABLE sms_followup_offers (
+            contact_id INTEGER PRIMARY KEY REFERENCES sms_contacts (id) ON DELETE CASCADE,
+            consultation_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            offered_at TEXT NOT NULL
+        );
+        -- Hub: each published summary (the audit log: who sent what, to how many).
+        CREATE TABLE followup_summaries (
+            id INTEGER PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations (id),
+            texts TEXT NOT NULL,                 -- JSON: language to message
+            sent_by TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            queued INTEGER NOT NULL,
+            skipped INTEGER NOT NULL             -- opted-out numbers, not texted
+        );
+        -- Hub: the queued texts of a summary, until each is settled and its number erased.
+        CREATE TABLE followup_messages (
+            outbound_id INTEGER PRIMARY KEY,
+            summary_id INTEGER NOT NULL REFERENCES followup_summaries (id)
+        );
+        """
+    )
+    # The queue learns a third kind, 'results': the CHECK widened in place, as m007_voice does.
+    old_check = "CHECK (kind IN ('invitation', 'reminder'))"
+    new_check = "CHECK (kind IN ('invitation', 'reminder', 'results'))"
+    schema_version = db.execute("PRAGMA schema_version").fetchone()[0]
+    db.execute("PRAGMA writable_schema = ON")
+    db.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ?",
+        [old_check, new_check, "sms_outbound"],
+    )
+    db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    db.execute("PRAGMA writable_schema = OFF")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)

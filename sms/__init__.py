@@ -23,6 +23,8 @@ from . import config as sms_config
 from . import contacts, phones
 from .commands import invite
 from .errors import InvalidNumber
+from .followups import Published
+from .followups import measure as measure_results_text
 from .outbound import RateLimiter
 from .prompt_costs import load_report
 
@@ -31,14 +33,17 @@ log = logging.getLogger(__name__)
 commands = [invite]
 __all__ = [
     "Caller",
-    "CallerNumber",
-    "InvalidNumber",
     "caller_number",
+    "CallerNumber",
     "commands",
     "identify_caller",
     "init_app",
+    "InvalidNumber",
     "load_report",
+    "measure_results_text",
     "opt_out_caller",
+    "publish_results",
+    "Published",
     "schedule",
     "simulator_allows",
 ]
@@ -58,6 +63,13 @@ def init_app(app: Flask) -> None:
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
+
+
+def publish_results(app: Flask, db, consultation, texts: dict[str, str], sent_by: str) -> Published:
+    """Queue a consultation's results summary to every number kept for it (see followups)."""
+    from . import followups
+
+    return followups.publish(db, sms_config.get(app), consultation, texts, sent_by)
 
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> None:

@@ -26,9 +26,9 @@ from participate import clock, consultations, keywords, store, submissions
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
 
-from . import contacts, phones, prompts, segments
+from . import contacts, offers, phones, prompts, segments
 from .config import SmsConfig
-from .parsing import parse_answer
+from .parsing import NO, YES, parse_answer
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,9 @@ class _Turn:
                 keyword = keywords.normalize(self.inbound.body)
                 return Outcome("opted_out", [prompts.opted_out_keyword(keyword, match[1])])
             return Outcome("ignored")
+        offer = None if self.conversation else self._take_offer()
+        if offer and (self.word in YES or self.word in NO):
+            return self.results_answer(offer, accepted=self.word in YES)
         if match and not self._answers_question():
             return self.keyword(*match)
         if self.conversation:
@@ -281,11 +284,24 @@ class _Turn:
         if conversation.position >= len(consultation.questions):
             self._save(conversation)
             _finish(self.db, conversation, "complete", self.respondent, self.stamp)
-            return Outcome("complete", [prompts.thanks(consultation, lang)])
+            replies = [prompts.thanks(consultation, lang)]
+            if consultation.results_by_text:
+                offers.offer(self.db, self.contact.id, consultation.id, lang, self.stamp)
+                replies.append(prompts.results_offer(lang))
+            return Outcome("complete", replies)
         self._save(conversation)
         return Outcome(
             "answer", [prompts.question_prompt(consultation, conversation.position, lang)]
         )
+
+    def _take_offer(self) -> offers.Offer | None:
+        since = clock.to_text(self.now - timedelta(hours=self.config.session_hours))
+        return offers.take_offer(self.db, self.contact.id, since)
+
+    def results_answer(self, offer: offers.Offer, *, accepted: bool) -> Outcome:
+        if accepted:
+            offers.accept(self.db, offer, self.inbound.phone, self.stamp)
+        return Outcome("results_offer", [prompts.results_answer(accepted, offer.language)])
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from twilio.rest import Client
 
 from participate import store
 
-from . import config, conversations, outbound
+from . import config, conversations, followups, outbound
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ def send_queue(app: Flask) -> outbound.SendReport:
     settings = config.get(app)
     with app.app_context(), store.open_db(settings.database) as db:
         report = outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
+        erased = followups.erase_settled(db)
+    if erased:
+        log.info("sms.results_texts_erased", extra={"messages": erased})
     if report.sent or report.failed or report.retrying:
         log.info("sms.queue_run", extra=vars(report))
     return report

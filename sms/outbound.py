@@ -36,7 +36,7 @@ from .errors import PermanentSendError, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("invitation", "reminder")
+KINDS = ("invitation", "reminder", "results")
 OPTED_OUT = 21610
 # Twilio error codes worth another try later; anything else from a 4xx is permanent.
 TRANSIENT_CODES = frozenset({20429, 30003, 21611, 30001, 30008, 20500, 20503})

@@ -102,6 +102,20 @@ def thanks(consultation: Consultation, lang: str) -> str:
         return _("Thank you! Your answers were saved.")
 
 
+def results_offer(lang: str) -> str:
+    """Return the question sent after the thanks when a consultation texts its results."""
+    with in_language(lang):
+        return _("Reply YES to get a text when the results are published.")
+
+
+def results_answer(accepted: bool, lang: str) -> str:
+    """Return the confirmation of a YES (number kept for that text only) or a NO."""
+    with in_language(lang):
+        if accepted:
+            return _("Thanks. We will text you the results once, then forget your number.")
+        return _("OK, no text about the results.")
+
+
 def hint(code: str, lang: str, params: dict | None = None) -> str:
     """Return the short hint for an answer the channel could not use."""
     params = params or {}

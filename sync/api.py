@@ -138,6 +138,25 @@ def push() -> Any:
     return jsonify(results=results, counts=counts), status
 
 
+@bp.post("/followups")
+def push_followups() -> Any:
+    """Keep the numbers a node collected to text results; answer each one's outcome."""
+    payload = _json_body()
+    if not isinstance(payload, dict) or not isinstance(payload.get("followups"), list):
+        raise BadBatch('body must be an object with a "followups" list')
+    items = payload["followups"]
+    if len(items) > current_app.config["SYNC_MAX_BATCH_ITEMS"]:
+        raise BadBatch(
+            f"at most {current_app.config['SYNC_MAX_BATCH_ITEMS']} follow-ups a batch", status=413
+        )
+    results = receive.store_followups(store.get_db(), items)
+    log.info(
+        "sync.followups",
+        extra={"device_id": g.device["id"], "received": len(items)},
+    )
+    return jsonify(results=results), 200
+
+
 @bp.get("/consultations")
 def pull() -> Any:
     """Send every published version of every consultation, or 304 if the node has them."""

@@ -192,13 +192,17 @@ class HubClient:
         )
         if response.status == 413:
             raise BatchTooLarge(413, _reason(response))
-        data = response.json()
-        if response.status not in (200, 422) or not isinstance(data, dict):
-            raise UnexpectedAnswer(response.status, _reason(response))
-        results = data.get("results")
-        if not isinstance(results, list):
-            raise UnexpectedAnswer(response.status, "answer without results")
-        return [r for r in results if isinstance(r, dict)]
+        return _outcomes(response)
+
+    def push_followups(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Send numbers kept to text results and return the hub's outcome for each."""
+        response = self.request(
+            "POST",
+            f"{API}/followups",
+            json.dumps({"followups": list(items)}, ensure_ascii=False).encode("utf-8"),
+            {"Content-Type": "application/json"},
+        )
+        return _outcomes(response)
 
     def consultations(self, etag: str | None = None) -> tuple[str, dict[str, Any]] | None:
         """Fetch the published consultations; None if they did not change since `etag`."""
@@ -224,6 +228,17 @@ class HubClient:
         if response.status != 200 or not isinstance(data, dict):
             raise UnexpectedAnswer(response.status, _reason(response))
         return data
+
+
+def _outcomes(response: HubAnswer) -> list[dict[str, Any]]:
+    """Return the per-item outcomes of a push's answer (200, or 422 when all were refused)."""
+    data = response.json()
+    if response.status not in (200, 422) or not isinstance(data, dict):
+        raise UnexpectedAnswer(response.status, _reason(response))
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise UnexpectedAnswer(response.status, "answer without results")
+    return [r for r in results if isinstance(r, dict)]
 
 
 def _refusal(response: HubAnswer) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, speech, store
+from participate import __version__, clock, consultations, followups, speech, store
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
 
@@ -75,6 +75,7 @@ class SyncReport:
     pulled: int = 0
     push: PushReport = field(default_factory=PushReport)
     requeued: int = 0
+    followups: int = 0  # numbers for results texts handed to the hub, then forgotten here
     gaps: list[tuple[int, int]] = field(default_factory=list)
     problem: str = ""  # what went wrong short of failing the run (shown as the last error)
 
@@ -261,6 +262,24 @@ def mark_results(
         )
 
 
+def push_followups(db: sqlite_utils.Database, client: HubClient, *, batch_size: int = 100) -> int:
+    """Send the numbers kept to text results; forget each one the hub answered for."""
+    moved = 0
+    while rows := followups.waiting(db, limit=batch_size):
+        results = client.push_followups(rows)
+        answered = {str(r.get("id")) for r in results} & {row["id"] for row in rows}
+        for result in results:
+            if result.get("status") == "rejected":
+                # Kept nowhere: a number the hub refuses would otherwise wait here for ever.
+                log.warning("sync.followup_rejected", extra={"reason": result.get("reason")})
+        with store.write(db):
+            followups.forget(db, answered)
+        moved += len(answered)
+        if len(answered) < len(rows):
+            break  # the hub left some unanswered: try them next run
+    return moved
+
+
 def retry_rejected(db: sqlite_utils.Database) -> int:
     """Put submissions the hub rejected back in the queue (say, after the hub was fixed)."""
     with store.write(db):
@@ -428,6 +447,7 @@ def sync_once(
                 report.problem = f"pull: {type(exc).__name__}: {exc}"
                 log.error("sync.pull_refused", extra={"error": report.problem})
         report.push = push(db, client, batch_size=batch_size, on_batch=on_batch)
+        report.followups = push_followups(db, client)
         answer = heartbeat(db, client)
         gaps = [
             (int(g[0]), int(g[1]))

@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import clock, store, tallies
+from participate import clock, consultations, followups, store, tallies
 from participate.consultations import Consultation
-from participate.errors import AnswerError
+from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS, Validator, is_respondent
 
 from . import devices
@@ -288,6 +288,50 @@ def _is_time(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def store_followups(db: sqlite_utils.Database, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Keep each number a node sent to text a consultation's results; one outcome each."""
+    results = []
+    with store.write(db):
+        for item in items:
+            followup_id = item.get("id") if isinstance(item, Mapping) else None
+            if not _is_id(followup_id):
+                results.append({"id": followup_id, "status": REJECTED, "reason": "bad id"})
+                continue
+            reason = _followup_problem(db, item)
+            if reason:
+                results.append({"id": followup_id, "status": REJECTED, "reason": reason})
+                continue
+            stored = followups.record(
+                db,
+                item["consultation_id"],
+                item["phone"],
+                item["language"],
+                followup_id=followup_id,
+                created_at=item["created_at"],
+            )
+            results.append({"id": followup_id, "status": STORED if stored else DUPLICATE})
+    return results
+
+
+def _followup_problem(db: sqlite_utils.Database, item: Mapping[str, Any]) -> str:
+    """Return why a pushed follow-up cannot be kept, or an empty string."""
+    if set(item) != set(followups.FIELDS):
+        return f"fields must be {', '.join(followups.FIELDS)}"
+    if not followups.is_e164(item["phone"]):
+        return "phone is not a valid E.164 number"
+    if not isinstance(item["created_at"], str) or not _is_time(item["created_at"]):
+        return "created_at is not a time"
+    try:
+        consultation = consultations.get(db, str(item["consultation_id"]))
+    except NotFound:
+        return "unknown consultation"
+    if not consultation.results_by_text:
+        return "this consultation does not text its results"
+    if item["language"] not in consultation.languages:
+        return "language not offered by the consultation"
+    return ""
 
 
 def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:

@@ -114,8 +114,10 @@ class Walk:
         if go_on:
             assert_within_reach(page, page.get_by_role("button", name=go_on, exact=True), where)
         if keys and self.script:
-            group = page.get_by_role("group", name=self.words[keys])
-            for key in group.get_by_role("button").all():
+            group = page.get_by_role("group", name=self.words[keys], exact=True)
+            found = group.get_by_role("button").all()
+            assert found, f"{where}: no {self.words[keys]!r} keys"
+            for key in found:
                 assert_within_reach(page, key, f"{where} {keys}")
         assert_no_axe_violations(page, where)
         self.seen.append(name)

@@ -72,6 +72,21 @@ def test_french_catalog_is_complete(po_path: Path) -> None:
     assert not fuzzy, f"fuzzy in {po_path.name}: {fuzzy}"
 
 
+@pytest.mark.parametrize("language", sorted({path.parts[-3] for path in PO_FILES}))
+def test_domains_never_translate_one_message_two_ways(language: str) -> None:
+    # Flask-Babel merges every domain into one catalog: the later domain wins a message
+    # both define, so a "Keypad" the kiosk calls "Pavé numérique" would read "Clavier".
+    seen: dict = {}
+    clashes = []
+    for po_path in (path for path in PO_FILES if path.parts[-3] == language):
+        with po_path.open("rb") as handle:
+            for key, value in _translations(read_po(handle)).items():
+                first = seen.setdefault(key, (po_path.stem, value))
+                if first[1] != value:
+                    clashes.append(f"{key[1]!r}: {first[0]} {first[1]!r}, {po_path.stem} {value!r}")
+    assert not clashes, "give each meaning its own message id:\n" + "\n".join(clashes)
+
+
 @pytest.mark.parametrize("po_path", FR_PO_FILES, ids=_name)
 def test_french_catalog_covers_its_package(po_path: Path) -> None:
     # A catalog is a feature's domain: the strings of its package and of its templates.
