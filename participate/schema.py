@@ -672,7 +672,7 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m011_report_quotes(db: sqlite_utils.Database) -> None:
+def m012_report_quotes(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Text answers staff chose to quote in the consultation report, and who marked
