@@ -45,7 +45,7 @@ from .results import Filters, yes_no_label
 
 FORMATS = ("csv", "xlsx", "json", "jsonl")
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Flask adds "; charset=utf-8" to every text/* type
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
     "jsonl": "application/x-ndjson",

@@ -53,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     settings.load(app.config, config)
     _check_config(app.config)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    _secure_cookies(app.config)
     # One gettext domain per package (translations/<lang>/LC_MESSAGES/<domain>.po), so each
     # feature owns its catalog; Flask-Babel pairs each domain with a directory.
     domains = ("participate", *(feature_name(feature) for feature in FEATURES))
@@ -122,6 +122,15 @@ def _check_config(config: Mapping[str, Any]) -> None:
             f"FRENCH_TYPOGRAPHY must be one of {typography.CONVENTIONS},"
             f" got {config['FRENCH_TYPOGRAPHY']!r}"
         )
+
+
+def _secure_cookies(config: Any) -> None:
+    """Send the staff cookie same-site only, and over HTTPS only when the app is served so."""
+    # Flask's defaults hold SESSION_COOKIE_SAMESITE as None, so setdefault would set nothing.
+    if not config.get("SESSION_COOKIE_SAMESITE"):
+        config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if str(config.get("PUBLIC_URL") or "").lower().startswith("https://"):
+        config["SESSION_COOKIE_SECURE"] = True
 
 
 def _select_locale() -> str | None:

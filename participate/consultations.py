@@ -45,6 +45,7 @@ _TOP_FIELDS = {
     "keywords",
     "opens",
     "closes",
+    "retention_days",
     "questions",
     "thanks",
     "results_by_text",
@@ -59,6 +60,7 @@ MAX_NESTING = 20
 MAX_SCALE_POINTS = 11
 MAX_TEXT_LENGTH = 5000
 DEFAULT_TEXT_LENGTH = 500
+MAX_RETENTION_DAYS = 36500
 
 Text = dict[str, str]
 
@@ -105,6 +107,8 @@ class Consultation:
     definition: dict[str, Any]
     # Offer, after the thanks, a text when the results are published ("you said, we did").
     results_by_text: bool = False
+    # Days after closing that submissions keep their pseudonyms (None: RETENTION_DAYS).
+    retention_days: int | None = None
 
     def question(self, question_id: str) -> Question | None:
         """Return the question with this id, or None."""
@@ -213,6 +217,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
     thanks = reader.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
     keywords = _parse_keywords(reader, data.get("keywords", {}), languages)
     opens, closes = _parse_dates(reader, data)
+    retention_days = _parse_retention(reader, data)
     questions = _parse_questions(reader, data["questions"], languages)
     results_by_text = reader.boolean(data.get("results_by_text", False), "results_by_text")
     definition = _canonical_definition(
@@ -229,6 +234,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
             "opens": opens.isoformat() if opens else None,
             "closes": closes.isoformat() if closes else None,
             "results_by_text": results_by_text,
+            "retention_days": retention_days,
         },
     )
     return Consultation(
@@ -244,6 +250,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         thanks=thanks,
         definition=definition,
         results_by_text=results_by_text,
+        retention_days=retention_days,
     )
 
 
@@ -282,6 +289,16 @@ def _parse_dates(reader: _DefinitionReader, data: Mapping[str, Any]) -> tuple[da
     return opens, closes
 
 
+def _parse_retention(reader: _DefinitionReader, data: Mapping[str, Any]) -> int | None:
+    """Return the days after closing that pseudonyms are kept, or None for RETENTION_DAYS."""
+    if data.get("retention_days") is None:
+        return None
+    days = int(reader.number(data["retention_days"], "retention_days", integer=True))
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise reader.fail("retention_days", f"must be from 0 to {MAX_RETENTION_DAYS} days")
+    return days
+
+
 def _parse_questions(
     reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]
 ) -> tuple[Question, ...]:
@@ -303,7 +320,9 @@ def _parse_questions(
 def _canonical_definition(required: dict[str, Any], *, optional: dict[str, Any]) -> dict[str, Any]:
     """Return the definition as stored and hashed: optional fields appear only when set,
     so the definition re-parses to itself."""
-    return _canonical(required | {key: value for key, value in optional.items() if value})
+    return _canonical(
+        required | {key: value for key, value in optional.items() if value not in (None, {})}
+    )
 
 
 def _parse_keywords(

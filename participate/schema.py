@@ -666,13 +666,77 @@ def m011_results_by_text(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA writable_schema = OFF")
 
 
+# --- privacy: erasure, retention, the reply budget ---
+
+
+@migrations()
+def m012_privacy(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- What is left of an erased submission: its place in its device's ledger (so the
+        -- number is never given again, and the hub sees no gap), never its content.
+        CREATE TABLE submission_erasures (
+            id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            consultation_id TEXT NOT NULL,
+            erased_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX submission_erasures_device_seq ON submission_erasures (device_id, seq);
+        -- Erasure requests by pseudonym: what was captured before `requested_at` goes,
+        -- here and on every node (the hub's heartbeat answer carries the pending ones).
+        CREATE TABLE erasure_orders (
+            respondent TEXT PRIMARY KEY,
+            requested_at TEXT NOT NULL
+        );
+        CREATE TABLE erasure_acks (
+            respondent TEXT NOT NULL REFERENCES erasure_orders (respondent) ON DELETE CASCADE,
+            device_id TEXT NOT NULL,
+            acknowledged_at TEXT NOT NULL,
+            PRIMARY KEY (respondent, device_id)
+        );
+        -- Who answered an access or erasure request, when, and what it found: no number,
+        -- only the start of the pseudonym and counts.
+        CREATE TABLE privacy_log (
+            id INTEGER PRIMARY KEY,
+            action TEXT NOT NULL CHECK (action IN ('erase', 'subject', 'retention')),
+            respondent_prefix TEXT NOT NULL DEFAULT '',
+            counts TEXT NOT NULL DEFAULT '{}',   -- JSON: what was found or removed
+            user_email TEXT NOT NULL DEFAULT '', -- '' for the command line and the job
+            at TEXT NOT NULL
+        );
+        -- Opt-outs by pseudonym: a STOP outlives the number's erasure.
+        CREATE TABLE sms_opt_outs (
+            respondent TEXT PRIMARY KEY,
+            opted_out_at TEXT NOT NULL
+        );
+        INSERT OR IGNORE INTO sms_opt_outs (respondent, opted_out_at)
+            SELECT respondent, opted_out_at FROM sms_contacts WHERE opted_out_at IS NOT NULL;
+        -- Replies sent to a number in one clock hour (UTC), to cap what a flood or an
+        -- auto-responder loop can cost; `withheld` counts texts processed but not answered.
+        CREATE TABLE sms_reply_budget (
+            respondent TEXT NOT NULL,
+            hour TEXT NOT NULL,                  -- 2026-12-01T10
+            replies INTEGER NOT NULL DEFAULT 0,
+            unprompted INTEGER NOT NULL DEFAULT 0,  -- help or hints not asked for by a question
+            withheld INTEGER NOT NULL DEFAULT 0,
+            last_text TEXT NOT NULL DEFAULT '',  -- fingerprint of the last text, for repeats
+            PRIMARY KEY (respondent, hour)
+        );
+        CREATE INDEX sms_reply_budget_hour ON sms_reply_budget (hour);
+        CREATE INDEX sms_contacts_respondent ON sms_contacts (respondent);
+        CREATE INDEX submissions_respondent ON submissions (respondent) WHERE respondent != '';
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
 
 
 @migrations()
-def m012_report_quotes(db: sqlite_utils.Database) -> None:
+def m013_report_quotes(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         -- Text answers staff chose to quote in the consultation report, and who marked

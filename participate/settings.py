@@ -57,7 +57,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SESSION_COOKIE_SECURE",
         False,
-        "Send the staff sign-in cookie over HTTPS only: set it when the hub is served by HTTPS.",
+        "Send the staff sign-in cookie over HTTPS only (always on when PUBLIC_URL is https).",
+    ),
+    # Privacy (docs/privacy.md)
+    Setting(
+        "PHONE_RETENTION_DAYS",
+        30,
+        "Longest a phone number and its conversation state are kept, in days from first contact.",
+    ),
+    Setting(
+        "RETENTION_DAYS",
+        365,
+        "Days after a consultation closes before its submissions lose their pseudonyms"
+        " (a consultation's `retention_days` overrides it).",
     ),
     Setting(
         "SERVER_CONNECTION_LIMIT",
@@ -127,6 +139,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_MAX_ATTEMPTS", 5, "Outbound SMS: attempts before a transient failure is final."),
     Setting("SMS_RETRY_SECONDS", 60, "Outbound SMS: first retry delay, doubled at each attempt."),
+    Setting(
+        "SMS_REPLY_BUDGET",
+        60,
+        "Most replies to a number in a clock hour (20 or more); later texts are kept, unanswered.",
+    ),
     # Voice (phone calls)
     Setting(
         "VOICE_CONSULTATION",

@@ -94,9 +94,7 @@ def record(
                 raise Conflict(f"submission {submission_id} belongs to another consultation")
             return existing
         device = device_id(db)
-        seq = db.execute(
-            "SELECT coalesce(max(seq), 0) + 1 FROM submissions WHERE device_id = ?", [device]
-        ).fetchone()[0]
+        seq = next_seq(db, device)
         row = {
             "id": submission_id,
             "consultation_id": consultation.id,
@@ -117,6 +115,71 @@ def record(
     stored = get(db, submission_id)
     assert stored is not None
     return stored
+
+
+def next_seq(db: sqlite_utils.Database, device: str) -> int:
+    """Return the next ledger number of `device`: erased numbers are never given again."""
+    return int(
+        db.execute(
+            "SELECT max(coalesce((SELECT max(seq) FROM submissions WHERE device_id = :d), 0),"
+            " coalesce((SELECT max(seq) FROM submission_erasures WHERE device_id = :d), 0)) + 1",
+            {"d": device},
+        ).fetchone()[0]
+    )
+
+
+def erase(db: sqlite_utils.Database, *, respondent: str, captured_before: str | None = None) -> int:
+    """Delete a respondent's submissions (inside the caller's write); return how many.
+
+    The one place submissions are deleted, so whatever is kept beside them (tallies,
+    search text) follows in the same transaction. Each keeps a tombstone of its ledger
+    place (device, number), never its content: the number is not reused and the hub
+    sees no gap. `captured_before` limits it to what was submitted before that time.
+    """
+    if not respondent:
+        raise ValueError("erase needs a respondent pseudonym (kiosk answers are anonymous)")
+    if not db.conn.in_transaction:
+        raise RuntimeError("erase() must run inside a write transaction (store.write)")
+    params = {"respondent": respondent, "before": captured_before, "now": clock.utcnow()}
+    erasable = "s.respondent = ? AND (? IS NULL OR s.submitted_at <= ?)"
+    tallies.remove(
+        db, tallies.rows_for(db, erasable, [respondent, captured_before, captured_before])
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO submission_erasures (id, device_id, seq, consultation_id,"
+        " erased_at) SELECT id, device_id, seq, consultation_id, :now FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before)",
+        params,
+    )
+    # A webhook not yet told of it never will be: the answers are gone.
+    db.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = NULL, given_up_at = :now"
+        " WHERE delivered_at IS NULL AND given_up_at IS NULL AND submission_id IN"
+        " (SELECT id FROM submissions"
+        "  WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before))",
+        params,
+    )
+    # A moderation note may quote the answer: it goes too.
+    db.execute(
+        "DELETE FROM moderation_log WHERE submission_id IN (SELECT id FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before))",
+        params,
+    )
+    cursor = db.execute(
+        "DELETE FROM submissions"
+        " WHERE respondent = :respondent AND (:before IS NULL OR submitted_at <= :before)",
+        params,
+    )
+    return cursor.rowcount
+
+
+def tombstone(db: sqlite_utils.Database, row: Mapping[str, Any]) -> None:
+    """Keep only the ledger place of a submission erased before it was stored (sync)."""
+    db.execute(
+        "INSERT OR IGNORE INTO submission_erasures (id, device_id, seq, consultation_id,"
+        " erased_at) VALUES (?, ?, ?, ?, ?)",
+        [row["id"], row["device_id"], row["seq"], row["consultation_id"], clock.utcnow()],
+    )
 
 
 class Validator:

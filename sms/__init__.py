@@ -1,9 +1,10 @@
 """The SMS channel: a Twilio conversation anyone with a basic phone can use.
 
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
-node; `schedule` adds the expiry and outbound-queue jobs; `commands` adds
-`participate invite`; `load_report` tells `participate load` what each prompt costs.
-`caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
+node and registers the channel's side of access and erasure requests; `schedule` adds
+the expiry, outbound-queue and daily retention jobs; `commands` adds `participate
+invite`, `erase` and `subject`; `load_report` tells `participate load` what each prompt
+costs. `caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
 channel (voice) uses, so a number that calls gets the same pseudonym and the same
 opt-out list as its texts.
 """
@@ -17,20 +18,25 @@ import sqlite_utils
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
+from participate import privacy
 from participate.extensions import csrf
 
 from . import config as sms_config
 from . import contacts, phones
-from .commands import invite
+from .commands import erase, invite, subject
 from .errors import InvalidNumber
 from .followups import Published
 from .followups import measure as measure_results_text
 from .outbound import RateLimiter
+from .people import SmsPeople, erase_for_order
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
 
-commands = [invite]
+commands = [invite, erase, subject]
+# Whatever runs an erasure order (the hub's request, a node's sync) erases the channel's
+# state too: registered on import, so a command needs no app.
+privacy.register_eraser("sms", erase_for_order)
 __all__ = [
     "Caller",
     "caller_number",
@@ -50,6 +56,7 @@ __all__ = [
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
+RETENTION_HOUR = 3  # local time (TIMEZONE): the daily retention run, when all is quiet
 
 
 def init_app(app: Flask) -> None:
@@ -60,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.extensions["sms"] = settings
     app.extensions["sms_limiter"] = RateLimiter(settings.rate_per_second)
     app.register_blueprint(views.bp)
+    app.extensions[privacy.PEOPLE] = SmsPeople(settings)
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
@@ -84,6 +92,16 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True
         )
+    # Daily, at the hub and on every node (both serve the SMS channel's store).
+    scheduler.add_job(
+        jobs.retention,
+        "cron",
+        hour=RETENTION_HOUR,
+        timezone=app.config["TIMEZONE"],
+        args=[app],
+        id="privacy-retention",
+        replace_existing=True,
+    )
 
 
 @dataclass(frozen=True)

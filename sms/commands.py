@@ -1,7 +1,10 @@
-"""`participate invite`: queue invitations (or reminders) to numbers that agreed to be contacted."""
+"""The channel's commands: `participate invite` (invitations and reminders to numbers that
+agreed to be contacted), `participate erase` and `participate subject` (a texter's
+erasure and access requests)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import sqlite_utils
 
 from participate import consultations, store
 from participate import settings as participate_settings
+from participate.command_options import db_option, friendly_errors
 from participate.consultations import Consultation
 from participate.errors import ParticipateError
 
@@ -18,6 +22,7 @@ from . import config as sms_config
 from . import outbound, phones, prompts
 from .config import SmsConfig
 from .errors import InvalidNumber
+from .people import SmsPeople
 
 
 @dataclass
@@ -72,7 +77,8 @@ def invite_numbers(
         except InvalidNumber:
             report.invalid.append(f"line {line}: {raw[:40]}")
             continue
-        if phone in seen or _already(db, phone, consultation.id, kind):
+        respondent = phones.pseudonym(phone, config.pepper)
+        if phone in seen or _already(db, phone, respondent, consultation.id, kind):
             report.already += 1
             continue
         seen.add(phone)
@@ -83,16 +89,18 @@ def invite_numbers(
     return report
 
 
-def _already(db: sqlite_utils.Database, phone: str, consultation_id: str, kind: str) -> bool:
-    if kind == "reminder":
-        # A reminder goes once to each number, and never to one that has answered.
-        answered = db.execute(
-            "SELECT 1 FROM submissions s JOIN sms_contacts c ON c.respondent = s.respondent"
-            " WHERE c.phone = ? AND s.consultation_id = ? AND s.complete = 1",
-            [phone, consultation_id],
-        ).fetchone()
-        if answered:
-            return True
+def _already(
+    db: sqlite_utils.Database, phone: str, respondent: str, consultation_id: str, kind: str
+) -> bool:
+    # Never to a number that has answered: found by its pseudonym, since the retention
+    # job forgets a number once its conversation is over.
+    answered = db.execute(
+        "SELECT 1 FROM submissions WHERE respondent = ? AND consultation_id = ? AND complete = 1",
+        [respondent, consultation_id],
+    ).fetchone()
+    if answered:
+        return True
+    # And each kind once to each number.
     row = db.execute(
         "SELECT 1 FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
         " WHERE c.phone = ? AND o.consultation_id = ? AND o.kind = ?"
@@ -103,14 +111,7 @@ def _already(db: sqlite_utils.Database, phone: str, consultation_id: str, kind: 
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARTICIPATE_DATABASE",
-    help="Path of the SQLite store (created if missing).",
-)
+@db_option()
 @click.option("--consultation", "consultation_id", required=True, help="Consultation id.")
 @click.option(
     "--numbers",
@@ -165,3 +166,76 @@ def invite(
         click.echo(f"{report.opted_out} skipped: the number opted out.")
     for line in report.invalid:
         click.echo(f"Skipped, not a valid phone number: {line}", err=True)
+
+
+PHONE_OPTION = click.option(
+    "--phone", "number", required=True, help="The number the person texted from."
+)
+
+
+def _people(db_path: Path) -> SmsPeople:
+    config = flask.Config(str(Path.cwd()))
+    participate_settings.load(config, {"DATABASE": str(db_path)})
+    store.open_db(db_path, migrate=True).close()
+    return SmsPeople(sms_config.from_app_config(config))
+
+
+@click.command()
+@db_option()
+@PHONE_OPTION
+@friendly_errors
+def erase(db_path: Path, number: str) -> None:
+    """Erase everything held about a phone number (an erasure request).
+
+    Removes the person's submissions and the number with its conversations and queued
+    messages from this store; at a hub, every node is told at its next sync. If the
+    number had opted out (STOP), its pseudonym stays in the opt-out list so the STOP
+    still holds. Kiosk answers are anonymous and cannot be found by a number.
+    """
+    people = _people(db_path)
+    with store.open_db(db_path) as db:
+        done = people.erase(db, number)
+    phone = people.number(number)
+    if not done.known:
+        click.echo(f"Nothing is held about {phone}: it never texted this store. Nothing changed.")
+        return
+    counts = done.counts
+    click.echo(
+        f"Erased {phone}: {counts.get('submissions', 0)} submission(s),"
+        f" {counts.get('conversations', 0)} conversation(s),"
+        f" {counts.get('messages_queued', 0)} queued message(s)."
+    )
+    click.echo("Nodes are told at their next sync. An opt-out (STOP) is kept, by pseudonym only.")
+
+
+@click.command()
+@db_option()
+@PHONE_OPTION
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the JSON report ('-' for standard output).",
+)
+@friendly_errors
+def subject(db_path: Path, number: str, output: Path) -> None:
+    """Write everything held about a phone number as JSON (an access request).
+
+    Submissions, conversation state, opt-out state and queued messages, for the
+    organisation to hand to the person once it has checked who is asking.
+    """
+    people = _people(db_path)
+    with store.open_db(db_path) as db:
+        report = people.subject(db, number)
+    text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    output.chmod(0o600)
+    click.echo(
+        f"Wrote {output}: {len(report['submissions'])} submission(s),"
+        f" {len(report['messages_queued'])} queued message(s),"
+        f" opted out: {'yes' if report['opted_out'] else 'no'}."
+    )

@@ -14,6 +14,7 @@ from . import phones
 from .errors import SmsConfigError
 
 STATUS_PATH = "/sms/twilio/status"
+MIN_REPLY_BUDGET = 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None
     max_attempts: int
     retry_seconds: float
+    reply_budget: int
 
     @functools.cached_property
     def pepper(self) -> bytes:
@@ -86,8 +88,14 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         hours = float(config["SMS_SESSION_HOURS"])
         attempts = int(config["SMS_MAX_ATTEMPTS"])
         retry = float(config["SMS_RETRY_SECONDS"])
+        reply_budget = int(config["SMS_REPLY_BUDGET"])
     except (TypeError, ValueError) as exc:
         raise SmsConfigError(f"an SMS setting is not a number: {exc}") from None
+    if reply_budget < MIN_REPLY_BUDGET:
+        raise SmsConfigError(
+            f"SMS_REPLY_BUDGET must be at least {MIN_REPLY_BUDGET}: fewer would cut off"
+            " a person answering a consultation quickly"
+        )
     if rate <= 0 or hours <= 0 or attempts < 1 or retry < 0:
         raise SmsConfigError(
             "SMS_RATE_PER_SECOND and SMS_SESSION_HOURS must be positive,"
@@ -110,6 +118,7 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         quiet_hours=parse_quiet_hours(str(config.get("SMS_QUIET_HOURS") or "")),
         max_attempts=attempts,
         retry_seconds=retry,
+        reply_budget=reply_budget,
     )
     if sms_config.live:
         # Refuse to take real numbers without the operator's own pepper (see phones).

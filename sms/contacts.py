@@ -1,7 +1,9 @@
 """The one table that holds phone numbers: a contact per number, with its opt-out state.
 
 Every other SMS table points at a contact by id, so a number is stored once and erased
-by deleting its row (the conversations, queue and simulator log go with it).
+by deleting its row (the conversations, queue and simulator log go with it). An opt-out
+is also kept by pseudonym alone (`sms_opt_outs`), so a STOP outlives the number's
+erasure: a contact made again for that number starts opted out.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ def ensure(db: sqlite_utils.Database, phone: str, respondent: str, stamp: str) -
     """Return the contact of an E.164 number, creating it with its pseudonym if needed."""
     row = store.first_row(
         db,
-        "INSERT INTO sms_contacts (phone, respondent, created_at, updated_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO sms_contacts (phone, respondent, opted_out_at, created_at, updated_at)"
+        " VALUES (?, ?, (SELECT opted_out_at FROM sms_opt_outs WHERE respondent = ?), ?, ?)"
         " ON CONFLICT(phone) DO UPDATE SET respondent = excluded.respondent"
         " RETURNING id, language, opted_out_at",
-        [phone, respondent, stamp, stamp],
+        [phone, respondent, respondent, stamp, stamp],
     )
     assert row is not None  # RETURNING always gives the inserted or updated row
     return Contact(**row)
@@ -48,6 +51,11 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
         " WHERE id = ?",
         [stamp, stamp, contact_id],
     )
+    db.execute(
+        "INSERT OR IGNORE INTO sms_opt_outs (respondent, opted_out_at)"
+        " SELECT respondent, opted_out_at FROM sms_contacts WHERE id = ?",
+        [contact_id],
+    )
     cursor = db.execute(
         "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out', updated_at = ?"
         " WHERE contact_id = ? AND status = 'queued'",
@@ -58,6 +66,11 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
 
 def opt_in(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:
     """Opt a contact back in."""
+    db.execute(
+        "DELETE FROM sms_opt_outs WHERE respondent = (SELECT respondent FROM sms_contacts"
+        " WHERE id = ?)",
+        [contact_id],
+    )
     db.execute(
         "UPDATE sms_contacts SET opted_out_at = NULL, updated_at = ? WHERE id = ?",
         [stamp, contact_id],

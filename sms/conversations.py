@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,18 +25,12 @@ from participate import clock, consultations, keywords, store, submissions
 from participate.consultations import Consultation
 from participate.errors import AnswerError, AnswersError
 
-from . import contacts, offers, phones, prompts, segments
+from . import budget, contacts, offers, phones, prompts, segments
 from .config import SmsConfig
 from .parsing import NO, YES, parse_answer
 
 log = logging.getLogger(__name__)
 
-# Loop guard: an auto-responder answering our help or hint with its own text would get
-# another, for ever, each message billed. At most this many such replies a number an hour.
-UNPROMPTED_REPLIES = 5
-UNPROMPTED_WINDOW = timedelta(hours=1)
-_unprompted: dict[tuple[str, int], list[datetime]] = {}
-_unprompted_lock = threading.Lock()
 # Commands that say which language to answer in when there is no conversation yet.
 FRENCH_COMMANDS = frozenset({"ARRET", "AIDE"})
 # Twilio also opts a number back in on YES; for anyone else it is an answer.
@@ -61,6 +54,7 @@ class Outcome:
 
     action: str
     replies: list[str] = field(default_factory=list)
+    withheld: str = ""  # why the replies were held back: "budget" or "loop" (see budget)
 
 
 @dataclass
@@ -108,22 +102,19 @@ def handle(
         return Outcome("duplicate")
     turn = _Turn(db, config, inbound, now)
     outcome = turn.run()
-    if outcome.action in ("unknown", "hint") and not _may_reply(config, turn.contact.id, now):
+    verdict = budget.spend(
+        db,
+        turn.respondent,
+        body=inbound.body,
+        action=outcome.action,
+        replies=len(outcome.replies),
+        budget=config.reply_budget,
+        now=now,
+    )
+    if not verdict.allowed:
         outcome.replies = []
+        outcome.withheld = verdict.reason
     return outcome
-
-
-def _may_reply(config: SmsConfig, contact_id: int, now: datetime) -> bool:
-    """Book a help or hint reply to a contact, unless it had its hourly share (a loop)."""
-    # Kept in memory: a restart forgets the count, which only costs a few replies.
-    key = (config.database, contact_id)
-    with _unprompted_lock:
-        if len(_unprompted) > 10_000:
-            _unprompted.clear()
-        recent = [t for t in _unprompted.get(key, ()) if t > now - UNPROMPTED_WINDOW]
-        allowed = len(recent) < UNPROMPTED_REPLIES
-        _unprompted[key] = [*recent, now] if allowed else recent
-    return allowed
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -136,6 +127,7 @@ def log_outcome(outcome: Outcome) -> None:
         extra={
             "action": outcome.action,
             "replies": len(measured),
+            "withheld": outcome.withheld,
             "encoding": [m.encoding for m in measured],
             "segments": [m.segments for m in measured],
             "flagged": "".join(ch for m in measured for ch in m.flagged),

@@ -8,9 +8,9 @@ import sqlite_utils
 from flask import Flask
 from twilio.rest import Client
 
-from participate import store
+from participate import clock, store
 
-from . import config, conversations, followups, outbound
+from . import config, conversations, followups, outbound, people
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +48,15 @@ def send_queue(app: Flask) -> outbound.SendReport:
     if report.sent or report.failed or report.retrying:
         log.info("sms.queue_run", extra=vars(report))
     return report
+
+
+def retention(app: Flask) -> dict[str, int]:
+    """Erase what is due in the app's store: settled numbers, old pseudonyms, old receipts."""
+    settings = config.get(app)
+    with store.open_db(settings.database) as db:
+        return people.apply_retention(
+            db,
+            now=clock.parse(clock.utcnow()),
+            phone_days=float(app.config["PHONE_RETENTION_DAYS"]),
+            default_days=int(app.config["RETENTION_DAYS"]),
+        )

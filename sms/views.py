@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
 
 DEFAULT_SIMULATOR_NUMBER = "+15555550100"
+# Every MessageStatus Twilio's status callbacks send; anything else is not from Twilio.
+TWILIO_STATUSES = frozenset(
+    {
+        "accepted", "scheduled", "canceled", "queued", "sending", "sent", "failed",
+        "delivered", "undelivered", "receiving", "received", "read", "partially_delivered",
+    }
+)  # fmt: skip
 
 
 def verify_signature() -> None:
@@ -78,8 +85,10 @@ def twilio_status() -> tuple[str, int]:
     verify_signature()
     message_sid = request.form.get("MessageSid", "")
     status = request.form.get("MessageStatus", "")
-    if not message_sid or not status or len(message_sid) > 64 or len(status) > 32:
+    if not message_sid or not status or len(message_sid) > 64:
         raise BadRequest("MessageSid and MessageStatus are required.")
+    if status not in TWILIO_STATUSES:
+        raise BadRequest("MessageStatus is not one Twilio sends.")
     error_code = _int_field("ErrorCode")
     to = request.form.get("To", "")
     outbound.record_status(store.get_db(), config.get(), message_sid, status, error_code, to=to)

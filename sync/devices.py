@@ -316,6 +316,8 @@ def ledger_gaps(
             SELECT seq FROM submissions WHERE device_id = :device
             UNION
             SELECT seq FROM sync_rejections WHERE device_id = :device AND seq IS NOT NULL
+            UNION
+            SELECT seq FROM submission_erasures WHERE device_id = :device
         ),
         ordered AS (SELECT seq, lag(seq, 1, 0) OVER (ORDER BY seq) AS previous FROM held)
         SELECT previous + 1, seq - 1 FROM ordered WHERE seq - previous > 1
@@ -330,8 +332,11 @@ def ledger_gaps(
 
 def held_summary(db: sqlite_utils.Database, device_id: str) -> tuple[int, int]:
     """Return how many of a device's submissions the hub holds, and the highest number held."""
+    # An erased submission's ledger place (submission_erasures) counts as held.
     count, highest = db.execute(
-        "SELECT count(*), coalesce(max(seq), 0) FROM submissions WHERE device_id = ?", [device_id]
+        "SELECT count(*), coalesce(max(seq), 0) FROM (SELECT seq FROM submissions"
+        " WHERE device_id = :d UNION ALL SELECT seq FROM submission_erasures WHERE device_id = :d)",
+        {"d": device_id},
     ).fetchone()
     return int(count), int(highest)
 

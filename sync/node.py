@@ -26,9 +26,10 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, followups, speech, store
+from participate import __version__, clock, consultations, followups, privacy, speech, store
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
+from participate.submissions import next_seq
 
 from .client import HubClient, Transport
 from .errors import BatchTooLarge, NotEnrolled, SyncError
@@ -77,6 +78,7 @@ class SyncReport:
     requeued: int = 0
     followups: int = 0  # numbers for results texts handed to the hub, then forgotten here
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    erased: int = 0  # submissions erased at the hub's order (an erasure request)
     problem: str = ""  # what went wrong short of failing the run (shown as the last error)
 
 
@@ -365,9 +367,7 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
     )
     assert queued is not None  # an aggregate always gives one row
     depth, oldest = queued["depth"], queued["oldest"]
-    highest = db.execute(
-        "SELECT coalesce(max(seq), 0) FROM submissions WHERE device_id = ?", [device]
-    ).fetchone()[0]
+    highest = next_seq(db, device) - 1  # erased numbers count: they were given
     rejected = db.execute(
         "SELECT count(*) FROM submissions WHERE synced_at IS NULL AND sync_error != ''"
     ).fetchone()[0]
@@ -398,6 +398,39 @@ def _free_disk(db: sqlite_utils.Database) -> int | None:
 def heartbeat(db: sqlite_utils.Database, client: HubClient) -> dict[str, Any]:
     """Send the node's health to the hub and return the hub's view of its ledger."""
     return client.heartbeat(health(db))
+
+
+# --- erasure orders ----------------------------------------------------------------
+
+
+def apply_erasure_orders(db: sqlite_utils.Database, orders: Any) -> tuple[list[str], int]:
+    """Erase what each order names, captured before it; return (pseudonyms done, submissions)."""
+    done: list[str] = []
+    erased = 0
+    for order in orders if isinstance(orders, list) else []:
+        if not (
+            isinstance(order, dict)
+            and isinstance(order.get("respondent"), str)
+            and order["respondent"]
+            and isinstance(order.get("requested_at"), str)
+        ):
+            continue
+        with store.write(db):
+            counts = privacy.erase_respondent(
+                db, order["respondent"], captured_before=order["requested_at"]
+            )
+        erased += counts.get("submissions", 0)
+        done.append(order["respondent"])
+        log.info("sync.erased", extra={"respondent": order["respondent"][:12], **counts})
+    return done, erased
+
+
+def take_erasure_orders(db: sqlite_utils.Database, client: HubClient, orders: Any) -> int:
+    """Apply the hub's erasure orders and acknowledge them at once; return submissions erased."""
+    done, erased = apply_erasure_orders(db, orders)
+    if done:
+        client.heartbeat({**health(db), "erased": done})
+    return erased
 
 
 # --- a full run, with backoff ------------------------------------------------------
@@ -458,6 +491,7 @@ def sync_once(
         report.requeued = requeue(db, gaps) if gaps else 0
         if report.requeued:
             report.push.add(push(db, client, batch_size=batch_size, on_batch=on_batch))
+        report.erased = take_erasure_orders(db, client, answer.get("erase"))
     except Exception as exc:
         record_failure(db, exc, started, rng=rng, cap=backoff_cap)
         raise

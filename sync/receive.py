@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import clock, consultations, followups, store, tallies
+from participate import clock, consultations, followups, privacy, store, submissions, tallies
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS, Validator, is_respondent
@@ -71,7 +71,13 @@ def store_batch(
             try:
                 if isinstance(row, _Rejected):
                     raise row
-                outcome["status"] = held.place({**row, "received_at": received_at})
+                if privacy.erased_on_arrival(db, row["respondent"], row["submitted_at"]):
+                    # Captured before its author's erasure request: keep only its ledger
+                    # place; the node erases its copy when the heartbeat tells it.
+                    submissions.tombstone(db, row)
+                    outcome["status"] = DUPLICATE
+                else:
+                    outcome["status"] = held.place({**row, "received_at": received_at})
             except _Rejected as exc:
                 outcome.update(status=REJECTED, reason=exc.reason, index=index)
                 _keep_rejection(db, device_id, outcome["id"], item, exc.reason)
@@ -362,9 +368,17 @@ def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
 
 
 def take_heartbeat(db: sqlite_utils.Database, device_id: str, report: Any) -> dict[str, Any]:
-    """Check and keep a device's health report; return the hub's view of its ledger."""
+    """Check and keep a device's health report; return the hub's view of its ledger.
+
+    The answer also carries the erasure orders the device has not acknowledged yet
+    (`erase`); the device erases, then lists them under `erased` in its next report.
+    """
     clean = _checked_heartbeat(report)
+    erased = _checked_erased(report)
     devices.record_heartbeat(db, device_id, clean)
+    if erased:
+        with store.write(db):
+            privacy.acknowledge(db, device_id, erased)
     held, highest_held = devices.held_summary(db, device_id)
     highest = max(clean["highest_seq"] or 0, highest_held)
     return {
@@ -372,7 +386,21 @@ def take_heartbeat(db: sqlite_utils.Database, device_id: str, report: Any) -> di
         "held": held,
         "highest_held": highest_held,
         "gaps": devices.ledger_gaps(db, device_id, highest),
+        "erase": privacy.pending_for(db, device_id),
     }
+
+
+def _checked_erased(report: Any) -> list[str]:
+    erased = report.get("erased") if isinstance(report, Mapping) else None
+    if erased is None:
+        return []
+    if (
+        not isinstance(erased, list)
+        or len(erased) > privacy.ORDERS_PER_ANSWER
+        or not all(isinstance(p, str) and 0 < len(p) <= 128 for p in erased)
+    ):
+        raise BadBatch(f"erased must be a list of at most {privacy.ORDERS_PER_ANSWER} pseudonyms")
+    return erased
 
 
 def _checked_heartbeat(report: Any) -> dict[str, Any]:

@@ -1107,3 +1107,47 @@ def test_tallies_match_counting_each_question(db: sqlite_utils.Database) -> None
             }
         if result.question.type == "number":
             assert sum(b.count for b in result.bars) == sum("n" in r for r in rows)
+
+
+# --- found by the attack sweep ------------------------------------------------------
+
+
+def _session_cookie(response) -> str:
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    return cookie
+
+
+@pytest.mark.parametrize(
+    ("extra", "secure"),
+    [
+        ({}, False),
+        ({"SESSION_COOKIE_SECURE": True}, True),
+        ({"PUBLIC_URL": "https://hub.example.org"}, True),
+        ({"PUBLIC_URL": "http://127.0.0.1:8081"}, False),
+    ],
+)
+def test_the_staff_cookie_is_same_site_and_secure_over_https(
+    app_config: dict, hub_data: dict, extra: dict, secure: bool
+) -> None:
+    client = create_app({**app_config, **extra}).test_client()
+    cookie = _session_cookie(login(client, "viewer@example.org"))
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "samesite=lax" in attributes
+    assert "httponly" in attributes
+    assert ("secure" in attributes) is secure
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type"),
+    [
+        ("/staff/c/library-hours/export.csv", "text/csv; charset=utf-8"),
+        ("/staff/c/library-hours/codebook.csv", "text/csv; charset=utf-8"),
+        ("/staff/c/library-hours/export.json", "application/json"),
+    ],
+)
+def test_downloads_name_their_charset_once(
+    app: Flask, hub_data: dict, url: str, content_type: str
+) -> None:
+    response = staff_client(app, "staff").get(url)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type

@@ -450,9 +450,60 @@ def test_an_auto_responder_cannot_keep_us_replying(text, db) -> None:
     assert [len(text("Out of office")) for _ in range(7)] == [1] * 5 + [0] * 2
     assert len(text("HELP")) == 1  # asked for, always answered
     text("HOURS")
-    assert text("Out of office") == []  # hints share the budget
+    assert len(text("Out of office")) == 1  # new in this conversation: a hint
+    assert text("Out of office") == []  # the same again: the loop guard
     assert text("2")[0].startswith("2/6")  # real answers go on
-    assert count_rows(db, "sms_inbound") == 11
+    assert count_rows(db, "sms_inbound") == 12
+
+
+def test_a_confused_texter_in_a_conversation_always_gets_the_hint(text, db) -> None:
+    # Issue 18: five unclear replies in an hour used to silence a person mid-conversation.
+    text("HOURS")
+    unclear = ["maybe", "not sure", "what?", "often", "umm", "the second", "idk", "often-ish"]
+    for attempt in unclear:
+        [reply] = text(attempt)
+        assert reply.startswith("Sorry, we did not understand.\n1/6 How often"), attempt
+    assert text("2")[0].startswith("2/6")
+
+
+def test_the_same_unclear_text_again_and_again_meets_the_loop_guard(text, db) -> None:
+    text("HOURS")
+    assert [len(text("I am driving")) for _ in range(8)] == [1] * 6 + [0] * 2
+    withheld = db.execute("SELECT sum(withheld) FROM sms_reply_budget").fetchone()[0]
+    assert withheld == 2
+
+
+def test_a_flood_from_one_number_is_kept_but_not_answered_past_the_budget(
+    app_config, consultation, db, caplog
+) -> None:
+    client = create_app({**app_config, "SMS_REPLY_BUDGET": 20}).test_client()
+    caplog.set_level("WARNING", logger="participate.sms.budget")
+    answered = 0
+    for number in range(60):
+        body = "HOURS" if number == 0 else f"flood {number}"
+        answered += len(replies(post_signed(client, "/sms/twilio", inbound(body))))
+    assert answered == 20  # the budget, however the texts were answered
+    assert count_rows(db, "sms_inbound") == 60  # every text processed
+    # Another number is not held back by this one's flood.
+    assert len(replies(post_signed(client, "/sms/twilio", inbound("HOURS", OTHER_PHONE)))) == 2
+    [logged] = [r for r in caplog.records if r.getMessage() == "sms.replies_withheld"]
+    assert logged.respondent == pseudonym(PHONE)[:12] and logged.reason == "budget"
+    assert PHONE not in caplog.text
+
+
+def test_a_person_answering_quickly_gets_every_question_within_the_default_budget(text, db) -> None:
+    got = [text("HOURS")]
+    for answer in ["2", "1", "yes", "4", "3", "skip"] * 6:  # six times round, in one hour
+        got.append(text(answer))
+        if got[-1][0].startswith("Thank you"):
+            got.append(text("HOURS"))
+    assert all(got), "a reply was withheld"
+
+
+@pytest.mark.parametrize("value", [0, 19, "many"])
+def test_a_reply_budget_too_small_to_answer_a_consultation_is_refused(app_config, value):
+    with pytest.raises(SmsConfigError):
+        create_app({**app_config, "SMS_REPLY_BUDGET": value})
 
 
 def test_empty_body_and_mms_without_text(text, db) -> None:

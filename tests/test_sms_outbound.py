@@ -366,6 +366,62 @@ def test_status_callbacks_record_delivery(client, db, settings, fake, fake_clock
     assert [e[0] for e in events] == ["queued", "sending", "sent", "delivered", "sent"]
 
 
+def _queue_state(db) -> list[tuple]:
+    return db.execute(
+        "SELECT o.status, o.error_code, c.opted_out_at FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id ORDER BY o.id"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda params, sig: (params, "A" * 28),  # made-up signature
+        lambda params, sig: (params, ""),  # none at all
+        lambda params, sig: ({**params, "ErrorCode": "30003"}, sig),  # a field changed after
+        lambda params, sig: (
+            params,
+            RequestValidator("other-token").compute_signature(
+                PUBLIC_URL + "/sms/twilio/status", params
+            ),
+        ),  # signed with another account's token
+    ],
+)
+def test_a_forged_status_callback_is_refused_and_changes_nothing(
+    client, db, settings, fake, fake_clock, forge
+) -> None:
+    message_id = queue(db, settings)
+    run(db, settings, fake, fake_clock)
+    sid = row(db, message_id)["message_sid"]
+    before = _queue_state(db)
+    params = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610",
+              "AccountSid": SID, "To": PHONE}  # fmt: skip
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + "/sms/twilio/status", params)
+    params, signature = forge(params, signature)
+    response = client.post(
+        "/sms/twilio/status", data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+    assert _queue_state(db) == before  # still sent, the number still opted in
+    assert db.execute("SELECT count(*) FROM sms_status_events").fetchone()[0] == 0
+
+
+def test_a_status_for_an_unknown_message_moves_nothing(client, db, settings, fake, fake_clock):
+    queue(db, settings)
+    run(db, settings, fake, fake_clock)
+    before = _queue_state(db)
+    for state in ("delivered", "failed", "undelivered"):
+        assert status(client, "SM" + "9" * 32, state, "30003", to=OTHER) == 204
+    assert _queue_state(db) == before
+    assert not db.execute("SELECT 1 FROM sms_contacts WHERE phone = ?", [OTHER]).fetchone()
+
+
+@pytest.mark.parametrize("state", ["hacked", "<script>", "DELIVERED!"])
+def test_a_status_twilio_never_sends_is_refused(client, db, state) -> None:
+    assert status(client, "SM" + "9" * 32, state) == 400
+    assert db.execute("SELECT count(*) FROM sms_status_events").fetchone()[0] == 0
+
+
 def test_a_callback_that_arrives_before_the_send_is_recorded_still_applies(
     db, settings, fake_clock
 ):
@@ -460,12 +516,28 @@ def test_the_queue_job_uses_the_twilio_client_with_credentials(app, db, fake) ->
         assert report.sent == 1 and fake.requests[0]["data"]["To"] == PHONE
 
 
-def test_schedule_adds_the_expiry_and_queue_jobs(app) -> None:
+def test_schedule_adds_the_expiry_queue_and_daily_retention_jobs(app) -> None:
     scheduler = BackgroundScheduler(timezone="UTC")
     sms.schedule(scheduler, app)
     jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs_by_id) == {"sms-expire", "sms-queue"}
+    assert set(jobs_by_id) == {"sms-expire", "sms-queue", "privacy-retention"}
     assert jobs_by_id["sms-queue"].trigger.interval == timedelta(seconds=sms.QUEUE_SECONDS)
+    # Daily at 03:00 in the organisation's time zone (America/Toronto here).
+    retention = jobs_by_id["privacy-retention"].trigger
+    assert str(retention.timezone) == "America/Toronto"
+    assert str(retention.fields[retention.FIELD_NAMES.index("hour")]) == str(sms.RETENTION_HOUR)
+
+
+def test_the_retention_job_opens_the_apps_store_and_erases_what_is_due(app, db, settings):
+    queue(db, settings)  # an invitation still queued: its number is kept
+    assert jobs.retention(app) == {
+        "numbers": 0, "conversations": 0, "messages_queued": 0, "pseudonyms": 0,
+        "reply_hours": 0, "receipts": 0,
+    }  # fmt: skip
+    db.execute("UPDATE sms_outbound SET status = 'delivered'")
+    db.execute("UPDATE sms_contacts SET created_at = '2000-01-01T00:00:00.000000Z'")
+    assert jobs.retention(app)["numbers"] == 1
+    assert db.execute("SELECT count(*) FROM sms_contacts").fetchone()[0] == 0
 
 
 def test_the_expiry_job_expires_idle_conversations(app, db, example) -> None:
