@@ -733,3 +733,26 @@ def m012_privacy(db: sqlite_utils.Database) -> None:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)
+
+
+@migrations()
+def m013_report_quotes(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Text answers staff chose to quote in the consultation report, and who marked
+        -- or unmarked them when (kept like moderation_log: never rewritten).
+        CREATE TABLE report_quotes (
+            submission_id TEXT NOT NULL REFERENCES submissions (id),
+            question_id TEXT NOT NULL,
+            PRIMARY KEY (submission_id, question_id)
+        );
+        CREATE TABLE report_quote_log (
+            id INTEGER PRIMARY KEY,
+            submission_id TEXT NOT NULL REFERENCES submissions (id),
+            question_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('quote', 'unquote')),
+            user_email TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )
