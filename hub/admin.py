@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
@@ -97,6 +97,16 @@ def device_add() -> Any:
 def _device_page_error(message: str) -> Any:
     page = render_template("hub/devices.html", devices=_fleet(), now=clock.utcnow(), error=message)
     return page, 400
+
+
+@bp.route("/devices/<device_id>/disable", methods=["GET"])
+@requires("admin")
+def device_confirm_disable(device_id: str) -> Any:
+    """Ask before disabling a device: its syncs are refused until it is enabled again."""
+    device = devices.get_device(store.get_db(), device_id)
+    if device is None:
+        abort(404, _("There is no such device."))
+    return render_template("hub/device_disable.html", device=device)
 
 
 @bp.route("/devices/<device_id>/<action>", methods=["POST"])

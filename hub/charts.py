@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import format_percent
+
 from .results import Bar, QuestionResult
 
 WIDTH = 600
@@ -17,6 +19,7 @@ ROW = 34  # height of one horizontal bar's row
 LABEL_WIDTH = 200
 VALUE_WIDTH = 90
 COLUMN_HEIGHT = 180
+MAX_SLOT = 60  # widest slot of a column chart
 
 
 @dataclass
@@ -51,11 +54,16 @@ def horizontal(bars: Sequence[Bar]) -> tuple[list[HBar], int]:
             y=index * ROW,
             width=round(room * bar.count / top, 1),
             label=shorten(bar.label),
-            value=f"{bar.count} ({bar.share:.0%})",
+            value=f"{bar.count} ({format_percent(bar.share)})",
         )
         for index, bar in enumerate(bars)
     ]
     return laid, max(ROW, len(bars) * ROW)
+
+
+def horizontal_rows(rows: Sequence[tuple[str, int, float]]) -> tuple[list[HBar], int]:
+    """Lay out a report's (label, count, share) rows as horizontal bars."""
+    return horizontal([Bar(label, label, count, share) for label, count, share in rows])
 
 
 def columns(counts: Sequence[tuple[str, int]], height: int = COLUMN_HEIGHT) -> list[Column]:
@@ -63,7 +71,8 @@ def columns(counts: Sequence[tuple[str, int]], height: int = COLUMN_HEIGHT) -> l
     if not counts:
         return []
     top = max(count for _, count in counts) or 1
-    slot = WIDTH / len(counts)
+    # A lone day (or a few) is a column of a readable width, not one block the chart's width.
+    slot = min(WIDTH / len(counts), MAX_SLOT)
     gap = min(4.0, slot * 0.2)
     result = []
     for index, (label, count) in enumerate(counts):

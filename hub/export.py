@@ -31,12 +31,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlite_utils
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from participate import consultations
+from participate import clock, consultations
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import respondent_sql
 
+from . import days
 from .errors import ExportError
 from .results import Filters, yes_no_label
 
@@ -219,21 +222,32 @@ _RECORD_JSON = (
     " 'hidden', json(CASE WHEN s.hidden THEN 'true' ELSE 'false' END))"
 )
 
+# The codebook describes each in every language of the consultation (lazy: translated
+# when the codebook is written).
 METADATA_COLUMNS = (
-    ("id", "s.id", "Submission id (made at capture)"),
-    ("consultation_id", "s.consultation_id", "Consultation id"),
-    ("consultation_version", "s.consultation_version", "Version of the consultation answered"),
-    ("channel", "s.channel", "kiosk, sms or voice"),
-    ("device_id", "s.device_id", "Device that captured it"),
-    ("seq", "s.seq", "Number in that device's ledger"),
-    ("respondent", _RESPONDENT, "SMS: pseudonym of the phone number; kiosk: empty"),
-    ("language", "s.language", "Language used"),
-    ("started_at", "s.started_at", "Started (UTC)"),
-    ("submitted_at", "s.submitted_at", "Submitted (UTC)"),
-    ("received_at", "s.received_at", "Received at the hub (UTC)"),
-    ("complete", "s.complete", "1 if every question was reached, 0 if it stopped part-way"),
-    ("hidden", "s.hidden", "1 if hidden by moderation"),
+    ("id", "s.id", _l("Submission id (made at capture)")),
+    ("consultation_id", "s.consultation_id", _l("Consultation id")),
+    ("consultation_version", "s.consultation_version", _l("Version of the consultation answered")),
+    ("channel", "s.channel", _l("kiosk, sms or voice")),
+    ("device_id", "s.device_id", _l("Device that captured it")),
+    ("seq", "s.seq", _l("Number in that device's ledger")),
+    ("respondent", _RESPONDENT, _l("SMS: pseudonym of the phone number; kiosk: empty")),
+    ("language", "s.language", _l("Language used")),
+    ("started_at", "s.started_at", _l("Started (UTC; in XLSX, the time zone in the header)")),
+    ("submitted_at", "s.submitted_at", _l("Submitted (UTC; in XLSX, the time zone in the header)")),
+    ("received_at", "s.received_at", _l("Received (UTC; in XLSX, the time zone in the header)")),
+    ("complete", "s.complete", _l("1 if every question was reached, 0 if it stopped part-way")),
+    ("hidden", "s.hidden", _l("1 if hidden by moderation")),
 )
+
+
+def _in_language(text: Any, language: str) -> str:
+    with force_locale(language):
+        return str(text)
+
+
+# Written as date-times in the organisation's time zone in XLSX (CSV and JSON keep UTC text).
+TIME_COLUMNS = ("started_at", "submitted_at", "received_at")
 
 
 def plan_export(
@@ -364,7 +378,9 @@ def codebook_rows(plan: ExportPlan) -> Iterator[list[Any]]:
         f"text_{lang}" for lang in languages
     ]
     for name, _sql, description in METADATA_COLUMNS:
-        yield [name, "", "metadata", "", "", ""] + [description] * len(languages)
+        yield [name, "", "metadata", "", "", ""] + [
+            _in_language(description, lang) for lang in languages
+        ]
     for question in plan.questions:
         versions = " ".join(v.version for v in plan.versions if v.question(question.id) is not None)
         texts = [question.text.get(lang, "") for lang in languages]
@@ -438,13 +454,29 @@ def write_xlsx(
             return neutralize(ILLEGAL_CHARACTERS_RE.sub("", value))
         return value
 
+    timezone = plan.options.filters.timezone
+    tz = days.zone(timezone)
+    times = {index for index, name in enumerate(plan.header) if name in TIME_COLUMNS}
+
+    def local(value: Any) -> Any:
+        # Excel has no time zones: a naive date-time in the organisation's zone, named
+        # in the header. A time that does not parse stays text rather than being lost.
+        if not isinstance(value, str) or not value:
+            return value
+        try:
+            return clock.parse(value).astimezone(tz).replace(tzinfo=None)
+        except ValueError:
+            return clean(value)
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("submissions")
-    sheet.append(plan.header)
+    sheet.append(
+        [f"{name} ({timezone})" if i in times else name for i, name in enumerate(plan.header)]
+    )
     sql, params = plan.table_query()
     for rows in _batches(db, sql, params):
         for row in rows:
-            sheet.append([clean(cell) for cell in row])
+            sheet.append([local(c) if i in times else clean(c) for i, c in enumerate(row)])
         if progress:
             progress(len(rows))
     codebook = workbook.create_sheet("codebook")

@@ -722,6 +722,21 @@ def _with_snippets(
     ]
 
 
+def neighbours(db: sqlite_utils.Database, record: Mapping[str, Any]) -> dict[str, str | None]:
+    """Return the ids of the next newer and next older submissions of the same consultation
+    (in the submissions list's order: newest first), hidden ones included."""
+    found: dict[str, str | None] = {}
+    for name, comparison, order in (("newer", ">", "ASC"), ("older", "<", "DESC")):
+        row = db.execute(
+            f"SELECT id FROM submissions WHERE consultation_id = ?"  # noqa: S608
+            f" AND (submitted_at, id) {comparison} (?, ?)"
+            f" ORDER BY submitted_at {order}, id {order} LIMIT 1",
+            [record["consultation_id"], record["submitted_at"], record["id"]],
+        ).fetchone()
+        found[name] = row[0] if row else None
+    return found
+
+
 def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict[str, Any] | None:
     """Return one submission as a record, with its hidden reason, or None."""
     record = submissions.get(db, submission_id)

@@ -27,8 +27,20 @@ from werkzeug.exceptions import BadRequest
 from participate import clock, consultations, store
 from participate.consultations import Consultation
 from participate.errors import NotFound
+from participate.submissions import CHANNELS
 
-from . import charts, days, export, moderation, results
+from . import (
+    charts,
+    crosstab,
+    days,
+    export,
+    labels,
+    moderation,
+    quotes,
+    report,
+    report_pdf,
+    results,
+)
 from .auth import bp, requires
 from .errors import FilterError, HubError, ModerationError
 
@@ -48,6 +60,20 @@ def local_time(text: str | None, seconds: bool = False) -> str:
         return ""
     moment = clock.parse(text).astimezone(days.zone(current_app.config["TIMEZONE"]))
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+@bp.app_template_global()
+def device_label(device_id: str) -> str:
+    """Name a device by its enrolled name (its id when the hub does not know it)."""
+    if "device_names" not in g:
+        g.device_names = labels.device_names(store.get_db())
+    return labels.device_label(device_id, g.device_names)
+
+
+bp.add_app_template_global(labels.channel_label, "channel_label")
+bp.add_app_template_global(labels.language_label, "language_label")
+bp.add_app_template_global(labels.short_pseudonym, "short_pseudonym")
+bp.add_app_template_global(CHANNELS, "channels")
 
 
 @bp.app_template_filter("marked")
@@ -96,7 +122,19 @@ def overview() -> Any:
                 "days": charts.columns(summary.by_day[-60:], height=100),
             }
         )
-    return render_template("hub/overview.html", rows=rows, language=_language)
+    today = clock.today(current_app.config["TIMEZONE"])
+    any_open = any(row["consultation"].is_open(today) and not row["closed"] for row in rows)
+    refreshing = any_open and request.args.get("refresh") == "1"
+    page = render_template(
+        "hub/overview.html",
+        rows=rows,
+        language=_language,
+        any_open=any_open,
+        refreshing=refreshing,
+    )
+    # Only when staff ask for it, with a link to stop (WCAG 2.2.1): the Refresh header,
+    # which every browser follows without JavaScript.
+    return page, {"Refresh": "60"} if refreshing else {}
 
 
 @bp.route("/c/<consultation_id>/")
@@ -115,6 +153,7 @@ def consultation_results(consultation_id: str) -> Any:
     questions = results.question_results(
         db, consultation, filters, language, text_search=text_search
     )
+    table = _crosstab(consultation, filters, language) if request.args.get("xrow") else None
     return render_template(
         "hub/results.html",
         consultation=consultation,
@@ -125,6 +164,38 @@ def consultation_results(consultation_id: str) -> Any:
         days=charts.columns(summary.by_day[-90:]),
         questions=[charts.for_question(result, text_search) for result in questions],
         chart=charts,
+        dimensions=crosstab.dimensions(consultation, language),
+        crosstab=table,
+    )
+
+
+def _crosstab(
+    consultation: Consultation, filters: results.Filters, language: str
+) -> crosstab.CrossTab:
+    try:
+        return crosstab.crosstab(
+            store.get_db(),
+            consultation,
+            filters,
+            request.args.get("xrow", ""),
+            request.args.get("xcol", ""),
+            language,
+        )
+    except FilterError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+@bp.route("/c/<consultation_id>/crosstab.csv")
+@requires("staff")
+def crosstab_download(consultation_id: str) -> Any:
+    """Download the cross-tab the results page shows (same filters, same two dimensions)."""
+    consultation = _consultation(consultation_id)
+    table = _crosstab(consultation, _filters(), _language(consultation))
+    name = f"{consultation.id}-{table.rows.key}-by-{table.columns.key}.csv"
+    return Response(
+        crosstab.to_csv(table).encode("utf-8"),
+        mimetype=export.MEDIA_TYPES["csv"],
+        headers=_attachment(name),
     )
 
 
@@ -155,6 +226,7 @@ def submission_list(consultation_id: str) -> Any:
         filters=filters,
         choices=results.filter_choices(db, consultation.id),
         page=page,
+        quoted=quotes.quoted_in(db, [row["id"] for row in page.rows]),
     )
 
 
@@ -176,6 +248,7 @@ def _submission_page(submission_id: str, status: int = 200, error: str | None = 
         consultation=version,
         language=_language(version),
         history=moderation.history(db, submission_id),
+        neighbours=results.neighbours(db, record),
         error=error,
     )
     return page, status
@@ -270,4 +343,65 @@ def codebook_download(consultation_id: str) -> Any:
         export.codebook_csv(plan).encode("utf-8"),
         mimetype=export.MEDIA_TYPES["csv"],
         headers=_attachment(export.filename(plan, "csv", "codebook")),
+    )
+
+
+@bp.route("/submissions/<submission_id>/quote", methods=["POST"])
+@requires("staff")
+def quote(submission_id: str) -> Any:
+    """Mark or unmark a written answer to be quoted in the report, then go back."""
+    back = request.form.get("next", "")
+    if not back.startswith("/staff/") or back.startswith("//"):
+        back = url_for("hub.submission_detail", submission_id=submission_id)
+    try:
+        quotes.mark(
+            store.get_db(),
+            submission_id,
+            request.form.get("question", ""),
+            request.form.get("action", ""),
+            g.user.email,
+        )
+    except NotFound:
+        abort(404, _("There is no such submission."))
+    except ModerationError as exc:
+        raise BadRequest(str(exc)) from None
+    return redirect(back)
+
+
+def _report(consultation_id: str) -> report.Report:
+    from flask_babel import get_locale
+
+    consultation = _consultation(consultation_id)
+    both = request.args.get("both", "") in ("1", "on", "true")
+    languages = report.report_languages(consultation, str(get_locale() or ""), both)
+    return report.build(store.get_db(), consultation, _filters(), languages)
+
+
+@bp.route("/c/<consultation_id>/report")
+def report_page(consultation_id: str) -> Any:
+    """Show the consultation report as a print-ready page (the results page's filters)."""
+    built = _report(consultation_id)
+    charts_by_question = {
+        q.id: charts.horizontal_rows(q.rows[built.languages[0]]) for q in built.questions
+    }
+    return render_template(
+        "hub/report.html",
+        report=built,
+        charts=charts_by_question,
+        base_text=report.base_text,
+        language=built.languages[0],
+        consultation=built.consultation,
+    )
+
+
+@bp.route("/c/<consultation_id>/report.pdf")
+def report_download(consultation_id: str) -> Any:
+    """Download the consultation report as a PDF, made here (no browser, no network)."""
+    built = _report(consultation_id)
+    data = report_pdf.render(built, current_app.config["TIMEZONE"])
+    name = f"{built.consultation.id}-report.pdf"
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
     )

@@ -13,7 +13,19 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from participate import __version__, api, hub, kiosk, settings, sms, store, sync, tallies, voice
+from participate import (
+    __version__,
+    api,
+    hub,
+    kiosk,
+    settings,
+    sms,
+    store,
+    sync,
+    tallies,
+    typography,
+    voice,
+)
 from participate.errors import ConfigError, ParticipateError
 from participate.extensions import babel, csrf
 from participate.resources import resource_dir
@@ -76,6 +88,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     babel.init_app(app, locale_selector=_select_locale)
+    # French typography (FRENCH_TYPOGRAPHY) is applied where catalogs are loaded.
+    babel.domain_instance = typography.TypographicDomain(app.config["BABEL_DOMAIN"])
     csrf.init_app(app)
     app.teardown_appcontext(store.close_db)
     app.jinja_env.globals["participate_version"] = __version__
@@ -103,6 +117,11 @@ def _check_config(config: Mapping[str, Any]) -> None:
     languages = config["LANGUAGES"]
     if not isinstance(languages, list | tuple) or not languages:
         raise ConfigError("LANGUAGES must be a non-empty list of language codes")
+    if config.get("FRENCH_TYPOGRAPHY", "fr-CA") not in typography.CONVENTIONS:
+        raise ConfigError(
+            f"FRENCH_TYPOGRAPHY must be one of {typography.CONVENTIONS},"
+            f" got {config['FRENCH_TYPOGRAPHY']!r}"
+        )
 
 
 def _secure_cookies(config: Any) -> None:

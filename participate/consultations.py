@@ -318,10 +318,16 @@ def _parse_questions(
 
 
 def _canonical_definition(required: dict[str, Any], *, optional: dict[str, Any]) -> dict[str, Any]:
-    """Return the definition as stored and hashed: optional fields appear only when set,
-    so the definition re-parses to itself."""
+    """Return the definition as stored and hashed: optional fields appear only when set
+    (a flag only when true; a number even when 0), so the definition re-parses to itself
+    and a version made before a field existed keeps its hash."""
     return _canonical(
-        required | {key: value for key, value in optional.items() if value not in (None, {})}
+        required
+        | {
+            key: value
+            for key, value in optional.items()
+            if value not in (None, {}) and value is not False
+        }
     )
 
 

@@ -730,11 +730,34 @@ def m012_privacy(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m013_report_quotes(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Text answers staff chose to quote in the consultation report, and who marked
+        -- or unmarked them when (kept like moderation_log: never rewritten).
+        CREATE TABLE report_quotes (
+            submission_id TEXT NOT NULL REFERENCES submissions (id),
+            question_id TEXT NOT NULL,
+            PRIMARY KEY (submission_id, question_id)
+        );
+        CREATE TABLE report_quote_log (
+            id INTEGER PRIMARY KEY,
+            submission_id TEXT NOT NULL REFERENCES submissions (id),
+            question_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('quote', 'unquote')),
+            user_email TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )
+
+
 # --- sms gateways and the fleet's opt-outs ---
 
 
 @migrations()
-def m013_sms_gateways(db: sqlite_utils.Database) -> None:
+def m014_sms_gateways(db: sqlite_utils.Database) -> None:
     # A node is an SMS gateway of its own (a GSM modem through gammu-smsd, an Android
     # phone): its replies go through the outbound queue (kind 'reply'), and a gateway
     # that takes a message first and reports it sent later holds it as 'accepted'. Both

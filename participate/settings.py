@@ -42,6 +42,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Interface languages offered, first is the default"
         " (unset: the kiosk opens in the first open consultation's first language).",
     ),
+    Setting(
+        "FRENCH_TYPOGRAPHY",
+        "fr-CA",
+        "French spacing: fr-CA (Quebec, OQLF: none before ! ? ;) or fr-FR (France's thin spaces).",
+    ),
     Setting("LOG_LEVEL", "INFO", "Logging level for the structured (JSON lines) log."),
     Setting("TIMEZONE", "UTC", "Local time zone of the organisation (quiet hours, dates shown)."),
     Setting(

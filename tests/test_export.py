@@ -7,7 +7,9 @@ import io
 import json
 import tracemalloc
 import uuid
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -548,3 +550,36 @@ def test_export_shows_a_progress_bar_only_on_a_terminal(
         command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=60
     )
     assert "100%" not in piped.stderr and "Exported 7 submissions" in piped.stderr
+
+
+def test_xlsx_times_are_local_date_times_with_the_zone_in_the_header(
+    db: sqlite_utils.Database, loaded: dict, tmp_path: Path
+) -> None:
+    options = export.ExportOptions(filters=Filters(timezone="America/Toronto"))
+    plan = export.plan_export(db, "library-hours", options)
+    export.write_xlsx(db, plan, tmp_path / "out.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "out.xlsx")["submissions"].values)
+    header = list(rows[0])
+    for name in ("started_at", "submitted_at", "received_at"):
+        assert f"{name} (America/Toronto)" in header
+    column = header.index("submitted_at (America/Toronto)")
+    by_id = {row[0]: row for row in rows[1:]}
+    stored = loaded["kiosk"]["submitted_at"]
+    cell = by_id[loaded["kiosk"]["id"]][column]
+    assert isinstance(cell, datetime)
+    expected = clock.parse(stored).astimezone(ZoneInfo("America/Toronto")).replace(tzinfo=None)
+    assert cell == expected.replace(microsecond=cell.microsecond)
+    assert cell.utcoffset() is None and cell != clock.parse(stored).replace(tzinfo=None)
+
+
+def test_codebook_describes_metadata_in_each_language(
+    app, db: sqlite_utils.Database, loaded: dict
+) -> None:
+    plan = export.plan_export(db, "library-hours")
+    with app.test_request_context():
+        rows = list(csv.DictReader(io.StringIO(export.codebook_csv(plan)[1:])))
+    channel = next(row for row in rows if row["column"] == "channel")
+    assert channel["text_en"] == "kiosk, sms or voice"
+    assert channel["text_fr"] == "kiosk (borne), sms ou voice (appel)"
+    language = next(row for row in rows if row["column"] == "language")
+    assert language["text_fr"] == "Langue utilisée"

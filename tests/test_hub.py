@@ -806,7 +806,7 @@ def test_staff_pages_in_french(app: Flask, hub_data: dict) -> None:
     client = staff_client(app, "staff")
     page = client.get("/staff/c/library-hours/?lang=fr").get_data(as_text=True)
     assert '<html lang="fr">' in page
-    assert "Réponses à : Quelle est la fréquence de vos visites ?" in page
+    assert "Réponses à\u00a0: Quelle est la fréquence de vos visites ?" in page
     assert "Chaque semaine" in page and "Appliquer les filtres" in page
     # The choice sticks for the next pages.
     devices_page = client.get("/staff/devices").get_data(as_text=True)

@@ -10,6 +10,13 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask_babel import force_locale, gettext
+
+from participate import typography
+from participate.app import create_app
+from participate.errors import ConfigError
+from participate.sms import segments
+from tests.conftest import make_app_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "participate" / "translations"
@@ -97,11 +104,7 @@ def test_french_catalog_covers_its_package(po_path: Path) -> None:
     assert sorted(wanted - have) == [], f"not in {po_path.name}: run pybabel extract and update"
 
 
-def test_french_kiosk_keeps_punctuation_with_its_word() -> None:
-    # Quebec French (OQLF, fr-CA) puts a space before : but none before ? ! ; and a
-    # screen must never wrap the colon onto a line of its own: a no-break space. (Not
-    # for SMS: GSM-7 has no such character.)
-    po_path = TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po"
+def _french_strings(po_path: Path) -> list[str]:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
     strings = []
@@ -109,9 +112,60 @@ def test_french_kiosk_keeps_punctuation_with_its_word() -> None:
         if message.id:
             found = message.string
             strings += [found] if isinstance(found, str) else list(found)
-    loose = [text for text in strings if re.search(r"[ \S]:", text)]
-    assert loose == [], f"use a no-break space (U+00A0) before : in {po_path.name}"
-    spaced = [text for text in strings if re.search(r"\s[?!;]", text)]
-    assert spaced == [], f"fr-CA puts no space before ? ! ; in {po_path.name}"
-    straight = [text for text in strings if "'" in text]
-    assert straight == [], f"use the typographic apostrophe (’) in {po_path.name}"
+    return strings
+
+
+@pytest.mark.parametrize("po_path", FR_PO_FILES, ids=_name)
+def test_every_french_string_follows_quebec_typography(po_path: Path) -> None:
+    # OQLF (fr-CA): a no-break space before the colon and inside « », none before ! ? ;
+    # (participate/typography.py decides; a fr-FR deployment adapts when loading).
+    wrong = [t for t in _french_strings(po_path) if typography.french(t, "fr-CA") != t]
+    assert wrong == [], f"run the strings through participate.typography.french: {wrong}"
+    assert not [t for t in _french_strings(po_path) if re.search(r"[ \u202f][?!;]", t)]
+
+
+def test_every_french_catalog_is_checked() -> None:
+    assert {path.stem for path in FR_PO_FILES} >= {"participate", "kiosk", "sms", "hub"}
+
+
+def test_french_sms_texts_stay_gsm7_once_made_plain() -> None:
+    # No-break spaces are not GSM-7: sms/ sends every text through segments.plain.
+    # (Letters such as ê are UCS-2 in any case: typography must add no other.)
+    for text in _french_strings(TRANSLATIONS / "fr" / "LC_MESSAGES" / "sms.po"):
+        flagged = set(segments.measure(segments.plain(text)).flagged)
+        assert not flagged & set(" \u00a0\u202f«»:;!?"), (text, flagged)
+        assert segments.measure(segments.plain(typography.french(text, "fr-FR"))).flagged == (
+            segments.measure(segments.plain(text)).flagged
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "quebec", "france"),
+    [
+        ("Merci !", "Merci!", "Merci\u202f!"),
+        ("Vous êtes toujours là\u00a0?", "Vous êtes toujours là?", "Vous êtes toujours là\u202f?"),
+        ("Rappel : %(t)s", "Rappel\u00a0: %(t)s", "Rappel\u00a0: %(t)s"),
+        ("« %(e)s »", "«\u00a0%(e)s\u00a0»", "«\u00a0%(e)s\u00a0»"),
+        ("à 10:30, https://x.ca?a=1 &amp; ok", "à 10:30, https://x.ca?a=1 &amp; ok", None),
+        ("Oui ?!", "Oui?!", "Oui\u202f?!"),
+    ],
+)
+def test_french_typography_conventions(text: str, quebec: str, france: str | None) -> None:
+    assert typography.french(text, "fr-CA") == quebec
+    assert typography.french(text, "fr-FR") == (france or quebec)
+
+
+def test_a_france_deployment_gets_thin_spaces_and_quebec_keeps_none(db_path: Path) -> None:
+    for convention, expected in [("fr-CA", "là?"), ("fr-FR", "là\u202f?")]:
+        app = create_app(make_app_config(db_path, FRENCH_TYPOGRAPHY=convention))
+        with app.test_request_context("/?lang=fr"), force_locale("fr"):
+            assert gettext("Still there?").endswith(expected)
+    with pytest.raises(ConfigError):
+        create_app(make_app_config(db_path, FRENCH_TYPOGRAPHY="fr-BE"))
+
+
+def test_french_kiosk_uses_the_typographic_apostrophe() -> None:
+    straight = [
+        t for t in _french_strings(TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po") if "'" in t
+    ]
+    assert straight == [], "use the typographic apostrophe (’) in kiosk.po"

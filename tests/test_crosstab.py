@@ -1,0 +1,159 @@
+"""Cross-tabulation: counts and row percentages by two questions or by channel, language
+and device, equal to a recount from the export; on the results page and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections import Counter
+
+import pytest
+import sqlite_utils
+from flask import Flask
+
+from participate import consultations, tallies
+from participate.hub import crosstab, export, users
+from participate.hub.errors import FilterError
+from participate.hub.results import Filters
+from participate.sync import devices
+from tests.conftest import record_submission
+
+PASSWORD = "correct horse battery"
+VISITS = ["weekly", "monthly", "rarely"]
+
+
+@pytest.fixture
+def many(db: sqlite_utils.Database, example: consultations.Consultation) -> list[dict]:
+    """Record 120 varied submissions from two kiosks and SMS, in English and French."""
+    pick = random.Random(17)
+    kiosks = [devices.add_device(db, name)[0] for name in ("Bibliothèque Frontenac", "Mile End")]
+    recorded = []
+    for _ in range(120):
+        answers: dict = {}
+        if pick.random() < 0.9:
+            answers["visits"] = pick.choice(VISITS)
+        if pick.random() < 0.85:
+            answers["evenings"] = pick.random() < 0.6
+        if pick.random() < 0.8:
+            answers["rating"] = pick.randint(1, 5)
+        channel = pick.choice(["kiosk", "sms"])
+        record = record_submission(
+            db,
+            example,
+            answers,
+            channel=channel,
+            language=pick.choice(["en", "fr"]),
+            respondent="p-1" if channel == "sms" else "",
+            complete=False,
+        )
+        recorded.append(record)
+    for record in recorded:  # as if synced from one of the two kiosks
+        if record["channel"] == "kiosk":
+            db.execute(
+                "UPDATE submissions SET device_id = ? WHERE id = ?",
+                [pick.choice(kiosks), record["id"]],
+            )
+    db.conn.commit()
+    tallies.rebuild(db)  # the kept counts follow the submissions moved above
+    return recorded
+
+
+def _recount(db: sqlite_utils.Database, row: str, column: str, **filters) -> Counter:
+    """Count pairs of cells in the CSV export (labels in English), both present."""
+    options = export.ExportOptions(filters=Filters(**filters), labels=True, language="en")
+    plan = export.plan_export(db, "library-hours", options)
+    text = "".join(export.csv_chunks(db, plan))
+    names = {"device": "device_id"}
+    pairs: Counter = Counter()
+    for record in csv.DictReader(io.StringIO(text[1:])):
+        r, c = record[names.get(row, row)], record[names.get(column, column)]
+        if r and c:
+            pairs[r, c] += 1
+    return pairs
+
+
+def _as_labels(table: crosstab.CrossTab, devices_by_name: dict[str, str]) -> Counter:
+    ids = {label: value for value, label in table.row_values}
+    cols = {label: value for value, label in table.column_values}
+    counts: Counter = Counter()
+    for row_label, row in ids.items():
+        for column_label, column in cols.items():
+            if table.count(row, column):
+                key = (devices_by_name.get(row_label, row_label),) + (
+                    devices_by_name.get(column_label, column_label),
+                )
+                counts[key] = table.count(row, column)
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "filters"),
+    [
+        ("visits", "evenings", {}),
+        ("rating", "visits", {}),
+        ("evenings", "channel", {}),
+        ("visits", "language", {"channel": "kiosk"}),
+        ("rating", "device", {"language": "fr"}),
+    ],
+)
+def test_crosstab_equals_a_recount_from_the_export(
+    app: Flask, db: sqlite_utils.Database, many: list, row: str, column: str, filters: dict
+) -> None:
+    consultation = consultations.get(db, "library-hours")
+    with app.test_request_context():
+        table = crosstab.crosstab(db, consultation, Filters(**filters), row, column, "en")
+    by_name = {name: device_id for device_id, name in _device_names(db).items()}
+    # The export writes channel and language codes and device ids: map the labels back.
+    by_name.update({"Kiosk": "kiosk", "SMS": "sms", "English": "en", "French": "fr"})
+    assert _as_labels(table, by_name) == _recount(db, row, column, **filters)
+    assert table.total == sum(_recount(db, row, column, **filters).values()) > 0
+    for value, _label in table.row_values:
+        if table.row_total(value):
+            shares = [table.share(value, c) for c, _ in table.column_values]
+            assert sum(shares) == pytest.approx(1.0)
+
+
+def _device_names(db: sqlite_utils.Database) -> dict[str, str]:
+    return {row["id"]: row["name"] for row in db.query("SELECT id, name FROM devices")}
+
+
+def test_crosstab_refuses_unknown_or_identical_dimensions(
+    app: Flask, db: sqlite_utils.Database, many: list
+) -> None:
+    consultation = consultations.get(db, "library-hours")
+    with app.test_request_context():
+        for row, column in [("comments", "channel"), ("visits", "visits"), ("nope", "channel")]:
+            with pytest.raises(FilterError):
+                crosstab.crosstab(db, consultation, Filters(), row, column, "en")
+
+
+def test_results_page_shows_the_crosstab_and_its_csv_matches(
+    app: Flask, db: sqlite_utils.Database, many: list
+) -> None:
+    users.create_user(db, "staff@example.org", PASSWORD, "staff")
+    client = app.test_client()
+    page = client.get("/staff/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(
+        "/staff/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": token},
+    )
+    url = "/staff/c/library-hours/?channel=kiosk&xrow=visits&xcol=device"
+    page = client.get(url).get_data(as_text=True)
+    assert "Bibliothèque Frontenac" in page and "Mile End" in page
+    assert "crosstab.csv?" in page and "channel=kiosk" in page
+    response = client.get(
+        "/staff/c/library-hours/crosstab.csv?channel=kiosk&xrow=visits&xcol=device"
+    )
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True)[1:])))
+    header, body = rows[0], rows[1 : 1 + len(VISITS)]
+    assert header[1:3] == ["Bibliothèque Frontenac", "Mile End"]
+    recount = _recount(db, "visits", "device", channel="kiosk")
+    names = _device_names(db)
+    by_name = {name: device_id for device_id, name in names.items()}
+    for line in body:
+        for device_name, cell in zip(header[1:3], line[1:3], strict=True):
+            assert int(cell) == recount[line[0], by_name[device_name]]
+    assert client.get(url.replace("xcol=device", "xcol=visits")).status_code == 400
