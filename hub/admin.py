@@ -40,6 +40,14 @@ ATTENTION_LABELS = {
     "clock skew": _l("clock skew"),
     "low disk": _l("low disk"),
     "audio missing": _l("audio missing: the kiosk cannot read aloud"),
+    "sms gateway": _l("SMS gateway problem"),
+}
+# What a node's SMS gateway is, in words staff read.
+GATEWAY_LABELS = {
+    "gammu": _l("GSM modem (gammu-smsd)"),
+    "android": _l("Android phone"),
+    "twilio": _l("Twilio"),
+    "simulator": _l("simulator only"),
 }
 
 
@@ -52,6 +60,8 @@ def _fleet() -> list[dict[str, Any]]:
     )
     for device in fleet:
         device["gaps_text"] = devices.format_gaps(device["gaps"])
+        kind = device["gateway"].get("kind", "")
+        device["gateway_text"] = str(GATEWAY_LABELS.get(kind, kind))
         device["channels_text"] = ", ".join(
             str(CHANNEL_LABELS.get(channel, channel)) for channel in device["channels"]
         )

@@ -2,8 +2,10 @@
 
 The node and the hub are separate apps on separate stores and ports, and the node
 syncs with the hub over HTTP exactly as a real kiosk does, so what the demo shows is
-what an installation does. Its credentials are kept in the data directory, so a second
-run resumes the first.
+what an installation does. Where Debian's gammu-smsd is installed, the node is also an
+SMS gateway of its own: the real daemon runs on Gammu's dummy phone (a folder), and a
+`gammu savesms` command printed at start "texts" the node. Its credentials are kept in
+the data directory, so a second run resumes the first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import json
 import logging
 import os
 import secrets
+import shlex
+import shutil
+import subprocess
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 
 EXAMPLE = "library-hours.yaml"
 STAFF_EMAIL = "demo@example.org"
+# The demo node takes kiosk visits and, on Gammu's dummy phone, texts.
+DEMO_CHANNELS = ("kiosk", "sms")
 
 
 @dataclass
@@ -53,11 +60,14 @@ def prepare(data_dir: Path) -> DemoState:
         consultations.save(db, consultations.read_files([example_path()]), source=EXAMPLE)
         state = _read_state(state_file)
         if state is None or devices.get_device(db, state.device_id) is None:
-            device_id, secret = devices.add_device(db, "Demo kiosk")
+            device_id, secret = devices.add_device(db, "Demo kiosk", channels=DEMO_CHANNELS)
             password = state.staff_password if state else secrets.token_urlsafe(12)
             state = DemoState(device_id, secret, STAFF_EMAIL, password)
             state_file.write_text(json.dumps(asdict(state), indent=2))
             os.chmod(state_file, 0o600)
+        elif devices.get_channels(db, state.device_id) != DEMO_CHANNELS:
+            # A demo made before the node was an SMS gateway: it takes texts too now.
+            devices.set_channels(db, state.device_id, DEMO_CHANNELS)
         if find_user(db, state.staff_email) is None:
             create_user(db, state.staff_email, state.staff_password, "admin")
     return state
@@ -80,17 +90,24 @@ def run(data_dir: Path, host: str, port: int) -> None:
     hub_app = create_app(
         {"DATABASE": str(data_dir / "hub.db"), "ROLE": "hub", "SMS_SIMULATOR": True}
     )
-    node_app = create_app(
-        {
-            "DATABASE": str(data_dir / "node.db"),
-            "ROLE": "node",
-            "HUB_URL": hub_url,
-            "DEVICE_ID": state.device_id,
-            "DEVICE_SECRET": state.device_secret,
-            # Short so a kiosk visit shows up at the hub within seconds.
-            "SYNC_INTERVAL": 5,
+    daemon = _start_gammu(data_dir / "gammu")
+    node_config = {
+        "DATABASE": str(data_dir / "node.db"),
+        "ROLE": "node",
+        "HUB_URL": hub_url,
+        "DEVICE_ID": state.device_id,
+        "DEVICE_SECRET": state.device_secret,
+        # Short so a kiosk visit shows up at the hub within seconds.
+        "SYNC_INTERVAL": 5,
+    }
+    if daemon is not None:
+        node_config |= {
+            "SMS_GATEWAY": "gammu",
+            "GAMMU_CONFIG": str(daemon.args[2]),
+            "SMS_GATEWAY_PER_MINUTE": 60,  # the dummy phone sends at once
+            "SMS_QUIET_HOURS": "",
         }
-    )
+    node_app = create_app(node_config)
     hub_server = make_server(hub_app, host, hub_port)
     node_server = make_server(node_app, host, port)
     hub_thread = threading.Thread(target=hub_server.run, name="demo-hub", daemon=True)
@@ -115,6 +132,7 @@ def run(data_dir: Path, host: str, port: int) -> None:
     click.echo(f"  API tokens, webhooks:  {hub_url}/staff/connections  (docs/api.md)")
     click.echo(f"  Hub health:            {hub_url}/healthz")
     click.echo(f"  Kiosk node health:     {kiosk_url}/healthz")
+    _describe_gateway(daemon)
     click.echo(f"Data in {data_dir.resolve()}. Press Ctrl+C to stop.")
     try:
         node_server.run()
@@ -125,6 +143,9 @@ def run(data_dir: Path, host: str, port: int) -> None:
             scheduler.shutdown(wait=False)
         node_server.close()
         hub_server.close()
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
 
 
 def _first_sync(node_app) -> None:
@@ -136,3 +157,38 @@ def _first_sync(node_app) -> None:
             sync_once(db, client_from_store(db))
         except Exception as exc:  # the scheduled job retries; the demo still starts
             log.warning("demo.first_sync_failed", extra={"error": str(exc)})
+
+
+def _start_gammu(root: Path) -> subprocess.Popen | None:
+    """Start gammu-smsd on the dummy phone in `root`, or return None if it is not installed."""
+    from participate.sms import write_dummy_config
+
+    daemon = shutil.which("gammu-smsd")
+    if daemon is None or shutil.which("gammu") is None:
+        return None
+    config = write_dummy_config(root)
+    with open(root / "daemon-output.log", "ab") as output:  # the daemon keeps its own copy
+        return subprocess.Popen(
+            [daemon, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+def _describe_gateway(daemon: subprocess.Popen | None) -> None:
+    """Say how to text the node through its modem, or how to get one to try."""
+    if daemon is None:
+        click.echo("  SMS without internet:  install Debian's gammu and gammu-smsd")
+        click.echo("      (sudo apt install gammu gammu-smsd) and run the demo again: the node")
+        click.echo(
+            "      then answers texts through a simulated GSM modem. See docs/sms-gateway.md."
+        )
+        return
+    config = Path(daemon.args[2])
+    command = [
+        "gammu", "-c", str(config), "savesms", "TEXT", "-folder", "1", "-unread",
+        "-sender", "+15555550100", "-textutf8", "HEURES",
+    ]  # fmt: skip
+    click.echo("  SMS without internet:  the node answers texts through gammu-smsd on a")
+    click.echo("      simulated modem. Text it from another terminal:")
+    click.echo(f"        {shlex.join(command)}")
+    click.echo(f"      replies land in {config.parent / 'sent'} (Gammu's backup format);")
+    click.echo("      answers reach the staff pages at the next sync.")

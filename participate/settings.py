@@ -144,6 +144,26 @@ SETTINGS: tuple[Setting, ...] = (
         60,
         "Most replies to a number in a clock hour (20 or more); later texts are kept, unanswered.",
     ),
+    Setting(
+        "SMS_GATEWAY",
+        "twilio",
+        "What receives and sends texts: `twilio`, `gammu` (a GSM modem) or `android` (a phone).",
+    ),
+    Setting(
+        "SMS_GATEWAY_PER_MINUTE",
+        6,
+        "gammu and android gateways: most messages sent a minute (a modem's pace).",
+    ),
+    Setting(
+        "SMS_ERASE_NUMBERS",
+        True,
+        "gammu/android: erase a number once its conversation and replies are done, unless invited.",
+    ),
+    Setting("GAMMU_CONFIG", "", "gammu gateway: path of gammu-smsd's configuration file."),
+    Setting("ANDROID_URL", "", "android gateway: the phone's local server, http://IP:8080."),
+    Setting("ANDROID_USERNAME", "", "android gateway: the local server's user name."),
+    Setting("ANDROID_PASSWORD", "", "android gateway: the local server's password."),
+    Setting("ANDROID_WEBHOOK_SECRET", "", "android gateway: the app's webhook signing key."),
     # Voice (phone calls)
     Setting(
         "VOICE_CONSULTATION",

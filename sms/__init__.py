@@ -1,10 +1,13 @@
-"""The SMS channel: a Twilio conversation anyone with a basic phone can use.
+"""The SMS channel: a conversation anyone with a basic phone can use, through a gateway.
 
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
-node and registers the channel's side of access and erasure requests; `schedule` adds
-the expiry, outbound-queue and daily retention jobs; `commands` adds `participate
-invite`, `erase` and `subject`; `load_report` tells `participate load` what each prompt
-costs. `caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
+node and registers the channel's side of access and erasure requests, and the phone's
+webhook where the gateway is android (`sms.gateway`); `schedule` adds the expiry,
+outbound-queue and daily retention jobs, and the modem's polling job where the gateway
+is gammu-smsd; `commands` adds `participate invite`, `erase` and `subject`;
+`load_report` tells `participate load` what each prompt costs; `write_dummy_config`
+sets up gammu-smsd on Gammu's dummy phone (the demo's modem).
+`caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
 channel (voice) uses, so a number that calls gets the same pseudonym and the same
 opt-out list as its texts.
 """
@@ -27,6 +30,7 @@ from .commands import erase, invite, subject
 from .errors import InvalidNumber
 from .followups import Published
 from .followups import measure as measure_results_text
+from .gammu import write_dummy_config
 from .outbound import RateLimiter
 from .people import SmsPeople, erase_for_order
 from .prompt_costs import load_report
@@ -52,10 +56,13 @@ __all__ = [
     "Published",
     "schedule",
     "simulator_allows",
+    "write_dummy_config",
 ]
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
+GAMMU_POLL_SECONDS = 2
+GATEWAY_CHECK_SECONDS = 60
 RETENTION_HOUR = 3  # local time (TIMEZONE): the daily retention run, when all is quiet
 
 
@@ -65,12 +72,17 @@ def init_app(app: Flask) -> None:
 
     settings = sms_config.from_app_config(app.config)
     app.extensions["sms"] = settings
-    app.extensions["sms_limiter"] = RateLimiter(settings.rate_per_second)
+    app.extensions["sms_limiter"] = RateLimiter(settings.send_rate)
     app.register_blueprint(views.bp)
     app.extensions[privacy.PEOPLE] = SmsPeople(settings)
     # Twilio signs these two instead; the simulator's form keeps its CSRF token.
     csrf.exempt(views.twilio_inbound)
     csrf.exempt(views.twilio_status)
+    if settings.gateway == "android":
+        from . import android
+
+        app.register_blueprint(android.bp)
+        csrf.exempt(android.webhook)  # the phone signs it instead
 
 
 def publish_results(app: Flask, db, consultation, texts: dict[str, str], sent_by: str) -> Published:
@@ -88,6 +100,9 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         "sms-expire": (jobs.expire, 60 * EXPIRY_MINUTES),
         "sms-queue": (jobs.send_queue, QUEUE_SECONDS),
     }
+    if sms_config.get(app).gateway == "gammu":
+        every["sms-gammu-poll"] = (jobs.gammu_poll, GAMMU_POLL_SECONDS)
+        every["sms-gammu-check"] = (jobs.gammu_check, GATEWAY_CHECK_SECONDS)
     for job_id, (job, seconds) in every.items():
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True

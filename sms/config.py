@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from . import phones
 from .errors import SmsConfigError
 
+GATEWAYS = ("twilio", "gammu", "android")
 STATUS_PATH = "/sms/twilio/status"
 MIN_REPLY_BUDGET = 20
 
@@ -38,11 +39,29 @@ class SmsConfig:
     max_attempts: int
     retry_seconds: float
     reply_budget: int
+    role: str = "hub"
+    gateway: str = "twilio"  # what receives and sends: twilio, gammu or android
+    gateway_per_minute: float = 6.0
+    gammu_config: str = ""
+    erase_numbers: bool = True
+    android_url: str = ""
+    android_username: str = ""
+    android_password: str = ""
+    android_webhook_secret: str = ""
 
     @functools.cached_property
     def pepper(self) -> bytes:
-        """Return the phone pepper, generating the simulator's file on first use if needed."""
-        return phones.resolve_pepper(self.pepper_setting, self.database, live=self.live)
+        """Return the phone pepper: configured, the hub's on a node, or the simulator's file."""
+        return phones.resolve_pepper(
+            self.pepper_setting, self.database, live=self.live, from_hub=self.role == "node"
+        )
+
+    @property
+    def send_rate(self) -> float:
+        """Return the most messages a second to send: a modem takes a few a minute."""
+        if self.gateway == "twilio":
+            return self.rate_per_second
+        return self.gateway_per_minute / 60
 
     @property
     def live(self) -> bool:
@@ -89,6 +108,7 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         attempts = int(config["SMS_MAX_ATTEMPTS"])
         retry = float(config["SMS_RETRY_SECONDS"])
         reply_budget = int(config["SMS_REPLY_BUDGET"])
+        per_minute = float(config["SMS_GATEWAY_PER_MINUTE"])
     except (TypeError, ValueError) as exc:
         raise SmsConfigError(f"an SMS setting is not a number: {exc}") from None
     if reply_budget < MIN_REPLY_BUDGET:
@@ -96,10 +116,13 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
             f"SMS_REPLY_BUDGET must be at least {MIN_REPLY_BUDGET}: fewer would cut off"
             " a person answering a consultation quickly"
         )
-    if rate <= 0 or hours <= 0 or attempts < 1 or retry < 0:
+    gateway = str(config.get("SMS_GATEWAY") or "twilio").strip().lower()
+    if gateway not in GATEWAYS:
+        raise SmsConfigError(f"SMS_GATEWAY must be one of {', '.join(GATEWAYS)}, got {gateway!r}")
+    if rate <= 0 or hours <= 0 or attempts < 1 or retry < 0 or per_minute <= 0:
         raise SmsConfigError(
             "SMS_RATE_PER_SECOND and SMS_SESSION_HOURS must be positive,"
-            " SMS_MAX_ATTEMPTS at least 1"
+            " SMS_MAX_ATTEMPTS at least 1, SMS_GATEWAY_PER_MINUTE positive"
         )
     sms_config = SmsConfig(
         database=str(config["DATABASE"]),
@@ -118,8 +141,24 @@ def from_app_config(config: dict[str, Any] | Any) -> SmsConfig:
         quiet_hours=parse_quiet_hours(str(config.get("SMS_QUIET_HOURS") or "")),
         max_attempts=attempts,
         retry_seconds=retry,
+        role=str(config.get("ROLE") or "hub"),
+        gateway=gateway,
+        gateway_per_minute=per_minute,
+        gammu_config=str(config.get("GAMMU_CONFIG") or ""),
+        erase_numbers=bool(config.get("SMS_ERASE_NUMBERS")),
+        android_url=str(config.get("ANDROID_URL") or "").rstrip("/"),
+        android_username=str(config.get("ANDROID_USERNAME") or ""),
+        android_password=str(config.get("ANDROID_PASSWORD") or ""),
+        android_webhook_secret=str(config.get("ANDROID_WEBHOOK_SECRET") or ""),
         reply_budget=reply_budget,
     )
+    if gateway == "gammu" and not sms_config.gammu_config:
+        raise SmsConfigError("SMS_GATEWAY is gammu: set GAMMU_CONFIG to gammu-smsd's config file")
+    if gateway == "android" and not (sms_config.android_url and sms_config.android_webhook_secret):
+        raise SmsConfigError(
+            "SMS_GATEWAY is android: set ANDROID_URL (the phone's local server) and"
+            " ANDROID_WEBHOOK_SECRET (the signing key set in the app)"
+        )
     if sms_config.live:
         # Refuse to take real numbers without the operator's own pepper (see phones).
         sms_config.pepper  # noqa: B018

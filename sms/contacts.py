@@ -3,7 +3,9 @@
 Every other SMS table points at a contact by id, so a number is stored once and erased
 by deleting its row (the conversations, queue and simulator log go with it). An opt-out
 is also kept by pseudonym alone (`sms_opt_outs`), so a STOP outlives the number's
-erasure: a contact made again for that number starts opted out.
+erasure: a contact made again for that number starts opted out. Opt-outs are also the
+fleet's (`participate.fleet`): a STOP taken here is noted there too, and one taken
+anywhere else reaches this store's contact through it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from participate import store
+from participate import fleet, store
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,12 @@ def ensure(db: sqlite_utils.Database, phone: str, respondent: str, stamp: str) -
         [phone, respondent, respondent, stamp, stamp],
     )
     assert row is not None  # RETURNING always gives the inserted or updated row
-    return Contact(**row)
+    contact = Contact(**row)
+    if contact.opted_out_at is None and (since := fleet.opted_out_since(db, respondent)):
+        # A new number here that opted out at another node or at the hub.
+        db.execute("UPDATE sms_contacts SET opted_out_at = ? WHERE id = ?", [since, contact.id])
+        contact = Contact(contact.id, contact.language, since)
+    return contact
 
 
 def find(db: sqlite_utils.Database, phone: str) -> int | None:
@@ -61,11 +68,14 @@ def mark_opted_out(db: sqlite_utils.Database, contact_id: int, stamp: str) -> in
         " WHERE contact_id = ? AND status = 'queued'",
         [stamp, contact_id],
     )
-    return cursor.rowcount
+    cancelled = cursor.rowcount
+    _note_in_fleet(db, contact_id, True, stamp)
+    return cancelled
 
 
 def opt_in(db: sqlite_utils.Database, contact_id: int, stamp: str) -> None:
     """Opt a contact back in."""
+    _note_in_fleet(db, contact_id, False, stamp)
     db.execute(
         "DELETE FROM sms_opt_outs WHERE respondent = (SELECT respondent FROM sms_contacts"
         " WHERE id = ?)",
@@ -83,3 +93,29 @@ def set_language(db: sqlite_utils.Database, contact_id: int, lang: str, stamp: s
         "UPDATE sms_contacts SET language = ?, updated_at = ? WHERE id = ?",
         [lang, stamp, contact_id],
     )
+
+
+def _note_in_fleet(db: sqlite_utils.Database, contact_id: int, opted_out: bool, stamp: str) -> None:
+    row = db.execute("SELECT respondent FROM sms_contacts WHERE id = ?", [contact_id]).fetchone()
+    if row is not None:
+        fleet.record_opt_out(db, row[0], opted_out, stamp)
+
+
+def erase_settled(db: sqlite_utils.Database) -> int:
+    """Erase the numbers whose conversations have ended and replies settled; count them.
+
+    Kept: a number in a conversation or a phone call, one with a message still queued, being sent or
+    not yet reported sent, and one invited from a list the staff imported here. The
+    pseudonym's opt-out lives on in the fleet's opt-outs, which need no number.
+    """
+    with store.write(db):
+        cursor = db.execute(
+            "DELETE FROM sms_contacts WHERE id NOT IN"
+            " (SELECT contact_id FROM sms_conversations WHERE status = 'active')"
+            # A call in progress shares the number's contact (its voice_sessions cascade).
+            " AND id NOT IN (SELECT contact_id FROM voice_sessions WHERE status = 'active')"
+            " AND id NOT IN (SELECT contact_id FROM sms_outbound"
+            " WHERE status IN ('queued', 'sending', 'accepted')"
+            " OR kind IN ('invitation', 'reminder'))"
+        )
+    return cursor.rowcount

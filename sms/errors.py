@@ -3,6 +3,8 @@
 SmsError (a ParticipateError)
 ├── SmsConfigError   the channel cannot run safely with this configuration
 ├── InvalidNumber    a phone number cannot be read as an E.164 number
+├── GatewayError     the SMS gateway (modem daemon, phone) cannot be used right now
+│   └── BadMessage   one received message cannot be read (binary, empty, MMS, ...)
 └── SendError        sending one outbound message failed
     ├── TransientSendError   worth retrying later (network, 20429, 30003, 5xx)
     └── PermanentSendError   never retried (21211, 21614, 30006, 21610, other 4xx)
@@ -23,6 +25,14 @@ class SmsConfigError(SmsError):
 
 class InvalidNumber(SmsError):
     """A phone number cannot be read as an E.164 number."""
+
+
+class GatewayError(SmsError):
+    """The gateway cannot be used now: its config is missing, its daemon is not running, ..."""
+
+
+class BadMessage(GatewayError):
+    """One received message cannot be read as a text; it is set aside, never dropped."""
 
 
 class SendError(SmsError):

@@ -1,4 +1,11 @@
-"""Outbound SMS: a persistent queue, sent by a job through a Twilio client or the simulator.
+"""Outbound SMS: a persistent queue, sent by a job through the gateway's sender.
+
+The senders: Twilio, the simulator, a GSM modem (`gammu`) or an Android phone
+(`android`); a gateway that takes a message and reports later holds it `accepted`
+until its report settles it as `sent` or `failed`. A gateway without a synchronous
+reply (gammu, android) queues each reply to a text here too (`queue_replies`), so
+replies share the rate limit; quiet hours hold invitations and reminders, never the
+answer to someone who has just texted.
 
 `enqueue` stores a message for a number that has not opted out. `send_due` (the
 scheduled job) claims due messages one at a time, waits for the sender's rate limit,
@@ -36,7 +43,7 @@ from .errors import PermanentSendError, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("invitation", "reminder", "results")
+KINDS = ("invitation", "reminder", "results", "reply")
 OPTED_OUT = 21610
 # Twilio error codes worth another try later; anything else from a 4xx is permanent.
 TRANSIENT_CODES = frozenset({20429, 30003, 21611, 30001, 30008, 20500, 20503})
@@ -44,13 +51,14 @@ PERMANENT_CODES = frozenset({21211, 21612, 21614, 30006, 30005, 30007, 21408, OP
 MAX_RETRY_DELAY = timedelta(hours=1)
 STALE_SENDING = timedelta(minutes=10)
 # Twilio's delivery statuses, in order; a late callback never moves a message backwards.
-STATUS_RANK = {"sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+STATUS_RANK = {"accepted": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
 
 
 class Sender(Protocol):
     """What the queue sends through: Twilio, or the simulator without credentials."""
 
     key: str  # what the rate limit is per: the sending number or service
+    reports_later: bool  # True: a sent message is `accepted` until the gateway reports
 
     def send(self, to: str, body: str) -> str:
         """Send one message and return its MessageSid, or raise a SendError."""
@@ -73,6 +81,7 @@ class TwilioSender:
         self.client = client
         self.config = config
         self.key = config.messaging_service_sid or config.from_number
+        self.reports_later = False
 
     def send(self, to: str, body: str) -> str:
         """Send one message and return its MessageSid, or raise a SendError."""
@@ -104,6 +113,7 @@ class SimulatorSender:
     """Deliver to the simulator page: the queue's sender when there are no Twilio credentials."""
 
     key = "simulator"
+    reports_later = False
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
@@ -180,27 +190,42 @@ def enqueue(
         raise ValueError(f"unknown outbound kind {kind!r}")
     body = segments.plain(body)[: segments.MAX_BODY]
     stamp = clock.to_text(now) if now else clock.utcnow()
-    measured = segments.measure(body)
     with store.write(db):
         contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
         if contact.opted_out_at:
             return None
-        cursor = db.execute(
-            "INSERT INTO sms_outbound (contact_id, kind, consultation_id, body, encoding, segments,"
-            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                contact.id,
-                kind,
-                consultation_id,
-                body,
-                measured.encoding,
-                measured.segments,
-                stamp,
-                stamp,
-                stamp,
-            ],
-        )
+        return _insert(db, contact.id, kind, consultation_id, body, stamp)
+
+
+def _insert(
+    db: sqlite_utils.Database,
+    contact_id: int,
+    kind: str,
+    consultation_id: str,
+    body: str,
+    stamp: str,
+) -> int:
+    measured = segments.measure(body)
+    cursor = db.execute(
+        "INSERT INTO sms_outbound (contact_id, kind, consultation_id, body, encoding, segments,"
+        " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [contact_id, kind, consultation_id, body, measured.encoding, measured.segments]
+        + [stamp] * 3,
+    )
     return int(cursor.lastrowid)
+
+
+def queue_replies(
+    db: sqlite_utils.Database, config: SmsConfig, phone: str, replies: list[str], stamp: str
+) -> list[int]:
+    """Queue the replies to a text inside the caller's transaction (gateways without TwiML)."""
+    if not replies:
+        return []
+    contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
+    return [
+        _insert(db, contact.id, "reply", "", segments.plain(reply)[: segments.MAX_BODY], stamp)
+        for reply in replies
+    ]
 
 
 def _utcnow() -> datetime:
@@ -226,10 +251,9 @@ def send_due(
     _recover_stale(db, now())
     for _ in range(batch):
         moment = now()
-        if in_quiet_hours(config, moment):
-            report.quiet = True
-            break
-        claimed = _claim(db, moment, report)
+        quiet = in_quiet_hours(config, moment)
+        report.quiet = report.quiet or quiet
+        claimed = _claim(db, moment, report, replies_only=quiet)
         if claimed is None:
             break
         limiter.wait(sender.key)
@@ -238,11 +262,12 @@ def send_due(
         except SendError as error:
             _failed(db, config, claimed, error, now(), report)
             continue
+        status = "accepted" if sender.reports_later else "sent"
         with store.write(db):
             db.execute(
-                "UPDATE sms_outbound SET status = 'sent', message_sid = ?, error = '',"
+                "UPDATE sms_outbound SET status = ?, message_sid = ?, error = '',"
                 " error_code = NULL, updated_at = ? WHERE id = ?",
-                [sid, clock.to_text(now()), claimed.id],
+                [status, sid, clock.to_text(now()), claimed.id],
             )
             _apply_earlier_statuses(db, config, sid, now())
         report.sent += 1
@@ -281,24 +306,30 @@ class _Claimed(NamedTuple):
     attempts: int  # counting this one
 
 
-def _claim(db: sqlite_utils.Database, moment: datetime, report: SendReport) -> _Claimed | None:
+def _claim(
+    db: sqlite_utils.Database, moment: datetime, report: SendReport, *, replies_only: bool
+) -> _Claimed | None:
     stamp = clock.to_text(moment)
+    # In quiet hours only replies go: someone who has just texted is awake.
     with store.write(db):
         while True:
             row = store.first_row(
                 db,
                 "SELECT o.id, o.contact_id, c.phone, o.body, o.encoding, o.segments,"
-                " o.attempts + 1 AS attempts, c.opted_out_at"
+                " o.attempts + 1 AS attempts, c.opted_out_at AND o.kind != 'reply' AS held_back"
                 " FROM sms_outbound o JOIN sms_contacts c ON c.id = o.contact_id"
                 " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
+                " AND (o.kind = 'reply' OR NOT ?)"
                 " ORDER BY o.next_attempt_at, o.id LIMIT 1",
-                [stamp],
+                [stamp, replies_only],
             )
             if row is None:
                 return None
-            opted_out_at = row.pop("opted_out_at")
+            # A reply queued after a STOP is its confirmation; what was queued before is
+            # cancelled by the STOP itself.
+            held_back = row.pop("held_back")
             claimed = _Claimed(**row)
-            if opted_out_at:
+            if held_back:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
                     " updated_at = ? WHERE id = ?",

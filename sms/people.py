@@ -198,7 +198,7 @@ def forget_settled(
     )
     no_pending = (
         "NOT EXISTS (SELECT 1 FROM sms_outbound o WHERE o.contact_id = sms_contacts.id"
-        " AND o.status IN ('queued', 'sending'))"
+        " AND o.status IN ('queued', 'sending', 'accepted'))"
     )
     had_one = (
         "(EXISTS (SELECT 1 FROM sms_conversations v WHERE v.contact_id = sms_contacts.id)"

@@ -11,18 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
-import secrets
 from pathlib import Path
 
 import phonenumbers
+
+from participate import fleet
 
 from .errors import InvalidNumber, SmsConfigError
 
 log = logging.getLogger(__name__)
 
-PEPPER_SUFFIX = ".phone-pepper"
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # Seven or more digits, with the spaces, dots, dashes and brackets people write between.
 _NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{5,}\d")
@@ -64,36 +63,29 @@ def pseudonym(e164: str, pepper: bytes) -> str:
     return hmac.new(pepper, e164.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def pepper_file(database: str | Path) -> Path:
-    """Return where a generated pepper is kept: a file beside the database, never inside it."""
-    database = Path(database)
-    return database.with_name(database.name + PEPPER_SUFFIX)
-
-
-def resolve_pepper(configured: str, database: str | Path, *, live: bool) -> bytes:
-    """Return the pepper to use: the configured one, or (simulator only) one kept beside the db."""
+def resolve_pepper(
+    configured: str, database: str | Path, *, live: bool, from_hub: bool = False
+) -> bytes:
+    """Return the pepper to use: the configured one, the hub's (a node), or one made here."""
     # With Twilio credentials (`live`) PHONE_PEPPER is required: a generated pepper could
     # be lost with the data directory, silently changing every pseudonym, and real
-    # numbers deserve a secret the operator chose and backs up.
+    # numbers deserve a secret the operator chose and backs up. A node takes its hub's,
+    # so that a phone has one pseudonym (and one opt-out) across the fleet.
     if configured:
-        if len(configured) < 16:
+        if len(configured) < fleet.MIN_PEPPER:
             raise SmsConfigError("PHONE_PEPPER must be at least 16 characters long")
         return configured.encode("utf-8")
+    if from_hub:
+        pepper = fleet.read_pepper(database)
+        if pepper is None:
+            raise SmsConfigError(
+                "this node has no phone pepper yet: it receives the hub's at its first sync"
+                " (texts wait in the gateway's inbox until then)"
+            )
+        return pepper
     if live:
         raise SmsConfigError(
             "PHONE_PEPPER is not set: set PARTICIPATE_PHONE_PEPPER to a long random secret"
             " before receiving real SMS (see docs/sms-setup.md)"
         )
-    path = pepper_file(database)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        log.warning("sms.pepper_generated", extra={"path": str(path)})
-    value = path.read_text().strip()
-    if len(value) < 16:
-        raise SmsConfigError(f"{path} holds no usable pepper; delete it or set PHONE_PEPPER")
-    return value.encode("utf-8")
+    return fleet.generate_pepper(database)

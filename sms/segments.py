@@ -81,24 +81,39 @@ def _ucs2_width(char: str) -> int:
     return len(char.encode("utf-16-le")) // 2
 
 
+def _flagged(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ch for ch in text if gsm_width(ch) == 0))
+
+
 def measure(text: str) -> Measure:
     """Return the encoding, segment count and UCS-2-forcing characters of `text` as sent."""
-    flagged = tuple(dict.fromkeys(ch for ch in text if gsm_width(ch) == 0))
+    flagged = _flagged(text)
     encoding = UCS2 if flagged else GSM7
-    widths = [gsm_width(ch) if encoding == GSM7 else _ucs2_width(ch) for ch in text]
-    units = sum(widths)
-    if units == 0:
-        segments = 0
-    elif units <= SINGLE[encoding]:
-        segments = 1
-    else:
-        # A character (an escape pair, a surrogate pair) is never split across parts.
-        segments, used = 1, 0
-        for width in widths:
-            if used + width > PART[encoding]:
-                segments, used = segments + 1, 0
-            used += width
-    return Measure(encoding, segments, units, flagged)
+    units = sum(_width(ch, encoding) for ch in text)
+    return Measure(encoding, len(split(text)), units, flagged)
+
+
+def _width(char: str, encoding: str) -> int:
+    return gsm_width(char) if encoding == GSM7 else _ucs2_width(char)
+
+
+def split(text: str) -> list[str]:
+    """Return `text` as the parts of the SMS that carry it: one, or those of a concatenated one."""
+    encoding = UCS2 if _flagged(text) else GSM7
+    widths = [_width(ch, encoding) for ch in text]
+    if sum(widths) == 0:
+        return []
+    if sum(widths) <= SINGLE[encoding]:
+        return [text]
+    # A character (an escape pair, a surrogate pair) is never split across parts.
+    parts, start, used = [], 0, 0
+    for index, width in enumerate(widths):
+        if used + width > PART[encoding]:
+            parts.append(text[start:index])
+            start, used = index, 0
+        used += width
+    parts.append(text[start:])
+    return parts
 
 
 def describe(text: str) -> str:

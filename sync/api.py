@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from participate import store
+from participate import fleet, store
 
 from . import receive, verification, wire
 from .errors import BadBatch, RequestRefused
@@ -171,5 +171,8 @@ def pull() -> Any:
 
 @bp.post("/heartbeat")
 def heartbeat() -> Any:
-    """Keep the device's latest health report; answer with the hub's view of its ledger."""
-    return jsonify(receive.take_heartbeat(store.get_db(), g.device["id"], _json_body()))
+    """Keep the device's health report and opt-outs; answer with its ledger, pepper, opt-outs."""
+    config = current_app.config
+    pepper = fleet.hub_pepper(str(config.get("PHONE_PEPPER") or ""), config["DATABASE"])
+    answer = receive.take_heartbeat(store.get_db(), g.device["id"], _json_body(), pepper=pepper)
+    return jsonify(answer)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,7 @@ ATTENTION = (
     "clock skew",  # its clock differs from the hub's by more than SKEW_LIMIT
     "low disk",  # less than LOW_DISK free on the node
     "audio missing",  # the node cannot read questions aloud (no espeak-ng or encoder)
+    "sms gateway",  # the node's SMS gateway reports a problem (modem, daemon, phone)
 )
 
 # What a heartbeat reports, and the JSON types each field may take (None: not reported).
@@ -59,6 +61,32 @@ HEARTBEAT_TYPES: dict[str, tuple[type, ...]] = {
     "last_error": (str,),
     "audio": (str,),  # "ok" or "missing"; older nodes do not report it
 }
+
+
+# What a heartbeat's `gateway` object may say of the node's SMS gateway.
+GATEWAY_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "in_today": (int,),
+    "out_today": (int,),
+    "queued": (int,),
+    "last_error": (str,),
+    "last_error_at": (str,),
+    "signal": (int,),
+    "battery": (int,),
+    "checked_at": (str,),
+}
+
+
+def checked_gateway(value: Any) -> dict[str, Any]:
+    """Return the well-typed fields of a heartbeat's gateway report ({} where there is none)."""
+    if not isinstance(value, Mapping):
+        return {}
+    clean: dict[str, Any] = {}
+    for name, types in GATEWAY_TYPES.items():
+        field = value.get(name)
+        if isinstance(field, types) and not isinstance(field, bool):
+            clean[name] = field[:500] if isinstance(field, str) else field
+    return clean
 
 
 # What a newly enrolled node may push: kiosk visits. A gateway's channel (`sms`, later
@@ -192,7 +220,8 @@ def record_heartbeat(
         db.execute(
             "UPDATE device_status SET reported_at = ?, version = ?, queue_depth = ?,"
             " oldest_unsynced_age = ?, highest_seq = ?, rejected_count = ?, node_clock = ?,"
-            " clock_skew = ?, free_disk = ?, last_error = ?, audio = ? WHERE device_id = ?",
+            " clock_skew = ?, free_disk = ?, last_error = ?, audio = ?, gateway = ?"
+            " WHERE device_id = ?",
             [
                 now,
                 values["version"],
@@ -205,6 +234,7 @@ def record_heartbeat(
                 values["free_disk"],
                 values["last_error"],
                 values["audio"],
+                json.dumps(report.get("gateway") or {}),
                 device_id,
             ],
         )
@@ -346,6 +376,27 @@ def format_gaps(gaps: list[tuple[int, int]]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps)
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """When a device needs staff attention (see ATTENTION); list_devices takes overrides."""
+
+    stale_after: float = STALE_AFTER
+    backlog_depth: int = BACKLOG_DEPTH
+    backlog_age: float = BACKLOG_AGE
+    skew_limit: float = SKEW_LIMIT
+
+
+_FLEET_SQL = """
+    SELECT d.id, d.name, d.channels, d.created_at, d.disabled_at, d.last_seen_at,
+           s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
+           s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
+           s.audio, s.gateway,
+           (SELECT count(*) FROM sync_rejections r WHERE r.device_id = d.id) AS rejected
+    FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+    ORDER BY d.name COLLATE NOCASE, d.id
+"""
+
+
 def list_devices(
     db: sqlite_utils.Database,
     *,
@@ -361,97 +412,79 @@ def list_devices(
     seconds_since_contact, reported_at, version, queue_depth, oldest_unsynced_age
     (seconds, aged to now), highest_seq (reported), held_count, highest_held, gaps (list
     of (first, last)), missing (count of missing numbers), rejected (count held at the
-    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes), audio
-    ("ok", "missing", or "" if never reported) and
-    attention (a list of ATTENTION flags, most important first). The secret is left out.
+    hub), clock_skew (seconds), last_error, refused_reason, free_disk (bytes), audio ("ok",
+    "missing", or "" if never reported), gateway (what its SMS gateway last reported, {}
+    for none) and attention (a list of ATTENTION flags, most important first). The
+    secret is left out.
     """
     moment = now or clock.parse(clock.utcnow())
-    rows = db.execute(
-        """
-        SELECT d.id, d.name, d.channels, d.created_at, d.disabled_at, d.last_seen_at,
-               s.reported_at, s.version, s.queue_depth, s.oldest_unsynced_age, s.highest_seq,
-               s.clock_skew, s.free_disk, s.last_error, s.refused_at, s.refused_reason,
-               s.audio,
-               (SELECT count(*) FROM sync_rejections r WHERE r.device_id = d.id)
-        FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
-        ORDER BY d.name COLLATE NOCASE, d.id
-        """
-    ).fetchall()
+    limits = Thresholds(stale_after, backlog_depth, backlog_age, skew_limit)
     result = []
-    for row in rows:
-        (
-            device_id,
-            name,
-            channels,
-            created_at,
-            disabled_at,
-            last_seen_at,
-            reported_at,
-            version,
-            queue_depth,
-            oldest_age,
-            highest_seq,
-            skew,
-            free_disk,
-            last_error,
-            refused_at,
-            refused_reason,
-            audio,
-            rejected,
-        ) = row
-        held_count, highest_held = held_summary(db, device_id)
-        gaps = ledger_gaps(db, device_id, max(highest_seq or 0, highest_held))
-        since_contact = (
-            (moment - clock.parse(last_seen_at)).total_seconds() if last_seen_at else None
-        )
-        if oldest_age is not None and queue_depth and reported_at:
-            # The queue has aged since the node reported it.
-            oldest_age = oldest_age + max(0.0, (moment - clock.parse(reported_at)).total_seconds())
-        device = {
-            "id": device_id,
-            "name": name,
-            "channels": tuple(channels.split(",")),
-            "created_at": created_at,
-            "disabled_at": disabled_at,
-            "last_seen_at": last_seen_at,
-            "seconds_since_contact": since_contact,
-            "reported_at": reported_at,
-            "version": version or "",
-            "queue_depth": queue_depth,
-            "oldest_unsynced_age": oldest_age if queue_depth else None,
-            "highest_seq": highest_seq,
-            "held_count": held_count,
-            "highest_held": highest_held,
-            "gaps": gaps,
-            "missing": sum(last - first + 1 for first, last in gaps),
-            "rejected": int(rejected),
-            "clock_skew": skew,
-            "free_disk": free_disk,
-            "last_error": last_error or "",
-            "refused_at": refused_at,
-            "refused_reason": refused_reason or "",
-            "audio": audio or "",
-        }
-        device["attention"] = _attention(
-            device, stale_after, backlog_depth, backlog_age, skew_limit
-        )
+    for row in db.query(_FLEET_SQL):
+        device = _registry(row) | _reported(row, moment) | _ledger(db, row)
+        device["attention"] = _attention(device, limits)
         result.append(device)
     return result
 
 
-def _attention(
-    device: dict[str, Any],
-    stale_after: float,
-    backlog_depth: int,
-    backlog_age: float,
-    skew_limit: float,
-) -> list[str]:
+def _registry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what the hub knows of a device by itself: its enrolment and last refusal."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "channels": tuple(row["channels"].split(",")),
+        "created_at": row["created_at"],
+        "disabled_at": row["disabled_at"],
+        "last_seen_at": row["last_seen_at"],
+        "rejected": int(row["rejected"]),
+        "refused_at": row["refused_at"],
+        "refused_reason": row["refused_reason"] or "",
+    }
+
+
+def _reported(row: Mapping[str, Any], moment: datetime) -> dict[str, Any]:
+    """Return what a device's last heartbeat said, aged to `moment` where time matters."""
+    last_seen, reported_at, depth = row["last_seen_at"], row["reported_at"], row["queue_depth"]
+    oldest = row["oldest_unsynced_age"]
+    if oldest is not None and depth and reported_at:
+        # The queue has aged since the node reported it.
+        oldest += max(0.0, (moment - clock.parse(reported_at)).total_seconds())
+    return {
+        "seconds_since_contact": (
+            (moment - clock.parse(last_seen)).total_seconds() if last_seen else None
+        ),
+        "reported_at": reported_at,
+        "version": row["version"] or "",
+        "queue_depth": depth,
+        "oldest_unsynced_age": oldest if depth else None,
+        "highest_seq": row["highest_seq"],
+        "clock_skew": row["clock_skew"],
+        "free_disk": row["free_disk"],
+        "last_error": row["last_error"] or "",
+        "audio": row["audio"] or "",
+        "gateway": json.loads(row["gateway"] or "{}"),
+    }
+
+
+def _ledger(db: sqlite_utils.Database, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return how much of a device's ledger the hub holds, and the numbers it lacks."""
+    held_count, highest_held = held_summary(db, row["id"])
+    gaps = ledger_gaps(db, row["id"], max(row["highest_seq"] or 0, highest_held))
+    return {
+        "held_count": held_count,
+        "highest_held": highest_held,
+        "gaps": gaps,
+        "missing": sum(last - first + 1 for first, last in gaps),
+    }
+
+
+def _attention(device: dict[str, Any], limits: Thresholds) -> list[str]:
     flags = set()
     if device["disabled_at"]:
         flags.add("disabled")
     if device["last_seen_at"] is None:
         flags.add("never seen")
-    elif device["seconds_since_contact"] > stale_after:
+    elif device["seconds_since_contact"] > limits.stale_after:
         flags.add("stale")
     # Numbers below the highest one held are holes (the node sends in order); numbers
     # above it are only late while the node still reports a queue.
@@ -460,18 +493,20 @@ def _attention(
         flags.add("gaps")
     if device["rejected"]:
         flags.add("rejected")
-    if (device["queue_depth"] or 0) >= backlog_depth or (
+    if (device["queue_depth"] or 0) >= limits.backlog_depth or (
         device["oldest_unsynced_age"] or 0
-    ) >= backlog_age:
+    ) >= limits.backlog_age:
         flags.add("backed up")
     if device["last_error"]:
         flags.add("sync error")
     if device["refused_reason"]:
         flags.add("refused")
-    if device["clock_skew"] is not None and abs(device["clock_skew"]) > skew_limit:
+    if device["clock_skew"] is not None and abs(device["clock_skew"]) > limits.skew_limit:
         flags.add("clock skew")
     if device["free_disk"] is not None and device["free_disk"] < LOW_DISK:
         flags.add("low disk")
     if device["audio"] == "missing":
         flags.add("audio missing")
+    if device["gateway"].get("last_error"):
+        flags.add("sms gateway")
     return [flag for flag in ATTENTION if flag in flags]

@@ -26,7 +26,16 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import __version__, clock, consultations, followups, privacy, speech, store
+from participate import (
+    __version__,
+    clock,
+    consultations,
+    fleet,
+    followups,
+    privacy,
+    speech,
+    store,
+)
 from participate.errors import ConsultationError, ParticipateError
 from participate.submissions import device_id as store_device_id
 from participate.submissions import next_seq
@@ -384,20 +393,47 @@ def health(db: sqlite_utils.Database, *, now: str | None = None) -> dict[str, An
         "last_error": state["last_error"],
         # Whether the kiosk can read its questions aloud (espeak-ng and an encoder here).
         "audio": "ok" if speech.available() else "missing",
+        "gateway": fleet.gateway_report(db),
+        "opt_outs": fleet.unpushed(db),
+        "opt_out_cursor": int(store.get_meta(db, "opt_out_cursor", 0)),
     }
 
 
 def _free_disk(db: sqlite_utils.Database) -> int | None:
-    row = store.first_row(db, "PRAGMA database_list")
-    path = Path(row["file"]) if row and row["file"] else None
-    if path is None:
-        return None
-    return shutil.disk_usage(path.parent).free
+    path = db_path(db)
+    return shutil.disk_usage(path.parent).free if str(path) else None
 
 
 def heartbeat(db: sqlite_utils.Database, client: HubClient) -> dict[str, Any]:
-    """Send the node's health to the hub and return the hub's view of its ledger."""
-    return client.heartbeat(health(db))
+    """Send health and opt-outs; keep the hub's pepper and opt-outs; return the hub's answer."""
+    report = health(db)
+    answer = client.heartbeat(report)
+    take_fleet(db, report["opt_outs"], answer)
+    return answer
+
+
+def take_fleet(
+    db: sqlite_utils.Database, pushed: list[dict[str, Any]], answer: dict[str, Any]
+) -> None:
+    """Keep what the hub's heartbeat answer says of texters: its pepper and the opt-outs."""
+    pepper = answer.get("phone_pepper")
+    if isinstance(pepper, str) and pepper:
+        fleet.keep_pepper(db_path(db), pepper)
+    fleet.mark_pushed(db, pushed)
+    changes = fleet.checked_changes(answer.get("opt_outs"))
+    applied = fleet.take_changes(db, changes)
+    cursor = answer.get("opt_out_cursor")
+    if isinstance(cursor, int) and not isinstance(cursor, bool) and cursor >= 0:
+        with store.write(db):
+            store.set_meta(db, "opt_out_cursor", cursor)
+    if applied:
+        log.info("sync.opt_outs_taken", extra={"applied": applied})
+
+
+def db_path(db: sqlite_utils.Database) -> Path:
+    """Return the file a connection's main database lives in."""
+    row = store.first_row(db, "PRAGMA database_list")
+    return Path(row["file"] if row else "")
 
 
 # --- erasure orders ----------------------------------------------------------------
@@ -429,7 +465,8 @@ def take_erasure_orders(db: sqlite_utils.Database, client: HubClient, orders: An
     """Apply the hub's erasure orders and acknowledge them at once; return submissions erased."""
     done, erased = apply_erasure_orders(db, orders)
     if done:
-        client.heartbeat({**health(db), "erased": done})
+        report = health(db)
+        take_fleet(db, report["opt_outs"], client.heartbeat({**report, "erased": done}))
     return erased
 
 

@@ -22,7 +22,16 @@ from typing import Any
 
 import sqlite_utils
 
-from participate import clock, consultations, followups, privacy, store, submissions, tallies
+from participate import (
+    clock,
+    consultations,
+    fleet,
+    followups,
+    privacy,
+    store,
+    submissions,
+    tallies,
+)
 from participate.consultations import Consultation
 from participate.errors import AnswerError, NotFound
 from participate.submissions import CHANNELS, Validator, is_respondent
@@ -367,27 +376,42 @@ def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"', body
 
 
-def take_heartbeat(db: sqlite_utils.Database, device_id: str, report: Any) -> dict[str, Any]:
-    """Check and keep a device's health report; return the hub's view of its ledger.
+def take_heartbeat(
+    db: sqlite_utils.Database, device_id: str, report: Any, *, pepper: bytes
+) -> dict[str, Any]:
+    """Check and keep a device's health report and opt-outs; return the hub's view of its ledger.
 
-    The answer also carries the erasure orders the device has not acknowledged yet
-    (`erase`); the device erases, then lists them under `erased` in its next report.
+    The answer also carries the fleet's opt-out changes after the device's cursor, the
+    phone pepper to a device enrolled for sms (one pseudonym for a phone across the
+    fleet), and the erasure orders the device has not acknowledged yet (`erase`); the
+    device erases, then lists them under `erased` in its next report.
     """
     clean = _checked_heartbeat(report)
     erased = _checked_erased(report)
     devices.record_heartbeat(db, device_id, clean)
+    fleet.take_changes(db, fleet.checked_changes(report.get("opt_outs")))
     if erased:
         with store.write(db):
             privacy.acknowledge(db, device_id, erased)
     held, highest_held = devices.held_summary(db, device_id)
     highest = max(clean["highest_seq"] or 0, highest_held)
-    return {
+    cursor = report.get("opt_out_cursor")
+    cursor = cursor if isinstance(cursor, int) and not isinstance(cursor, bool) else 0
+    changes, cursor = fleet.changes_after(db, max(cursor, 0))
+    answer = {
         "hub_time": clock.utcnow(),
         "held": held,
         "highest_held": highest_held,
         "gaps": devices.ledger_gaps(db, device_id, highest),
+        "opt_outs": changes,
+        "opt_out_cursor": cursor,
         "erase": privacy.pending_for(db, device_id),
     }
+    if "sms" in devices.get_channels(db, device_id):
+        # One pseudonym for a phone across the fleet: the node keeps it beside its store.
+        # A device not enrolled for sms takes no numbers, so it is never handed the pepper.
+        answer["phone_pepper"] = pepper.decode("utf-8")
+    return answer
 
 
 def _checked_erased(report: Any) -> list[str]:
@@ -417,4 +441,5 @@ def _checked_heartbeat(report: Any) -> dict[str, Any]:
         if isinstance(value, int | float) and not 0 <= value <= _INT_MAX:
             raise BadBatch(f"{name} must be from 0 to {_INT_MAX}")
         clean[name] = value[:2000] if isinstance(value, str) else value
+    clean["gateway"] = devices.checked_gateway(report.get("gateway"))
     return clean

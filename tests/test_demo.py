@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -110,3 +112,27 @@ def test_a_kiosk_answer_reaches_the_hub_within_seconds(demo) -> None:
     assert row is not None, "the demo's node never synced the answer to its hub"
     assert json.loads(row[0])["times"] == ["sundays"]
     assert row[1] == record["device_id"] and row[2]
+
+
+def _banner(process: subprocess.Popen) -> str:
+    banner = ""
+    deadline = time.monotonic() + 10
+    while "Press Ctrl+C" not in banner and time.monotonic() < deadline:
+        banner += process.stdout.readline()
+    return banner
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("gammu-smsd") is None, reason="gammu-smsd is not installed")
+def test_a_text_to_the_demos_modem_is_answered_by_the_node(demo) -> None:
+    _, data_dir, process = demo
+    banner = _banner(process)
+    [command] = [line.strip() for line in banner.splitlines() if "savesms" in line]
+    subprocess.run(shlex.split(command), check=True, capture_output=True)  # texts HEURES
+    sent = data_dir / "gammu" / "sent"
+    deadline = time.monotonic() + 30
+    while len(list(sent.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(sent.iterdir())) == 2  # the welcome and the first question
+    with store.open_db(data_dir / "node.db") as node:
+        assert node.execute("SELECT count(*) FROM sms_conversations").fetchone()[0] == 1

@@ -223,3 +223,25 @@ def test_replace_secret(db):
     assert new != old and devices.get_device(db, device_id)["secret"] == new
     with pytest.raises(NotFound):
         devices.replace_secret(db, "dev-nope")
+
+
+def test_a_heartbeat_keeps_only_the_well_typed_gateway_fields(db):
+    device_id, _ = devices.add_device(db, "Branch")
+    report = {
+        "kind": "android",
+        "in_today": 3,
+        "out_today": "many",  # not a number: dropped
+        "queued": True,  # a boolean is not a count
+        "last_error": "x" * 900,
+        "extra": "ignored",
+    }
+    devices.record_heartbeat(db, device_id, {"gateway": devices.checked_gateway(report)})
+    listed = _device(db, device_id)
+    assert listed["gateway"] == {"kind": "android", "in_today": 3, "last_error": "x" * 500}
+    assert listed["attention"] == ["sms gateway"]
+
+
+def test_a_node_without_a_gateway_reports_none(db):
+    device_id, _ = devices.add_device(db, "Kiosk")
+    devices.record_heartbeat(db, device_id, {"gateway": devices.checked_gateway(None)})
+    assert _device(db, device_id)["gateway"] == {}

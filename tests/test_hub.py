@@ -1109,6 +1109,35 @@ def test_tallies_match_counting_each_question(db: sqlite_utils.Database) -> None
             assert sum(b.count for b in result.bars) == sum("n" in r for r in rows)
 
 
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_devices_page_shows_each_nodes_sms_gateway(
+    app: Flask, db: sqlite_utils.Database, hub_data: dict, lang: str
+) -> None:
+    device_id, _ = devices.add_device(db, "Branch library")
+    devices.add_device(db, "Kiosk without SMS")
+    gateway = {
+        "kind": "gammu",
+        "in_today": 12,
+        "out_today": 30,
+        "queued": 2,
+        "last_error": "gammu-smsd is not running (its status cannot be read)",
+        "signal": 42,
+        "battery": None,
+    }
+    devices.record_heartbeat(db, device_id, {"version": "0.1.0", "gateway": gateway})
+    page = staff_client(app, "viewer").get(f"/staff/devices?lang={lang}").get_data(as_text=True)
+    words = {
+        "en": ("SMS gateways", "GSM modem (gammu-smsd)", "SMS gateway problem"),
+        "fr": ("Passerelles SMS", "modem GSM (gammu-smsd)", "problème de passerelle SMS"),
+    }[lang]
+    for word in words:
+        assert word in page
+    table = page.split(words[0], 1)[1]
+    assert "42 %" in table and ">12<" in table and ">30<" in table and ">2<" in table
+    assert "gammu-smsd is not running" in table
+    assert "Kiosk without SMS" not in table.split("</table>")[0]
+
+
 # --- found by the attack sweep ------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from participate import answers as answer_rules
-from participate import clock, consultations, store, submissions
+from participate import clock, consultations, fleet, store, submissions
 from participate.app import create_app
 from participate.sync import devices, node, receive, verification, wire
 from participate.sync.client import HubAnswer, HubClient
@@ -1203,3 +1203,71 @@ def test_device_secret_command_replaces_the_secret(runner, hub_db, enrolled, cli
     assert new.status_code == 200
     unknown = runner.invoke(main, ["device-secret", "--db", hub_db_path(hub_db), "dev-nope"])
     assert unknown.exit_code == 1 and "no device" in unknown.output
+
+
+# --- one pseudonym, one opt-out across the fleet -----------------------------------
+
+
+def test_the_heartbeat_hands_the_node_the_hubs_pepper_and_never_logs_it(
+    node_db, hub_client, hub_db, enrolled, app, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    devices.set_channels(hub_db, enrolled[0], ("kiosk", "sms"))
+    node.heartbeat(node_db, hub_client)
+    node_path = node.db_path(node_db)
+    hub_pepper = fleet.hub_pepper("", app.config["DATABASE"])
+    assert fleet.read_pepper(node_path) == hub_pepper
+    assert fleet.pepper_file(node_path).stat().st_mode & 0o777 == 0o600
+    assert hub_pepper.decode() not in caplog.text
+    assert hub_pepper.decode() not in json.dumps(store.get_meta(node_db, "sms_gateway_report"))
+
+
+def test_a_device_not_enrolled_for_sms_is_never_handed_the_pepper(
+    node_db, hub_client, hub_db, enrolled, client
+):
+    assert devices.get_channels(hub_db, enrolled[0]) == ("kiosk",)
+    answer = node.heartbeat(node_db, hub_client)
+    assert "phone_pepper" not in answer
+    assert not fleet.pepper_file(node.db_path(node_db)).exists()
+    direct = signed_post(client, enrolled, "/api/v1/heartbeat", b"{}").get_json()
+    assert "phone_pepper" not in direct
+    devices.set_channels(hub_db, enrolled[0], ("kiosk", "sms"))
+    assert "phone_pepper" in signed_post(client, enrolled, "/api/v1/heartbeat", b"{}").get_json()
+
+
+def test_opt_outs_travel_both_ways_by_pseudonym_and_the_latest_wins(node_db, hub_client, hub_db):
+    texter, stopped_at_hub = "a" * 64, "b" * 64
+    with store.write(node_db):
+        fleet.record_opt_out(node_db, texter, True, "2026-11-28T10:00:00.000000Z")
+    with store.write(hub_db):
+        fleet.record_opt_out(
+            hub_db, stopped_at_hub, True, "2026-11-28T10:01:00.000000Z", pushed=True
+        )
+    node.heartbeat(node_db, hub_client)
+    assert fleet.opted_out_since(hub_db, texter) == "2026-11-28T10:00:00.000000Z"
+    assert fleet.opted_out_since(node_db, stopped_at_hub) == "2026-11-28T10:01:00.000000Z"
+    assert fleet.unpushed(node_db) == []  # acknowledged: not sent again
+    # START at the hub, later than the STOP: the node follows at the next heartbeat.
+    with store.write(hub_db):
+        fleet.record_opt_out(hub_db, texter, False, "2026-11-28T11:00:00.000000Z", pushed=True)
+    # An older change arriving late changes nothing.
+    fleet.take_changes(
+        hub_db, [{"respondent": texter, "opted_out": True, "changed_at": "2026-11-28T09:00:00Z"}]
+    )
+    node.heartbeat(node_db, hub_client)
+    assert fleet.opted_out_since(node_db, texter) is None
+    assert fleet.opted_out_since(hub_db, texter) is None
+
+
+def test_a_heartbeat_ignores_opt_outs_that_are_not_pseudonyms(client, hub_db, enrolled):
+    body = json.dumps(
+        {
+            "opt_outs": [
+                {"respondent": "+15145550123", "opted_out": True, "changed_at": STARTED},
+                {"respondent": "c" * 64, "opted_out": "yes", "changed_at": STARTED},
+                "nonsense",
+            ]
+        }
+    ).encode()
+    assert signed_post(client, enrolled, "/api/v1/heartbeat", body).status_code == 200
+    assert count(hub_db, "SELECT count(*) FROM opt_outs") == 0

@@ -1,0 +1,217 @@
+"""Benchmark the gammu gateway: a text's file in the inbox to its reply's file in the outbox.
+
+In the same run, the same conversations go through the signed Twilio webhook of a hub
+served by waitress (the baseline: a reply is ready when the TwiML answer arrives).
+Each path takes `--texts` texts one after the other, round-robin over `--phones`
+numbers, each number going keyword, six answers, keyword again. The gammu path is the
+node's own job (`jobs.gammu_poll`: read the file, one transaction, queue the replies,
+`gammu-smsd-inject` writes the first reply) polled every `--poll-ms`; gammu-smsd itself
+is not running, so the reply files stay in the outbox to be seen (and are then removed,
+as the daemon would). In production the job runs every 2 s, which adds up to 2 s to
+each reply; the bench measures the work, not that wait. Target: the gateway's median
+and p99 within 2x of the webhook's.
+
+    python bench/bench_gateway.py [--texts 1000] [--phones 100] [--poll-ms 5] [--no-append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from bench.harness import append_results, print_table  # noqa: E402
+from participate import consultations, fleet, store  # noqa: E402
+from participate.app import create_app  # noqa: E402
+from participate.serve import make_server  # noqa: E402
+from participate.sms import gammu, jobs, write_dummy_config  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "library-hours.yaml"
+TOKEN = "bench-auth-token-0123456789abcdef"
+PEPPER = "bench-pepper-0123456789abcdef"
+SCRIPT = ["HOURS", "2", "1,3", "yes", "4", "12", "Open later on Thursdays, please."]
+TARGET = 2.0
+
+
+def phone(number: int) -> str:
+    return f"+1514555{number:04d}"
+
+
+def texts(count: int, phones: int) -> list[tuple[str, str]]:
+    """Return (number, body) for each text in order: round-robin over the numbers."""
+    return [(phone(i % phones), SCRIPT[(i // phones) % len(SCRIPT)]) for i in range(count)]
+
+
+def percentiles(samples: list[float], name: str) -> dict:
+    ordered = sorted(samples)
+    return {
+        "name": name,
+        "requests_per_s": len(samples) / sum(samples),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p90_ms": ordered[int(len(ordered) * 0.9) - 1] * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+    }
+
+
+def new_store(path: Path) -> None:
+    with store.open_db(path, migrate=True) as db:
+        consultations.save(db, consultations.read_files([EXAMPLE]))
+
+
+def inbox_backup(number: str, body: str) -> bytes:
+    """Return an inbox file as gammu-smsd writes it with `inboxformat = detail`."""
+    return (
+        "[SMSBackup000]\n"
+        f'Number = "{number}"\n'
+        f"Text00 = {body.encode('utf-16-be').hex().upper()}\n"
+        "Coding = Default_No_Compression\n"
+    ).encode()
+
+
+def wait(condition, timeout: float = 30.0) -> None:
+    """Spin until condition() holds; stop the bench if it never does (a job failed)."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("the gateway job stopped answering: see its log above")
+        time.sleep(0.0002)
+
+
+def bench_gammu(workdir: Path, messages: list[tuple[str, str]], poll_ms: float) -> list[float]:
+    """Time each text from its inbox file appearing to its first reply file in the outbox."""
+    config = write_dummy_config(workdir / "gammu")
+    where = gammu.folders(config)
+    db_path = workdir / "node.db"
+    new_store(db_path)
+    fleet.keep_pepper(db_path, PEPPER)
+    app = create_app(
+        {
+            "DATABASE": str(db_path),
+            "ROLE": "node",
+            "SECRET_KEY": "bench",
+            "SMS_GATEWAY": "gammu",
+            "GAMMU_CONFIG": str(config),
+            "SMS_GATEWAY_PER_MINUTE": 1e9,
+            "SMS_QUIET_HOURS": "",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    stop = threading.Event()
+
+    def poller() -> None:
+        while not stop.is_set():
+            jobs.gammu_poll(app)
+            time.sleep(poll_ms / 1000)
+
+    thread = threading.Thread(target=poller, daemon=True)
+    thread.start()
+    samples = []
+    try:
+        for index, (number, body) in enumerate(messages):
+            name = f"IN20261128_{100000 + index // 100:06d}_{index % 100:02d}_{number}_00.txt"
+            staging = where.inbox.parent / f".{name}"
+            staging.write_bytes(inbox_backup(number, body))
+            started = time.perf_counter()
+            os.replace(staging, where.inbox / name)  # the file appears whole, as the daemon's
+            wait(lambda: any(n.startswith("OUT") for n in os.listdir(where.outbox)))
+            samples.append(time.perf_counter() - started)
+            wait(lambda: not list(where.inbox.glob("IN*")))  # the job is done with the text
+            time.sleep(poll_ms / 1000)  # let the second reply of a keyword go out too
+            for sent in os.listdir(where.outbox):
+                if sent.startswith("OUT"):  # what gammu-smsd does, by moving them
+                    (where.outbox / sent).unlink(missing_ok=True)
+    finally:
+        stop.set()
+        thread.join()
+    return samples
+
+
+def bench_twilio(workdir: Path, messages: list[tuple[str, str]]) -> list[float]:
+    """Time each text as a signed webhook request to a hub served by waitress."""
+    db_path = workdir / "hub.db"
+    new_store(db_path)
+    app = create_app(
+        {
+            "DATABASE": str(db_path),
+            "ROLE": "hub",
+            "SECRET_KEY": "bench",
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "PHONE_PEPPER": PEPPER,
+            "PUBLIC_URL": "https://sms.bench.example.org",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    validator = RequestValidator(TOKEN)
+    url = "https://sms.bench.example.org/sms/twilio"
+    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
+    samples = []
+    try:
+        for index, (number, body) in enumerate(messages):
+            params = {"MessageSid": f"SMbench{index:026d}", "From": number, "Body": body}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": validator.compute_signature(url, params),
+            }
+            started = time.perf_counter()
+            connection.request("POST", "/sms/twilio", urlencode(params), headers)
+            response = connection.getresponse()
+            response.read()
+            samples.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise SystemExit(f"the webhook answered {response.status}")
+    finally:
+        connection.close()
+        server.close()
+        thread.join(5)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--phones", type=int, default=100)
+    parser.add_argument("--poll-ms", type=float, default=5.0)
+    parser.add_argument("--no-append", action="store_true")
+    options = parser.parse_args()
+    messages = texts(options.texts, options.phones)
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        workdir = Path(tmp)
+        webhook = percentiles(bench_twilio(workdir, messages), "Twilio webhook (signed)")
+        modem = percentiles(
+            bench_gammu(workdir, messages, options.poll_ms), "gammu: inbox file to outbox file"
+        )
+    print_table([webhook, modem])
+    ratios = {key: modem[key] / webhook[key] for key in ("p50_ms", "p99_ms")}
+    verdict = "met" if all(ratio <= TARGET for ratio in ratios.values()) else "not met"
+    summary = (
+        f"{options.texts} texts over {options.phones} numbers, one at a time; the gateway's"
+        f" job polled every {options.poll_ms:g} ms. gammu / webhook: median"
+        f" {ratios['p50_ms']:.2f}x, p99 {ratios['p99_ms']:.2f}x (target {TARGET:g}x: {verdict})."
+        " requests/s here is texts a second, one at a time."
+    )
+    print(summary)
+    if not options.no_append:
+        append_results(
+            ROOT / "docs" / "benchmarks.md", "SMS gateway: gammu vs the Twilio webhook",
+            [webhook, modem], notes=summary,
+        )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""The gammu gateway: a GSM modem driven by Debian's gammu-smsd, through its `files` service.
+
+The daemon writes each text it receives into its inbox folder (one file for a whole
+multi-part message) and sends what it finds in its outbox, moving each file to its sent
+or error folder. `poll` hands every inbox file to the conversation engine and deletes it
+only after the transaction that recorded it committed; the file's name is the message id
+the engine deduplicates on, so a file seen again after a crash (or a kill) changes
+nothing and gets no second reply (the id is a keyed hash of the name, which holds the
+sender's number). A file that cannot be read as a text (binary, empty,
+an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted.
+`GammuSender` writes replies to the outbox in Gammu's backup format, as
+`gammu-smsd-inject` does (UCS-2 and concatenated as needed), but without a process per
+message and whole or not at all (written aside, then renamed); `settle` reads the sent
+and error folders to settle each reply's status; `check` asks `gammu-smsd-monitor` for
+the daemon's signal and battery, which also says whether it runs. The folders come from
+the `[smsd]` section of the daemon's own config.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from . import conversations, gateway, outbound, phones, segments
+from .config import SmsConfig
+from .errors import BadMessage, GatewayError, InvalidNumber, TransientSendError
+
+log = logging.getLogger(__name__)
+
+MONITOR = "gammu-smsd-monitor"
+SID_PREFIX = "gammu:"
+REFUSED = "refused"
+NUMBER_MARK = "~"  # stands for the number in an outbox file's name kept as a message id
+# More unsent files than this in the outbox: the daemon is not sending; stop adding.
+OUTBOX_LIMIT = 200
+# A file younger than this that does not parse may still be being written by the daemon.
+SETTLING_SECONDS = 2.0
+COMMAND_TIMEOUT = 10
+# IN<date>_<time>_<serial>_<sender>_<part>.<ext>, as the files service names them.
+_INBOX_NAME = re.compile(r"IN\d{8}_\d{6}_\d{2}_(?P<sender>.*)_\d{2}\.(?P<ext>txt|bin)")
+_MONITOR_FIELD = re.compile(r"^(NetworkSignal|BatterPercent):\s*(-?\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where the daemon keeps messages, read from its config's [smsd] section."""
+
+    config: Path
+    inbox: Path
+    outbox: Path
+    sent: Path
+    error: Path
+    inbox_format: str  # detail (Gammu's backup format), unicode or standard
+
+
+def folders(config_path: str | Path) -> Folders:
+    """Read the daemon's folders from its configuration file; say clearly what is wrong."""
+    path = Path(config_path)
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise GatewayError(f"GAMMU_CONFIG {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise GatewayError(f"GAMMU_CONFIG {path} cannot be read: {exc}") from None
+    if not parser.has_section("smsd"):
+        raise GatewayError(f"GAMMU_CONFIG {path} has no [smsd] section")
+    smsd = parser["smsd"]
+    if smsd.get("service", "").strip().lower() != "files":
+        raise GatewayError(f"GAMMU_CONFIG {path}: [smsd] service must be `files`")
+
+    def folder(key: str, fallback: str = "") -> Path:
+        value = smsd.get(key, fallback).strip()
+        if not value:
+            raise GatewayError(f"GAMMU_CONFIG {path}: [smsd] has no {key}")
+        # Relative paths are the daemon's working directory; read them beside the config.
+        return (path.parent / value).resolve()
+
+    inbox = folder("inboxpath")
+    outbox = folder("outboxpath")
+    return Folders(
+        config=path,
+        inbox=inbox,
+        outbox=outbox,
+        sent=folder("sentsmspath", str(outbox)),
+        error=folder("errorsmspath", str(outbox)),
+        inbox_format=smsd.get("inboxformat", "unicode").strip().lower(),
+    )
+
+
+# A daemon on Gammu's dummy phone (a folder standing in for the modem), for the demo and
+# the tests: `gammu -c CONFIG savesms TEXT -folder 1 -unread -sender N -textutf8 T` "texts" it.
+DUMMY_CONFIG = """\
+[gammu]
+model = dummy
+connection = none
+device = {root}/phone
+
+[smsd]
+service = files
+inboxpath = {root}/inbox/
+outboxpath = {root}/outbox/
+sentsmspath = {root}/sent/
+errorsmspath = {root}/error/
+inboxformat = detail
+outboxformat = detail
+transmitformat = auto
+loopsleep = 1
+receivefrequency = 0
+statusfrequency = 1
+checksecurity = 0
+checkbattery = 0
+checksignal = 1
+commtimeout = 1
+sendtimeout = 5
+logfile = {root}/smsd.log
+debuglevel = 0
+"""
+
+
+def write_dummy_config(root: Path) -> Path:
+    """Make the folders and config of a gammu-smsd on the dummy phone in `root`; return it."""
+    for name in ("phone", "inbox", "outbox", "sent", "error"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    config = root / "smsdrc"
+    config.write_text(DUMMY_CONFIG.format(root=root.resolve()))
+    return config
+
+
+# --- inbound -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One inbox file read as a text."""
+
+    name: str
+    sender: str
+    body: str
+
+
+def _hex_text(value: str, coding: str) -> str:
+    raw = bytes.fromhex(value.strip())
+    if coding.startswith("8bit"):
+        raise BadMessage("a binary message (an MMS notice or a data SMS), not a text")
+    return raw.decode("utf-16-be")
+
+
+def read_backup(text: str) -> tuple[str, str]:
+    """Return (sender, body) of a message in Gammu's backup format, parts in order."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  (TextNN keys)
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        raise BadMessage(f"not in Gammu's backup format: {exc.message[:80]}") from None
+    sections = sorted(name for name in parser.sections() if name.startswith("SMSBackup"))
+    if not sections:
+        raise BadMessage("no message in the file")
+    sender, parts = "", []
+    for name in sections:
+        section = parser[name]
+        sender = sender or section.get("Number", "").strip().strip('"')
+        coding = section.get("Coding", "Default").strip().lower()
+        chunks = sorted(key for key in section if re.fullmatch(r"Text\d\d", key))
+        try:
+            parts.append("".join(_hex_text(section[key], coding) for key in chunks))
+        except (ValueError, UnicodeDecodeError):
+            raise BadMessage("its text is not valid UTF-16 in hex") from None
+    return sender, "".join(parts)
+
+
+def read_message(path: Path, inbox_format: str) -> Received:
+    """Read one inbox file as a text, or raise BadMessage saying why it is not one."""
+    match = _INBOX_NAME.fullmatch(path.name)
+    if match is None:
+        raise BadMessage("not named as gammu-smsd names inbox files")
+    if match["ext"] == "bin":
+        raise BadMessage("a binary message (an MMS notice or a data SMS), not a text")
+    data = path.read_bytes()
+    if not data.strip():
+        raise BadMessage("an empty file")
+    sender = match["sender"]
+    if inbox_format == "detail":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadMessage("not UTF-8, so not Gammu's backup format") from None
+        sender, body = read_backup(text)
+    else:
+        encoding = "utf-16" if inbox_format == "unicode" else "utf-8"
+        try:
+            body = data.decode(encoding)
+        except UnicodeDecodeError:
+            raise BadMessage(f"not valid {encoding.upper()} text") from None
+    if not body.strip():
+        raise BadMessage("a message with no text")
+    if "\x00" in body:
+        raise BadMessage("a message with control characters: binary, not a text")
+    return Received(path.name, sender or match["sender"], body)
+
+
+@dataclass
+class PollReport:
+    """What one look at the inbox did."""
+
+    received: int = 0
+    duplicate: int = 0
+    refused: list[str] = field(default_factory=list)
+    waiting: int = 0  # files left for later (still being written, or no pepper yet)
+
+
+def inbox_files(inbox: Path) -> Iterator[Path]:
+    """Yield the inbox's message files in the order they arrived (their names sort so)."""
+    try:
+        names = sorted(os.listdir(inbox))
+    except FileNotFoundError:
+        raise GatewayError(f"the inbox folder {inbox} does not exist") from None
+    for name in names:
+        if name.startswith("IN"):
+            yield inbox / name
+
+
+def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollReport:
+    """Hand every inbox file to the conversation engine once; delete it once recorded."""
+    report = PollReport()
+    for path in inbox_files(where.inbox):
+        try:
+            received = read_message(path, where.inbox_format)
+            phone = phones.to_e164(received.sender, config.default_region)
+        except FileNotFoundError:
+            continue  # taken by another poll
+        except (BadMessage, InvalidNumber) as error:
+            if _young(path):
+                report.waiting += 1
+                continue
+            _refuse(db, where, path, str(error))
+            report.refused.append(path.name)
+            continue
+        inbound = conversations.Inbound(
+            phone=phone, body=received.body, message_sid=message_id(received.name, config)
+        )
+        # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
+        outcome = gateway.take(db, config, inbound)
+        path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
+        if outcome.action == "duplicate":
+            report.duplicate += 1
+        else:
+            report.received += 1
+    return report
+
+
+def message_id(name: str, config: SmsConfig) -> str:
+    """Return the id a file is deduplicated on: keyed hash of its name, which holds the number."""
+    digest = hmac.new(config.pepper, name.encode(), hashlib.sha256).hexdigest()[:40]
+    return SID_PREFIX + digest
+
+
+def _young(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < SETTLING_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def _refuse(db: sqlite_utils.Database, where: Folders, path: Path, reason: str) -> None:
+    """Set an unreadable inbox file aside (kept for a person to look at) and say why."""
+    aside = where.inbox / REFUSED
+    aside.mkdir(exist_ok=True)
+    os.replace(path, aside / path.name)
+    message = f"inbox file set aside in {aside}: {reason}"
+    log.warning("sms.gammu_refused", extra={"file": phones.redact(path.name), "reason": reason})
+    gateway.note_problem(db, message)
+
+
+# --- outbound ----------------------------------------------------------------------
+
+
+class GammuSender:
+    """Write replies to the daemon's outbox, in Gammu's own backup format."""
+
+    reports_later = True  # `accepted` until the file reaches the sent or error folder
+
+    def __init__(self, config_path: str | Path) -> None:
+        self.config_path = str(config_path)
+        self.key = "gammu:" + self.config_path
+
+    def send(self, to: str, body: str) -> str:
+        """Write one message to the outbox and return its id, or raise a SendError."""
+        try:
+            where = folders(self.config_path)
+            waiting = sum(1 for name in os.listdir(where.outbox) if name.startswith("OUT"))
+        except (GatewayError, OSError) as exc:
+            raise TransientSendError(f"cannot use the gammu outbox: {exc}") from exc
+        if waiting >= OUTBOX_LIMIT:
+            raise TransientSendError(
+                f"the outbox {where.outbox} holds {waiting} messages gammu-smsd has not sent:"
+                " is the daemon running?"
+            )
+        try:
+            name = write_outbox(where.outbox, to, body)
+        except OSError as exc:  # a full disk, a folder the node may not write
+            raise TransientSendError(f"cannot write to the outbox {where.outbox}: {exc}") from exc
+        return outbox_id(name, to)
+
+
+def backup_text(to: str, body: str, *, reference: int) -> str:
+    """Return a message in Gammu's backup format: a section a part, concatenated by UDH."""
+    parts = segments.split(body)
+    unicode = segments.measure(body).encoding == segments.UCS2
+    coding = "Unicode_No_Compression" if unicode else "Default_No_Compression"
+    lines = ["; Written by Participate for gammu-smsd", ""]
+    for index, part in enumerate(parts):
+        encoded = part.encode("utf-16-be").hex().upper()
+        lines += [f"[SMSBackup{index:03d}]", "PDU = Submit", "State = UnSent"]
+        lines += [f'Number = "{to}"']
+        if len(parts) > 1:
+            # 8-bit concatenation header: reference, total, this part's number.
+            lines.append(f"UDH = 050003{reference:02X}{len(parts):02X}{index + 1:02X}")
+        # Gammu writes a part's text 200 hex digits a line: Text00, Text01, ...
+        chunks = [encoded[i : i + 200] for i in range(0, len(encoded), 200)]
+        lines += [f"Text{n:02d} = {chunk}" for n, chunk in enumerate(chunks)]
+        lines += [
+            f"Coding = {coding}",
+            "Folder = 4",
+            f"Length = {len(part.encode('utf-16-be')) // 2}",
+            "Class = -1",
+            "ReplySMSC = False",
+            "RejectDuplicates = False",
+            "ReplaceMessage = 0",
+            "MessageReference = 0",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_outbox(outbox: Path, to: str, body: str) -> str:
+    """Write a message file the daemon sends, whole or not at all; return its name."""
+    now = datetime.now(UTC)
+    token = secrets.token_hex(4)
+    # OUT, priority C (the default), date_time_serial, number, anything: the daemon's
+    # names. The daemon sends in name order: the microseconds keep replies in order.
+    name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
+    text = backup_text(to, body, reference=secrets.randbelow(256))
+    staging = outbox / f".participate-{token}.tmp"  # not OUT*: the daemon ignores it
+    with staging.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, outbox / name)
+    return name
+
+
+def outbox_id(name: str, to: str) -> str:
+    """Return the message id of an outbox file: its name without the number, made unique."""
+    # The id outlives the number (delivery events are kept): the number is left out.
+    return SID_PREFIX + name.replace(to, NUMBER_MARK)
+
+
+def outbox_name(message_id: str, to: str) -> str:
+    """Return the outbox file's name of a message id (see outbox_id), given its number."""
+    return message_id.removeprefix(SID_PREFIX).replace(NUMBER_MARK, to)
+
+
+def settle(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> int:
+    """Settle accepted replies the daemon has sent (sent folder) or given up on (error)."""
+    rows = db.query(
+        "SELECT o.message_sid, c.phone FROM sms_outbound o"
+        " JOIN sms_contacts c ON c.id = o.contact_id"
+        " WHERE o.status = 'accepted' AND o.message_sid LIKE ?",
+        [SID_PREFIX + "%"],
+    )
+    settled = 0
+    for row in list(rows):
+        sid, name = row["message_sid"], outbox_name(row["message_sid"], row["phone"])
+        if (where.sent / name).exists():
+            status = "sent"
+        elif (where.error / name).exists():
+            status = "failed"
+            log.warning("sms.gammu_send_failed", extra={"file": phones.redact(name)})
+            gateway.note_problem(db, f"gammu-smsd could not send {phones.redact(name)}")
+        else:
+            continue
+        outbound.record_status(db, config, sid, status, None)
+        settled += 1
+    return settled
+
+
+# --- the daemon's health -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """What gammu-smsd-monitor says: signal and battery in percent (None: not reported)."""
+
+    signal: int | None
+    battery: int | None
+
+
+def check(config_path: str | Path) -> DaemonStatus:
+    """Ask the running daemon for its status; raise GatewayError if it is not running."""
+    folders(config_path)  # a missing or wrong config says so first
+    command = [MONITOR, "-c", str(config_path), "-n", "1", "-d", "0"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GatewayError(f"{MONITOR} did not run: {exc}") from exc
+    fields = dict(_MONITOR_FIELD.findall(done.stdout))
+    if done.returncode != 0 or not fields:
+        raise GatewayError(
+            "gammu-smsd is not running (its status cannot be read): start it with"
+            " `systemctl start gammu-smsd`"
+        )
+    # Gammu reports -1 (or 0 for a phone on mains) where it knows nothing.
+    signal = int(fields["NetworkSignal"]) if "NetworkSignal" in fields else None
+    battery = int(fields["BatterPercent"]) if "BatterPercent" in fields else None
+    return DaemonStatus(
+        signal if signal is not None and signal >= 0 else None,
+        battery if battery is not None and battery > 0 else None,
+    )
