@@ -7,6 +7,7 @@ and check what an installation would get.
 
 from __future__ import annotations
 
+import configparser
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # What the build reads: the metadata and every folder that setup.cfg installs.
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md")
-FOLDERS = ("participate", "kiosk", "sms", "sync", "hub", "api", "templates", "static", "examples")
+
+
+def _folders() -> tuple[str, ...]:
+    """Return the folders the wheel is built from: the core and every package_dir mapping."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    mapped = config["options"]["package_dir"].strip().splitlines()
+    return ("participate", *(line.split("=")[1].strip() for line in mapped))
+
+
+FOLDERS = _folders()
 FEATURES = (
     "participate.kiosk",
     "participate.sms",
