@@ -376,13 +376,15 @@ def test_larger_text_enlarges_the_page_and_lasts_the_visit(server, browser, db) 
     button = page.get_by_role("button", name="Larger text")
     button.click()
     sync_api.expect(button).to_have_attribute("aria-pressed", "true")
-    assert heading_px() >= normal * 1.25
+    # On a short (landscape) screen larger text is 140 % of the 125 % base, not 160 %: a
+    # text question's six keyboard rows must still fit above the bottom bar.
+    assert heading_px() >= normal * 1.1
     assert_no_axe_violations(page, "larger text")
     # The server remembers it for the next screens of the visit.
     page.get_by_role("radio", name="Rarely").check()
     page.get_by_role("button", name="Next").click()
     sync_api.expect(page.get_by_text("Question 2 of 6")).to_be_visible()
-    assert heading_px() >= normal * 1.25
+    assert heading_px() >= normal * 1.1
     context.close()
 
 

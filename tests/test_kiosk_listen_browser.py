@@ -50,7 +50,7 @@ def server(store_path: Path) -> Iterator[ServerThread]:
 
 def start_visit(page, base_url: str, language: str) -> None:
     page.goto(f"{base_url}/?lang={language}")
-    page.get_by_role("button", name="Heures d'ouverture" if language == "fr" else "Library").click()
+    page.get_by_role("button", name="Heures d’ouverture" if language == "fr" else "Library").click()
     page.wait_for_url("**/question/1")
 
 
