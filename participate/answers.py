@@ -7,7 +7,8 @@ people. `from_form` turns the strings of an HTML form into typed values first.
 
 Stored values: a choice id (choice), a list of choice ids in the file's order (multi),
 true/false (yesno), an int (scale), an int or float (number), a string (text). A
-skipped optional question is absent, never null.
+skipped optional question is absent, never null; so is a question its skip rule
+(`ask_if`) left unasked, and an answer to such a question is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from participate.consultations import Consultation, Question
+from participate.consultations import Consultation, Question, Rule
 from participate.errors import AnswerError, AnswersError
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
@@ -182,8 +183,20 @@ def validate_answers(
                 "unknown_question", "no such question", question=str(question_id)[:64]
             )
     result: dict[str, Any] = {}
+    asked: set[str] = set()
     for question in consultation.questions:
         value = answers.get(question.id)
+        rule = question.ask_if
+        if rule is not None and not _is_asked(rule, result, asked, complete=complete):
+            if value is not None:
+                errors[question.id] = _error(
+                    question,
+                    "not_asked",
+                    f"is not asked after the answer given to {rule.question!r} (ask_if)",
+                    source=rule.question,
+                )
+            continue
+        asked.add(question.id)
         if value is None and not complete:
             continue
         try:
@@ -196,3 +209,14 @@ def validate_answers(
     if errors:
         raise AnswersError(errors)
     return result
+
+
+def _is_asked(rule: Rule, earlier: Mapping[str, Any], asked: set[str], *, complete: bool) -> bool:
+    """Say whether a question with this skip rule is put to someone who gave the `earlier`
+    answers (valid ones, to the `asked` questions). In an unfinished set, an earlier
+    question not answered yet may still be answered, so its rule does not refuse."""
+    if rule.question not in asked:
+        return False
+    if rule.question not in earlier and not complete:
+        return True
+    return rule.matches(earlier.get(rule.question))

@@ -29,3 +29,9 @@ def parse(text: str) -> datetime:
 def today(timezone: str = "UTC") -> date:
     """Return today's date in the organisation's time zone (consultation dates are local)."""
     return datetime.now(ZoneInfo(timezone)).date()
+
+
+def local_now(timezone: str = "UTC") -> datetime:
+    """Return the organisation's local time to the minute, without a zone (consultations
+    open and close at local times)."""
+    return datetime.now(ZoneInfo(timezone)).replace(tzinfo=None, second=0, microsecond=0)

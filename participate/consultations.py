@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ from participate.keywords import RESERVED_WORDS, normalize
 QUESTION_TYPES = ("choice", "multi", "scale", "yesno", "number", "text")
 
 # The fields each question type accepts beyond the common ones.
-_COMMON_FIELDS = {"id", "type", "text", "required", "help"}
+_COMMON_FIELDS = {"id", "type", "text", "required", "help", "ask_if"}
+# The question types a skip rule (`ask_if`) may look at: those with a fixed set of answers.
+RULE_SOURCE_TYPES = ("choice", "multi", "yesno", "scale")
 _TYPE_FIELDS = {
     "choice": {"choices"},
     "multi": {"choices", "min_choices", "max_choices"},
@@ -72,6 +74,21 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """Skip logic: ask a question only when an earlier question's answer is one of `values`
+    (for a multi question, when any chosen choice is). An earlier question left blank or
+    not asked matches nothing, so whatever hangs on it is not asked either."""
+
+    question: str
+    values: tuple[Any, ...]
+
+    def matches(self, answer: Any) -> bool:
+        if isinstance(answer, list):
+            return any(item in self.values for item in answer)
+        return answer is not None and answer in self.values
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     type: str
@@ -86,6 +103,7 @@ class Question:
     min_choices: int = 0
     max_choices: int | None = None
     max_length: int = DEFAULT_TEXT_LENGTH
+    ask_if: Rule | None = None
 
     def choice(self, choice_id: str) -> Choice | None:
         """Return the choice with this id, or None."""
@@ -109,16 +127,50 @@ class Consultation:
     results_by_text: bool = False
     # Days after closing that submissions keep their pseudonyms (None: RETENTION_DAYS).
     retention_days: int | None = None
+    # The local times answers are taken from (inclusive) and until (exclusive): a day
+    # alone opens at its midnight and closes at the end of the day.
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
 
     def question(self, question_id: str) -> Question | None:
         """Return the question with this id, or None."""
         return next((q for q in self.questions if q.id == question_id), None)
 
-    def is_open(self, today: date) -> bool:
-        """Say whether the file's dates admit answers on `today` (both ends inclusive)."""
-        if self.opens and today < self.opens:
+    def is_open(self, when: date | datetime) -> bool:
+        """Say whether the file's dates admit answers at `when`: a local (naive) time, to
+        the minute, or a day (taking answers at any time of it)."""
+        if isinstance(when, datetime):
+            if self.opens_at and when < self.opens_at:
+                return False
+            return not (self.closes_at and when >= self.closes_at)
+        if self.opens and when < self.opens:
             return False
-        return not (self.closes and today > self.closes)
+        return not (self.closes and when > self.closes)
+
+    def asked(
+        self, answers: Mapping[str, Any], *, reached: Collection[str] | None = None
+    ) -> tuple[Question, ...]:
+        """Return the questions put to a respondent with these answers, in order.
+
+        Without `reached`, the answers are final: a question whose rule looks at a
+        question left blank is not asked. With `reached` (the questions already put to
+        the respondent), a rule looking at a question not reached yet may still hold,
+        so its question counts as asked: the total of "2/6" then shrinks as answers
+        come in, never grows.
+        """
+        asked: list[Question] = []
+        asked_ids: set[str] = set()
+        for question in self.questions:
+            rule = question.ask_if
+            if rule is not None:
+                if rule.question not in asked_ids:
+                    continue
+                pending = reached is not None and rule.question not in reached
+                if not pending and not rule.matches(answers.get(rule.question)):
+                    continue
+            asked.append(question)
+            asked_ids.add(question.id)
+        return tuple(asked)
 
     def language(self, wanted: str | None) -> str:
         """Return `wanted` if this consultation offers it, else its first language."""
@@ -193,17 +245,26 @@ class _DefinitionReader:
             raise self.fail(field_name, "must be a finite number")
         return int(value) if integer or float(value).is_integer() else value
 
-    def day(self, value: Any, field_name: str) -> date:
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
+    def moment(self, value: Any, field_name: str) -> date | datetime:
+        """Read a day (2026-11-01) or a local time to the minute (2026-11-01T17:00)."""
         if isinstance(value, str):
             try:
-                return date.fromisoformat(value)
+                value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
             except ValueError:
-                pass
-        raise self.fail(field_name, f"must be a date like 2026-11-01, got {value!r}")
+                value = None
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                raise self.fail(
+                    field_name,
+                    "must be a local time without a zone offset: times are in the"
+                    " organisation's time zone (TIMEZONE)",
+                )
+            return value.replace(second=0, microsecond=0)
+        if isinstance(value, date):
+            return value
+        raise self.fail(
+            field_name, f"must be a date like 2026-11-01 or 2026-11-01T17:00, got {value!r}"
+        )
 
 
 def parse(data: Any, source: str = "<definition>") -> Consultation:
@@ -217,6 +278,7 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
     thanks = reader.text(data["thanks"], "thanks", languages) if "thanks" in data else {}
     keywords = _parse_keywords(reader, data.get("keywords", {}), languages)
     opens, closes = _parse_dates(reader, data)
+    opens_at, closes_at = _bounds(opens, closes)
     retention_days = _parse_retention(reader, data)
     questions = _parse_questions(reader, data["questions"], languages)
     results_by_text = reader.boolean(data.get("results_by_text", False), "results_by_text")
@@ -231,8 +293,8 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
             "intro": intro,
             "thanks": thanks,
             "keywords": {lang: list(kws) for lang, kws in keywords.items()},
-            "opens": opens.isoformat() if opens else None,
-            "closes": closes.isoformat() if closes else None,
+            "opens": _moment_text(opens),
+            "closes": _moment_text(closes),
             "results_by_text": results_by_text,
             "retention_days": retention_days,
         },
@@ -244,8 +306,10 @@ def parse(data: Any, source: str = "<definition>") -> Consultation:
         intro=intro,
         languages=languages,
         keywords=keywords,
-        opens=opens,
-        closes=closes,
+        opens=_day(opens),
+        closes=_day(closes),
+        opens_at=opens_at,
+        closes_at=closes_at,
         questions=questions,
         thanks=thanks,
         definition=definition,
@@ -280,13 +344,42 @@ def _parse_languages(reader: _DefinitionReader, raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _parse_dates(reader: _DefinitionReader, data: Mapping[str, Any]) -> tuple[date | None, ...]:
-    """Return the opening and closing days (either may be absent), in order."""
-    opens = reader.day(data["opens"], "opens") if data.get("opens") is not None else None
-    closes = reader.day(data["closes"], "closes") if data.get("closes") is not None else None
-    if opens and closes and closes < opens:
-        raise reader.fail("closes", f"is before opens ({opens.isoformat()})")
+def _parse_dates(
+    reader: _DefinitionReader, data: Mapping[str, Any]
+) -> tuple[date | datetime | None, date | datetime | None]:
+    """Return when answers open and close (either may be absent): a day or a local time."""
+    opens = reader.moment(data["opens"], "opens") if data.get("opens") is not None else None
+    closes = reader.moment(data["closes"], "closes") if data.get("closes") is not None else None
+    opens_at, closes_at = _bounds(opens, closes)
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise reader.fail("closes", f"must come after opens ({_moment_text(opens)}), not before")
     return opens, closes
+
+
+def _bounds(
+    opens: date | datetime | None, closes: date | datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """Return the first local minute answers are taken and the first they are not."""
+    opens_at = closes_at = None
+    if opens is not None:
+        opens_at = opens if isinstance(opens, datetime) else datetime.combine(opens, time())
+    if closes is not None:
+        closes_at = (
+            closes
+            if isinstance(closes, datetime)
+            else datetime.combine(closes + timedelta(days=1), time())
+        )
+    return opens_at, closes_at
+
+
+def _day(moment: date | datetime | None) -> date | None:
+    return moment.date() if isinstance(moment, datetime) else moment
+
+
+def _moment_text(moment: date | datetime | None) -> str | None:
+    if isinstance(moment, datetime):
+        return moment.isoformat(timespec="minutes")
+    return moment.isoformat() if moment else None
 
 
 def _parse_retention(reader: _DefinitionReader, data: Mapping[str, Any]) -> int | None:
@@ -309,7 +402,7 @@ def _parse_questions(
     for index, item in enumerate(raw, start=1):
         name = item.get("id") if isinstance(item, Mapping) else None
         reader.question = name if isinstance(name, str) else f"#{index}"
-        question = _parse_question(reader, item, languages)
+        question = _parse_question(reader, item, languages, questions)
         if any(q.id == question.id for q in questions):
             raise reader.fail("id", "is used by another question")
         questions.append(question)
@@ -365,7 +458,12 @@ def _parse_keywords(
     return keywords
 
 
-def _parse_question(reader: _DefinitionReader, raw: Any, languages: tuple[str, ...]) -> Question:
+def _parse_question(
+    reader: _DefinitionReader,
+    raw: Any,
+    languages: tuple[str, ...],
+    earlier: list[Question],
+) -> Question:
     if not isinstance(raw, Mapping):
         raise reader.fail("", "must be a mapping with id, type and text")
     for required in ("id", "type", "text"):
@@ -386,8 +484,55 @@ def _parse_question(reader: _DefinitionReader, raw: Any, languages: tuple[str, .
     }
     if "help" in raw:
         options["help"] = reader.text(raw["help"], "help", languages)
+    if raw.get("ask_if") is not None:
+        options["ask_if"] = _parse_rule(reader, raw["ask_if"], question_id, earlier)
     options.update(_TYPE_OPTIONS[qtype](reader, raw, languages))
     return Question(**options)
+
+
+def _parse_rule(
+    reader: _DefinitionReader, raw: Any, question_id: str, earlier: list[Question]
+) -> Rule:
+    """Read `ask_if: {question: ID, equals: VALUE}` or `{question: ID, in: [VALUE, ...]}`."""
+    shape = "must be {question: ID, equals: VALUE} or {question: ID, in: [VALUE, ...]}"
+    if not isinstance(raw, Mapping) or set(raw) not in ({"question", "equals"}, {"question", "in"}):
+        raise reader.fail("ask_if", shape)
+    source_id = raw["question"]
+    if source_id == question_id:
+        raise reader.fail("ask_if", "looks at this question itself: it must name an earlier one")
+    source = next((q for q in earlier if q.id == source_id), None)
+    if source is None:
+        raise reader.fail(
+            "ask_if", f"must name a question asked before this one, and {source_id!r} is not"
+        )
+    if source.type not in RULE_SOURCE_TYPES:
+        raise reader.fail(
+            "ask_if",
+            f"can look at a {', '.join(RULE_SOURCE_TYPES)} question, and {source_id!r} is a"
+            f" {source.type} question",
+        )
+    values = [raw["equals"]] if "equals" in raw else raw["in"]
+    if not isinstance(values, list) or not values:
+        raise reader.fail("ask_if", "'in' must be a non-empty list of answers")
+    for value in values:
+        if not _possible_answer(source, value):
+            raise reader.fail("ask_if", f"{value!r} is not an answer {source_id!r} can have")
+    return Rule(source_id, tuple(dict.fromkeys(values)))
+
+
+def _possible_answer(question: Question, value: Any) -> bool:
+    """Say whether `value` is one answer (one choice, for a multi) `question` can have."""
+    if question.type in ("choice", "multi"):
+        return isinstance(value, str) and question.choice(value) is not None
+    if question.type == "yesno":
+        return isinstance(value, bool)
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and question.min is not None
+        and question.max is not None
+        and question.min <= value <= question.max
+    )
 
 
 def _choice_options(
@@ -521,6 +666,8 @@ def _question_definition(question: Question) -> dict[str, Any]:
     }
     if question.help:
         out["help"] = question.help
+    if question.ask_if is not None:
+        out["ask_if"] = {"question": question.ask_if.question, "in": list(question.ask_if.values)}
     if question.type in ("choice", "multi"):
         out["choices"] = [{"id": c.id, "text": c.text} for c in question.choices]
     if question.type == "multi":
@@ -726,7 +873,11 @@ def _save_one(
 def _check_keywords(db: sqlite_utils.Database, incoming: list[Consultation]) -> None:
     """Refuse a keyword that another consultation, open at some time in common, also uses."""
     loading = {c.id for c in incoming}
-    others = [c for c in current_all(db) if c.id not in loading and not _closed_by_staff(db, c.id)]
+    others = [
+        c
+        for c in current_all(db, archived=False)
+        if c.id not in loading and not _closed_by_staff(db, c.id)
+    ]
     for index, consultation in enumerate(incoming):
         for other in others + incoming[:index]:
             if not _overlap(consultation, other):
@@ -746,9 +897,9 @@ def _all_keywords(consultation: Consultation) -> list[str]:
 
 
 def _overlap(a: Consultation, b: Consultation) -> bool:
-    starts = max(a.opens or date.min, b.opens or date.min)
-    ends = min(a.closes or date.max, b.closes or date.max)
-    return starts <= ends
+    starts = max(a.opens_at or datetime.min, b.opens_at or datetime.min)
+    ends = min(a.closes_at or datetime.max, b.closes_at or datetime.max)
+    return starts < ends
 
 
 def _closed_by_staff(db: sqlite_utils.Database, consultation_id: str) -> bool:
@@ -795,29 +946,41 @@ def _cached_parse(definition_json: str) -> Consultation:
     return consultation
 
 
-def current_all(db: sqlite_utils.Database) -> list[Consultation]:
-    """Return the current version of every consultation in the store, by id."""
+def current_all(db: sqlite_utils.Database, *, archived: bool = True) -> list[Consultation]:
+    """Return the current version of every consultation in the store (without the
+    archived ones if `archived` is false), in the order staff set, then by id."""
     rows = db.query(
         "SELECT v.definition FROM consultations c JOIN consultation_versions v"
-        " ON v.consultation_id = c.id AND v.version = c.version ORDER BY c.id"
+        " ON v.consultation_id = c.id AND v.version = c.version"
+        " WHERE ? OR c.archived_at IS NULL ORDER BY c.position, c.id",
+        [int(archived)],
     )
     return [_cached_parse(row["definition"]) for row in rows]
 
 
-def is_accepting(db: sqlite_utils.Database, consultation: Consultation, today: date) -> bool:
-    """Say whether a consultation takes answers today: within its dates and not closed by staff."""
-    return consultation.is_open(today) and not _closed_by_staff(db, consultation.id)
+def is_accepting(
+    db: sqlite_utils.Database, consultation: Consultation, when: date | datetime
+) -> bool:
+    """Say whether a consultation takes answers at `when` (a local time, or a day): within
+    its dates, not closed by staff and not archived."""
+    if not consultation.is_open(when):
+        return False
+    row = store.first_row(
+        db, "SELECT closed, archived_at FROM consultations WHERE id = ?", [consultation.id]
+    )
+    return bool(row) and not row["closed"] and row["archived_at"] is None
 
 
-def open_now(db: sqlite_utils.Database, today: date) -> list[Consultation]:
-    """Return the consultations taking answers on `today`."""
-    return [c for c in current_all(db) if is_accepting(db, c, today)]
+def open_now(db: sqlite_utils.Database, when: date | datetime) -> list[Consultation]:
+    """Return the consultations taking answers at `when`, in the order staff set."""
+    return [c for c in current_all(db, archived=False) if is_accepting(db, c, when)]
 
 
 def by_keyword(
-    db: sqlite_utils.Database, text: str, today: date
+    db: sqlite_utils.Database, text: str, when: date | datetime
 ) -> tuple[Consultation, str] | None:
-    """Return the open consultation a texted keyword starts, with the keyword's language."""
+    """Return the consultation taking answers at `when` that a texted keyword starts, with
+    the keyword's language."""
     word = normalize(text)
     if not word:
         return None
@@ -826,9 +989,60 @@ def by_keyword(
     )
     for row in rows:
         consultation = get(db, row["consultation_id"])
-        if is_accepting(db, consultation, today):
+        if is_accepting(db, consultation, when):
             return consultation, row["language"]
     return None
+
+
+def closed_by_keyword(
+    db: sqlite_utils.Database, text: str, when: date | datetime
+) -> tuple[Consultation, str] | None:
+    """Return the consultation a texted keyword belonged to when none open now takes it
+    (closed by its dates or by staff, or not open yet), with the keyword's language: the
+    texter is told it is closed rather than that the word is unknown. Archived ones are
+    forgotten."""
+    if by_keyword(db, text, when) is not None:
+        return None
+    rows = db.query(
+        "SELECT k.consultation_id, k.language FROM keywords k JOIN consultations c"
+        " ON c.id = k.consultation_id WHERE k.keyword = ? AND c.archived_at IS NULL"
+        " ORDER BY c.updated_at DESC LIMIT 1",
+        [normalize(text)],
+    )
+    row = next(iter(rows), None)
+    return (get(db, row["consultation_id"]), row["language"]) if row else None
+
+
+def set_order(db: sqlite_utils.Database, consultation_ids: Iterable[str]) -> None:
+    """Put these consultations first in the lists, in this order (the others follow)."""
+    ids = list(consultation_ids)
+    with store.write(db):
+        known = {row["id"] for row in db.query("SELECT id FROM consultations")}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise NotFound(f"no consultation {unknown[0]!r}")
+        for position, consultation_id in enumerate(ids, start=1):
+            db.execute(
+                "UPDATE consultations SET position = ? WHERE id = ?", [position, consultation_id]
+            )
+        db.execute(
+            "UPDATE consultations SET position = ?"
+            " WHERE id NOT IN (SELECT value FROM json_each(?))",
+            [len(ids) + 1, json.dumps(ids)],
+        )
+
+
+def set_archived(db: sqlite_utils.Database, consultation_id: str, archived: bool) -> None:
+    """Archive a consultation (no answers, off the lists, data kept) or bring it back."""
+    with store.write(db):
+        now = clock.utcnow()
+        cursor = db.execute(
+            "UPDATE consultations SET archived_at = CASE WHEN ? THEN coalesce(archived_at, ?)"
+            " END, updated_at = ? WHERE id = ?",
+            [int(archived), now, now, consultation_id],
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no consultation {consultation_id!r}")
 
 
 def set_closed(db: sqlite_utils.Database, consultation_id: str, closed: bool) -> None:

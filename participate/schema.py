@@ -826,6 +826,29 @@ def m014_sms_gateways(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m015_lifecycle(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- The order staff set for the kiosk's list (smallest first), and archiving: an
+        -- archived consultation takes no answers and leaves the lists, its data stays.
+        ALTER TABLE consultations ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE consultations ADD COLUMN archived_at TEXT;
+        -- Hub: a consultation as staff are editing it, before it is published. The
+        -- definition is kept as typed (it may not pass the checks yet); publishing
+        -- checks it and stores it as a new version.
+        CREATE TABLE consultation_drafts (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            base_version TEXT,                   -- the version it started from; NULL: new
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)

@@ -6,7 +6,7 @@ import pytest
 
 from participate import answers, consultations
 from participate.errors import AnswerError, AnswersError
-from tests.test_consultations import ALL_TYPES
+from tests.test_consultations import ALL_TYPES, RULES
 
 C = consultations.parse(ALL_TYPES, "test")
 Q = {q.id: q for q in C.questions}
@@ -154,3 +154,48 @@ def test_validate_answers_complete_and_partial() -> None:
     assert answers.validate_answers(C, {"q_choice": "a"}, complete=False) == {"q_choice": "a"}
     with pytest.raises(AnswersError):
         answers.validate_answers(C, ["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+RULED = consultations.parse(RULES, "rules")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        # q_scale is asked only after "a", q_yesno only if x or y, q_number only after yes.
+        {"q_choice": "b", "q_multi": ["z"]},
+        {"q_choice": "a", "q_multi": ["z"], "q_scale": 4},
+        {"q_choice": "a", "q_multi": ["x"], "q_scale": 4, "q_yesno": False},
+        {"q_choice": "a", "q_multi": ["x"], "q_scale": 9, "q_yesno": True, "q_number": 1},
+    ],
+)
+def test_only_asked_questions_are_required(given: dict) -> None:
+    assert answers.validate_answers(RULED, given) == given
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"q_choice": "b", "q_multi": ["z"], "q_scale": 4}, "q_scale"),
+        ({"q_choice": "b", "q_multi": ["z"], "q_yesno": True}, "q_yesno"),
+        # q_number hangs on q_yesno, which was itself not asked.
+        ({"q_choice": "b", "q_multi": ["z"], "q_number": 1}, "q_number"),
+        (
+            {"q_choice": "a", "q_multi": ["x"], "q_scale": 4, "q_yesno": False, "q_number": 1},
+            "q_number",
+        ),
+    ],
+)
+def test_an_answer_to_a_question_not_asked_is_refused(given: dict, refused: str) -> None:
+    with pytest.raises(AnswersError) as caught:
+        answers.validate_answers(RULED, given)
+    assert set(caught.value.errors) == {refused}
+    assert caught.value.errors[refused].code == "not_asked"
+
+
+def test_a_partial_set_does_not_refuse_before_the_rule_can_be_judged() -> None:
+    # q_scale's rule looks at q_choice, not answered yet: it may still be asked.
+    assert answers.validate_answers(RULED, {"q_scale": 4}, complete=False) == {"q_scale": 4}
+    with pytest.raises(AnswersError) as caught:
+        answers.validate_answers(RULED, {"q_choice": "b", "q_scale": 4}, complete=False)
+    assert caught.value.errors["q_scale"].code == "not_asked"

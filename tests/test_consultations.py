@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -313,3 +313,210 @@ def test_open_now_respects_dates_and_staff_closing(db, example) -> None:
 def test_localize_falls_back_to_first_language() -> None:
     assert consultations.localize({"en": "Hi", "fr": "Salut"}, "fr") == "Salut"
     assert consultations.localize({"en": "Hi", "fr": "Salut"}, "de") == "Hi"
+
+
+# Skip logic (`ask_if`) and local opening and closing times.
+
+
+def _with_rules(*rules: tuple[int, object]) -> dict:
+    """ALL_TYPES with `ask_if` set on the questions at these indexes."""
+    return _broken(**{f"questions.{index}.ask_if": rule for index, rule in rules})
+
+
+RULES = _with_rules(
+    (2, {"question": "q_choice", "equals": "a"}),  # q_scale only after choice a
+    (3, {"question": "q_multi", "in": ["x", "y"]}),  # q_yesno if x or y among the chosen
+    (4, {"question": "q_yesno", "equals": True}),  # q_number if yes (so also needs q_multi)
+    (5, {"question": "q_scale", "in": [9, 10]}),  # q_text for a high rating
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({}, ["q_choice", "q_multi"]),
+        ({"q_choice": "a"}, ["q_choice", "q_multi", "q_scale"]),
+        ({"q_choice": "b", "q_multi": ["z"]}, ["q_choice", "q_multi"]),
+        ({"q_choice": "b", "q_multi": ["z", "y"]}, ["q_choice", "q_multi", "q_yesno"]),
+        (
+            {"q_choice": "a", "q_multi": ["x"], "q_yesno": True, "q_scale": 10},
+            ["q_choice", "q_multi", "q_scale", "q_yesno", "q_number", "q_text"],
+        ),
+        (
+            {"q_choice": "a", "q_multi": ["x"], "q_yesno": False, "q_scale": 3},
+            ["q_choice", "q_multi", "q_scale", "q_yesno"],
+        ),
+        # An answer left behind by a changed mind does not ask what hangs on it.
+        ({"q_choice": "b", "q_scale": 10, "q_multi": ["z"]}, ["q_choice", "q_multi"]),
+    ],
+)
+def test_asked_follows_the_rules_in_order(answers: dict, expected: list[str]) -> None:
+    consultation = consultations.parse(RULES, "rules")
+    assert [q.id for q in consultation.asked(answers)] == expected
+
+
+def test_asked_while_answering_counts_questions_not_reached_yet_as_maybe() -> None:
+    consultation = consultations.parse(RULES, "rules")
+    # Nothing reached: every question may still be asked (the "1/6" total).
+    assert len(consultation.asked({}, reached=())) == 6
+    # "b" chosen: q_scale is off, and so is q_text that hangs on it.
+    reached = ["q_choice"]
+    assert [q.id for q in consultation.asked({"q_choice": "b"}, reached=reached)] == [
+        "q_choice",
+        "q_multi",
+        "q_yesno",
+        "q_number",
+    ]
+
+
+def test_rules_round_trip_in_a_canonical_form(tmp_path: Path) -> None:
+    one = consultations.parse(RULES, "rules")
+    again = consultations.parse(json.loads(json.dumps(one.definition)), "again")
+    assert again.version == one.version
+    assert one.definition["questions"][2]["ask_if"] == {"question": "q_choice", "in": ["a"]}
+    assert again.question("q_yesno").ask_if == consultations.Rule("q_multi", ("x", "y"))
+
+
+BROKEN_RULES = [
+    ("rule not a mapping", _with_rules((2, "q_choice = a")), ["q_scale", "'ask_if'", "equals"]),
+    (
+        "rule with both equals and in",
+        _with_rules((2, {"question": "q_choice", "equals": "a", "in": ["b"]})),
+        ["q_scale", "'ask_if'"],
+    ),
+    (
+        "rule on itself",
+        _with_rules((2, {"question": "q_scale", "equals": 1})),
+        ["q_scale", "'ask_if'", "itself"],
+    ),
+    (
+        "rule looking forward",
+        _with_rules((2, {"question": "q_yesno", "equals": True})),
+        ["q_scale", "'ask_if'", "before this one", "q_yesno"],
+    ),
+    (
+        "rule on an unknown question",
+        _with_rules((2, {"question": "nope", "equals": "a"})),
+        ["q_scale", "'ask_if'", "nope"],
+    ),
+    (
+        "rule on a text question",
+        _broken(
+            **{
+                "questions.5.required": True,
+                "questions": [
+                    *ALL_TYPES["questions"],
+                    {
+                        "id": "later",
+                        "type": "yesno",
+                        "text": "?",
+                        "ask_if": {"question": "q_text", "equals": "x"},
+                    },
+                ],
+            }
+        ),
+        ["later", "'ask_if'", "text question"],
+    ),
+    (
+        "rule on a choice that does not exist",
+        _with_rules((2, {"question": "q_choice", "equals": "c"})),
+        ["q_scale", "'c'", "not an answer"],
+    ),
+    (
+        "rule on a yes/no with a string",
+        _with_rules((4, {"question": "q_yesno", "equals": "yes"})),
+        ["q_number", "'yes'", "not an answer"],
+    ),
+    (
+        "rule on a rating out of range",
+        _with_rules((5, {"question": "q_scale", "in": [11]})),
+        ["q_text", "11", "not an answer"],
+    ),
+    (
+        "rule with an empty list",
+        _with_rules((2, {"question": "q_choice", "in": []})),
+        ["q_scale", "non-empty"],
+    ),
+    (
+        "closing time before opening time",
+        _broken(opens="2026-12-01T17:00", closes="2026-12-01T09:00"),
+        ["'closes'", "after opens", "2026-12-01T17:00"],
+    ),
+    (
+        "closing time with a zone",
+        _broken(closes="2026-12-01T17:00+05:00"),
+        ["'closes'", "without a zone"],
+    ),
+    ("half a time", _broken(closes="2026-12-01T25:00"), ["'closes'", "2026-11-01T17:00"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "data", "expected"), BROKEN_RULES, ids=[b[0] for b in BROKEN_RULES]
+)
+def test_broken_rules_and_times_are_refused_with_where(
+    tmp_path, description, data, expected
+) -> None:
+    with pytest.raises(ConsultationError) as caught:
+        consultations.read_files([write(tmp_path, "c.yaml", data)])
+    for word in expected:
+        assert word in str(caught.value), (description, str(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("opens", "closes", "when", "expected"),
+    [
+        ("2026-12-01", "2026-12-01", datetime(2026, 12, 1, 0, 0), True),
+        ("2026-12-01", "2026-12-01", datetime(2026, 12, 1, 23, 59), True),
+        ("2026-12-01", "2026-12-01", datetime(2026, 12, 2, 0, 0), False),
+        ("2026-12-01", "2026-12-01", datetime(2026, 11, 30, 23, 59), False),
+        ("2026-12-01T09:30", "2026-12-01T17:00", datetime(2026, 12, 1, 9, 29), False),
+        ("2026-12-01T09:30", "2026-12-01T17:00", datetime(2026, 12, 1, 9, 30), True),
+        ("2026-12-01T09:30", "2026-12-01T17:00", datetime(2026, 12, 1, 16, 59), True),
+        ("2026-12-01T09:30", "2026-12-01T17:00", datetime(2026, 12, 1, 17, 0), False),
+        ("2026-12-01T09:30", "2026-12-01T17:00", date(2026, 12, 1), True),
+        (None, "2026-12-01T17:00", datetime(2020, 1, 1), True),
+    ],
+)
+def test_opening_and_closing_times_are_local_minutes(opens, closes, when, expected) -> None:
+    consultation = consultations.parse(_broken(opens=opens, closes=closes), "times")
+    assert consultation.is_open(when) is expected
+
+
+def test_a_closing_time_is_kept_to_the_minute(tmp_path) -> None:
+    consultation = consultations.parse(_broken(closes="2026-12-01T17:00:59"), "times")
+    assert consultation.definition["closes"] == "2026-12-01T17:00"
+    assert consultation.closes == date(2026, 12, 1)
+
+
+def test_keywords_may_repeat_when_one_closes_at_the_minute_the_other_opens(db, tmp_path) -> None:
+    morning = _broken(id="morning", opens="2026-12-01T08:00", closes="2026-12-01T12:00")
+    afternoon = _broken(id="afternoon", opens="2026-12-01T12:00", closes="2026-12-01T18:00")
+    consultations.save(db, consultations.read_files([write(tmp_path, "m.yaml", morning)]))
+    consultations.save(db, consultations.read_files([write(tmp_path, "a.yaml", afternoon)]))
+    assert consultations.by_keyword(db, "all", datetime(2026, 12, 1, 11, 59))[0].id == "morning"
+    assert consultations.by_keyword(db, "all", datetime(2026, 12, 1, 12, 0))[0].id == "afternoon"
+    closed = consultations.closed_by_keyword(db, "tout", datetime(2026, 12, 1, 18, 0))
+    assert closed is not None and closed[1] == "fr"
+    assert consultations.closed_by_keyword(db, "tout", datetime(2026, 12, 1, 12, 0)) is None
+    assert consultations.closed_by_keyword(db, "nothing", datetime(2026, 12, 1, 18, 0)) is None
+
+
+def test_order_and_archive(db, tmp_path) -> None:
+    for name in ("one", "two", "three"):
+        data = _broken(id=name, keywords={"en": name.upper()})
+        consultations.save(db, consultations.read_files([write(tmp_path, f"{name}.yaml", data)]))
+    assert [c.id for c in consultations.current_all(db)] == ["one", "three", "two"]
+    consultations.set_order(db, ["two", "one"])
+    assert [c.id for c in consultations.open_now(db, date(2026, 12, 1))] == ["two", "one", "three"]
+    consultations.set_archived(db, "one", True)
+    assert [c.id for c in consultations.open_now(db, date(2026, 12, 1))] == ["two", "three"]
+    assert [c.id for c in consultations.current_all(db)] == ["two", "one", "three"]
+    assert consultations.by_keyword(db, "ONE", date(2026, 12, 1)) is None
+    assert consultations.closed_by_keyword(db, "ONE", date(2026, 12, 1)) is None
+    consultations.set_archived(db, "one", False)
+    assert consultations.by_keyword(db, "ONE", date(2026, 12, 1))[0].id == "one"
+    with pytest.raises(NotFound):
+        consultations.set_order(db, ["two", "nope"])
+    with pytest.raises(NotFound):
+        consultations.set_archived(db, "nope", True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,14 @@ from tests.conftest import EXAMPLE
 
 
 def duration_seconds(path: Path, scratch: Path) -> float:
-    """Decode an Ogg file to WAV (opusdec, or sox for Vorbis) and return its length (soxi)."""
+    """Decode an Ogg file to WAV (opusdec, or sox for Vorbis) and return its length."""
     wav = scratch / (path.stem + ".wav")
     if shutil.which("opusdec"):
         subprocess.run(["opusdec", "--quiet", str(path), str(wav)], check=True)
     else:
         subprocess.run(["sox", str(path), str(wav)], check=True)
-    return float(
-        subprocess.run(["soxi", "-D", str(wav)], check=True, capture_output=True, text=True).stdout
-    )
+    with wave.open(str(wav), "rb") as decoded:
+        return decoded.getnframes() / decoded.getframerate()
 
 
 @pytest.fixture
