@@ -122,8 +122,8 @@ def overview() -> Any:
                 "days": charts.columns(summary.by_day[-60:], height=100),
             }
         )
-    today = clock.today(current_app.config["TIMEZONE"])
-    any_open = any(row["consultation"].is_open(today) and not row["closed"] for row in rows)
+    now = clock.local_now(current_app.config["TIMEZONE"])
+    any_open = any(row["consultation"].is_open(now) and not row["closed"] for row in rows)
     refreshing = any_open and request.args.get("refresh") == "1"
     page = render_template(
         "hub/overview.html",
