@@ -246,9 +246,7 @@ def _not_asked(error: NotAsked) -> Any:
     return _error_page(409, str(error), reason="not_asked")
 
 
-def _error_page(
-    status: int, detail: str, *, reason: str = "", language: str | None = None
-) -> Any:
+def _error_page(status: int, detail: str, *, reason: str = "", language: str | None = None) -> Any:
     # The reason goes to the log, for the installer; the visitor reads plain words only.
     log.info(
         "kiosk.refused",
@@ -258,9 +256,7 @@ def _error_page(
     # screen's forms carry it there); never the form, whose reading may be the error.
     language = language or visits.language_of(store.get_db(), request.cookies.get(COOKIE))
     language = language or request.args.get("lang")
-    return render(
-        "kiosk/error.html", language=ui_language(language), status=status, reason=reason
-    )
+    return render("kiosk/error.html", language=ui_language(language), status=status, reason=reason)
 
 
 # --- static files ------------------------------------------------------------------------
