@@ -58,7 +58,7 @@ def render_audio(app: Flask) -> int:
     """
     folder = speech.audio_dir(app.config["DATABASE"])
     with store.open_db(app.config["DATABASE"]) as db:
-        showing = consultations.open_now(db, clock.today(app.config["TIMEZONE"]))
+        showing = consultations.open_now(db, clock.local_now(app.config["TIMEZONE"]))
     return sum(speech.prepare(folder, consultation) for consultation in showing)
 
 

@@ -2,8 +2,9 @@
 
 KioskError (a ParticipateError)
 ├── VisitGone            the visit's token names no live visit: it ended, expired or never was
-├── ConsultationClosed   the consultation takes no answers today
-└── UnknownQuestion      a form names a question the visit's consultation does not have
+├── ConsultationClosed   the consultation takes no answers now (its dates and times, staff)
+├── UnknownQuestion      a form names a question the visit's consultation does not have
+└── NotAsked             a form answers a question the visit's earlier answers skip
 """
 
 from __future__ import annotations
@@ -20,8 +21,21 @@ class VisitGone(KioskError):
 
 
 class ConsultationClosed(KioskError):
-    """The consultation is closed (by its dates or by staff); nothing is stored."""
+    """The consultation is closed (by its dates and times or by staff); nothing is stored.
+
+    `during_visit` says it closed while a visitor was answering (their answers were sent
+    after it), so the page tells them, kindly, why their answers were not counted.
+    """
+
+    def __init__(self, message: str, *, during_visit: bool = False) -> None:
+        super().__init__(message)
+        self.during_visit = during_visit
 
 
 class UnknownQuestion(KioskError):
     """A form names a question, or a position, the consultation does not have."""
+
+
+class NotAsked(KioskError):
+    """A form answers a question that the visit's answers skip (its `ask_if` rule does not
+    hold): a forged or stale form. Nothing is stored."""

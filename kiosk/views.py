@@ -33,7 +33,7 @@ from participate.consultations import Consultation, Question, localize
 from participate.errors import AnswerError, AnswersError, InvalidPhone, NotFound
 
 from . import assets, display, visits
-from .errors import ConsultationClosed, UnknownQuestion, VisitGone
+from .errors import ConsultationClosed, NotAsked, UnknownQuestion, VisitGone
 from .visits import Visit
 
 bp = Blueprint("kiosk", __name__)
@@ -88,8 +88,8 @@ def default_language() -> str:
     # create_app copies the defaults in by reference: the very same list means unset.
     if current_app.config["LANGUAGES"] is not settings.DEFAULTS["LANGUAGES"]:
         return languages[0]
-    today = clock.today(current_app.config["TIMEZONE"])
-    for consultation in consultations.open_now(store.get_db(), today)[:1]:
+    now = clock.local_now(current_app.config["TIMEZONE"])
+    for consultation in consultations.open_now(store.get_db(), now)[:1]:
         for language in consultation.languages:
             if language in languages:
                 return language
@@ -227,17 +227,36 @@ def _not_found(error: NotFound) -> Any:
 
 @bp.errorhandler(ConsultationClosed)
 def _closed(error: ConsultationClosed) -> Any:
-    return _error_page(409, str(error))
+    if not error.during_visit:
+        return _error_page(409, str(error), reason="closed")
+    # Closed while the visitor answered: their answers can never be sent, so the visit
+    # ends here (nothing of theirs stays on the node) and the page says why, kindly.
+    db = store.get_db()
+    token = request.form.get("visit")
+    language = visits.language_of(db, token)
+    visits.end(db, token)
+    html, status = _error_page(409, str(error), reason="closed_during_visit", language=language)
+    response = Response(html, status)
+    response.delete_cookie(COOKIE, path="/")
+    return response
 
 
-def _error_page(status: int, detail: str) -> Any:
+@bp.errorhandler(NotAsked)
+def _not_asked(error: NotAsked) -> Any:
+    return _error_page(409, str(error), reason="not_asked")
+
+
+def _error_page(status: int, detail: str, *, reason: str = "", language: str | None = None) -> Any:
     # The reason goes to the log, for the installer; the visitor reads plain words only.
-    log.info("kiosk.refused", extra={"status": status, "path": request.path, "detail": detail})
+    log.info(
+        "kiosk.refused",
+        extra={"status": status, "path": request.path, "detail": detail, "reason": reason},
+    )
     # The visit's language if there is one, else the one the address names (the welcome
     # screen's forms carry it there); never the form, whose reading may be the error.
-    language = visits.language_of(store.get_db(), request.cookies.get(COOKIE))
+    language = language or visits.language_of(store.get_db(), request.cookies.get(COOKIE))
     language = language or request.args.get("lang")
-    return render("kiosk/error.html", language=ui_language(language), status=status)
+    return render("kiosk/error.html", language=ui_language(language), status=status, reason=reason)
 
 
 # --- static files ------------------------------------------------------------------------
@@ -294,12 +313,14 @@ def welcome() -> Any:
     visits.end(db, request.cookies.get(COOKIE))
     language = ui_language(request.args.get("lang"))
     size = _text_size(request.args.get("size"))
-    today = clock.today(current_app.config["TIMEZONE"])
+    # To the minute, in the organisation's time zone: a consultation closing at 17:00
+    # leaves the list at 17:00, whether or not the hub can be reached.
+    now = clock.local_now(current_app.config["TIMEZONE"])
     html, status = render(
         "kiosk/welcome.html",
         language=language,
         text_size=size,
-        consultations=consultations.open_now(db, today),
+        consultations=consultations.open_now(db, now),
         languages=list(current_app.config["LANGUAGES"]),
         invitations=_invitations(language),
     )
@@ -332,8 +353,8 @@ def start() -> Any:
     db = store.get_db()
     consultation_id = request.form.get("consultation", "")
     consultation = consultations.get(db, consultation_id)
-    today = clock.today(current_app.config["TIMEZONE"])
-    if not consultations.is_accepting(db, consultation, today):
+    now = clock.local_now(current_app.config["TIMEZONE"])
+    if not consultations.is_accepting(db, consultation, now):
         raise ConsultationClosed(f"consultation {consultation_id!r} is closed")
     visits.end(db, request.cookies.get(COOKIE))
     visit = visits.start(
@@ -350,6 +371,49 @@ def start() -> Any:
 # --- one question a screen ----------------------------------------------------------------
 
 
+def _number_of(consultation: Consultation, question: Question) -> int:
+    """Return a question's place in its consultation: the number its screen's address uses."""
+    return consultation.questions.index(question) + 1
+
+
+def _is_asked(visit: Visit, consultation: Consultation, question: Question) -> bool:
+    """Say whether the visit's answers so far put this question to the visitor.
+
+    A rule looks only at earlier questions, so the answers kept for them settle it.
+    """
+    return question in consultation.asked(visit.answers)
+
+
+def _progress(visit: Visit, consultation: Consultation, question: Question) -> tuple[int, int]:
+    """Return the question's place among those asked, and how many may be asked in all.
+
+    The questions before this one are reached; one hanging on this one or a later one
+    counts as maybe asked, so the total only shrinks as answers come in.
+    """
+    number = _number_of(consultation, question)
+    reached = [q.id for q in consultation.questions[: number - 1]]
+    showing = consultation.asked(visit.answers, reached=reached)
+    return showing.index(question) + 1, len(showing)
+
+
+def _next_asked(visit: Visit, consultation: Consultation, number: int) -> int | None:
+    """Return the number of the first question asked after question `number`, or None."""
+    for question in consultation.asked(visit.answers):
+        if _number_of(consultation, question) > number:
+            return _number_of(consultation, question)
+    return None
+
+
+def _previous_asked(visit: Visit, consultation: Consultation, number: int) -> int | None:
+    """Return the number of the last question asked before question `number`, or None."""
+    earlier = [
+        _number_of(consultation, question)
+        for question in consultation.asked(visit.answers)
+        if _number_of(consultation, question) < number
+    ]
+    return earlier[-1] if earlier else None
+
+
 def _render_question(
     visit: Visit,
     consultation: Consultation,
@@ -361,6 +425,7 @@ def _render_question(
     question = _question_at(consultation, number)
     if values is None:
         values = display.form_values(question, visit.answers.get(question.id))
+    place, total = _progress(visit, consultation, question)
     return render(
         "kiosk/question.html",
         language=visit.language,
@@ -369,7 +434,8 @@ def _render_question(
         consultation=consultation,
         question=question,
         number=number,
-        total=len(consultation.questions),
+        place=place,
+        total=total,
         values=values,
         error=error,  # put in words by the template, in the visit's language
         keyboard=current_app.config["KIOSK_ONSCREEN_KEYBOARD"],
@@ -380,21 +446,34 @@ def _render_question(
 
 @bp.get("/question/<int:number>")
 def question(number: int) -> Any:
-    """Show one question of the visit, with the answer given so far."""
+    """Show one question of the visit, with the answer given so far.
+
+    A question the visitor's answers skip is never shown: its address (the browser's
+    history, say) leads on to the next question asked, or to the review.
+    """
     visit = _visit_from_cookie()
     if visit.submitted:
         return _see_other("kiosk.thanks")
-    return _render_question(visit, _consultation(visit), number)
+    consultation = _consultation(visit)
+    if not _is_asked(visit, consultation, _question_at(consultation, number)):
+        following = None if _from_review() else _next_asked(visit, consultation, number)
+        if following is None:
+            return _see_other("kiosk.review")
+        return _see_other("kiosk.question", number=following)
+    return _render_question(visit, consultation, number)
 
 
-def _posted_question(consultation: Consultation, number: int) -> Question:
-    """Return question `number`, refusing a form that says it answers another one."""
+def _posted_question(visit: Visit, consultation: Consultation, number: int) -> Question:
+    """Return question `number`, refusing a form that says it answers another one, or
+    answers a question the visit's answers skip."""
     question = _question_at(consultation, number)
     posted_id = request.form.get("question")
     if posted_id is None:
         raise BadRequest("the form does not say which question it answers")
     if posted_id != question.id:
         raise UnknownQuestion(f"question {posted_id[:64]!r} is not question {number}")
+    if not _is_asked(visit, consultation, question):
+        raise NotAsked(f"question {question.id!r} is not asked after the answers given")
     return question
 
 
@@ -404,23 +483,29 @@ def _from_review() -> bool:
 
 
 def _after_answer(action: str, visit: Visit, consultation: Consultation, number: int) -> Response:
-    """Carry out the button the visitor pressed once the answer is kept: where to go next."""
+    """Carry out the button the visitor pressed once the answer is kept: where to go next.
+
+    Next and Back go to the next and the previous question asked, after the answers
+    kept so far: a question the visitor's answers skip is passed over.
+    """
     db = store.get_db()
     review = 1 if _from_review() else None
     if action in ("back", "next") and review:
         return _see_other("kiosk.review")  # a change made from the review returns to it
     if action == "back":
-        if number == 1:
+        previous = _previous_asked(visit, consultation, number)
+        if previous is None:
             visits.end(db, visit.token)
             return _see_other("kiosk.welcome", lang=visit.language)
-        return _see_other("kiosk.question", number=number - 1)
+        return _see_other("kiosk.question", number=previous)
     if action.startswith("language:"):
         visits.set_language(db, visit, consultation, action.removeprefix("language:"))
         return _see_other("kiosk.question", number=number, review=review)
     if action == "text-size":
         return _see_other("kiosk.question", number=number, review=review)
-    if number < len(consultation.questions):
-        return _see_other("kiosk.question", number=number + 1)
+    following = _next_asked(visit, consultation, number)
+    if following is not None:
+        return _see_other("kiosk.question", number=following)
     return _see_other("kiosk.review")
 
 
@@ -431,7 +516,7 @@ def answer(number: int) -> Any:
     if visit.submitted:
         return _see_other("kiosk.thanks")
     consultation = _consultation(visit)
-    question = _posted_question(consultation, number)
+    question = _posted_question(visit, consultation, number)
     action = request.form.get("action", "next")
     values = request.form.getlist("answer")
     _apply_text_size(visit, flip=action == "text-size")
@@ -442,7 +527,7 @@ def answer(number: int) -> Any:
             return _render_question(visit, consultation, number, values=values, error=error)
         # Going back, resizing or changing language keeps only a valid answer.
     else:
-        visits.set_answer(store.get_db(), visit, question.id, value)
+        visits.set_answer(store.get_db(), visit, consultation, question.id, value)
     return _after_answer(action, visit, consultation, number)
 
 
@@ -450,13 +535,16 @@ def answer(number: int) -> Any:
 
 
 def _render_review(visit: Visit, consultation: Consultation, errors: dict | None = None) -> Any:
+    # Only the questions the answers put to the visitor, numbered as they were shown.
+    asked = [(_number_of(consultation, q), q) for q in consultation.asked(visit.answers)]
     return render(
         "kiosk/review.html",
         language=visit.language,
         status=422 if errors else 200,
         visit=visit,
         consultation=consultation,
-        missing=[q for q in consultation.questions if q.required and q.id not in visit.answers],
+        asked=asked,
+        missing=[(n, q) for n, q in asked if q.required and q.id not in visit.answers],
         errors=errors or {},
         text_size=visit.text_size,
     )
@@ -476,7 +564,9 @@ def submit() -> Any:
     """Record the visit's answers in the store (once, however often it is sent), then thank."""
     token = request.form.get("visit")
     idle = max_idle_seconds()
-    today = clock.today(current_app.config["TIMEZONE"])
+    # To the minute: a consultation closing at 17:00 takes no answers sent at 17:00, even
+    # on a node that has not heard from its hub for days.
+    now = clock.local_now(current_app.config["TIMEZONE"])
 
     def record(db: sqlite_utils.Database) -> None:
         # Read and write in the writer's own transaction: consistent, and the request
@@ -485,8 +575,11 @@ def submit() -> Any:
         if visit.submitted:
             return  # a double tap or a form sent again: already recorded
         consultation = consultations.get(db, visit.consultation_id, visit.consultation_version)
-        if not consultations.is_accepting(db, consultation, today):
-            raise ConsultationClosed(f"consultation {consultation.id!r} is closed")
+        if not consultations.is_accepting(db, consultation, now):
+            raise ConsultationClosed(
+                f"consultation {consultation.id!r} closed before this visit was sent",
+                during_visit=True,
+            )
         visits.submit(db, visit, consultation)
 
     try:

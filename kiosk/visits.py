@@ -119,12 +119,25 @@ def language_of(db: sqlite_utils.Database, token: str | None) -> str | None:
     return row["language"] if row else None
 
 
-def set_answer(db: sqlite_utils.Database, visit: Visit, question_id: str, value: Any) -> None:
-    """Keep one answer in the visit (a SKIPPED value removes it)."""
+def set_answer(
+    db: sqlite_utils.Database,
+    visit: Visit,
+    consultation: Consultation,
+    question_id: str,
+    value: Any,
+) -> None:
+    """Keep one answer in the visit (a SKIPPED value removes it).
+
+    An answer kept for a question the answers now skip (the visitor went back and changed
+    their mind) is dropped with it: the visit only ever holds answers to questions asked,
+    so what it sends passes validation (which refuses answers to questions not asked).
+    """
     if value is SKIPPED:
         visit.answers.pop(question_id, None)
     else:
         visit.answers[question_id] = value
+    asked = {question.id for question in consultation.asked(visit.answers)}
+    visit.answers = {key: kept for key, kept in visit.answers.items() if key in asked}
     db.execute(
         "UPDATE kiosk_visits SET answers = ? WHERE token = ?",
         [json.dumps(visit.answers, ensure_ascii=False), visit.token],

@@ -319,7 +319,11 @@ def requeue(db: sqlite_utils.Database, gaps: list[tuple[int, int]]) -> int:
 
 
 def pull(db: sqlite_utils.Database, client: HubClient) -> int:
-    """Fetch the hub's consultations if they changed; keep every version; return versions added."""
+    """Fetch the hub's consultations if they changed; keep every version; return versions added.
+
+    Also mirrors what staff decided at the hub: closed, archived (off the kiosk's list,
+    no answers taken) and the order of the lists.
+    """
     answer = client.consultations(store.get_meta(db, "sync_consultations_etag"))
     if answer is None:
         return 0
@@ -328,6 +332,7 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
     added = 0
     current: list[consultations.Consultation] = []
     closed: dict[str, bool] = {}
+    archived: dict[str, bool] = {}
     with store.write(db):
         for entry in entries:
             for version in entry["versions"]:
@@ -337,11 +342,30 @@ def pull(db: sqlite_utils.Database, client: HubClient) -> int:
                 if consultation.version == entry.get("current"):
                     current.append(consultation)
             closed[entry["id"]] = bool(entry.get("closed"))
+            archived[entry["id"]] = bool(entry.get("archived"))
         consultations.save(db, current, source="hub")
         for consultation_id, is_closed in closed.items():
             consultations.set_closed(db, consultation_id, is_closed)
+        for consultation_id, is_archived in archived.items():
+            consultations.set_archived(db, consultation_id, is_archived)
+        order = _hub_order(entries)
+        if order:
+            # The kiosk lists them in the staff's order; ones loaded here by hand follow.
+            consultations.set_order(db, order)
         store.set_meta(db, "sync_consultations_etag", etag)
     return added
+
+
+def _hub_order(entries: list[dict[str, Any]]) -> list[str]:
+    """Return the ids of the hub's consultations in the staff's order (by `position`, then
+    id, as the hub lists them), or none if the hub does not say (an older hub)."""
+    if not entries or not all(_is_position(entry.get("position")) for entry in entries):
+        return []
+    return [entry["id"] for entry in sorted(entries, key=lambda e: (e["position"], e["id"]))]
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _listing(data: dict[str, Any]) -> list[dict[str, Any]]:

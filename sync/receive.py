@@ -350,21 +350,33 @@ def _followup_problem(db: sqlite_utils.Database, item: Mapping[str, Any]) -> str
 
 
 def published(db: sqlite_utils.Database) -> tuple[str, dict[str, Any]]:
-    """Return the consultations the hub publishes (every version) and their ETag."""
-    current = {row["id"]: row for row in db.query("SELECT id, version, closed FROM consultations")}
+    """Return the consultations the hub publishes (every version) and their ETag.
+
+    Each entry also says whether staff closed or archived it and its place in their
+    order (`position`, then `id`); a node mirrors all three.
+    """
+    current = {
+        row["id"]: row
+        for row in db.query("SELECT id, version, closed, position, archived_at FROM consultations")
+    }
+    unknown = {"version": None, "closed": False, "position": 0, "archived_at": None}
     listing: dict[str, dict[str, Any]] = {}
     for row in db.query(
         "SELECT consultation_id, version, definition FROM consultation_versions"
         " ORDER BY consultation_id, loaded_at, version"
     ):
         consultation_id = row["consultation_id"]
-        head = current.get(consultation_id, {"version": None, "closed": False})
+        head = current.get(consultation_id, unknown)
         entry = listing.setdefault(
             consultation_id,
             {
                 "id": consultation_id,
                 "current": head["version"],
                 "closed": bool(head["closed"]),
+                # The staff's order of the lists (the kiosk's too), and whether staff
+                # archived it: a node lists it no more and takes no answers for it.
+                "position": int(head["position"]),
+                "archived": head["archived_at"] is not None,
                 "versions": [],
             },
         )

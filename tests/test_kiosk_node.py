@@ -46,7 +46,7 @@ def loaded(db: sqlite_utils.Database) -> consultations.Consultation:
 def started_visit(db, consultation, answers=ANSWERS) -> visits.Visit:
     visit = visits.start(db, consultation, language="en")
     for question_id, value in answers.items():
-        visits.set_answer(db, visit, question_id, value)
+        visits.set_answer(db, visit, consultation, question_id, value)
     return visit
 
 

@@ -8,8 +8,11 @@ import io
 import json
 import logging
 import random
+import re
+import socket
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -812,6 +815,137 @@ def test_pull_keeps_every_version_and_the_current_one(node_db, hub_client, hub_d
     consultations.set_closed(hub_db, "library-hours", True)
     node.pull(node_db, hub_client)
     assert consultations.open_now(node_db, clock.today()) == []
+
+
+def another(consultation_id: str, title: str, **changes) -> consultations.Consultation:
+    """The example under another id, title and keywords (so both can be open at once)."""
+    return consultations.parse(
+        {
+            **consultations.read_file(EXAMPLE).definition,
+            "id": consultation_id,
+            "title": {"en": title, "fr": title},
+            "keywords": {"en": [consultation_id.upper()], "fr": [f"{consultation_id.upper()}FR"]},
+            **changes,
+        }
+    )
+
+
+def test_pull_carries_the_staff_order_and_archiving(client, hub_db, enrolled):
+    consultations.save(hub_db, [another("parks", "Parks"), another("snow", "Snow removal")])
+    consultations.set_order(hub_db, ["snow", "library-hours", "parks"])
+    consultations.set_archived(hub_db, "parks", True)
+    reply = signed_post(client, enrolled, "/api/v1/consultations", b"", method="GET")
+    entries = {e["id"]: e for e in reply.get_json()["consultations"]}
+    assert {k: (e["position"], e["archived"], e["closed"]) for k, e in entries.items()} == {
+        "snow": (1, False, False),
+        "library-hours": (2, False, False),
+        "parks": (3, True, False),
+    }
+    etag = reply.headers["ETag"]
+    consultations.set_order(hub_db, ["library-hours"])
+    headers = wire.sign(*enrolled, "GET", "/api/v1/consultations", b"")
+    changed = client.get("/api/v1/consultations", headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200  # a new order is news to the nodes
+    assert changed.get_json()["consultations"][0]["position"] == 1
+
+
+def kiosk_topics(node_db) -> list[str]:
+    """The topics a node's kiosk lists, in its order."""
+    app = create_app(make_app_config(node.db_path(node_db), ROLE="node", DEVICE_ID="node-order"))
+    html = app.test_client().get("/").get_data(as_text=True)
+    return re.findall(r'name="consultation" value="([^"]+)"', html)
+
+
+def test_a_node_lists_in_the_hubs_order_and_drops_what_the_hub_archived(
+    node_db, hub_client, hub_db
+):
+    consultations.save(hub_db, [another("parks", "Parks"), another("snow", "Snow removal")])
+    consultations.set_order(hub_db, ["snow", "library-hours", "parks"])
+    node.pull(node_db, hub_client)
+    assert kiosk_topics(node_db) == ["snow", "library-hours", "parks"]
+    consultations.set_order(hub_db, ["parks", "snow"])
+    consultations.set_archived(hub_db, "snow", True)
+    node.pull(node_db, hub_client)
+    assert [c.id for c in consultations.open_now(node_db, clock.local_now())] == [
+        "parks",
+        "library-hours",
+    ]
+    assert kiosk_topics(node_db) == ["parks", "library-hours"]
+    # Archived at the node too: no answers taken, its data kept.
+    snow = consultations.get(node_db, "snow")
+    assert not consultations.is_accepting(node_db, snow, clock.local_now())
+    archived = node_db.execute("SELECT archived_at FROM consultations WHERE id = 'snow'")
+    assert archived.fetchone()[0] is not None
+    # Brought back at the hub: back on the node's kiosk, in its place.
+    consultations.set_archived(hub_db, "snow", False)
+    node.pull(node_db, hub_client)
+    assert kiosk_topics(node_db) == ["parks", "snow", "library-hours"]
+
+
+def test_a_node_keeps_its_order_when_an_older_hub_does_not_send_one(node_db, hub_db):
+    consultations.save(hub_db, [another("parks", "Parks")])
+    consultations.set_order(node_db, ["library-hours"])
+
+    def older_hub(method, url, headers, body, timeout):
+        listing = receive.published(hub_db)[1]
+        for entry in listing["consultations"]:
+            del entry["position"], entry["archived"]
+        return HubAnswer(200, json.dumps(listing).encode(), {"etag": '"old"'})
+
+    node.pull(node_db, node.client_from_store(node_db, transport=older_hub))
+    assert kiosk_topics(node_db) == ["parks", "library-hours"]  # position 0 first, by id
+    assert consultations.get(node_db, "parks").id == "parks"
+
+
+def test_an_offline_node_closes_what_it_pulled_at_its_closing_minute(
+    node_db, hub_client, hub_db, enrolled, monkeypatch
+):
+    closing = another("evening", "Evening hours", closes="2026-12-10T17:00")
+    consultations.save(hub_db, [closing])
+    node.pull(node_db, hub_client)
+    # Then the hub goes away: the node's sync fails, and keeps failing.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    path = node.db_path(node_db)
+    app = create_app(node_config(path, down, enrolled, TIMEZONE="America/Montreal"))
+    with pytest.raises(TransportError):
+        node.sync_once(node_db, node.client_from_store(node_db, timeout=2))
+    assert node.sync_state(node_db)["failures"] == 1
+    kiosk = app.test_client()
+    asked: list[str] = []
+
+    def local_now(timezone: str = "UTC") -> datetime:
+        asked.append(timezone)
+        return now
+
+    monkeypatch.setattr(clock, "local_now", local_now)
+    now = datetime(2026, 12, 10, 16, 59)
+    assert "evening" in kiosk_topics_of(app.test_client())
+    started = kiosk.post("/start", data={"consultation": "evening", "lang": "fr"})
+    page = kiosk.get(started.headers["Location"]).get_data(as_text=True)
+    token = re.search(r'name="visit" value="([^"]+)"', page).group(1)
+    for number, (question_id, values) in enumerate(
+        [("visits", "monthly"), ("times", "sundays"), ("evenings", "yes"), ("rating", "4")],
+        start=1,
+    ):
+        kiosk.post(
+            f"/question/{number}",
+            data={"visit": token, "question": question_id, "answer": values, "action": "next"},
+        )
+    now = datetime(2026, 12, 10, 17, 0)
+    # (Another screen: the welcome page ends the visit of the screen showing it.)
+    assert "evening" not in kiosk_topics_of(app.test_client())
+    refused = kiosk.post("/submit", data={"visit": token})
+    assert refused.status_code == 409
+    assert "Ce sujet a été fermé pendant que vous répondiez" in refused.get_data(as_text=True)
+    assert count(node_db) == 0
+    assert set(asked) == {"America/Montreal"}
+
+
+def kiosk_topics_of(kiosk: FlaskClient) -> list[str]:
+    html = kiosk.get("/").get_data(as_text=True)
+    return re.findall(r'name="consultation" value="([^"]+)"', html)
 
 
 def test_a_submission_under_an_old_version_syncs_after_the_hub_changed(node_db, hub_client, hub_db):
