@@ -792,7 +792,9 @@ def test_a_consultation_closed_midway_ends_the_conversation(text, db) -> None:
     ]
     [record] = sms_submissions(db)
     assert record["complete"] is False and record["answers"] == {"visits": "weekly"}
-    assert text("HOURS") == ["No consultation is open right now. Reply STOP to stop."]
+    # Its keyword now says it is closed; anything else gets the help, with nothing open.
+    assert text("HOURS") == ["Library opening hours: this consultation is closed."]
+    assert text("hello") == ["No consultation is open right now. Reply STOP to stop."]
 
 
 def test_a_new_version_midway_keeps_the_pinned_version(text, db, consultation) -> None:
