@@ -230,7 +230,7 @@ def closed(consultation: Consultation, lang: str) -> str:
     with in_language(lang):
         return segments.plain(
             _(
-                "%(title)s is closed. Your answers so far were kept. Thank you.",
+                "%(title)s: this consultation is closed. Your answers so far were kept.",
                 title=localize(consultation.title, lang),
             )
         )

@@ -788,7 +788,7 @@ def test_a_consultation_closed_midway_ends_the_conversation(text, db) -> None:
     text("1")
     consultations.set_closed(db, "library-hours", True)
     assert text("2") == [
-        "Library opening hours is closed. Your answers so far were kept. Thank you."
+        "Library opening hours: this consultation is closed. Your answers so far were kept."
     ]
     [record] = sms_submissions(db)
     assert record["complete"] is False and record["answers"] == {"visits": "weekly"}
