@@ -254,11 +254,13 @@ class _Turn:
         if self.call["stage"] == "ended":
             return Reply(hangup=True)
         self.caller = identify_caller(self.db, self.event.caller, self.stamp)
-        consultation = self._consultation(self.call["consultation_id"])
-        if consultation is None:
-            return self._unavailable()
         if self.call["stage"] == "language":
+            consultation = self._consultation(self.call["consultation_id"])
+            if consultation is None:
+                return self._unavailable()
             return self.choose_language(consultation)
+        # Questions: `answer` ends a call whose consultation closed (by its time or by
+        # staff) in the caller's language, keeping the answers as an incomplete submission.
         self.session = self._session_of_call()
         if self.session is None:
             return self._end(Reply(hangup=True))
