@@ -80,9 +80,8 @@ TRANSIT = {
         },
     ],
 }
-QUESTION_TEXTS = {
-    q["id"]: set(q["text"].values()) for q in TRANSIT["questions"]
-}  # to show a question was never sent
+# Each question's wordings, to show one was never sent.
+QUESTION_TEXTS = {q["id"]: set(q["text"].values()) for q in TRANSIT["questions"]}
 
 
 def transit(**changes: object) -> consultations.Consultation:
@@ -219,7 +218,8 @@ def test_help_and_the_keyword_again_number_the_question_among_those_asked(text, 
     assert help_reply == "Bus service: answer below, or STOP to stop.\n3/3 Anything else?\nOr SKIP."
     assert text("BUS") == ["3/3 Anything else?\nOr SKIP."]
     assert text("autobus") == ["3/3 Autre chose ?\nOu PASSER."]
-    # A required gate cannot be skipped; the hint repeats the numbered question.
+    # Neither moved the conversation.
+    assert conversation_row(db)["position"] == 4
     assert conversation_row(db)["answers"] == {"rides": True, "lines": ["l24"]}
 
 
