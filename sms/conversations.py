@@ -3,7 +3,16 @@
 `receive` handles one message in one write transaction: it records the MessageSid (a
 repeat changes nothing), then STOP/START/HELP before anything else, then a keyword
 (which starts a conversation in that keyword's language), then an answer to the
-question being asked. A conversation's position and answers are saved after every
+question being asked. A keyword whose consultation takes no answers now (closed by its
+dates or by staff, or not open yet) gets a short "closed" reply in its language.
+
+Skip logic: after each answer the next question sent is the next one its rule asks
+(`Consultation.asked`), numbered among those that will be asked ("2/4"); an answer to a
+question its rule no longer asks is dropped before the submission is stored. Whether a
+consultation takes answers is decided at the organisation's local time to the minute
+(a closing time of 17:00 takes no text from 17:00); a conversation whose consultation
+closes, by its time or by staff, ends at its next text, its answers kept as an
+incomplete submission. A conversation's position and answers are saved after every
 message, so a restart loses nothing; its submission id is made when it starts, so
 recording the end is idempotent. A conversation that is stopped, replaced by another
 keyword or left idle beyond SMS_SESSION_HOURS keeps its answers as an incomplete
@@ -23,7 +32,7 @@ import sqlite_utils
 
 from participate import clock, consultations, keywords, store, submissions
 from participate.consultations import Consultation
-from participate.errors import AnswerError, AnswersError
+from participate.errors import AnswerError, AnswersError, NotFound
 
 from . import budget, contacts, offers, phones, prompts, segments
 from .config import SmsConfig
@@ -93,6 +102,7 @@ def handle(
     """Handle one inbound message inside the caller's write transaction (see group_commit)."""
     if not db.conn.in_transaction:
         raise RuntimeError("handle() must run inside a write transaction; use receive()")
+    local = local_time(now, config.timezone)
     now = _moment(now)
     cursor = db.execute(
         "INSERT OR IGNORE INTO sms_inbound (message_sid, received_at) VALUES (?, ?)",
@@ -100,7 +110,7 @@ def handle(
     )
     if cursor.rowcount == 0:
         return Outcome("duplicate")
-    turn = _Turn(db, config, inbound, now)
+    turn = _Turn(db, config, inbound, now, local)
     outcome = turn.run()
     verdict = budget.spend(
         db,
@@ -115,6 +125,32 @@ def handle(
         outcome.replies = []
         outcome.withheld = verdict.reason
     return outcome
+
+
+def local_time(now: datetime | None, timezone: str) -> datetime:
+    """Return the organisation's local time to the minute (naive) at `now`, an aware time,
+    or at this moment: when a consultation opens and closes is decided on it."""
+    if now is None:
+        return clock.local_now(timezone)
+    return now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def asked_answers(consultation: Consultation, answers: dict[str, Any]) -> dict[str, Any]:
+    """Return `answers` without those to questions their rules no longer ask (an earlier
+    answer changed): what is left passes `validate_answers`' "not_asked" check."""
+    asked = {question.id for question in consultation.asked(answers)}
+    return {key: value for key, value in answers.items() if key in asked}
+
+
+def next_position(consultation: Consultation, answers: dict[str, Any], after: int) -> int:
+    """Return the index of the first question after `after` that its rule asks, given the
+    answers to the questions before it; len(questions) when none is left."""
+    asked = {question.id for question in consultation.asked(answers)}
+    for index in range(after + 1, len(consultation.questions)):
+        # A rule looks at an earlier question only, reached already: `asked` is final.
+        if consultation.questions[index].id in asked:
+            return index
+    return len(consultation.questions)
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -139,14 +175,19 @@ class _Turn:
     """One inbound message's handling, inside the caller's write transaction."""
 
     def __init__(
-        self, db: sqlite_utils.Database, config: SmsConfig, inbound: Inbound, now: datetime
+        self,
+        db: sqlite_utils.Database,
+        config: SmsConfig,
+        inbound: Inbound,
+        now: datetime,
+        local: datetime,
     ) -> None:
         self.db = db
         self.config = config
         self.inbound = inbound
         self.now = now
         self.stamp = clock.to_text(now)
-        self.today = now.astimezone(ZoneInfo(config.timezone)).date()
+        self.local = local  # the local time to the minute: consultations open and close on it
         self.respondent = phones.pseudonym(inbound.phone, config.pepper)
         self.contact = contacts.ensure(db, inbound.phone, self.respondent, self.stamp)
         self.conversation = active_conversation(db, self.contact.id)
@@ -180,10 +221,9 @@ class _Turn:
         if self.word in keywords.HELP_WORDS or opt == "HELP":
             return self.help()
         # A keyword is one word (checked when loading), so longer texts skip the lookup.
+        one_word = bool(self.word) and " " not in self.word
         match = (
-            consultations.by_keyword(self.db, self.inbound.body, self.today)
-            if self.word and " " not in self.word
-            else None
+            consultations.by_keyword(self.db, self.inbound.body, self.local) if one_word else None
         )
         if opted_out:
             if match:
@@ -195,6 +235,18 @@ class _Turn:
             return self.results_answer(offer, accepted=self.word in YES)
         if match and not self._answers_question():
             return self.keyword(*match)
+        closed = (
+            consultations.closed_by_keyword(self.db, self.inbound.body, self.local)
+            if one_word and not match
+            else None
+        )
+        # The conversation's own keyword, closed: answer() ends the conversation.
+        if (
+            closed
+            and not self._answers_question()
+            and not (self.conversation and self.conversation.consultation_id == closed[0].id)
+        ):
+            return self.keyword_closed(*closed)
         if self.conversation:
             return self.answer()
         return Outcome("unknown", [self.help_idle(self.language())])
@@ -222,12 +274,12 @@ class _Turn:
             self._save(self.conversation)  # asking for help is activity: not idle
             consultation = self.pinned()
             text = prompts.help_in_conversation(consultation, lang)
-            prompt = prompts.question_prompt(consultation, self.conversation.position, lang)
+            prompt = self._prompt(consultation, self.conversation)
             return Outcome("help", [f"{text}\n{prompt}"])
         return Outcome("help", [self.help_idle(lang)])
 
     def help_idle(self, lang: str) -> str:
-        opened = consultations.open_now(self.db, self.today)
+        opened = consultations.open_now(self.db, self.local)
         keywords = [k for c in opened if (k := prompts.keyword(c, lang))]
         return prompts.help_idle(keywords, lang)
 
@@ -238,15 +290,28 @@ class _Turn:
             # The keyword again mid-way: carry on where they were, in the keyword's language.
             conversation.language = lang
             self._save(conversation)
-            prompt = prompts.question_prompt(self.pinned(), conversation.position, lang)
-            return Outcome("resume", [prompt])
+            return Outcome("resume", [self._prompt(self.pinned(), conversation)])
         if conversation:
             _finish(self.db, conversation, "abandoned", self.respondent, self.stamp)
         self.conversation = _start(self.db, self.contact.id, consultation, lang, self.stamp)
         # Two messages, each fitting a segment where possible, rather than one long one
         # that a basic phone may show in pieces.
         opening = prompts.welcome(consultation, lang)
-        return Outcome("start", [opening, prompts.question_prompt(consultation, 0, lang)])
+        return Outcome("start", [opening, self._prompt(consultation, self.conversation)])
+
+    def keyword_closed(self, consultation: Consultation, lang: str) -> Outcome:
+        """Say a keyword's consultation takes no answers; a conversation in another one
+        carries on, its question repeated."""
+        not_yet = not self._closed_by_staff(consultation) and bool(
+            consultation.opens_at and self.local < consultation.opens_at
+        )
+        reply = prompts.keyword_closed(consultation, lang, not_yet=not_yet)
+        conversation = self.conversation
+        if conversation is None:
+            contacts.set_language(self.db, self.contact.id, lang, self.stamp)
+            return Outcome("closed_keyword", [reply])
+        self._save(conversation)  # a text in a conversation is activity
+        return Outcome("closed_keyword", [f"{reply}\n{self._prompt(self.pinned(), conversation)}"])
 
     def answer(self) -> Outcome:
         conversation = self.conversation
@@ -269,10 +334,15 @@ class _Turn:
                 conversation.answers[question.id] = parse_answer(question, body, lang)
         except AnswerError as error:
             hint = prompts.hint(error.code, lang, error.params)
-            prompt = prompts.question_prompt(consultation, conversation.position, lang)
+            prompt = self._prompt(consultation, conversation)
             self._save(conversation)  # an unclear answer still counts as activity
             return Outcome("hint", [f"{hint}\n{prompt}"])
-        conversation.position += 1
+        # Skip logic: what hangs on a changed answer goes, and the next question is the
+        # next one its rule asks.
+        conversation.answers = asked_answers(consultation, conversation.answers)
+        conversation.position = next_position(
+            consultation, conversation.answers, conversation.position
+        )
         if conversation.position >= len(consultation.questions):
             self._save(conversation)
             _finish(self.db, conversation, "complete", self.respondent, self.stamp)
@@ -282,9 +352,7 @@ class _Turn:
                 replies.append(prompts.results_offer(lang))
             return Outcome("complete", replies)
         self._save(conversation)
-        return Outcome(
-            "answer", [prompts.question_prompt(consultation, conversation.position, lang)]
-        )
+        return Outcome("answer", [self._prompt(consultation, conversation)])
 
     def _take_offer(self) -> offers.Offer | None:
         since = clock.to_text(self.now - timedelta(hours=self.config.session_hours))
@@ -296,6 +364,18 @@ class _Turn:
         return Outcome("results_offer", [prompts.results_answer(accepted, offer.language)])
 
     # -- helpers ----------------------------------------------------------------------
+
+    def _prompt(self, consultation: Consultation, conversation: Conversation) -> str:
+        """Return the question the conversation is at, numbered among those asked."""
+        return prompts.question_prompt(
+            consultation, conversation.position, conversation.language, conversation.answers
+        )
+
+    def _closed_by_staff(self, consultation: Consultation) -> bool:
+        row = store.first_row(
+            self.db, "SELECT closed FROM consultations WHERE id = ?", [consultation.id]
+        )
+        return bool(row and row["closed"])
 
     def pinned(self) -> Consultation:
         assert self.conversation is not None
@@ -319,16 +399,13 @@ class _Turn:
         return True
 
     def _accepting(self, pinned: Consultation) -> bool:
-        """Say whether the conversation's consultation still takes answers (current dates)."""
-        row = store.first_row(
-            self.db, "SELECT version, closed FROM consultations WHERE id = ?", [pinned.id]
-        )
-        if row is None or row["closed"]:
+        """Say whether the conversation's consultation still takes answers now: its current
+        version's dates and times at the local minute, not closed by staff nor archived."""
+        try:
+            current = consultations.get(self.db, pinned.id)
+        except NotFound:
             return False
-        current = (
-            pinned if row["version"] == pinned.version else consultations.get(self.db, pinned.id)
-        )
-        return current.is_open(self.today)
+        return consultations.is_accepting(self.db, current, self.local)
 
     def _save(self, conversation: Conversation) -> None:
         self.db.execute(
@@ -394,18 +471,20 @@ def _finish(
     """End a conversation, recording its submission (incomplete unless `status` is complete)."""
     complete = status == "complete"
     record = None
-    if complete or conversation.answers:
+    consultation = consultations.get(
+        db, conversation.consultation_id, conversation.consultation_version
+    )
+    # An answer its rule no longer asks (an earlier one changed) is not kept.
+    answers = asked_answers(consultation, conversation.answers)
+    if complete or answers:
         # An incomplete conversation with no answer at all is not a submission.
-        consultation = consultations.get(
-            db, conversation.consultation_id, conversation.consultation_version
-        )
         try:
             record = submissions.record(
                 db,
                 consultation,
                 channel="sms",
                 language=conversation.language,
-                answers=conversation.answers,
+                answers=answers,
                 started_at=conversation.started_at,
                 submission_id=conversation.submission_id,
                 respondent=respondent,
@@ -426,7 +505,7 @@ def _finish(
         extra={
             "conversation": conversation.id,
             "status": status,
-            "answers": len(conversation.answers),
+            "answers": len(answers),
             "submission": record["id"] if record else None,
         },
     )

@@ -9,6 +9,9 @@ in the catalog's texts).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from participate.consultations import Consultation, Question, localize
 
 from . import segments
@@ -59,26 +62,55 @@ def instruction(question: Question, lang: str) -> str:
     return line
 
 
-_PROMPTS: dict[tuple[str, str, int, str], str] = {}
+_PROMPTS: dict[tuple[str, str, int, str, int, int], str] = {}
 
 
-def question_prompt(consultation: Consultation, index: int, lang: str) -> str:
-    """Return question number `index` as one SMS: its text, numbered choices, how to reply."""
+def progress(
+    consultation: Consultation, index: int, answers: Mapping[str, Any] | None = None
+) -> tuple[int, int]:
+    """Return the "2/6" of question number `index`: its place among the questions put to
+    someone with these `answers` so far, and how many may be put in all.
+
+    The questions before `index` were reached (answered, skipped or left unasked by their
+    rule); one hanging on a question not reached yet counts as maybe asked, so the total
+    only shrinks as answers come in. Without `answers`, every question counts (the costs
+    `participate load` reports)."""
+    if answers is None:
+        return index + 1, len(consultation.questions)
+    reached = {q.id for q in consultation.questions[:index]}
+    asked = [q.id for q in consultation.asked(answers, reached=reached)]
+    before = sum(1 for q in consultation.questions[:index] if q.id in asked)
+    total = len(asked)
+    if consultation.questions[index].id not in asked:  # not asked after all: never sent
+        total += 1
+    return before + 1, total
+
+
+def question_prompt(
+    consultation: Consultation, index: int, lang: str, answers: Mapping[str, Any] | None = None
+) -> str:
+    """Return question number `index` as one SMS: its text, numbered choices, how to reply.
+
+    Its number ("2/6") counts the questions put to someone with these `answers` so far
+    (see `progress`)."""
+    number, total = progress(consultation, index, answers)
     # A version's definition never changes, nor do the catalogs while running: cache.
-    key = (consultation.id, consultation.version, index, lang)
+    key = (consultation.id, consultation.version, index, lang, number, total)
     prompt = _PROMPTS.get(key)
     if prompt is None:
         if len(_PROMPTS) > 4096:
             _PROMPTS.clear()
-        prompt = _PROMPTS[key] = _question_prompt(consultation, index, lang)
+        prompt = _PROMPTS[key] = _question_prompt(consultation, index, lang, number, total)
     return prompt
 
 
-def _question_prompt(consultation: Consultation, index: int, lang: str) -> str:
+def _question_prompt(
+    consultation: Consultation, index: int, lang: str, number: int, total: int
+) -> str:
     question = consultation.questions[index]
-    lines = [f"{index + 1}/{len(consultation.questions)} {localize(question.text, lang)}"]
-    for number, choice in enumerate(question.choices, start=1):
-        lines.append(f"{number}) {localize(choice.text, lang)}")
+    lines = [f"{number}/{total} {localize(question.text, lang)}"]
+    for choice_number, choice in enumerate(question.choices, start=1):
+        lines.append(f"{choice_number}) {localize(choice.text, lang)}")
     how = instruction(question, lang)
     if how:
         lines.append(how)
@@ -198,10 +230,25 @@ def closed(consultation: Consultation, lang: str) -> str:
     with in_language(lang):
         return segments.plain(
             _(
-                "%(title)s is closed. Your answers so far were kept. Thank you.",
+                "%(title)s: this consultation is closed. Your answers so far were kept.",
                 title=localize(consultation.title, lang),
             )
         )
+
+
+def keyword_closed(consultation: Consultation, lang: str, *, not_yet: bool = False) -> str:
+    """Return the reply to a keyword whose consultation takes no answers: closed (by its
+    dates or by staff), or not open yet. One segment: without the title if it makes two."""
+    title = localize(consultation.title, lang)
+    with in_language(lang):
+        if not_yet:
+            text = _("%(title)s: this consultation is not open yet.", title=title)
+            short = _("This consultation is not open yet.")
+        else:
+            text = _("%(title)s: this consultation is closed.", title=title)
+            short = _("This consultation is closed.")
+    text = segments.plain(text)
+    return text if segments.measure(text).segments == 1 else short
 
 
 def invitation(consultation: Consultation, keyword: str, lang: str) -> str:

@@ -788,11 +788,13 @@ def test_a_consultation_closed_midway_ends_the_conversation(text, db) -> None:
     text("1")
     consultations.set_closed(db, "library-hours", True)
     assert text("2") == [
-        "Library opening hours is closed. Your answers so far were kept. Thank you."
+        "Library opening hours: this consultation is closed. Your answers so far were kept."
     ]
     [record] = sms_submissions(db)
     assert record["complete"] is False and record["answers"] == {"visits": "weekly"}
-    assert text("HOURS") == ["No consultation is open right now. Reply STOP to stop."]
+    # Its keyword now says it is closed; anything else gets the help, with nothing open.
+    assert text("HOURS") == ["Library opening hours: this consultation is closed."]
+    assert text("hello") == ["No consultation is open right now. Reply STOP to stop."]
 
 
 def test_a_new_version_midway_keeps_the_pinned_version(text, db, consultation) -> None:

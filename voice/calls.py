@@ -13,6 +13,13 @@ key (#), star (*) being the decimal point inside one; a multi-choice question ta
 key at a time, then #. `*` alone repeats the question; `#` alone skips an optional one;
 9 alone, where it does not answer the question, adds the number to the opt-out list.
 Text questions are skipped unless VOICE_RECORDINGS lets callers speak their answer.
+
+Skip logic: a question whose rule (`ask_if`) does not hold for the answers keyed so far
+is never said, and an answer to a question its rule no longer asks is dropped before
+the submission is stored. Whether a consultation takes calls is decided at the
+organisation's local time to the minute (closing at 17:00 takes no call, and no key,
+from 17:00): a call whose consultation closes, by its time or by staff, is told so at
+its next key and ends, its answers kept as an incomplete submission.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def handle(
     if stored is not None:
         log.info("voice.repeated_step", extra={"step": event.step})
         return str(stored["twiml"])
-    turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()))
+    turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()), local_time(now, config))
     reply = turn.run()
     twiml = render(reply, f"{action}?step={event.step + 1}")
     if turn.call_known:
@@ -153,6 +160,20 @@ def handle(
             [event.call_sid, event.step, twiml],
         )
     return twiml
+
+
+def local_time(now: datetime | None, config: VoiceConfig) -> datetime:
+    """Return the organisation's local time to the minute (naive) at `now`, an aware time,
+    or at this moment: when a consultation opens and closes is decided on it."""
+    if now is None:
+        return clock.local_now(config.timezone)
+    return now.astimezone(ZoneInfo(config.timezone)).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def asked_answers(consultation: Consultation, answers: dict[str, Any]) -> dict[str, Any]:
+    """Return `answers` without those to questions their rules no longer ask."""
+    asked = {question.id for question in consultation.asked(answers)}
+    return {key: value for key, value in answers.items() if key in asked}
 
 
 def unavailable(reason: str) -> str:
@@ -207,14 +228,19 @@ class _Turn:
     """One request's handling, inside the caller's write transaction."""
 
     def __init__(
-        self, db: sqlite_utils.Database, config: VoiceConfig, event: CallEvent, now: datetime
+        self,
+        db: sqlite_utils.Database,
+        config: VoiceConfig,
+        event: CallEvent,
+        now: datetime,
+        local: datetime,
     ) -> None:
         self.db = db
         self.config = config
         self.event = event
         self.now = now
         self.stamp = clock.to_text(now)
-        self.today = now.astimezone(ZoneInfo(config.timezone)).date()
+        self.local = local  # the local time to the minute: consultations open and close on it
         self.call = self._call_row()
         self.call_known = self.call is not None
         self.caller: Caller | None = None
@@ -228,11 +254,13 @@ class _Turn:
         if self.call["stage"] == "ended":
             return Reply(hangup=True)
         self.caller = identify_caller(self.db, self.event.caller, self.stamp)
-        consultation = self._consultation(self.call["consultation_id"])
-        if consultation is None:
-            return self._unavailable()
         if self.call["stage"] == "language":
+            consultation = self._consultation(self.call["consultation_id"])
+            if consultation is None:
+                return self._unavailable()
             return self.choose_language(consultation)
+        # Questions: `answer` ends a call whose consultation closed (by its time or by
+        # staff) in the caller's language, keeping the answers as an incomplete submission.
         self.session = self._session_of_call()
         if self.session is None:
             return self._end(Reply(hangup=True))
@@ -376,21 +404,26 @@ class _Turn:
     def _next(self, pinned: Consultation) -> Reply:
         session = self.session
         assert session is not None
+        # What hangs on a changed answer goes; `_ask` passes the questions not asked.
+        session.answers = asked_answers(pinned, session.answers)
         session.position += 1
         session.selected = []
         session.retries = 0
         return self._ask(pinned, Reply())
 
     def _ask(self, pinned: Consultation, reply: Reply) -> Reply:
-        """Say the question at the session's position (skipping what a phone cannot answer)."""
+        """Say the question at the session's position, passing those its rule does not ask
+        and those a phone cannot answer."""
         session = self.session
         assert session is not None
         lang = session.language
+        # A rule looks at an earlier question, answered (or passed) already: final.
+        asked = {question.id for question in pinned.asked(session.answers)}
         while session.position < len(pinned.questions):
             question = pinned.questions[session.position]
-            if question.type != "text" or self.config.recordings:
+            if question.id in asked and (question.type != "text" or self.config.recordings):
                 break
-            session.position += 1  # a text question cannot be typed on a keypad
+            session.position += 1  # not asked, or a text question without recordings
         self._save()
         if session.position >= len(pinned.questions):
             return self._end(reply.say(prompts.thanks(pinned, lang), lang), finish="complete")
@@ -465,7 +498,7 @@ class _Turn:
     def _consultation(self, consultation_id: str) -> Consultation | None:
         """Return the consultation a call answers, if it is open; else None."""
         if not consultation_id:
-            opened = consultations.open_now(self.db, self.today)
+            opened = consultations.open_now(self.db, self.local)
             return opened[0] if len(opened) == 1 else None
         try:
             consultation = consultations.get(self.db, consultation_id[:100])
@@ -478,7 +511,7 @@ class _Turn:
             current = consultations.get(self.db, consultation.id)
         except NotFound:
             return False
-        return consultations.is_accepting(self.db, current, self.today)
+        return consultations.is_accepting(self.db, current, self.local)
 
     def _pinned(self) -> Consultation:
         assert self.session is not None
@@ -618,18 +651,20 @@ def finish(
 ) -> dict[str, Any] | None:
     """End a session, recording its submission (complete only if every required answer is in)."""
     consultation = consultations.get(db, session.consultation_id, session.consultation_version)
+    # An answer its rule no longer asks is not kept; a question not asked is not missing.
+    answers = asked_answers(consultation, session.answers)
     complete = status == "complete" and all(
-        q.id in session.answers for q in consultation.questions if q.required
+        q.id in answers for q in consultation.asked(answers) if q.required
     )
     record = None
-    if complete or session.answers:
+    if complete or answers:
         try:
             record = submissions.record(
                 db,
                 consultation,
                 channel="voice",
                 language=session.language,
-                answers=session.answers,
+                answers=answers,
                 started_at=session.started_at,
                 submission_id=session.submission_id,
                 respondent=respondent,
@@ -646,7 +681,7 @@ def finish(
         extra={
             "session": session.id,
             "status": status,
-            "answers": len(session.answers),
+            "answers": len(answers),
             "complete": complete,
         },
     )
