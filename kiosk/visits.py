@@ -136,8 +136,7 @@ def set_answer(
         visit.answers.pop(question_id, None)
     else:
         visit.answers[question_id] = value
-    asked = {question.id for question in consultation.asked(visit.answers)}
-    visit.answers = {key: kept for key, kept in visit.answers.items() if key in asked}
+    visit.answers = consultation.only_asked(visit.answers)
     db.execute(
         "UPDATE kiosk_visits SET answers = ? WHERE token = ?",
         [json.dumps(visit.answers, ensure_ascii=False), visit.token],

@@ -31,7 +31,8 @@ def today(timezone: str = "UTC") -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
-def local_now(timezone: str = "UTC") -> datetime:
-    """Return the organisation's local time to the minute, without a zone (consultations
-    open and close at local times)."""
-    return datetime.now(ZoneInfo(timezone)).replace(tzinfo=None, second=0, microsecond=0)
+def local_now(timezone: str = "UTC", at: datetime | None = None) -> datetime:
+    """Return the organisation's local time to the minute, without a zone, now or at the
+    aware time `at` (consultations open and close at local times)."""
+    moment = datetime.now(ZoneInfo(timezone)) if at is None else at.astimezone(ZoneInfo(timezone))
+    return moment.replace(tzinfo=None, second=0, microsecond=0)

@@ -172,6 +172,12 @@ class Consultation:
             asked_ids.add(question.id)
         return tuple(asked)
 
+    def only_asked(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Return `answers` without those to questions the rules no longer ask (an earlier
+        answer changed): what is left passes validation's "not_asked" check."""
+        asked = {question.id for question in self.asked(answers)}
+        return {key: value for key, value in answers.items() if key in asked}
+
     def language(self, wanted: str | None) -> str:
         """Return `wanted` if this consultation offers it, else its first language."""
         return wanted if wanted in self.languages else self.languages[0]

@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -102,7 +101,7 @@ def handle(
     """Handle one inbound message inside the caller's write transaction (see group_commit)."""
     if not db.conn.in_transaction:
         raise RuntimeError("handle() must run inside a write transaction; use receive()")
-    local = local_time(now, config.timezone)
+    local = clock.local_now(config.timezone, now)
     now = _moment(now)
     cursor = db.execute(
         "INSERT OR IGNORE INTO sms_inbound (message_sid, received_at) VALUES (?, ?)",
@@ -125,21 +124,6 @@ def handle(
         outcome.replies = []
         outcome.withheld = verdict.reason
     return outcome
-
-
-def local_time(now: datetime | None, timezone: str) -> datetime:
-    """Return the organisation's local time to the minute (naive) at `now`, an aware time,
-    or at this moment: when a consultation opens and closes is decided on it."""
-    if now is None:
-        return clock.local_now(timezone)
-    return now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def asked_answers(consultation: Consultation, answers: dict[str, Any]) -> dict[str, Any]:
-    """Return `answers` without those to questions their rules no longer ask (an earlier
-    answer changed): what is left passes `validate_answers`' "not_asked" check."""
-    asked = {question.id for question in consultation.asked(answers)}
-    return {key: value for key, value in answers.items() if key in asked}
 
 
 def next_position(consultation: Consultation, answers: dict[str, Any], after: int) -> int:
@@ -339,7 +323,7 @@ class _Turn:
             return Outcome("hint", [f"{hint}\n{prompt}"])
         # Skip logic: what hangs on a changed answer goes, and the next question is the
         # next one its rule asks.
-        conversation.answers = asked_answers(consultation, conversation.answers)
+        conversation.answers = consultation.only_asked(conversation.answers)
         conversation.position = next_position(
             consultation, conversation.answers, conversation.position
         )
@@ -475,7 +459,7 @@ def _finish(
         db, conversation.consultation_id, conversation.consultation_version
     )
     # An answer its rule no longer asks (an earlier one changed) is not kept.
-    answers = asked_answers(consultation, conversation.answers)
+    answers = consultation.only_asked(conversation.answers)
     if complete or answers:
         # An incomplete conversation with no answer at all is not a submission.
         try:

@@ -342,7 +342,7 @@ class LocalClock:
         self.now = now
         self.zones: list[str] = []
 
-    def __call__(self, timezone: str = "UTC") -> datetime:
+    def __call__(self, timezone: str = "UTC", at: datetime | None = None) -> datetime:
         self.zones.append(timezone)
         return self.now
 

@@ -119,7 +119,7 @@ def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
 def local_time(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
     """The node's local time, to the minute, as the server (in this process) reads it."""
     now = {"value": datetime(2026, 12, 10, 16, 58)}
-    monkeypatch.setattr(clock, "local_now", lambda timezone="UTC": now["value"])
+    monkeypatch.setattr(clock, "local_now", lambda timezone="UTC", at=None: now["value"])
     return now
 
 

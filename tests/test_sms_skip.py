@@ -278,7 +278,7 @@ def test_the_total_only_shrinks_as_answers_come_in(consultation) -> None:
 )
 def test_answers_to_questions_no_longer_asked_are_dropped(consultation, given, kept) -> None:
     expected = given if kept is None else kept
-    assert conversations.asked_answers(consultation, given) == expected
+    assert consultation.only_asked(given) == expected
     assert answers.validate_answers(consultation, expected, complete=False) == expected
 
 
@@ -323,7 +323,7 @@ def test_a_changed_earlier_answer_drops_what_hung_on_it(
 def at(hour: int, minute: int, day: int = 1) -> Callable[..., datetime]:
     """A stand-in for `clock.local_now`: the organisation's local time, fixed."""
 
-    def local_now(timezone: str = "UTC") -> datetime:
+    def local_now(timezone: str = "UTC", at: datetime | None = None) -> datetime:
         return datetime(2026, 12, day, hour, minute)
 
     return local_now

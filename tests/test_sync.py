@@ -915,7 +915,7 @@ def test_an_offline_node_closes_what_it_pulled_at_its_closing_minute(
     kiosk = app.test_client()
     asked: list[str] = []
 
-    def local_now(timezone: str = "UTC") -> datetime:
+    def local_now(timezone: str = "UTC", at: datetime | None = None) -> datetime:
         asked.append(timezone)
         return now
 

@@ -30,7 +30,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 from twilio.twiml.voice_response import VoiceResponse
@@ -151,7 +150,8 @@ def handle(
     if stored is not None:
         log.info("voice.repeated_step", extra={"step": event.step})
         return str(stored["twiml"])
-    turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()), local_time(now, config))
+    local = clock.local_now(config.timezone, now)
+    turn = _Turn(db, config, event, now or clock.parse(clock.utcnow()), local)
     reply = turn.run()
     twiml = render(reply, f"{action}?step={event.step + 1}")
     if turn.call_known:
@@ -160,20 +160,6 @@ def handle(
             [event.call_sid, event.step, twiml],
         )
     return twiml
-
-
-def local_time(now: datetime | None, config: VoiceConfig) -> datetime:
-    """Return the organisation's local time to the minute (naive) at `now`, an aware time,
-    or at this moment: when a consultation opens and closes is decided on it."""
-    if now is None:
-        return clock.local_now(config.timezone)
-    return now.astimezone(ZoneInfo(config.timezone)).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def asked_answers(consultation: Consultation, answers: dict[str, Any]) -> dict[str, Any]:
-    """Return `answers` without those to questions their rules no longer ask."""
-    asked = {question.id for question in consultation.asked(answers)}
-    return {key: value for key, value in answers.items() if key in asked}
 
 
 def unavailable(reason: str) -> str:
@@ -405,7 +391,7 @@ class _Turn:
         session = self.session
         assert session is not None
         # What hangs on a changed answer goes; `_ask` passes the questions not asked.
-        session.answers = asked_answers(pinned, session.answers)
+        session.answers = pinned.only_asked(session.answers)
         session.position += 1
         session.selected = []
         session.retries = 0
@@ -652,7 +638,7 @@ def finish(
     """End a session, recording its submission (complete only if every required answer is in)."""
     consultation = consultations.get(db, session.consultation_id, session.consultation_version)
     # An answer its rule no longer asks is not kept; a question not asked is not missing.
-    answers = asked_answers(consultation, session.answers)
+    answers = consultation.only_asked(session.answers)
     complete = status == "complete" and all(
         q.id in answers for q in consultation.asked(answers) if q.required
     )
