@@ -277,14 +277,14 @@ class _FormReader:
         self.seen: dict[str, int] = {}  # the row of every name taken so far (questions, notes)
 
     def fail(self, where: str, message: str) -> ConsultationError:
-        return ConsultationError(f"{where}: {message}", source=self.name)
+        return ConsultationError(f"{where}: {message}" if where else message, source=self.name)
 
     # settings and languages
 
     def _settings_row(self) -> dict[str, Any]:
         sheet = self.sheets.get("settings")
         if sheet is None:
-            raise self.fail("workbook", "has no settings sheet: it needs form_id and form_title")
+            raise self.fail("", "has no settings sheet: it needs form_id and form_title")
         if len(sheet.rows) > 1:
             raise self.fail(
                 f"settings row {sheet.rows[1][0]}", "the settings sheet has one row of values"
@@ -378,7 +378,7 @@ class _FormReader:
     def _survey(self) -> _Sheet:
         survey = self.sheets.get("survey")
         if survey is None:
-            raise self.fail("workbook", "has no survey sheet: an XLSForm lists its questions there")
+            raise self.fail("", "has no survey sheet: an XLSForm lists its questions there")
         for required in ("type", "name"):
             if not any(_column(h).base == required for h in survey.headers if h):
                 raise self.fail("survey row 1", f"has no {required!r} column")
@@ -737,7 +737,8 @@ class _FormReader:
                     f" {names[source]}): a rule looks at an earlier question",
                 )
             raise self.fail(
-                where, f"relevant {relevant!r} looks at {source!r}, which is no earlier question"
+                where,
+                f"relevant {relevant!r} looks at {source!r}, which is not a question asked before this one",
             )
         if question.data["type"] not in ("choice", "multi", "yesno", "scale"):
             raise self.fail(
@@ -773,7 +774,8 @@ class _FormReader:
         form_id = self._setting("form_id") or self._setting("id_string")
         if not form_id:
             raise self.fail(
-                "settings", "form_id is empty: it is the consultation's id (letters, digits, - _)"
+                "settings",
+                "form_id is empty: it is the consultation's id (1-64 letters, digits, '-' or '_')",
             )
         if not _NAME.match(form_id):
             raise self.fail(
