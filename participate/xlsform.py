@@ -738,7 +738,8 @@ class _FormReader:
                 )
             raise self.fail(
                 where,
-                f"relevant {relevant!r} looks at {source!r}, which is not a question asked before this one",
+                f"relevant {relevant!r} looks at {source!r}, which is not a question asked"
+                " before this one",
             )
         if question.data["type"] not in ("choice", "multi", "yesno", "scale"):
             raise self.fail(
