@@ -122,6 +122,10 @@ _AND = re.compile(r"\s+and\s+")
 _PIPING = re.compile(r"\$\{[^}]*\}")
 
 
+# A row's cells by column name (`values`: by the column's meaning, without its language).
+_Cells = Mapping[str, Any]
+
+
 class _Definition(Protocol):
     """What `write` reads of a `consultations.Consultation`."""
 
@@ -240,7 +244,7 @@ def _column(header: str) -> _Column:
     if parts[0].lower() in ("bind", "body") and len(parts) > 1:
         parts = parts[1:]
     base = parts[0].lower().replace(" ", "_")
-    base = {"list_name": "list_name", "caption": "label", "relevance": "relevant"}.get(base, base)
+    base = {"caption": "label", "relevance": "relevant"}.get(base, base)
     return _Column(base, _language_code(parts[1]) if len(parts) == 2 else None, header)
 
 
@@ -258,7 +262,6 @@ class _Question:
     """A question read so far, with what a later `relevant` needs to know of it."""
 
     data: dict[str, Any]
-    row: int
     list_name: str = ""
     choice_names: list[str] = field(default_factory=list)
 
@@ -400,7 +403,9 @@ class _FormReader:
             texts[language] = _text(value)
         return texts
 
-    def translated(self, where: str, row: Mapping[str, Any], base: str, *, required: bool):
+    def translated(
+        self, where: str, row: Mapping[str, Any], base: str, *, required: bool
+    ) -> dict[str, str] | None:
         """Return a text in every language, refusing one missing in some language."""
         texts = self.texts(row, base)
         if not texts and not required:
@@ -420,31 +425,37 @@ class _FormReader:
 
     # choices
 
-    def _choice_lists(self) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-        """Return each choice list's choices, as (row, {id, text}), in the sheet's order."""
+    def _choice_lists(self) -> dict[str, list[tuple[int, _Cells]]]:
+        """Return the rows of each choice list, in the sheet's order (read when a question
+        uses the list: a list no question uses is no concern of Participate's)."""
         sheet = self.sheets.get("choices")
-        lists: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        if sheet is None:
-            return lists
-        for number, row in sheet.rows:
+        lists: dict[str, list[tuple[int, _Cells]]] = {}
+        for number, row in sheet.rows if sheet else ():
             values = {_column(h).base: v for h, v in row.items()}
             list_name = _text(values.get("list_name")).strip()
-            choice = _text(values.get("name")).strip()
-            where = f"choices row {number}" + (f" (list {list_name!r})" if list_name else "")
             if not list_name:
-                raise self.fail(where, "list_name is empty")
+                raise self.fail(f"choices row {number}", "list_name is empty")
+            lists.setdefault(list_name, []).append((number, row))
+        return lists
+
+    def _choices(self, list_name: str) -> list[dict[str, Any]]:
+        """Return a choice list's choices as {id, text}, refusing one with its row."""
+        choices: list[dict[str, Any]] = []
+        for number, row in self.choices[list_name]:
+            where = f"choices row {number} (list {list_name!r})"
+            choice = _text({_column(h).base: v for h, v in row.items()}.get("name")).strip()
             if not _NAME.match(choice):
                 raise self.fail(
                     where,
                     f"name {choice!r} is not one Participate can use: 1-64 letters, digits,"
                     " '-' or '_', starting with a letter or digit",
                 )
-            entries = lists.setdefault(list_name, [])
-            if any(entry["id"] == choice for _, entry in entries):
+            if any(c["id"] == choice for c in choices):
                 raise self.fail(where, f"choice {choice!r} is in this list twice")
-            text = self.translated(where, row, "label", required=True)
-            entries.append((number, {"id": choice, "text": text}))
-        return lists
+            choices.append(
+                {"id": choice, "text": self.translated(where, row, "label", required=True)}
+            )
+        return choices
 
     # the survey
 
@@ -495,7 +506,7 @@ class _FormReader:
             return
         if kind in _STRUCTURE_TYPES:
             raise self.fail(where, f"type {qtype!r}: {_STRUCTURE_TYPES[kind]}")
-        self._check_name(where, name, number)
+        self._check_name(where, name, number, is_id=kind != "note")
         for column, why in _UNSUPPORTED_COLUMNS.items():
             if _text(values.get(column)).strip():
                 raise self.fail(where, f"column {column!r}: {why}")
@@ -523,17 +534,17 @@ class _FormReader:
         help_text = self.translated(where, row, "hint", required=False)
         if help_text:
             question["help"] = help_text
-        entry = _Question(question, number, list_name.strip())
+        entry = _Question(question, list_name.strip())
         reader(self, where, values, row, entry)
         relevant = _text(values.get("relevant")).strip()
         if relevant:
             question["ask_if"] = self._rule(where, relevant, name, names)
         self.questions[name] = entry
 
-    def _check_name(self, where: str, name: str, number: int) -> None:
+    def _check_name(self, where: str, name: str, number: int, *, is_id: bool) -> None:
         if not name:
             raise self.fail(where, "name is empty")
-        if not _NAME.match(name):
+        if is_id and not _NAME.match(name):
             raise self.fail(
                 where,
                 f"name {name!r} is not one Participate can use: 1-64 letters, digits, '-' or"
@@ -561,7 +572,7 @@ class _FormReader:
 
     # each question type
 
-    def _select_one(self, where, values, row, entry: _Question) -> None:
+    def _select_one(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         choices = self._list(where, entry.list_name, "select_one")
         ids = [c["id"] for c in choices]
         self._no_constraint(where, values, "select_one")
@@ -572,7 +583,7 @@ class _FormReader:
         entry.data.update(type="choice", choices=choices)
         entry.choice_names = ids
 
-    def _select_multiple(self, where, values, row, entry: _Question) -> None:
+    def _select_multiple(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         choices = self._list(where, entry.list_name, "select_multiple")
         entry.data.update(type="multi", choices=choices)
         entry.choice_names = [c["id"] for c in choices]
@@ -596,35 +607,38 @@ class _FormReader:
             )
         if list_name not in self.choices:
             raise self.fail(where, f"choice list {list_name!r} is not on the choices sheet")
-        choices = [choice for _, choice in self.choices[list_name]]
+        choices = self._choices(list_name)
         if len(choices) < 2:
             raise self.fail(where, f"choice list {list_name!r} needs at least two choices")
         return choices
 
-    def _number(self, where, values, row, entry: _Question, *, integer: bool) -> None:
+    def _number(
+        self, where: str, values: _Cells, row: _Cells, entry: _Question, *, integer: bool
+    ) -> None:
         entry.data.update(type="number", integer=integer)
         bounds = self._bounds(where, values, ".", integer=integer)
         if "min" in bounds and "max" in bounds and bounds["max"] < bounds["min"]:
             raise self.fail(where, "constraint: the highest answer is below the lowest")
         entry.data.update(bounds)
 
-    def _integer(self, where, values, row, entry: _Question) -> None:
+    def _integer(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         self._number(where, values, row, entry, integer=True)
 
-    def _decimal(self, where, values, row, entry: _Question) -> None:
+    def _decimal(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         self._number(where, values, row, entry, integer=False)
 
-    def _text_question(self, where, values, row, entry: _Question) -> None:
+    def _text_question(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         bounds = self._bounds(where, values, "string-length(.)", integer=True, only="max")
         length = bounds.get("max", DEFAULT_TEXT_LENGTH)
         if not 1 <= length <= MAX_TEXT_LENGTH:
             raise self.fail(where, f"constraint: a text may be 1 to {MAX_TEXT_LENGTH} characters")
         entry.data.update(type="text", max_length=length)
 
-    def _range(self, where, values, row, entry: _Question) -> None:
+    def _range(self, where: str, values: _Cells, row: _Cells, entry: _Question) -> None:
         self._no_constraint(where, values, "range")
         parameters = dict(_RANGE_DEFAULTS)
-        for item in re.split(r"[\s;,]+", _text(values.get("parameters")).strip()):
+        written = re.sub(r"\s*=\s*", "=", _text(values.get("parameters")).strip())
+        for item in re.split(r"[\s;,]+", written):
             if not item:
                 continue
             key, _, number = item.partition("=")

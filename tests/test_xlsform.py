@@ -328,6 +328,19 @@ def test_required_reads_the_xlsform_spellings_and_defaults_to_optional(cell, req
     assert data["questions"][0]["required"] is required
 
 
+@pytest.mark.parametrize(
+    "parameters", ["start=2 end=6 step=1", "start=2;end=6", "start = 2, end = 6, step = 1"]
+)
+def test_range_parameters_in_the_ways_xlsform_writes_them(parameters: str) -> None:
+    data = xlsform.read(workbook(changed(survey__9__parameters=parameters)))
+    assert (data["questions"][4]["min"], data["questions"][4]["max"]) == (2, 6)
+
+
+def test_a_choice_list_no_question_uses_is_not_read() -> None:
+    sheets = changed(choices__11=["old list", "n'importe", None, None])
+    assert consultations.parse(xlsform.read(workbook(sheets))).id == "parc-jarry"
+
+
 def test_participate_settings_columns_give_keywords_dates_and_thanks() -> None:
     settings = [
         ["form_title", "form_title::French (fr)", "form_id", "default_language"]
