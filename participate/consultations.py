@@ -1,8 +1,9 @@
 """The consultation model: parse and check files, version them, keep every version in the store.
 
-A consultation file (YAML or JSON) is parsed into a `Consultation` whose `definition`
-is the canonical dict of the file; its `version` is a hash of that dict, so a file that
-only changes formatting keeps its version and any change of content makes a new one.
+A consultation file (YAML, JSON, or an XLSForm workbook that `participate.xlsform` reads)
+is parsed into a `Consultation` whose `definition` is the canonical dict of the file;
+its `version` is a hash of that dict, so a file that only changes formatting keeps its
+version and any change of content makes a new one.
 The question types are defined here and nowhere else; `participate.answers` validates
 answers against them.
 """
