@@ -97,6 +97,9 @@ _UNSUPPORTED_COLUMNS = {
 _TRUE = {"yes", "true", "true()", "1"}
 _FALSE = {"no", "false", "false()", "0", ""}
 _YES_NO_LIST = "yes_no"
+# The title in the other languages, as Participate writes it: pyxform takes `form_title`
+# in one language only, and fails on `form_title::French (fr)` (which `read` accepts).
+_TRANSLATED_TITLE = "translated_title"
 _YES_NO_LABELS = {"en": ("Yes", "No"), "fr": ("Oui", "Non")}
 # The range parameters pyxform takes by default.
 _RANGE_DEFAULTS = {"start": 1, "end": 10, "step": 1}
@@ -301,14 +304,14 @@ class _FormReader:
                 return _text(value).strip()
         return ""
 
-    def _settings_texts(self, base: str) -> dict[str, str]:
+    def _settings_texts(self, base: str, *aliases: str) -> dict[str, str]:
         """Return a settings text per language (`thanks::French (fr)`); a column without a
         language gives every language that lacks its own."""
         plain = ""
         texts: dict[str, str] = {}
         for header, value in self.settings.items():
             column = _column(header)
-            if column.base != base or not _text(value).strip():
+            if column.base not in (base, *aliases) or not _text(value).strip():
                 continue
             if column.language is None:
                 plain = _text(value)
@@ -800,7 +803,7 @@ class _FormReader:
         return form_id
 
     def _title(self) -> dict[str, str]:
-        title = self._settings_texts("form_title")
+        title = self._settings_texts("form_title", _TRANSLATED_TITLE)
         if not title:
             raise self.fail("settings", "form_title is empty: it is the consultation's title")
         return title
@@ -1127,7 +1130,7 @@ def _settings_row(definition: Mapping[str, Any], version: str) -> dict[str, Any]
     default = definition["languages"][0]
     row: dict[str, Any] = {
         "form_title": definition["title"][default],
-        **_texts("form_title", definition["title"]),
+        **_texts(_TRANSLATED_TITLE, {k: v for k, v in definition["title"].items() if k != default}),
         "form_id": definition["id"],
         "version": version,
         "default_language": _language_column("", default).removeprefix("::"),

@@ -287,6 +287,36 @@ def test_a_written_workbook_has_the_sheets_and_columns_kobotoolbox_reads() -> No
 
 
 @pytest.mark.parametrize(
+    ("raw", "form_id", "binds"),
+    [
+        (workbook(KOBO), "parc-jarry", ["relevant=\" /data/eclairage  = 'yes'\""]),
+        (xlsform.write(consultations.read_file(EXAMPLE)), "library-hours", []),
+        (
+            xlsform.write(consultations.parse(RULES, "rules")),
+            "all-types",
+            [
+                "relevant=\" /data/q_choice  = 'a'\"",
+                "relevant=\"selected( /data/q_multi , 'x') or selected( /data/q_multi , 'y')\"",
+                'constraint="count-selected(.) &gt;= 1 and count-selected(.) &lt;= 2"',
+            ],
+        ),
+    ],
+    ids=["kobo export", "example written", "rules written"],
+)
+def test_odks_converter_takes_the_workbooks_read_and_written_here(
+    raw: bytes, form_id: str, binds: list[str]
+) -> None:
+    from pyxform.xls2xform import convert
+
+    warnings: list[str] = []
+    xform = convert(xlsform=raw, warnings=warnings).xform
+    assert warnings == []
+    assert f'<data id="{form_id}"' in xform
+    for bind in binds:
+        assert bind in xform
+
+
+@pytest.mark.parametrize(
     ("relevant", "expected"),
     [
         ("${frequence} = 'weekly'", ["weekly"]),
