@@ -257,6 +257,53 @@ def test_a_written_workbook_reads_back_to_the_same_version(consultation) -> None
     assert again.definition == consultation.definition
 
 
+# Corners of the mapping: one language, a choice question named like the yes/no list
+# with yes and no for its choices, numbers XPath must not write with an exponent, a
+# closing time and every setting only Participate reads.
+CORNERS = {
+    "id": "corners",
+    "title": "Corners",
+    "languages": ["fr-CA"],
+    "intro": "Bonjour\nDeux lignes",
+    "thanks": "Merci !",
+    "keywords": {"fr-CA": ["COINS", "ANGLES"]},
+    "opens": "2026-11-01T09:30",
+    "closes": "2026-12-01",
+    "retention_days": 0,
+    "results_by_text": True,
+    "questions": [
+        {
+            "id": "yes_no",
+            "type": "choice",
+            "text": "Oui ou non ?",
+            "help": "Une aide",
+            "choices": [{"id": "yes", "text": "Oui"}, {"id": "no", "text": "Non"}],
+        },
+        {
+            "id": "yes_no_",
+            "type": "multi",
+            "text": "Plusieurs",
+            "min_choices": 2,
+            "choices": [
+                {"id": "a", "text": "A"},
+                {"id": "b", "text": "B"},
+                {"id": "c", "text": "C"},
+            ],
+            "ask_if": {"question": "yes_no", "equals": "no"},
+        },
+        {"id": "tiny", "type": "number", "min": 0.00001, "max": 1e6, "text": "Petit ?"},
+        {"id": "long", "type": "text", "max_length": 5000, "required": False, "text": "Long"},
+    ],
+}
+
+
+def test_corners_of_the_mapping_read_back_to_the_same_version() -> None:
+    consultation = consultations.parse(CORNERS, "corners")
+    again = consultations.parse(xlsform.read(xlsform.write(consultation)), "again.xlsx")
+    assert again.definition == consultation.definition
+    assert again.question("yes_no").type == "choice"
+
+
 def test_the_example_written_as_xlsform_loads_as_the_same_version(runner, tmp_path) -> None:
     db_path = tmp_path / "hub.db"
     assert runner.invoke(main, ["load", "--db", str(db_path), str(EXAMPLE)]).exit_code == 0
