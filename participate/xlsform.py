@@ -972,20 +972,41 @@ def write(consultation: _Definition) -> bytes:
     book = Workbook()
     survey = book.active
     survey.title = "survey"
-    _write_rows(survey, _survey_headers(questions, languages), _survey_rows(definition, lists))
+    source = definition["id"]
+    survey_headers = _survey_headers(questions, languages)
+    _write_rows(survey, survey_headers, _survey_rows(definition, lists), source)
     choice_headers = ["list_name", "name", *_columns("label", languages)]
-    _write_rows(book.create_sheet("choices"), choice_headers, _choice_rows(questions, lists))
+    _write_rows(
+        book.create_sheet("choices"), choice_headers, _choice_rows(questions, lists), source
+    )
     settings = _settings_row(definition, consultation.version)
-    _write_rows(book.create_sheet("settings"), list(settings), [settings])
+    _write_rows(book.create_sheet("settings"), list(settings), [settings], source)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _write_rows(sheet: Any, headers: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    sheet.append(headers)
-    for row in rows:
-        sheet.append([row.get(header) for header in headers])
+def _write_rows(
+    sheet: Any, headers: list[str], rows: Iterable[Mapping[str, Any]], source: str
+) -> None:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    for number, row in enumerate([dict(zip(headers, headers, strict=True)), *rows], start=1):
+        for column, header in enumerate(headers, start=1):
+            value = row.get(header)
+            if value is None:
+                continue
+            if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+                where = f"{sheet.title} row {number}, column {header!r}"
+                raise ConsultationError(
+                    f"cannot be written as an XLSForm: {where} has a control character,"
+                    " which a spreadsheet cannot hold",
+                    source=source,
+                )
+            cell = sheet.cell(row=number, column=column, value=value)
+            # A text that starts with "=" is text, not a formula to run when opened.
+            if isinstance(value, str):
+                cell.data_type = "s"
 
 
 def _language_column(base: str, language: str) -> str:

@@ -304,6 +304,29 @@ def test_corners_of_the_mapping_read_back_to_the_same_version() -> None:
     assert again.question("yes_no").type == "choice"
 
 
+def test_a_text_that_starts_with_an_equals_sign_is_written_as_text_not_a_formula() -> None:
+    from openpyxl import load_workbook
+
+    data = json.loads(json.dumps(CORNERS))
+    data["questions"][2]["text"] = '=HYPERLINK("http://example.org", "click")'
+    consultation = consultations.parse(data, "formula")
+    raw = xlsform.write(consultation)
+    cell = load_workbook(io.BytesIO(raw))["survey"]["C5"]
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://example.org", "click")', "s")
+    assert consultations.parse(xlsform.read(raw)).version == consultation.version
+
+
+def test_a_text_a_spreadsheet_cannot_hold_is_refused_by_name() -> None:
+    data = json.loads(json.dumps(CORNERS))
+    data["questions"][2]["text"] = "Sonnerie\x07"
+    with pytest.raises(ConsultationError) as caught:
+        xlsform.write(consultations.parse(data, "bell"))
+    assert str(caught.value) == (
+        "corners: cannot be written as an XLSForm: survey row 5, column 'label::French (fr-CA)'"
+        " has a control character, which a spreadsheet cannot hold"
+    )
+
+
 def test_the_example_written_as_xlsform_loads_as_the_same_version(runner, tmp_path) -> None:
     db_path = tmp_path / "hub.db"
     assert runner.invoke(main, ["load", "--db", str(db_path), str(EXAMPLE)]).exit_code == 0
