@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -175,6 +176,14 @@ class _Sheet:
 
 def _read_sheets(raw: bytes, name: str) -> dict[str, _Sheet]:
     """Return the survey, choices and settings sheets found in the workbook."""
+    # openpyxl warns of what it does not keep (data validation, conditional formatting,
+    # a missing default style): nothing an XLSForm's meaning depends on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _open_sheets(raw, name)
+
+
+def _open_sheets(raw: bytes, name: str) -> dict[str, _Sheet]:
     not_a_workbook = "is not an Excel workbook (.xlsx), so it cannot be read as an XLSForm"
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
@@ -503,6 +512,8 @@ class _FormReader:
         where = f"survey row {number}" + (f" (question {name!r})" if name else "")
         kind, _, list_name = qtype.partition(" ")
         kind = _TYPE_ALIASES.get(kind.lower(), kind.lower())
+        if not kind and not name and not self.texts(row, "label"):
+            return  # a row of notes in columns of the author's own
         if not kind:
             raise self.fail(where, "type is empty")
         if kind in METADATA_TYPES:

@@ -436,6 +436,11 @@ def test_range_parameters_in_the_ways_xlsform_writes_them(parameters: str) -> No
     assert (data["questions"][4]["min"], data["questions"][4]["max"]) == (2, 6)
 
 
+def test_a_row_with_only_the_authors_own_columns_is_skipped() -> None:
+    sheets = changed(survey__1=[*SURVEY_COLUMNS, "comments"], survey__12=[None] * 11 + ["todo"])
+    assert len(xlsform.read(workbook(sheets))["questions"]) == 7
+
+
 def test_a_choice_list_no_question_uses_is_not_read() -> None:
     sheets = changed(choices__11=["old list", "n'importe", None, None])
     assert consultations.parse(xlsform.read(workbook(sheets))).id == "parc-jarry"
@@ -625,6 +630,11 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
         "required as a condition",
         changed(survey__8__required="${eclairage} = 'yes'"),
         ["survey row 8", "required", "yes or no"],
+    ),
+    (
+        "a question without a type",
+        changed(survey__12=[None, None, "Forgotten?", "Oublié ?"]),
+        ["survey row 12", "type is empty"],
     ),
     (
         "a label that shows an earlier answer",
