@@ -658,6 +658,24 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
         changed(survey__1=[*SURVEY_COLUMNS[:3], "label::Klingon", *SURVEY_COLUMNS[4:]]),
         ["survey column 'label::Klingon'", "label::English (en)"],
     ),
+    (
+        "a plain label column beside translated ones, and no default language",
+        changed(
+            survey__1=["type", "name", "label", *SURVEY_COLUMNS[3:]],
+            settings__2=["Parc Jarry", "parc-jarry", "v1", None],
+        ),
+        ["survey column 'label'", "set default_language", "English (en)"],
+    ),
+    (
+        "a default language no label column is in",
+        changed(settings__2=["Parc Jarry", "parc-jarry", "v1", "Spanish (es)"]),
+        ["settings column 'default_language'", "no label column in it"],
+    ),
+    (
+        "a hint in one language only",
+        changed(**{"survey__6__hint::English (en)": "At night"}),
+        ["survey row 6 (question 'eclairage')", "hint is empty in French (fr)"],
+    ),
     ("not an xlsx at all", b"id: parc\ntitle: Parc\n", ["is not an Excel workbook (.xlsx)"]),
     ("a zip that is no workbook", _zip({"hello.txt": b"hi"}), ["is not an Excel workbook"]),
 ]
