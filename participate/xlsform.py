@@ -124,6 +124,9 @@ _BOUND = re.compile(
 )
 _AND = re.compile(r"\s+and\s+")
 _PIPING = re.compile(r"\$\{[^}]*\}")
+# A carriage return does not survive a sheet's XML (parsing makes it a line feed), so it
+# is written the way Excel writes one, as _x000D_, and read back.
+_CARRIAGE_RETURN = re.compile("_x000D_", re.IGNORECASE)
 
 
 # A row's cells by column name (`values`: by the column's meaning, without its language).
@@ -225,7 +228,11 @@ def _read_sheet(key: str, sheet: Any, name: str) -> _Sheet:
         if number == 1:
             headers = [_text(value).strip() for value in values]
             continue
-        row = {h: v for h, v in zip(headers, values, strict=False) if h and v is not None}
+        row = {
+            h: _CARRIAGE_RETURN.sub("\r", v) if isinstance(v, str) else v
+            for h, v in zip(headers, values, strict=False)
+            if h and v is not None
+        }
         if any(_text(value).strip() for value in row.values()):
             rows.append((number, row))
     return _Sheet(key, headers, rows)
@@ -1014,6 +1021,8 @@ def _write_rows(
                     " which a spreadsheet cannot hold",
                     source=source,
                 )
+            if isinstance(value, str):
+                value = value.replace("\r", "_x000D_")
             cell = sheet.cell(row=number, column=column, value=value)
             # A text that starts with "=" is text, not a formula to run when opened.
             if isinstance(value, str):

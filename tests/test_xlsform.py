@@ -259,7 +259,8 @@ def test_a_written_workbook_reads_back_to_the_same_version(consultation) -> None
 
 # Corners of the mapping: one language, a choice question named like the yes/no list
 # with yes and no for its choices, numbers XPath must not write with an exponent, a
-# closing time and every setting only Participate reads.
+# text with spaces around it and a carriage return (which a sheet's XML would turn
+# into a line feed), a closing time and every setting only Participate reads.
 CORNERS = {
     "id": "corners",
     "title": "Corners",
@@ -291,7 +292,13 @@ CORNERS = {
             ],
             "ask_if": {"question": "yes_no", "equals": "no"},
         },
-        {"id": "tiny", "type": "number", "min": 0.00001, "max": 1e6, "text": "Petit ?"},
+        {
+            "id": "tiny",
+            "type": "number",
+            "min": 0.00001,
+            "max": 1e6,
+            "text": " Petit ?\r\nVraiment petit\t😀 ",
+        },
         {"id": "long", "type": "text", "max_length": 5000, "required": False, "text": "Long"},
     ],
 }
