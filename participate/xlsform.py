@@ -124,9 +124,12 @@ _BOUND = re.compile(
 )
 _AND = re.compile(r"\s+and\s+")
 _PIPING = re.compile(r"\$\{[^}]*\}")
-# A carriage return does not survive a sheet's XML (parsing makes it a line feed), so it
-# is written the way Excel writes one, as _x000D_, and read back.
-_CARRIAGE_RETURN = re.compile("_x000D_", re.IGNORECASE)
+# Office's escape for a character in a cell's text (ECMA-376 ST_Xstring): _x000D_ is a
+# carriage return, which a sheet's XML would otherwise turn into a line feed, and
+# _x005F_ an underscore, to keep a text that happens to read "_x000D_" as it is.
+# openpyxl neither writes nor reads these escapes, so this module does, as Excel does.
+_OFFICE_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_ESCAPED_UNDERSCORE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 
 
 # A row's cells by column name (`values`: by the column's meaning, without its language).
@@ -229,7 +232,9 @@ def _read_sheet(key: str, sheet: Any, name: str) -> _Sheet:
             headers = [_text(value).strip() for value in values]
             continue
         row = {
-            h: _CARRIAGE_RETURN.sub("\r", v) if isinstance(v, str) else v
+            h: _OFFICE_ESCAPE.sub(lambda found: chr(int(found[1], 16)), v)
+            if isinstance(v, str)
+            else v
             for h, v in zip(headers, values, strict=False)
             if h and v is not None
         }
@@ -1022,7 +1027,7 @@ def _write_rows(
                     source=source,
                 )
             if isinstance(value, str):
-                value = value.replace("\r", "_x000D_")
+                value = _ESCAPED_UNDERSCORE.sub("_x005F_", value).replace("\r", "_x000D_")
             cell = sheet.cell(row=number, column=column, value=value)
             # A text that starts with "=" is text, not a formula to run when opened.
             if isinstance(value, str):

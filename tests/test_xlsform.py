@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from participate import consultations, store, xlsform
@@ -719,3 +721,108 @@ def test_a_workbook_that_unpacks_too_large_is_refused_unopened() -> None:
     assert len(bomb) < xlsform.MAX_BYTES
     with pytest.raises(ConsultationError, match="unpacks to .* bytes; the limit is"):
         xlsform.read(bomb, "bomb.xlsx")
+
+
+# Any text a consultation may hold: no control character a spreadsheet refuses, and a
+# few that are tricky in a workbook mixed in (an Office escape, a carriage return, a
+# leading "=", spaces around).
+_TEXT = st.text(
+    st.characters(
+        blacklist_categories=("Cs",),
+        blacklist_characters=[chr(c) for c in range(32) if chr(c) not in "\t\n\r"],
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda text: text.strip() and "${" not in text) | st.sampled_from(
+    ["_x000D_", "_x005F_x0041_", "a\r\nb", "=1+1", " x ", "« oui »"]
+)
+_CHOICE_ID = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,4}", fullmatch=True)
+
+
+@st.composite
+def _definitions(draw: st.DrawFn) -> dict[str, Any]:
+    """Draw a consultation definition of every question type, with skip rules."""
+    languages = draw(st.sampled_from([["en"], ["fr"], ["en", "fr"], ["fr-CA", "en"]]))
+
+    def text() -> dict[str, str]:
+        return {lang: draw(_TEXT) for lang in languages}
+
+    questions: list[dict[str, Any]] = []
+    for index in range(draw(st.integers(1, 5))):
+        qtype = draw(st.sampled_from(consultations.QUESTION_TYPES))
+        question: dict[str, Any] = {"id": f"q{index}", "type": qtype, "text": text()}
+        question["required"] = draw(st.booleans())
+        if draw(st.booleans()):
+            question["help"] = text()
+        question |= draw(_type_fields(qtype, languages))
+        sources = [q for q in questions if q["type"] in consultations.RULE_SOURCE_TYPES]
+        if sources and draw(st.booleans()):
+            source = draw(st.sampled_from(sources))
+            answers = _possible(source)
+            question["ask_if"] = {
+                "question": source["id"],
+                "in": draw(st.lists(st.sampled_from(answers), min_size=1, max_size=3, unique=True)),
+            }
+        questions.append(question)
+    definition = {"id": "drawn", "title": text(), "languages": languages, "questions": questions}
+    for optional in ("intro", "thanks"):
+        if draw(st.booleans()):
+            definition[optional] = text()
+    if draw(st.booleans()):
+        definition["keywords"] = {languages[-1]: ["PARC", "JARRY"]}
+    if draw(st.booleans()):
+        definition["closes"] = draw(st.sampled_from(["2026-12-01", "2026-12-01T17:00"]))
+    return definition
+
+
+@st.composite
+def _type_fields(draw: st.DrawFn, qtype: str, languages: list[str]) -> dict[str, Any]:
+    if qtype in ("choice", "multi"):
+        ids = draw(st.lists(_CHOICE_ID, min_size=2, max_size=4, unique=True))
+        fields: dict[str, Any] = {
+            "choices": [{"id": i, "text": {lang: draw(_TEXT) for lang in languages}} for i in ids]
+        }
+        if qtype == "multi":
+            low = draw(st.integers(0, len(ids)))
+            fields |= {"min_choices": low, "max_choices": draw(st.integers(max(low, 1), len(ids)))}
+        return fields
+    if qtype == "scale":
+        low = draw(st.integers(-5, 5))
+        fields = {"min": low, "max": draw(st.integers(low + 1, low + 10))}
+        if draw(st.booleans()):
+            fields["labels"] = {lang: [draw(_TEXT), draw(_TEXT)] for lang in languages}
+        return fields
+    if qtype == "number":
+        integer = draw(st.booleans())
+        number = (
+            st.integers(-1000, 1000)
+            if integer
+            else st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
+        )
+        low, high = sorted(draw(st.lists(number, min_size=2, max_size=2)))
+        fields = {"integer": integer}
+        fields |= {"min": low} if draw(st.booleans()) else {}
+        fields |= {"max": high} if draw(st.booleans()) else {}
+        return fields
+    if qtype == "text":
+        return {"max_length": draw(st.integers(1, 5000))}
+    return {}
+
+
+def _possible(question: dict[str, Any]) -> list[Any]:
+    if question["type"] in ("choice", "multi"):
+        return [choice["id"] for choice in question["choices"]]
+    if question["type"] == "yesno":
+        return [True, False]
+    return list(range(question["min"], question["max"] + 1))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_definitions())
+def test_any_consultation_written_as_xlsform_reads_back_to_the_same_version(
+    definition: dict[str, Any],
+) -> None:
+    consultation = consultations.parse(definition, "drawn")
+    again = consultations.parse(xlsform.read(xlsform.write(consultation)), "drawn.xlsx")
+    assert again.definition == consultation.definition
+    assert again.version == consultation.version
