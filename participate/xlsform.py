@@ -13,6 +13,7 @@ here would make an import cycle.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -260,16 +261,16 @@ class _Column:
 
     base: str
     language: str | None  # the code; None for a column without a language part
-    header: str
 
 
+@functools.lru_cache(maxsize=512)
 def _column(header: str) -> _Column:
     parts = [part.strip() for part in header.split("::")]
     if parts[0].lower() in ("bind", "body") and len(parts) > 1:
         parts = parts[1:]
     base = parts[0].lower().replace(" ", "_")
     base = {"caption": "label", "relevance": "relevant"}.get(base, base)
-    return _Column(base, _language_code(parts[1]) if len(parts) == 2 else None, header)
+    return _Column(base, _language_code(parts[1]) if len(parts) == 2 else None)
 
 
 def _language_code(label: str) -> str:
