@@ -34,7 +34,7 @@ def main(log_level: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @friendly_errors
 def load(db_path: Path, files: tuple[Path, ...]) -> None:
-    """Load or update consultations from YAML or JSON FILES (all or nothing).
+    """Load or update consultations from YAML, JSON or XLSForm (.xlsx) FILES (all or nothing).
 
     A file whose content changed becomes a new version; earlier versions are kept, so
     answers given under them stay valid. A hub publishes what it loads to its nodes. A

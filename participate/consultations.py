@@ -1,8 +1,9 @@
 """The consultation model: parse and check files, version them, keep every version in the store.
 
-A consultation file (YAML or JSON) is parsed into a `Consultation` whose `definition`
-is the canonical dict of the file; its `version` is a hash of that dict, so a file that
-only changes formatting keeps its version and any change of content makes a new one.
+A consultation file (YAML, JSON, or an XLSForm workbook that `participate.xlsform` reads)
+is parsed into a `Consultation` whose `definition` is the canonical dict of the file;
+its `version` is a hash of that dict, so a file that only changes formatting keeps its
+version and any change of content makes a new one.
 The question types are defined here and nowhere else; `participate.answers` validates
 answers against them.
 """
@@ -21,7 +22,7 @@ from typing import Any
 import sqlite_utils
 import yaml
 
-from participate import clock, store
+from participate import clock, store, xlsform
 from participate.errors import ConsultationError, NotFound
 from participate.keywords import RESERVED_WORDS, normalize
 
@@ -707,7 +708,7 @@ def from_definition(definition: Mapping[str, Any], source: str = "<store>") -> C
 
 
 def read_file(path: str | Path) -> Consultation:
-    """Read and check one YAML or JSON consultation file."""
+    """Read and check one consultation file: YAML, JSON or an XLSForm workbook (.xlsx)."""
     path = Path(path)
     source = str(path)
     try:
@@ -716,23 +717,34 @@ def read_file(path: str | Path) -> Consultation:
             raise ConsultationError(
                 f"is {size} bytes; the limit is {MAX_FILE_BYTES}", source=source
             )
-        raw_text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConsultationError("no such file", source=source) from None
-    except UnicodeDecodeError as exc:
-        raise ConsultationError(f"is not UTF-8 text ({exc.reason})", source=source) from None
     except OSError as exc:
         raise ConsultationError(f"cannot be read ({exc.strerror})", source=source) from None
-    suffix = path.suffix.lower()
+    return parse(_read_definition(raw, path.suffix.lower(), source), source)
+
+
+def _read_definition(raw: bytes, suffix: str, source: str) -> Any:
+    """Decode a file's bytes into a definition, by the reader its suffix names."""
+    if suffix == ".xlsx":
+        return xlsform.read(raw, source)
+    if suffix == ".xls":
+        raise ConsultationError(
+            "is an old Excel .xls file: save it as an Excel Workbook (.xlsx)", source=source
+        )
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ConsultationError("must end in .yaml, .yml, .json or .xlsx", source=source)
+    try:
+        raw_text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConsultationError(f"is not UTF-8 text ({exc.reason})", source=source) from None
     try:
         if suffix == ".json":
             _check_json_nesting(raw_text, source)
-            data = json.loads(raw_text)
-        elif suffix in (".yaml", ".yml"):
-            _check_yaml_nesting(raw_text, source)
-            data = yaml.safe_load(raw_text)
-        else:
-            raise ConsultationError("must end in .yaml, .yml or .json", source=source)
+            return json.loads(raw_text)
+        _check_yaml_nesting(raw_text, source)
+        return yaml.safe_load(raw_text)
     except json.JSONDecodeError as exc:
         raise ConsultationError(
             f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source=source
@@ -742,7 +754,6 @@ def read_file(path: str | Path) -> Consultation:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConsultationError(f"is not valid YAML{where}: {problem}", source=source) from None
-    return parse(data, source)
 
 
 _TOO_DEEP = (
