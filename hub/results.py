@@ -530,10 +530,10 @@ def rule_text(
 def base_text(result: QuestionResult) -> str:
     """Say who a question with a rule was put to, and what its percentages are of."""
     return ngettext(
-        "%(num)d person was asked this question, %(not_asked)d were not;"
-        " the percentages are of the %(answered)d who answered.",
-        "%(num)d people were asked this question, %(not_asked)d were not;"
-        " the percentages are of the %(answered)d who answered.",
+        "%(num)d person was asked this question (not asked: %(not_asked)d);"
+        " the percentages are of those who answered (%(answered)d).",
+        "%(num)d people were asked this question (not asked: %(not_asked)d);"
+        " the percentages are of those who answered (%(answered)d).",
         result.asked,
         not_asked=result.not_asked,
         answered=result.answered,
