@@ -258,7 +258,7 @@ def test_the_results_page_says_who_was_asked_in_both_languages(app: Flask, ruled
     assert (
         f"Posée seulement si la réponse à «{NBSP}À quelle fréquence prenez-vous l’autobus ?{NBSP}»"
         f" est l’une de celles-ci{NBSP}: Chaque jour, Chaque semaine."
-        f" 3 personnes ont reçu cette question (non posée{NBSP}: 2){NBSP}; les pourcentages"
+        f" 3 personnes ont reçu cette question (non posée{NBSP}: 2); les pourcentages"
         " portent sur les personnes qui ont répondu (2)."
     ) in french
     assert "Non posée" in french
