@@ -191,7 +191,7 @@ class _Pairs:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        self.versions: dict[tuple[str, str], Consultation | None] = {}
+        self.versions: dict[tuple[str, str], _Version] = {}
         self.known: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
 
     def __call__(self, consultation_id: str, version: str, answers: Any) -> tuple:
@@ -202,19 +202,29 @@ class _Pairs:
         if pairs is None:
             if len(self.known) >= self.LIMIT:
                 self.known.clear()
-            if key[:2] not in self.versions:
-                self.versions[key[:2]] = _version(self.db, consultation_id, version)
-            consultation = self.versions[key[:2]]
-            pairs = self.known[key] = tuple(_values(json.loads(answers), consultation))
+            found = self.versions.get(key[:2])
+            if found is None:
+                found = self.versions[key[:2]] = _Version(
+                    _version(self.db, consultation_id, version)
+                )
+            pairs = self.known[key] = tuple(_values(json.loads(answers), found))
         return pairs
 
 
-def _values(
-    answers: Mapping[str, Any], consultation: Consultation | None
-) -> Iterator[tuple[str, str]]:
+class _Version:
+    """What counting needs of one consultation version, worked out once."""
+
+    def __init__(self, consultation: Consultation | None) -> None:
+        questions = consultation.questions if consultation else ()
+        self.consultation = consultation
+        self.types = {question.id: question.type for question in questions}
+        self.ruled = tuple(question.id for question in questions if question.ask_if)
+
+
+def _values(answers: Mapping[str, Any], version: _Version) -> Iterator[tuple[str, str]]:
     """Yield the (question, value) pairs one submission counts in."""
     yield ALL, ALL
-    types = {q.id: q.type for q in consultation.questions} if consultation else {}
+    types = version.types
     for question_id, value in answers.items():
         yield question_id, ALL
         kind = types.get(question_id)
@@ -225,11 +235,11 @@ def _values(
                 yield question_id, json.dumps(choice, ensure_ascii=False)
         else:
             yield question_id, json.dumps(value, ensure_ascii=False)
-    if consultation is not None and any(q.ask_if for q in consultation.questions):
-        asked = {question.id for question in consultation.asked(answers)}
-        for question in consultation.questions:
-            if question.ask_if is not None and question.id not in asked:
-                yield question.id, NOT_ASKED
+    if version.ruled and version.consultation is not None:
+        asked = {question.id for question in version.consultation.asked(answers)}
+        for question_id in version.ruled:
+            if question_id not in asked:
+                yield question_id, NOT_ASKED
 
 
 def _version(db: sqlite_utils.Database, consultation_id: str, version: str) -> Consultation | None:
