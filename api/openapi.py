@@ -62,6 +62,12 @@ SUBMISSION = {
         "answers": {"type": "object", "additionalProperties": True},
         "complete": {"type": "boolean"},
         "hidden": {"type": "boolean"},
+        "not_asked": {
+            "type": "array",
+            "items": _STRING,
+            "description": "Questions its version's rules (ask_if) did not put to this"
+            " person; a question in neither `answers` nor here was left blank.",
+        },
     },
 }
 

@@ -2,7 +2,8 @@
 language or device, with counts and row percentages, on the results page and as CSV.
 
 Counted over the same submissions as the rest of the results page (`Filters`); a
-submission counts in a table when it answered both (the base is shown).
+submission counts in a table when it answered both (the base is shown), so people a
+question's rule left unasked are never in its table; the page says when that is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from participate.consultations import Consultation, Question, localize
 
 from . import labels
 from .errors import FilterError
-from .results import Filters, yes_no_label
+from .results import Filters, rule_text, yes_no_label
 
 QUESTION_TYPES = ("choice", "yesno", "scale")
 METADATA = ("channel", "language", "device")
@@ -34,6 +35,7 @@ class Dimension:
     sql: str
     params: tuple[Any, ...] = ()
     values: tuple[tuple[Any, str], ...] = ()  # known values and their labels, in order
+    rule: str = ""  # a question asked only of some: when (results.rule_text)
 
 
 @dataclass
@@ -85,6 +87,7 @@ def dimensions(consultation: Consultation, language: str) -> list[Dimension]:
             "json_extract(s.answers, ?)",
             (f'$."{question.id}"',),
             _question_values(question, language),
+            rule_text(consultation, question, language),
         )
         for question in consultation.questions
         if question.type in QUESTION_TYPES

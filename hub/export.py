@@ -18,6 +18,12 @@ Formats (docs/spec.md, "Exports"):
   "codebook" sheet.
 - json: {"consultation": {id, current_version, versions: {version: definition}},
   "submissions": [records]}; jsonl: one record a line. Records hold choice ids, not labels.
+
+Skip logic: a question whose rule (`ask_if`) did not hold for a submission, in the
+version it answered, was not asked. Its cells read NOT_ASKED ("not asked") in CSV and
+XLSX, where a question asked and left blank is an empty cell; a record lists such
+questions in `not_asked` (its `answers` hold neither). SQLite decides it row by row from
+the rules of each version (`_asked_sql`), as `Consultation.asked` does in Python.
 """
 
 from __future__ import annotations
@@ -38,10 +44,11 @@ from flask_babel import lazy_gettext as _l
 from participate import clock, consultations
 from participate.consultations import Consultation, Question, localize
 from participate.submissions import respondent_sql
+from participate.tallies import NOT_ASKED
 
 from . import days
 from .errors import ExportError
-from .results import Filters, yes_no_label
+from .results import Filters, rule_text, yes_no_label
 
 FORMATS = ("csv", "xlsx", "json", "jsonl")
 MEDIA_TYPES = {
@@ -70,18 +77,21 @@ def neutralize(value: Any) -> Any:
 def _safe_sql(expression: str) -> str:
     """Wrap a SQL expression so a text result that starts a formula gets a leading '.
 
-    The expression is repeated rather than put in a subquery: a correlated subquery per
-    cell costs far more, and SQLite reuses the parsed JSON a repeated json_extract reads.
-    An expression with parameters needs them repeated SAFE_REPEATS times.
+    A text that reads exactly NOT_ASKED gets one too, so an answer can never pass for
+    the "not asked" marker. The expression is repeated rather than put in a subquery: a
+    correlated subquery per cell costs far more, and SQLite reuses the parsed JSON a
+    repeated json_extract reads. An expression with parameters needs them repeated
+    SAFE_REPEATS times.
     """
     e = expression
     return (
         f"(CASE WHEN typeof({e}) = 'text' AND (unicode({e}) IN ({_FORMULA_CODES})"
-        f" OR (unicode({e}) IS NULL AND {e} != '')) THEN '''' || {e} ELSE {e} END)"
+        f" OR (unicode({e}) IS NULL AND {e} != '') OR {e} = '{NOT_ASKED}')"
+        f" THEN '''' || {e} ELSE {e} END)"
     )
 
 
-SAFE_REPEATS = 6  # how many times _safe_sql writes its expression
+SAFE_REPEATS = 7  # how many times _safe_sql writes its expression
 # Metadata a node or an SMS could shape; the rest is checked or made by the store
 # (consultation ids and versions, channel, language, numbers).
 _FREE_TEXT_METADATA = {"id", "device_id", "started_at", "submitted_at", "received_at"}
@@ -129,6 +139,8 @@ class ExportPlan:
     params: list[Any]
     language: str
     options: ExportOptions
+    # SQL giving the JSON array of the questions a submission was not asked (no parameters).
+    not_asked_sql: str = "json_array()"
 
     @property
     def header(self) -> list[str]:
@@ -169,7 +181,8 @@ class ExportPlan:
         self, *, after: tuple[str, str] | None = None, limit: int | None = None, offset: int = 0
     ) -> tuple[str, list[Any]]:
         """Return the SQL (and parameters) giving one JSON record a submission."""
-        return self.select_query(_RECORD_JSON, after=after, limit=limit, offset=offset)
+        record = _RECORD_JSON[:-1] + f", 'not_asked', {self.not_asked_sql})"
+        return self.select_query(record, after=after, limit=limit, offset=offset)
 
     def select_query(
         self,
@@ -210,7 +223,8 @@ class ExportPlan:
 
 
 # One submission as the SPEC's record, made by SQLite: the json and jsonl exports, the
-# read API and the OData feed all shape records with it.
+# read API and the OData feed all shape records with it (the exports and the read API
+# add `not_asked`, from the plan).
 _RECORD_JSON = (
     "json_object('id', s.id, 'consultation_id', s.consultation_id,"
     " 'consultation_version', s.consultation_version, 'channel', s.channel,"
@@ -279,8 +293,89 @@ def plan_export(
         for name, sql, _ in METADATA_COLUMNS
     ]
     for question in questions:
-        columns.extend(_question_columns(question, options.labels, language))
-    return ExportPlan(current, versions, questions, columns, where, params, language, options)
+        not_asked = _not_asked_sql(versions, question.id)
+        for column in _question_columns(question, options.labels, language):
+            if not_asked:
+                column.sql = f"(CASE WHEN {not_asked} THEN '{NOT_ASKED}' ELSE {column.sql} END)"
+            columns.append(column)
+    return ExportPlan(
+        current,
+        versions,
+        questions,
+        columns,
+        where,
+        params,
+        language,
+        options,
+        _not_asked_list_sql(versions, questions),
+    )
+
+
+# --- skip logic ----------------------------------------------------------------------
+
+
+def _literal(value: Any) -> str:
+    """Return a rule's value as a SQL literal compared with json_extract's result.
+
+    Yes/no answers come out of json_extract as 1 and 0 (and Python's True == 1 agrees);
+    numbers as numbers; choice ids as text.
+    """
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _answer_sql(question_id: str) -> str:
+    return "json_extract(s.answers, " + _literal(f'$."{question_id}"') + ")"
+
+
+def _asked_sql(version: Consultation, question: Question) -> str:
+    """Return SQL that is 1 when `question` was put to the submission, 0 when not: its
+    rule holds and the question the rule reads was itself asked (`Consultation.asked`)."""
+    rule = question.ask_if
+    if rule is None:
+        return "1"
+    source = version.question(rule.question)
+    position = {q.id: n for n, q in enumerate(version.questions)}
+    if source is None or position[source.id] >= position[question.id]:
+        return "0"  # as `asked` has it: a rule on a question not put before never holds
+    answer = _answer_sql(source.id)
+    if source.type == "multi":
+        # The array's JSON text holds '"id"' exactly when that id was chosen.
+        tests = [f"instr({answer}, {_literal(json.dumps(v))}) > 0" for v in rule.values]
+        match = " OR ".join(tests) or "0"
+    else:
+        match = f"{answer} IN ({', '.join(_literal(v) for v in rule.values)})"
+    return f"(coalesce({match}, 0) AND {_asked_sql(version, source)})"
+
+
+def _not_asked_sql(versions: list[Consultation], question_id: str) -> str:
+    """Return SQL true when the submission's version has a rule for the question and it
+    did not hold ('' when no version has one): the cell then reads NOT_ASKED."""
+    cases = []
+    for version in versions:
+        question = version.question(question_id)
+        if question is not None and question.ask_if is not None:
+            asked = _asked_sql(version, question)
+            cases.append(f"WHEN {_literal(version.version)} THEN NOT {asked}")
+    if not cases:
+        return ""
+    return f"(CASE s.consultation_version {' '.join(cases)} ELSE 0 END)"
+
+
+def _not_asked_list_sql(versions: list[Consultation], questions: list[Question]) -> str:
+    """Return SQL giving a record's `not_asked`: the JSON array of the ids of the questions
+    it was not asked, in the export's question order (ids need no escaping)."""
+    parts = []
+    for question in questions:
+        condition = _not_asked_sql(versions, question.id)
+        if condition:
+            parts.append(f"""(CASE WHEN {condition} THEN '"{question.id}",' ELSE '' END)""")
+    if not parts:
+        return "json_array()"
+    return f"json('[' || rtrim({' || '.join(parts)}, ',') || ']')"
 
 
 def merged_questions(current: Consultation, versions: list[Consultation]) -> list[Question]:
@@ -374,30 +469,79 @@ def codebook_rows(plan: ExportPlan) -> Iterator[list[Any]]:
     languages: list[str] = []
     for version in plan.versions:
         languages += [lang for lang in version.languages if lang not in languages]
-    yield ["column", "question", "type", "choice", "required", "versions"] + [
+    yield ["column", "question", "type", "choice", "required", "versions", "asked_if"] + [
         f"text_{lang}" for lang in languages
     ]
     for name, _sql, description in METADATA_COLUMNS:
-        yield [name, "", "metadata", "", "", ""] + [
+        yield [name, "", "metadata", "", "", "", ""] + [
             _in_language(description, lang) for lang in languages
         ]
     for question in plan.questions:
         versions = " ".join(v.version for v in plan.versions if v.question(question.id) is not None)
         texts = [question.text.get(lang, "") for lang in languages]
         column = "" if question.type == "multi" else question.id
-        yield [column, question.id, question.type, "", int(question.required), versions] + texts
+        yield [
+            column,
+            question.id,
+            question.type,
+            "",
+            int(question.required),
+            versions,
+            _asked_if(plan, question.id),
+        ] + texts
         for choice in question.choices:
             column = f"{question.id}.{choice.id}" if question.type == "multi" else question.id
-            yield [column, question.id, question.type, choice.id, "", ""] + [
+            yield [column, question.id, question.type, choice.id, "", "", ""] + [
                 choice.text.get(lang, "") for lang in languages
             ]
         if question.type == "scale" and question.labels:
             for index, end in enumerate(("min", "max")):
                 point = question.min if end == "min" else question.max
-                yield [question.id, question.id, question.type, f"{point:g}", "", ""] + [
+                yield [question.id, question.id, question.type, f"{point:g}", "", "", ""] + [
                     question.labels[lang][index] if lang in question.labels else ""
                     for lang in languages
                 ]
+    # What an answer cell holds when there is no answer, in every question's column.
+    for code, meaning in MISSING_CODES:
+        yield ["", "", "missing", code, "", "", ""] + [
+            _in_language(meaning, lang) for lang in languages
+        ]
+
+
+MISSING_CODES = (
+    (
+        "",
+        _l(
+            "An empty answer cell: the question was asked and left blank, or the person"
+            " stopped before it (or the version answered did not have it)"
+        ),
+    ),
+    (
+        NOT_ASKED,
+        _l(
+            "The question was not asked: its rule (asked_if) did not hold for this"
+            " submission's earlier answers"
+        ),
+    ),
+)
+
+
+def _asked_if(plan: ExportPlan, question_id: str) -> str:
+    """Return when a question is asked, in words with ids in the export's language ('' when
+    always): the newest version's rule, then any older version's that differs."""
+    having = [v for v in reversed(plan.versions) if v.question(question_id) is not None]
+    if not any(v.question(question_id).ask_if for v in having):  # type: ignore[union-attr]
+        return ""
+    said: list[str] = []
+    with force_locale(plan.language):
+        for version in having:
+            question = version.question(question_id)
+            assert question is not None
+            text = rule_text(version, question, plan.language, labels=False)
+            text = text or _("Asked of everyone.")
+            if text not in said:
+                said.append(text)
+    return " / ".join(said)
 
 
 def codebook_csv(plan: ExportPlan) -> str:

@@ -33,6 +33,8 @@ class QuestionReport:
     mean: float | None
     rows: dict[str, list[tuple[str, int, float]]]  # by language: (label, count, share)
     quotes: list[dict[str, Any]] = field(default_factory=list)
+    not_asked: int = 0
+    rule: str = ""  # when it is asked, if it has a rule (the interface language's words)
 
 
 @dataclass
@@ -98,11 +100,13 @@ def build(
                 id=question.id,
                 kind=result.kind,
                 text={lang: localize(question.text, lang) for lang in languages},
-                asked=result.answered + result.skipped,
+                asked=result.asked,
                 answered=result.answered,
                 mean=result.mean,
                 rows={lang: _rows(tallied[lang][number - 1]) for lang in languages},
                 quotes=chosen.get(question.id, []),
+                not_asked=result.not_asked,
+                rule=results.rule_text(consultation, question, languages[0]),
             )
         )
     by_channel, by_language = {}, {}
@@ -123,9 +127,21 @@ def build(
 
 
 def base_text(question: QuestionReport) -> str:
-    """Return a question's base in the current language: "asked of 812, answered by 790"."""
-    return _(
-        "asked of %(asked)d, answered by %(answered)d",
-        asked=question.asked,
-        answered=question.answered,
+    """Return a question's base in the current language: "asked of 812, answered by 790",
+    and for a question with a rule, when it was asked and of how many it was not."""
+    if not question.rule:
+        return _(
+            "asked of %(asked)d, answered by %(answered)d",
+            asked=question.asked,
+            answered=question.answered,
+        )
+    return (
+        question.rule
+        + " "
+        + _(
+            "Asked of %(asked)d, answered by %(answered)d, not asked of %(not_asked)d.",
+            asked=question.asked,
+            answered=question.answered,
+            not_asked=question.not_asked,
+        )
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from participate import submissions, tallies
 from participate.consultations import Consultation, Question, localize
@@ -322,10 +323,16 @@ class QuestionResult:
     question: Question
     kind: str  # "bars", "histogram" or "text"
     answered: int
-    skipped: int
+    skipped: int  # asked and left blank (or not reached)
+    not_asked: int = 0  # its rule (`ask_if`) did not hold: never put to them
     bars: list[Bar] = field(default_factory=list)
     texts: list[dict[str, Any]] = field(default_factory=list)
     mean: float | None = None
+
+    @property
+    def asked(self) -> int:
+        """Return the base: the submissions this question was put to (answered or not)."""
+        return self.answered + self.skipped
 
 
 def _path(question_id: str) -> str:
@@ -334,18 +341,22 @@ def _path(question_id: str) -> str:
 
 @dataclass
 class AnswerCounts:
-    """How many submissions match, how many answered each question, and each value's count."""
+    """How many submissions match, how many answered each question (or were not asked
+    it, by its rule), and each value's count."""
 
     total: int = 0
     answered: Counter[str] = field(default_factory=Counter)
+    not_asked: Counter[str] = field(default_factory=Counter)
     values: dict[str, Counter[Any]] = field(default_factory=dict)
 
     def add(self, question_id: str, value: str, count: int) -> None:
-        """Count one tally row: the submission (''), an answered question, or a value."""
+        """Count one tally row: the submission (''), an answered question, not asked, a value."""
         if not question_id:
             self.total += count
         elif not value:
             self.answered[question_id] += count
+        elif value == tallies.NOT_ASKED:
+            self.not_asked[question_id] += count
         else:
             self.values.setdefault(question_id, Counter())[json.loads(value)] += count
 
@@ -388,7 +399,9 @@ def question_results(
     results = []
     for question in consultation.questions:
         answered = counts.answered.get(question.id, 0)
-        result = QuestionResult(question, "bars", answered, counts.total - answered)
+        not_asked = counts.not_asked.get(question.id, 0)
+        skipped = max(counts.total - not_asked - answered, 0)
+        result = QuestionResult(question, "bars", answered, skipped, not_asked)
         values = counts.values.get(question.id, Counter())
         if question.type == "text":
             search = (text_search or {}).get(question.id, "")
@@ -461,6 +474,70 @@ def _mean(counts: Mapping[Any, int]) -> float | None:
     if not n:
         return None
     return sum(float(value) * count for value, count in counts.items()) / n
+
+
+def rule_values(
+    consultation: Consultation, question: Question, language: str, *, labels: bool = True
+) -> list[str]:
+    """Return the answers to the earlier question that get `question` asked, as words.
+
+    Choice and yes/no answers are labels in `language` (ids with `labels=False`, as the
+    exports' cells hold them); numbers are written as numbers.
+    """
+    rule = question.ask_if
+    if rule is None:
+        return []
+    source = consultation.question(rule.question)
+    choices = {c.id: c for c in source.choices} if source else {}
+    words = []
+    for value in rule.values:
+        if source is not None and source.type == "yesno":
+            yes_no = yes_no_label(bool(value), language) if labels else "yes" if value else "no"
+            words.append(yes_no)
+        elif labels and value in choices:
+            words.append(localize(choices[value].text, language))
+        elif isinstance(value, float):
+            words.append(f"{value:g}")
+        else:
+            words.append(str(value))
+    return words
+
+
+def rule_text(
+    consultation: Consultation, question: Question, language: str, *, labels: bool = True
+) -> str:
+    """Say when a question is asked, in the interface language, with the earlier question
+    and its answers in `language`: Asked only if “How often do you visit?” is Every week.
+
+    With `labels=False` (the codebook), the earlier question and answers are ids, as in
+    the exports' columns. Empty for a question asked of everyone.
+    """
+    rule = question.ask_if
+    if rule is None:
+        return ""
+    source = consultation.question(rule.question)
+    named = localize(source.text, language) if source and labels else rule.question
+    values = rule_values(consultation, question, language, labels=labels)
+    if len(values) == 1:
+        return _("Asked only if “%(question)s” is %(value)s.", question=named, value=values[0])
+    return _(
+        "Asked only if “%(question)s” is one of: %(values)s.",
+        question=named,
+        values=", ".join(values),
+    )
+
+
+def base_text(result: QuestionResult) -> str:
+    """Say who a question with a rule was put to, and what its percentages are of."""
+    return ngettext(
+        "%(num)d person was asked this question (not asked: %(not_asked)d);"
+        " the percentages are of those who answered (%(answered)d).",
+        "%(num)d people were asked this question (not asked: %(not_asked)d);"
+        " the percentages are of those who answered (%(answered)d).",
+        result.asked,
+        not_asked=result.not_asked,
+        answered=result.answered,
+    )
 
 
 def yes_no_label(value: bool, language: str) -> str:

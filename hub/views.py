@@ -164,6 +164,8 @@ def consultation_results(consultation_id: str) -> Any:
         days=charts.columns(summary.by_day[-90:]),
         questions=[charts.for_question(result, text_search) for result in questions],
         chart=charts,
+        rule_text=lambda question: results.rule_text(consultation, question, language),
+        base_text=results.base_text,
         dimensions=crosstab.dimensions(consultation, language),
         crosstab=table,
     )

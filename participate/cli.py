@@ -81,6 +81,8 @@ def check(db_path: Path, rebuild: bool) -> None:
     if not db_path.exists():
         raise click.ClickException(f"no store at {db_path}")
     with store.open_db(db_path, migrate=True) as db:
+        if tallies.recount_if_asked(db):
+            click.echo("A migration changed how tallies are kept: recounted them.")
         differences = tallies.differences(db)
         for key, kept, recounted in differences[:CHECK_SHOWN]:
             named = ", ".join(

@@ -849,6 +849,22 @@ def m015_lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m016_tallies_not_asked(db: sqlite_utils.Database) -> None:
+    # The tallies now also count, for each question with a rule (skip logic), the
+    # submissions it was not asked of (participate.tallies, NOT_ASKED). A store holding
+    # submissions of a version with rules is recounted: this sets meta `tallies_recount`
+    # (participate.tallies.RECOUNT_KEY), and the app as it starts, or `participate
+    # check`, rebuilds the tallies in Python, the one place that knows the rules.
+    db.execute(
+        "INSERT INTO meta (key, value) SELECT 'tallies_recount', 'true'"
+        " WHERE EXISTS (SELECT 1 FROM submissions s JOIN consultation_versions v"
+        " ON v.consultation_id = s.consultation_id AND v.version = s.consultation_version"
+        " WHERE v.definition LIKE '%\"ask_if\"%')"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)

@@ -9,7 +9,11 @@ Keys, with '' meaning "all of them":
 - question_id '', value '': the submission itself (overview counts, days, filter menus);
 - question_id Q, value '': the submission answered Q;
 - question_id Q, value V: it answered V (a multi counts each choice); V is the value as
-  JSON (`"weekly"`, `true`, `3`); text answers are only counted as answered.
+  JSON (`"weekly"`, `true`, `3`); text answers are only counted as answered;
+- question_id Q, value NOT_ASKED ("not asked", never JSON): Q has a rule (`ask_if`) in
+  the submission's version and the rule did not hold, so Q was not put to that person
+  (`Consultation.asked`). The people asked Q are the submissions less these; a
+  consultation without rules writes none of these rows.
 Every row exists twice: for its local day (in the time zone recorded in meta
 `tally_timezone`) and for day '' (all days), so a page without dates reads few rows.
 
@@ -62,6 +66,7 @@ ROW_COLUMNS = (
 )
 TIMEZONE_KEY = "tally_timezone"
 RECOUNT_KEY = "tallies_recount"  # set by a later migration that changes how they are kept
+NOT_ASKED = "not asked"  # the value of a question's "not asked" row (no JSON reads so)
 _CHUNK = 5000
 
 Key = tuple[str, str, str, str, str, str, str, int, int]
@@ -105,6 +110,15 @@ def keep_days_in(db: sqlite_utils.Database, zone: str) -> bool:
         db.execute("DELETE FROM meta WHERE key = ?", [RECOUNT_KEY])
     log.info("tallies.recounted", extra={"timezone": zone, "rows": rows})
     return True
+
+
+def recount_if_asked(db: sqlite_utils.Database) -> bool:
+    """Rebuild the tallies if a migration asked for it (meta RECOUNT_KEY), in their own zone.
+
+    What `participate check` does before comparing, so a store just migrated is not
+    reported as differing; the app does the same as it starts (`keep_days_in`).
+    """
+    return keep_days_in(db, timezone(db))
 
 
 def recount(db: sqlite_utils.Database) -> Counter[Key]:
@@ -177,7 +191,7 @@ class _Pairs:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        self.types: dict[tuple[str, str], dict[str, str]] = {}
+        self.versions: dict[tuple[str, str], _Version] = {}
         self.known: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
 
     def __call__(self, consultation_id: str, version: str, answers: Any) -> tuple:
@@ -188,16 +202,29 @@ class _Pairs:
         if pairs is None:
             if len(self.known) >= self.LIMIT:
                 self.known.clear()
-            types = self.types.get(key[:2])
-            if types is None:
-                types = self.types[key[:2]] = _question_types(self.db, consultation_id, version)
-            pairs = self.known[key] = tuple(_values(json.loads(answers), types))
+            found = self.versions.get(key[:2])
+            if found is None:
+                found = self.versions[key[:2]] = _Version(
+                    _version(self.db, consultation_id, version)
+                )
+            pairs = self.known[key] = tuple(_values(json.loads(answers), found))
         return pairs
 
 
-def _values(answers: Mapping[str, Any], types: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+class _Version:
+    """What counting needs of one consultation version, worked out once."""
+
+    def __init__(self, consultation: Consultation | None) -> None:
+        questions = consultation.questions if consultation else ()
+        self.consultation = consultation
+        self.types = {question.id: question.type for question in questions}
+        self.ruled = tuple(question.id for question in questions if question.ask_if)
+
+
+def _values(answers: Mapping[str, Any], version: _Version) -> Iterator[tuple[str, str]]:
     """Yield the (question, value) pairs one submission counts in."""
     yield ALL, ALL
+    types = version.types
     for question_id, value in answers.items():
         yield question_id, ALL
         kind = types.get(question_id)
@@ -208,16 +235,18 @@ def _values(answers: Mapping[str, Any], types: Mapping[str, str]) -> Iterator[tu
                 yield question_id, json.dumps(choice, ensure_ascii=False)
         else:
             yield question_id, json.dumps(value, ensure_ascii=False)
+    if version.ruled and version.consultation is not None:
+        asked = {question.id for question in version.consultation.asked(answers)}
+        for question_id in version.ruled:
+            if question_id not in asked:
+                yield question_id, NOT_ASKED
 
 
-def _question_types(
-    db: sqlite_utils.Database, consultation_id: str, version: str
-) -> dict[str, str]:
+def _version(db: sqlite_utils.Database, consultation_id: str, version: str) -> Consultation | None:
     try:
-        consultation: Consultation = consultations.get(db, consultation_id, version)
+        return consultations.get(db, consultation_id, version)
     except NotFound:
-        return {}
-    return {question.id: question.type for question in consultation.questions}
+        return None
 
 
 def _day_function(zone: str) -> Any:

@@ -151,3 +151,23 @@ def test_the_openapi_description_is_valid_and_covers_every_route(client, app) ->
         if rule.endpoint.startswith("open_api.") and not rule.rule.endswith("openapi.json")
     }
     assert routes == set(description["paths"])
+
+
+def test_submissions_list_the_questions_not_asked(client, db, viewer, tmp_path) -> None:
+    from participate import consultations
+    from tests.conftest import record_submission
+    from tests.test_export import RULED
+
+    path = tmp_path / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    never = record_submission(db, consultation, {"frequence": "never", "note": 1})
+    weekly = record_submission(db, consultation, {"frequence": "weekly", "note": 2})
+    response = client.get(f"{API}/consultations/arret/submissions", headers=viewer)
+    assert response.status_code == 200
+    found = {r["id"]: r["not_asked"] for r in response.json["submissions"]}
+    assert found == {never["id"]: ["lignes", "eclairage", "pourquoi"], weekly["id"]: ["pourquoi"]}
+    codebook = client.get(f"{API}/consultations/arret/codebook", headers=viewer).json["codebook"]
+    lignes = next(row for row in codebook if row["question"] == "lignes" and not row["column"])
+    assert lignes["asked_if"] == "Asked only if “frequence” is one of: daily, weekly."

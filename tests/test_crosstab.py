@@ -157,3 +157,37 @@ def test_results_page_shows_the_crosstab_and_its_csv_matches(
         for device_name, cell in zip(header[1:3], line[1:3], strict=True):
             assert int(cell) == recount[line[0], by_name[device_name]]
     assert client.get(url.replace("xcol=device", "xcol=visits")).status_code == 400
+
+
+def test_a_question_with_a_rule_is_crossed_among_those_asked_and_the_page_says_so(
+    app: Flask, db: sqlite_utils.Database, tmp_path
+) -> None:
+    from tests.test_export import RULED
+
+    path = tmp_path / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    for answers in (
+        {"frequence": "daily", "eclairage": False},
+        {"frequence": "weekly", "eclairage": True},
+        {"frequence": "weekly", "eclairage": True},
+        {"frequence": "never"},
+    ):
+        record_submission(db, consultation, {**answers, "note": 4})
+    table = crosstab.crosstab(db, consultation, Filters(), "eclairage", "frequence", "en")
+    assert table.total == 3  # the one who never takes the bus was not asked
+    assert table.count(1, "weekly") == 2 and table.row_total(0) == 1
+    users.create_user(db, "staff@example.org", PASSWORD, "staff")
+    client = app.test_client()
+    page = client.get("/staff/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(
+        "/staff/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": token},
+    )
+    page = client.get("/staff/c/arret/?xrow=eclairage&xcol=frequence").get_data(as_text=True)
+    assert (
+        "Is the stop well lit?: Asked only if “How often do you take the bus?” is one of:"
+        " Every day, Every week. Only the people asked it are counted."
+    ) in page

@@ -68,8 +68,8 @@ def loaded(db: sqlite_utils.Database, example: consultations.Consultation) -> di
     return {"kiosk": kiosk, "sms": sms, "payloads": payloads}
 
 
-def _csv(db: sqlite_utils.Database, **options) -> list[dict]:
-    plan = export.plan_export(db, "library-hours", export.ExportOptions(**options))
+def _csv(db: sqlite_utils.Database, consultation: str = "library-hours", **options) -> list[dict]:
+    plan = export.plan_export(db, consultation, export.ExportOptions(**options))
     text = "".join(export.csv_chunks(db, plan))
     assert text.startswith("\ufeff")
     return list(csv.DictReader(io.StringIO(text[1:])))
@@ -247,7 +247,9 @@ def test_json_holds_every_version_used_and_the_records(
     }
     records = {r["id"]: r for r in document["submissions"]}
     assert len(records) == 8
-    assert records[loaded["kiosk"]["id"]] == {**submissions.get(db, loaded["kiosk"]["id"])}
+    # The stored record, and the questions it was not asked (none: this one has no rules).
+    kiosk = submissions.get(db, loaded["kiosk"]["id"])
+    assert records[loaded["kiosk"]["id"]] == {**kiosk, "not_asked": []}
     assert records[newer["id"]]["consultation_version"] == v2.version
     assert records[loaded["sms"]["id"]]["answers"] == {
         "visits": "rarely",
@@ -583,3 +585,210 @@ def test_codebook_describes_metadata_in_each_language(
     assert channel["text_fr"] == "kiosk (borne), sms ou voice (appel)"
     language = next(row for row in rows if row["column"] == "language")
     assert language["text_fr"] == "Langue utilisée"
+
+
+# --- skip logic: a question not asked is not a question left blank ---------------------
+
+# A consultation with rules, as staff write one: `lignes` and `eclairage` are asked only
+# of people who take the bus, `pourquoi` only of those who find the stop badly lit.
+RULED = """
+id: arret
+title: {en: "Your bus stop", fr: "Votre arrêt d’autobus"}
+languages: [en, fr]
+keywords: {en: BUS, fr: AUTOBUS}
+questions:
+  - id: frequence
+    type: choice
+    text: {en: "How often do you take the bus?", fr: "À quelle fréquence prenez-vous l’autobus ?"}
+    choices:
+      - {id: daily, text: {en: "Every day", fr: "Chaque jour"}}
+      - {id: weekly, text: {en: "Every week", fr: "Chaque semaine"}}
+      - {id: never, text: {en: "Never", fr: "Jamais"}}
+  - id: lignes
+    type: multi
+    required: false
+    ask_if: {question: frequence, in: [daily, weekly]}
+    text: {en: "Which lines?", fr: "Quelles lignes ?"}
+    choices:
+      - {id: l10, text: {en: "Line 10", fr: "Ligne 10"}}
+      - {id: l55, text: {en: "Line 55", fr: "Ligne 55"}}
+  - id: eclairage
+    type: yesno
+    required: false
+    ask_if: {question: frequence, in: [daily, weekly]}
+    text: {en: "Is the stop well lit?", fr: "L’arrêt est-il bien éclairé ?"}
+  - id: pourquoi
+    type: text
+    required: false
+    ask_if: {question: eclairage, equals: false}
+    text: {en: "What would help?", fr: "Qu’est-ce qui aiderait ?"}
+  - id: note
+    type: scale
+    min: 1
+    max: 5
+    text: {en: "Rate the stop", fr: "Notez l’arrêt"}
+"""
+
+# (answers, the cells of lignes.l10, lignes.l55, eclairage, pourquoi, and `not_asked`)
+RULED_ROWS = [
+    (
+        {"frequence": "daily", "lignes": ["l10"], "eclairage": False, "pourquoi": "Des lampes"},
+        ("1", "0", "no", "Des lampes"),
+        [],
+    ),
+    # Takes no bus: nothing about buses was asked.
+    (
+        {"frequence": "never"},
+        ("not asked", "not asked", "not asked", "not asked"),
+        ["lignes", "eclairage", "pourquoi"],
+    ),
+    # Takes the bus but left lines and lighting blank: blank, and pourquoi not asked.
+    ({"frequence": "weekly"}, ("", "", "", "not asked"), ["pourquoi"]),
+    ({"frequence": "weekly", "eclairage": True}, ("", "", "yes", "not asked"), ["pourquoi"]),
+    # A text answer that reads like the marker is told apart from it.
+    (
+        {"frequence": "daily", "eclairage": False, "pourquoi": "not asked"},
+        ("", "", "no", "'not asked"),
+        [],
+    ),
+]
+
+
+@pytest.fixture
+def ruled(db: sqlite_utils.Database, tmp_path: Path) -> tuple[consultations.Consultation, list]:
+    path = tmp_path / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    stored = [
+        record_submission(db, consultation, {**answers, "note": 3})
+        for answers, _cells, _not_asked in RULED_ROWS
+    ]
+    return consultation, stored
+
+
+def test_csv_tells_a_question_not_asked_from_one_left_blank(
+    db: sqlite_utils.Database, ruled: tuple
+) -> None:
+    _consultation, stored = ruled
+    rows = {row["id"]: row for row in _csv(db, "arret")}
+    for record, (_answers, cells, _not_asked) in zip(stored, RULED_ROWS, strict=True):
+        row = rows[record["id"]]
+        assert (row["lignes.l10"], row["lignes.l55"], row["eclairage"], row["pourquoi"]) == cells
+        assert row["frequence"] == record["answers"]["frequence"] and row["note"] == "3"
+
+
+def test_xlsx_tells_a_question_not_asked_from_one_left_blank(
+    db: sqlite_utils.Database, ruled: tuple
+) -> None:
+    _consultation, stored = ruled
+    out = io.BytesIO()
+    export.write_xlsx(db, export.plan_export(db, "arret"), out)
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue()))["submissions"]
+    header, *rows = list(sheet.iter_rows(values_only=True))
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    for record, (_answers, cells, _not_asked) in zip(stored, RULED_ROWS, strict=True):
+        row = by_id[record["id"]]
+        found = (row["lignes.l10"], row["lignes.l55"], row["eclairage"], row["pourquoi"])
+        # Blank cells are empty (None) in a workbook; 0/1 are numbers.
+        expected = tuple(
+            None if cell == "" else int(cell) if cell in ("0", "1") else cell for cell in cells
+        )
+        assert found == expected
+
+
+def test_json_and_jsonl_list_the_questions_not_asked(
+    db: sqlite_utils.Database, ruled: tuple
+) -> None:
+    _consultation, stored = ruled
+    plan = export.plan_export(db, "arret")
+    document = json.loads("".join(export.json_chunks(db, plan)))
+    records = {r["id"]: r for r in document["submissions"]}
+    for record, (_answers, _cells, not_asked) in zip(stored, RULED_ROWS, strict=True):
+        assert records[record["id"]] == {**record, "not_asked": not_asked}
+    lines = "".join(export.jsonl_chunks(db, plan)).splitlines()
+    assert [json.loads(line) for line in lines] == document["submissions"]
+    # The rules travel with the definition, as staff wrote them.
+    definition = document["consultation"]["versions"][plan.consultation.version]
+    assert definition["questions"][3]["ask_if"] == {"question": "eclairage", "in": [False]}
+
+
+def test_codebook_says_when_each_question_is_asked_and_what_not_asked_means(
+    app, db: sqlite_utils.Database, ruled: tuple
+) -> None:
+    plan = export.plan_export(db, "arret")
+    with app.test_request_context():
+        rows = list(csv.DictReader(io.StringIO(export.codebook_csv(plan)[1:])))
+    asked_if = {
+        row["question"]: row["asked_if"]
+        for row in rows
+        if row["type"] not in ("metadata", "missing") and not row["choice"]
+    }
+    assert asked_if["frequence"] == "" and asked_if["note"] == ""
+    assert asked_if["lignes"] == "Asked only if “frequence” is one of: daily, weekly."
+    assert asked_if["pourquoi"] == "Asked only if “eclairage” is no."
+    codes = {row["choice"]: row for row in rows if row["type"] == "missing"}
+    assert "was not asked" in codes["not asked"]["text_en"]
+    assert "n’a pas été posée" in codes["not asked"]["text_fr"]
+    assert "left blank" in codes[""]["text_en"]
+    # In French, when the export's language is French.
+    french = export.plan_export(db, "arret", export.ExportOptions(language="fr"))
+    with app.test_request_context():
+        rows = list(csv.DictReader(io.StringIO(export.codebook_csv(french)[1:])))
+    lignes = next(row for row in rows if row["question"] == "lignes" and row["column"] == "")
+    assert lignes["asked_if"] == (
+        "Posée seulement si la réponse à «\u00a0frequence\u00a0» est l’une de celles-ci\u00a0:"
+        " daily, weekly."
+    )
+
+
+# Answers of every kind a rule can read, stored as they are (even ones validation would
+# now refuse, such as an answer left behind by a changed mind): SQLite's reading of the
+# rules in an export must agree with Consultation.asked.
+RULES_ANSWERS = [
+    {},
+    {"q_choice": "a"},
+    {"q_choice": "b", "q_multi": ["z"]},
+    {"q_choice": "b", "q_multi": ["z", "y"]},
+    {"q_choice": "a", "q_multi": ["x"], "q_yesno": True, "q_scale": 10},
+    {"q_choice": "a", "q_multi": ["x"], "q_yesno": False, "q_scale": 3},
+    {"q_choice": "a", "q_multi": ["y"], "q_yesno": True, "q_scale": 9, "q_number": 1.5},
+    {"q_choice": "b", "q_scale": 10, "q_multi": ["z"]},
+    {"q_choice": "b", "q_multi": ["x"], "q_yesno": 1},
+]
+
+
+def test_not_asked_in_exports_agrees_with_consultation_asked(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    from tests.test_consultations import RULES
+
+    consultation = consultations.parse(RULES, "rules")
+    consultations.save(db, [consultation])
+    with store.write(db):
+        for n, answers in enumerate(RULES_ANSWERS):
+            db.table("submissions").insert(
+                {
+                    "id": f"r{n}",
+                    "consultation_id": consultation.id,
+                    "consultation_version": consultation.version,
+                    "channel": "kiosk",
+                    "device_id": "d",
+                    "seq": n + 1,
+                    "language": "en",
+                    "started_at": f"2026-12-01T10:{n:02d}:00.000000Z",
+                    "submitted_at": f"2026-12-01T10:{n:02d}:00.000000Z",
+                    "answers": json.dumps(answers),
+                    "complete": 0,
+                }
+            )
+    plan = export.plan_export(db, consultation.id)
+    records = [json.loads(line) for line in "".join(export.jsonl_chunks(db, plan)).splitlines()]
+    rows = _csv(db, consultation.id)
+    for record, row, answers in zip(records, rows, RULES_ANSWERS, strict=True):
+        asked = {q.id for q in consultation.asked(answers)}
+        expected = [q.id for q in consultation.questions if q.ask_if and q.id not in asked]
+        assert record["not_asked"] == expected, answers
+        # The same questions read "not asked" in the CSV, and only those.
+        marked = {name.split(".")[0] for name, cell in row.items() if cell == "not asked"}
+        assert marked == set(expected), answers

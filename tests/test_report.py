@@ -150,3 +150,33 @@ def test_report_follows_the_results_page_filters(app: Flask, reported: dict) -> 
     results = staff.get("/staff/c/library-hours/?channel=sms").get_data(as_text=True)
     assert "/staff/c/library-hours/report?channel=sms" in results
     assert "/staff/c/library-hours/report.pdf?channel=sms" in results
+
+
+def test_report_says_who_was_asked_a_question_with_a_rule(
+    app: Flask, db: sqlite_utils.Database, tmp_path
+) -> None:
+    from tests.test_export import RULED
+
+    path = tmp_path / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    for answers in (
+        {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
+        {"frequence": "weekly", "eclairage": True},
+        {"frequence": "weekly"},
+        {"frequence": "never"},
+    ):
+        record_submission(db, consultation, {**answers, "note": 4})
+    users.create_user(db, "staff@example.org", PASSWORD, "staff")
+    staff = _login(app)
+    page = staff.get("/staff/c/arret/report").get_data(as_text=True)
+    assert (
+        "Asked only if “How often do you take the bus?” is one of: Every day, Every week."
+        " Asked of 3, answered by 2, not asked of 1."
+    ) in page
+    assert "asked of 4, answered by 4" in page  # frequence, asked of everyone
+    pdf = PdfReader(io.BytesIO(staff.get("/staff/c/arret/report.pdf?lang=fr").data))
+    flat = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())
+    assert "Posée à 1, répondue par 1, non posée à 3." in flat  # pourquoi
+    assert "Posée seulement si la réponse à" in flat

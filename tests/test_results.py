@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlite_utils
+from flask import Flask
+from flask.testing import FlaskClient
 
-from participate import clock, store, tallies
-from participate.hub import results
+from participate import clock, consultations, store, tallies
+from participate.hub import moderation, results, users
 from participate.hub.errors import FilterError
+from tests.conftest import record_submission
+from tests.test_export import RULED
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 ANSWERS = '{"evenings": true, "rating": 3, "times": ["sundays"], "visits": "weekly"}'
@@ -156,3 +162,103 @@ def test_the_list_and_counts_use_indexes_not_scans(db: sqlite_utils.Database, ex
     )
     assert "USING INDEX submissions_consultation_device_time" in plan
     assert "TEMP B-TREE" not in plan
+
+
+# --- skip logic: each question's base is who was asked it ------------------------------
+
+NBSP = "\u00a0"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def ruled(db: sqlite_utils.Database, tmp_path: Path) -> consultations.Consultation:
+    """Five people: three take the bus (one finds the stop badly lit), two never do."""
+    path = tmp_path / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    for answers in (
+        {"frequence": "daily", "lignes": ["l10"], "eclairage": False, "pourquoi": "Des lampes"},
+        {"frequence": "weekly", "lignes": ["l10", "l55"], "eclairage": True},
+        {"frequence": "weekly"},
+        {"frequence": "never"},
+        {"frequence": "never"},
+    ):
+        record_submission(db, consultation, {**answers, "note": 4})
+    users.create_user(db, "viewer@example.org", PASSWORD, "viewer")
+    return consultation
+
+
+def _by_id(found: list[results.QuestionResult]) -> dict[str, tuple[int, int, int, int]]:
+    return {r.question.id: (r.asked, r.answered, r.skipped, r.not_asked) for r in found}
+
+
+def test_each_question_counts_who_was_asked_it(db: sqlite_utils.Database, ruled) -> None:
+    found = results.question_results(db, ruled, results.Filters(), "en")
+    # (asked, answered, no answer, not asked)
+    assert _by_id(found) == {
+        "frequence": (5, 5, 0, 0),
+        "lignes": (3, 2, 1, 2),
+        "eclairage": (3, 2, 1, 2),
+        "pourquoi": (1, 1, 0, 4),
+        "note": (5, 5, 0, 0),
+    }
+    eclairage = next(r for r in found if r.question.id == "eclairage")
+    assert [(bar.key, bar.count, bar.share) for bar in eclairage.bars] == [
+        ("yes", 1, 0.5),
+        ("no", 1, 0.5),
+    ]
+    # A search is counted from the rows, not the tallies: the same bases.
+    searched = results.question_results(db, ruled, results.Filters(search="lampes"), "en")
+    assert _by_id(searched)["pourquoi"] == (1, 1, 0, 0)
+    assert _by_id(searched)["lignes"] == (1, 1, 0, 0)
+    instants = results.Filters(submitted=((">=", "2000-01-01T00:00:00Z"),))
+    assert _by_id(results.question_results(db, ruled, instants, "en")) == _by_id(found)
+    # Hiding one who never takes the bus takes them out of the "not asked".
+    never = db.execute(
+        "SELECT id FROM submissions WHERE answers LIKE '%never%' ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    moderation.moderate(db, never, "hide", "testing", "staff@example.org")
+    assert _by_id(results.question_results(db, ruled, results.Filters(), "en"))["lignes"] == (
+        3,
+        2,
+        1,
+        1,
+    )
+
+
+def _viewer(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    page = client.get("/staff/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/staff/login",
+        data={"email": "viewer@example.org", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 302
+    return client
+
+
+def test_the_results_page_says_who_was_asked_in_both_languages(app: Flask, ruled) -> None:
+    client = _viewer(app)
+    response = client.get("/staff/c/arret/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert (
+        "Asked only if “How often do you take the bus?” is one of: Every day, Every week."
+        " 3 people were asked this question (not asked: 2); the percentages are of those"
+        " who answered (2)."
+    ) in page
+    assert "Asked only if “Is the stop well lit?” is No. 1 person was asked this question" in page
+    assert "Not asked: 4" in page and "Not asked: 2" in page
+    # A question asked of everyone says nothing of rules.
+    note = page[page.index('id="q-note"') :]
+    assert "Asked only if" not in note and "Not asked" not in note
+    french = client.get("/staff/c/arret/?lang=fr").get_data(as_text=True)
+    assert (
+        f"Posée seulement si la réponse à «{NBSP}À quelle fréquence prenez-vous l’autobus ?{NBSP}»"
+        f" est l’une de celles-ci{NBSP}: Chaque jour, Chaque semaine."
+        f" 3 personnes ont reçu cette question (non posée{NBSP}: 2); les pourcentages"
+        " portent sur les personnes qui ont répondu (2)."
+    ) in french
+    assert "Non posée" in french

@@ -12,11 +12,12 @@ import pytest
 from argon2 import PasswordHasher
 from playwright import sync_api
 
-from participate import clock, consultations, store, tallies
+from participate import clock, consultations, store, submissions, tallies
 from participate.app import create_app
 from participate.hub import users
 from tests.conftest import EXAMPLE
 from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.test_export import RULED
 
 pytestmark = pytest.mark.browser
 
@@ -62,6 +63,24 @@ def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
             with store.write(db):
                 db.table("submissions").insert_all(rows)
                 tallies.add(db, rows)
+            # A consultation with rules (skip logic): the results say who was asked.
+            ruled_file = path.parent / "arret.yaml"
+            ruled_file.write_text(RULED, encoding="utf-8")
+            ruled = consultations.read_file(ruled_file)
+            consultations.save(db, [ruled])
+            for given in (
+                {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
+                {"frequence": "weekly", "eclairage": True},
+                {"frequence": "never"},
+            ):
+                submissions.record(
+                    db,
+                    ruled,
+                    channel="kiosk",
+                    language="fr",
+                    answers={**given, "note": 3},
+                    started_at=clock.utcnow(),
+                )
             users.create_user(db, "admin@example.org", PASSWORD, "admin")
     finally:
         users._hasher = hasher
@@ -129,3 +148,19 @@ def test_search_highlights_matches_and_pages_best_first(page, server: ServerThre
     page.get_by_role("link", name="See the results").click()
     sync_api.expect(page.get_by_role("heading", name="Library opening hours")).to_be_visible()
     assert_no_axe_violations(page, "results with a device filter")
+
+
+@pytest.mark.parametrize(
+    ("lang", "question", "says"),
+    [
+        ("en", "Is the stop well lit?", "2 people were asked this question (not asked: 1)"),
+        ("fr", "L’arrêt est-il bien éclairé ?", "2 personnes ont reçu cette question"),
+    ],
+)
+def test_a_question_with_a_rule_says_who_was_asked_axe_clean(
+    page, server: ServerThread, lang: str, question: str, says: str
+) -> None:
+    page.goto(f"{server.url}/staff/c/arret/?lang={lang}&xrow=eclairage&xcol=frequence")
+    section = page.get_by_role("region", name=f"3. {question}")
+    sync_api.expect(section).to_contain_text(says)
+    assert_no_axe_violations(page, f"results of a consultation with rules ({lang})")

@@ -56,11 +56,11 @@ steps = st.lists(
 class History:
     """A hub store, an enrolled device, and the operations the property draws."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, definition: Path = EXAMPLE) -> None:
         self.folder = folder
         self.db = store.open_db(folder / "hub.db", migrate=True)
         tallies.keep_days_in(self.db, "America/Toronto")
-        self.consultation = consultations.read_file(EXAMPLE)
+        self.consultation = consultations.read_file(definition)
         consultations.save(self.db, [self.consultation])
         self.device, _ = devices.add_device(self.db, "kiosk")
         self.seq = 0
@@ -127,6 +127,20 @@ class History:
                 self.db.execute("DELETE FROM moderation_log WHERE submission_id = ?", [chosen])
                 self.db.execute("DELETE FROM submissions WHERE id = ?", [chosen])
 
+    def run(self, history: list) -> None:
+        for step in history:
+            kind = step[0]
+            if kind in ("kiosk", "sms"):
+                self.capture(*step)
+            elif kind == "push":
+                self.push(step[1])
+            elif kind == "import":
+                self.import_records(step[1])
+            elif kind in ("hide", "restore"):
+                self.moderate(step[1], "hide" if kind == "hide" else "unhide")
+            else:
+                self.erase(step[1])
+
 
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,18 +149,7 @@ def test_kept_tallies_equal_a_recount_after_any_history(history: list) -> None:
     with tempfile.TemporaryDirectory() as folder:
         hub = History(Path(folder))
         try:
-            for step in history:
-                kind = step[0]
-                if kind in ("kiosk", "sms"):
-                    hub.capture(*step)
-                elif kind == "push":
-                    hub.push(step[1])
-                elif kind == "import":
-                    hub.import_records(step[1])
-                elif kind in ("hide", "restore"):
-                    hub.moderate(step[1], "hide" if kind == "hide" else "unhide")
-                else:
-                    hub.erase(step[1])
+            hub.run(history)
             assert tallies.differences(hub.db) == []
             assert sum(
                 n for key, n in tallies.kept(hub.db).items() if key[1] == "" and key[2] == ""
@@ -226,3 +229,172 @@ def test_the_migration_that_adds_tallies_counts_what_the_store_held(tmp_path: Pa
 
 def _answers() -> dict:
     return {"visits": "weekly", "times": ["sundays"], "evenings": True, "rating": 4}
+
+
+# --- skip logic: who was not asked a question is counted too -----------------------------
+
+
+@st.composite
+def ruled_answers(draw: st.DrawFn) -> dict:
+    """Answers to tests/test_export.py's RULED as a person gives them: only what was asked."""
+    given: dict = {"frequence": draw(st.sampled_from(["daily", "weekly", "never"]))}
+    if "frequence" in given and draw(st.booleans()):
+        del given["frequence"]  # part-way: stopped before the first question
+    given["note"] = draw(st.integers(1, 5))
+    if given.get("frequence") in ("daily", "weekly"):
+        lines = draw(st.lists(st.sampled_from(["l10", "l55"]), max_size=2, unique=True))
+        if lines:
+            given["lignes"] = lines
+        lit = draw(st.sampled_from([True, False, None]))
+        if lit is not None:
+            given["eclairage"] = lit
+        if lit is False and draw(st.booleans()):
+            given["pourquoi"] = draw(st.text("abcé ", min_size=1, max_size=8).filter(str.strip))
+    return given
+
+
+ruled_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("kiosk"), ruled_answers(), st.sampled_from(["en", "fr"]), st.just(False)),
+        st.tuples(st.just("sms"), ruled_answers(), st.sampled_from(["en", "fr"]), st.just(False)),
+        st.tuples(
+            st.just("push"), st.lists(st.tuples(ruled_answers(), moments), min_size=1, max_size=4)
+        ),
+        st.tuples(
+            st.just("import"), st.lists(st.tuples(ruled_answers(), moments), min_size=1, max_size=4)
+        ),
+        st.tuples(st.just("hide"), st.integers(0, 50)),
+        st.tuples(st.just("restore"), st.integers(0, 50)),
+        st.tuples(st.just("erase"), st.integers(0, 50)),
+    ),
+    min_size=1,
+    max_size=15,
+)
+
+
+def _ruled_file(folder: Path) -> Path:
+    from tests.test_export import RULED
+
+    path = folder / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ruled_steps)
+def test_kept_tallies_with_rules_equal_a_recount_after_any_history(history: list) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        hub = History(Path(folder), _ruled_file(Path(folder)))
+        try:
+            hub.run(history)
+            assert tallies.differences(hub.db) == []
+            # Each question's "not asked" count is what Consultation.asked says of the
+            # submissions shown (day '' holds every day).
+            expected: dict[str, int] = {}
+            for (answers,) in hub.db.execute("SELECT answers FROM submissions WHERE hidden = 0"):
+                asked = {q.id for q in hub.consultation.asked(json.loads(answers))}
+                for question in hub.consultation.questions:
+                    if question.ask_if and question.id not in asked:
+                        expected[question.id] = expected.get(question.id, 0) + 1
+            kept: dict[str, int] = {}
+            for key, n in tallies.kept(hub.db).items():
+                if key[2] == "" and key[3] == tallies.NOT_ASKED and not key[8]:
+                    kept[key[1]] = kept.get(key[1], 0) + n
+            assert kept == expected
+        finally:
+            hub.db.close()
+
+
+def test_not_asked_is_counted_as_stored_hidden_restored_and_erased(tmp_path: Path) -> None:
+    hub = History(tmp_path, _ruled_file(tmp_path))
+    try:
+        for given in ({"frequence": "never", "note": 2}, {"frequence": "daily", "note": 4}):
+            hub.capture("kiosk", given, "fr", True)
+        hub.capture("sms", {"frequence": "weekly", "eclairage": False, "note": 1}, "en", True)
+
+        def not_asked() -> dict[str, int]:
+            rows = hub.db.execute(
+                "SELECT question_id, sum(n) FROM tallies WHERE value = ? AND day = ''"
+                " AND hidden = 0 GROUP BY question_id",
+                [tallies.NOT_ASKED],
+            )
+            return dict(rows.fetchall())
+
+        # "never": lignes, eclairage and pourquoi not asked; "daily" with no lighting
+        # answer: pourquoi not asked; "weekly", badly lit: everything asked.
+        assert not_asked() == {"lignes": 1, "eclairage": 1, "pourquoi": 2}
+        never = hub.ids()[0]
+        moderation.moderate(hub.db, never, "hide", "testing", "staff@example.org")
+        assert not_asked() == {"pourquoi": 1}
+        assert tallies.differences(hub.db) == []
+        moderation.moderate(hub.db, never, "unhide", "testing", "staff@example.org")
+        assert not_asked() == {"lignes": 1, "eclairage": 1, "pourquoi": 2}
+        hub.erase(0)
+        assert not_asked() == {"pourquoi": 1}
+        assert tallies.differences(hub.db) == []
+    finally:
+        hub.db.close()
+
+
+def test_the_migration_for_not_asked_recounts_a_store_with_rules(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with store.open_db(path) as db:
+        schema.migrations.apply(db, stop_before="m016_tallies_not_asked")
+        consultation = consultations.read_file(_ruled_file(tmp_path))
+        consultations.save(db, [consultation])
+        submissions.record(
+            db,
+            consultation,
+            channel="kiosk",
+            language="fr",
+            answers={"frequence": "never", "note": 3},
+            started_at=clock.utcnow(),
+        )
+        # The tallies as the code before kept them: no "not asked" rows.
+        db.execute("DELETE FROM tallies WHERE value = ?", [tallies.NOT_ASKED])
+        assert len(tallies.differences(db)) == 6  # 3 questions, each day and all days
+    runner = CliRunner()
+    report = runner.invoke(main, ["check", "--db", str(path)])
+    assert report.exit_code == 0, report.output
+    assert "recounted" in report.output and "Tallies match" in report.output
+    with store.open_db(path) as db:
+        assert store.get_meta(db, tallies.RECOUNT_KEY) is None
+        assert tallies.differences(db) == []
+        assert (
+            tallies.kept(db)[
+                (
+                    consultation.id,
+                    "lignes",
+                    "",
+                    tallies.NOT_ASKED,
+                    "kiosk",
+                    submissions.device_id(db),
+                    "fr",
+                    1,
+                    0,
+                )
+            ]
+            == 1
+        )
+
+
+def test_the_migration_for_not_asked_leaves_a_store_without_rules_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with store.open_db(path) as db:
+        schema.migrations.apply(db, stop_before="m016_tallies_not_asked")
+        example = consultations.read_file(EXAMPLE)
+        consultations.save(db, [example])
+        submissions.record(
+            db,
+            example,
+            channel="kiosk",
+            language="en",
+            answers=_answers(),
+            started_at=clock.utcnow(),
+        )
+    with store.open_db(path, migrate=True) as db:
+        assert store.get_meta(db, tallies.RECOUNT_KEY) is None
+        assert tallies.differences(db) == []
