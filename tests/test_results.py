@@ -262,3 +262,17 @@ def test_the_results_page_says_who_was_asked_in_both_languages(app: Flask, ruled
         " portent sur les personnes qui ont répondu (2)."
     ) in french
     assert "Non posée" in french
+
+
+def test_a_submission_says_which_questions_were_not_asked(app: Flask, ruled, db) -> None:
+    client = _viewer(app)
+    never = db.execute("SELECT id FROM submissions WHERE answers LIKE '%never%' LIMIT 1").fetchone()
+    page = client.get(f"/staff/submissions/{never[0]}").get_data(as_text=True)
+    # lignes, eclairage and pourquoi hang on frequence; the rating is asked of everyone.
+    assert page.count("(not asked)") == 3
+    weekly = db.execute(
+        "SELECT id FROM submissions WHERE answers LIKE '%weekly%' AND answers NOT LIKE '%lignes%'"
+    ).fetchone()
+    page = client.get(f"/staff/submissions/{weekly[0]}?lang=fr").get_data(as_text=True)
+    # Asked and left blank: lignes and eclairage; pourquoi hangs on a blank: not asked.
+    assert page.count("(sans réponse)") == 2 and page.count("(question non posée)") == 1
