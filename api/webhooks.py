@@ -242,6 +242,10 @@ def payload(db: sqlite_utils.Database, delivery: Delivery) -> dict[str, Any]:
         record = submissions.get(db, delivery.submission_id)
         if not submissions.is_respondent(record["respondent"]):
             record["respondent"] = ""  # never a phone number, as in the exports
+        # As in the exports: the questions its rules did not ask, apart from blanks.
+        version = consultations.get(db, record["consultation_id"], record["consultation_version"])
+        asked = {question.id for question in version.asked(record["answers"])}
+        record["not_asked"] = [q.id for q in version.questions if q.id not in asked]
         body["submission"] = record
     return body
 
