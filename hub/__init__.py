@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
     """Register the staff blueprint on a hub, and send `/` there."""
     if app.config["ROLE"] != "hub":
         return
-    from . import admin, results_texts, texts, views  # noqa: F401 (they add their routes to the blueprint)
+    from . import admin, authoring, results_texts, texts, views  # noqa: F401 (they add their routes to the blueprint)
     from .auth import bp
 
     app.register_blueprint(bp)
