@@ -404,6 +404,7 @@ def draft_kiosk(key: str, lang: str, number: str) -> Any:
 @bp.route("/drafts/<key>/kiosk")
 def draft_kiosk_pick(key: str) -> Any:
     """Send the preview's question and language picker (a form without script) to the screen."""
-    lang = request.args.get("lang", "")
+    # Not "lang": that switches the staff pages' own language.
+    lang = request.args.get("language", "")
     number = request.args.get("number", "1")
     return redirect(url_for("hub.draft_kiosk", key=key, lang=lang or "x", number=number or "1"))

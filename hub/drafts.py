@@ -614,8 +614,14 @@ def missing_translations(data: dict[str, Any]) -> list[str]:
 
 def preview_definition(data: dict[str, Any]) -> dict[str, Any]:
     """Return the draft's definition with each missing translation borrowed from another
-    language, so the preview shows a draft whose French is still being written."""
+    language, so the preview shows a draft whose French is still being written (and
+    without what the screens do not show: keywords, dates)."""
     filled = json.loads(json.dumps(definition(data)))
+    # What the screens and texts do not show cannot hold the preview back.
+    for name in ("keywords", "opens", "closes", "retention_days"):
+        filled.pop(name, None)
+    if not _ID.match(str(filled["id"])):
+        filled["id"] = "draft"
     languages = data["languages"]
 
     def fill(texts: Any) -> Any:

@@ -577,7 +577,7 @@ def test_the_kiosk_preview_draws_the_kiosk_question_in_each_language(
     assert '<html lang="fr"' in html and "kiosk/kiosk.css" in html
     assert staff.get(f"/staff/drafts/{key}/kiosk/en/7").status_code == 404
     assert staff.get(f"/staff/drafts/{key}/kiosk/de/1").status_code == 404
-    picked = staff.get(f"/staff/drafts/{key}/kiosk?number=2&lang=fr")
+    picked = staff.get(f"/staff/drafts/{key}/kiosk?number=2&language=fr")
     assert picked.location.endswith(f"/staff/drafts/{key}/kiosk/fr/2")
 
 
