@@ -8,6 +8,7 @@ Admin and staff edit; viewers see every page but every post refuses them (403).
 from __future__ import annotations
 
 import re
+import zipfile
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -160,7 +161,7 @@ def authoring_import() -> Any:
         return _list_page(400, error=_("An XLSForm file ends in .xlsx."))
     try:
         data = xlsform.read(upload.read(), name)
-    except ConsultationError as exc:
+    except (ConsultationError, zipfile.BadZipFile) as exc:
         return _list_page(
             400, error=_("%(file)s was not imported: %(problem)s", file=name, problem=str(exc))
         )

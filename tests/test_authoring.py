@@ -726,3 +726,62 @@ def test_an_xlsform_is_imported_as_a_draft_and_downloaded(
     download = staff.get("/staff/authoring/library-hours/xlsform.xlsx")
     assert download.status_code == 200 and download.data == b"xlsx of library-hours"
     assert download.headers["Content-Disposition"] == 'attachment; filename="library-hours.xlsx"'
+
+
+@pytest.mark.parametrize("name", ["example", "rules", "all types"])
+def test_a_published_definition_goes_through_the_editor_unchanged(name: str) -> None:
+    from tests.test_consultations import ALL_TYPES
+
+    source = {
+        "example": consultations.read_file(EXAMPLE).definition,
+        "rules": RULES,
+        "all types": ALL_TYPES,
+    }[name]
+    consultation = consultations.parse(json.loads(json.dumps(source)))
+    assert drafts.check(drafts.normalize(consultation.definition)).version == consultation.version
+
+
+@pytest.mark.parametrize("name", ["example", "rules", "all types"])
+def test_publishing_an_untouched_form_changes_nothing(
+    staff: FlaskClient, db: sqlite_utils.Database, name: str
+) -> None:
+    from tests.test_consultations import ALL_TYPES
+
+    source = {"example": consultations.read_file(EXAMPLE).definition, "rules": RULES}
+    source["all types"] = ALL_TYPES
+    consultation = consultations.parse(json.loads(json.dumps(source[name])))
+    consultations.save(db, [consultation])
+    token = csrf_token(staff, "/staff/authoring/")
+    response = staff.post(f"/staff/authoring/{consultation.id}/edit", data={"csrf_token": token})
+    response = press(staff, response.location.rsplit("/", 1)[-1], "publish")
+    assert response.status_code == 303, html.unescape(response.get_data(as_text=True))[-3000:]
+    page = staff.get(response.location).get_data(as_text=True)
+    assert f"version {consultation.version} stays current" in page
+    assert consultations.get(db, consultation.id).version == consultation.version
+    assert count(db, "SELECT count(*) FROM consultation_log") == 0
+
+
+def test_the_admin_upload_and_close_buttons_are_in_the_audit_log_too(
+    app: Flask, accounts: None, db: sqlite_utils.Database
+) -> None:
+    import io
+
+    admin = signed_in(app, "admin")
+    token = csrf_token(admin, "/staff/consultations")
+    upload = {"csrf_token": token, "file": (io.BytesIO(EXAMPLE.read_bytes()), "hours.yaml")}
+    assert admin.post("/staff/consultations", data=upload).status_code == 302
+    again = {"csrf_token": token, "file": (io.BytesIO(EXAMPLE.read_bytes()), "hours.yaml")}
+    assert admin.post("/staff/consultations", data=again).status_code == 302  # unchanged
+    closing = admin.post("/staff/consultations/library-hours/close", data={"csrf_token": token})
+    assert closing.status_code == 302
+    version = consultations.get(db, "library-hours").version
+    rows = [
+        (r["action"], r["version"], r["user_email"])
+        for r in db.query("SELECT * FROM consultation_log ORDER BY id")
+    ]
+    assert rows == [
+        ("publish", version, "admin@example.org"),
+        ("close", "", "admin@example.org"),
+    ]
+    listing = admin.get("/staff/authoring/").get_data(as_text=True)
+    assert "closed by staff" in listing and f"published (version {version})" in listing
