@@ -257,7 +257,24 @@ def preview(data: dict[str, Any]) -> dict[str, Any]:
         messages = preview_conversation(consultation, lang)
         least, most = total_segments(messages)
         sms[lang] = {"messages": messages, "least": least, "most": most}
-    return {"consultation": consultation, "problem": "", "sms": sms}
+    return {"consultation": consultation, "problem": "", "sms": sms, "rule_answers": rule_answers}
+
+
+def rule_answers(consultation: Consultation, message: Any, lang: str) -> str:
+    """Name, in `lang`, the answers a message's skip rule waits for ("No", "Every week")."""
+    rule = message.ask_if
+    source = consultation.question(rule.question) if rule else None
+    if source is None:
+        return ""
+    names = []
+    for value in rule.values:
+        if source.type == "yesno":
+            names.append(_("Yes") if value else _("No"))
+        elif source.choice(str(value)) is not None:
+            names.append(consultations.localize(source.choice(str(value)).text, lang))
+        else:
+            names.append(str(value))
+    return ", ".join(names)
 
 
 def _editor(draft: drafts.Draft, status: int = 200, error: ConsultationError | None = None) -> Any:

@@ -104,7 +104,7 @@ def test_staff_write_a_bilingual_consultation_with_a_skipped_question_and_publis
     expect(
         french.get_by_text(re.compile(r"The whole conversation: from \d+ segments"))
     ).to_be_visible()
-    expect(french.get_by_text("sent only if the answer to q1 matches")).to_be_visible()
+    expect(french.get_by_text("sent only if the answer to q1 is: No")).to_be_visible()
     english = preview.get_by_role("region", name="SMS in English")
     expect(english.get_by_text("What should change?", exact=False)).to_be_visible()
     expect(page.get_by_text(MISSING)).to_have_count(0)
