@@ -293,6 +293,7 @@ def _editor(draft: drafts.Draft, status: int = 200, error: ConsultationError | N
         rule_sources=drafts.rule_sources,
         rule_options=drafts.rule_options,
         preview=preview(data),
+        published_since=drafts.published_since(store.get_db(), draft),
         can_edit=g.user.can("staff"),
         xlsform=_xlsform() is not None,
     )

@@ -518,7 +518,7 @@ def publish(db: sqlite_utils.Database, draft: Draft, *, by: str) -> consultation
         exists = store.first_row(
             db, "SELECT version FROM consultations WHERE id = ?", [consultation.id]
         )
-        if exists and draft.base_version is None:
+        if exists and based_on(db, draft) != consultation.id:
             raise ConsultationError(
                 f"is already the id of a published consultation, {consultation.id!r}:"
                 " choose another id, or edit that consultation instead",
@@ -530,6 +530,28 @@ def publish(db: sqlite_utils.Database, draft: Draft, *, by: str) -> consultation
             changes.record(db, consultation.id, "publish", by=by, version=consultation.version)
         db.execute("DELETE FROM consultation_drafts WHERE id = ?", [draft.key])
     return loaded
+
+
+def based_on(db: sqlite_utils.Database, draft: Draft) -> str | None:
+    """Return the id of the consultation a draft of changes started from (None: a new one)."""
+    if draft.base_version is None:
+        return None
+    row = store.first_row(
+        db,
+        "SELECT consultation_id FROM consultation_versions WHERE version = ?",
+        [draft.base_version],
+    )
+    return row["consultation_id"] if row else None
+
+
+def published_since(db: sqlite_utils.Database, draft: Draft) -> str | None:
+    """Return the version published since a draft of changes started, if there is one
+    (publishing the draft would replace it)."""
+    base = based_on(db, draft)
+    row = store.first_row(db, "SELECT version FROM consultations WHERE id = ?", [base])
+    if row and row["version"] != draft.base_version:
+        return str(row["version"])
+    return None
 
 
 def error_field(data: dict[str, Any], error: ConsultationError) -> str:

@@ -564,6 +564,7 @@ def test_the_kiosk_preview_draws_the_kiosk_question_in_each_language(
     key = _published_draft(staff)
     page = staff.get(f"/staff/drafts/{key}").get_data(as_text=True)
     assert f'src="/staff/drafts/{key}/kiosk/en/1"' in page
+    assert f'href="/staff/drafts/{key}/kiosk/fr/6" target="kiosk-screen"' in page
     screen = staff.get(f"/staff/drafts/{key}/kiosk/fr/4")
     assert screen.status_code == 200
     assert "frame-ancestors 'self'" in screen.headers["Content-Security-Policy"]
@@ -785,3 +786,20 @@ def test_the_admin_upload_and_close_buttons_are_in_the_audit_log_too(
     ]
     listing = admin.get("/staff/authoring/").get_data(as_text=True)
     assert "closed by staff" in listing and f"published (version {version})" in listing
+
+
+def test_a_draft_of_changes_may_not_take_another_consultations_id_and_warns_when_stale(
+    staff: FlaskClient, db: sqlite_utils.Database, example: consultations.Consultation
+) -> None:
+    _load(db, id="other", keywords={})
+    token = csrf_token(staff, "/staff/authoring/")
+    response = staff.post("/staff/authoring/library-hours/edit", data={"csrf_token": token})
+    key = response.location.rsplit("/", 1)[-1]
+    refused = press(staff, key, "publish", {"id": "other", "keywords-en": "", "keywords-fr": ""})
+    assert refused.status_code == 422 and 'id="id-error"' in refused.get_data(as_text=True)
+    assert consultations.get(db, "other").title == example.title
+    # Someone publishes another version meanwhile: the draft says so before it replaces it.
+    _load(db, title={"en": "Hours", "fr": "Heures"})
+    page = staff.get(f"/staff/drafts/{key}").get_data(as_text=True)
+    newer = consultations.get(db, "library-hours").version
+    assert f"Version {newer} was published after this draft began" in page
