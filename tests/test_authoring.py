@@ -803,3 +803,13 @@ def test_a_draft_of_changes_may_not_take_another_consultations_id_and_warns_when
     page = staff.get(f"/staff/drafts/{key}").get_data(as_text=True)
     newer = consultations.get(db, "library-hours").version
     assert f"Version {newer} was published after this draft began" in page
+
+
+@pytest.mark.parametrize(
+    ("char", "spelled"),
+    [("ê", "e"), ("Ê", "E"), ("ç", "c"), ("î", "i"), ("œ", "oe"), ("Œ", "OE"), ("🌳", None)],
+)
+def test_gsm_spelling_offers_the_plain_letter(char: str, spelled: str | None) -> None:
+    from participate.sms.preview import gsm_spelling
+
+    assert gsm_spelling(char) == spelled
