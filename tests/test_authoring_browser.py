@@ -108,6 +108,10 @@ def test_staff_write_a_bilingual_consultation_with_a_skipped_question_and_publis
     english = preview.get_by_role("region", name="SMS in English")
     expect(english.get_by_text("What should change?", exact=False)).to_be_visible()
     expect(page.get_by_text(MISSING)).to_have_count(0)
+    # Typing alone redraws the preview (the script saves the draft and fetches it).
+    page.get_by_label("Thank-you message, if any (English)").fill("Thanks, neighbours!")
+    expect(english.get_by_text("Thanks, neighbours!")).to_be_visible()
+    page.get_by_label("Thank-you message, if any (French)").fill("Merci, chers voisins\u00a0!")
     frame = page.frame_locator("iframe[title='Kiosk screen preview']")
     expect(frame.get_by_role("heading", name="Is the lighting enough?")).to_be_visible()
     preview.get_by_label("Screen").select_option(label="Question 2 · q2")
