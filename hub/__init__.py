@@ -1,4 +1,5 @@
-"""The staff hub: sign-in and roles, results and charts, moderation, devices, exports.
+"""The staff hub: sign-in and roles, results and charts, moderation, devices, exports,
+and authoring consultations (drafts, preview, publishing, lifecycle and order).
 
 On a hub (ROLE "hub") the staff blueprint is served under `/staff/` and `GET /`
 redirects there. `commands` adds `participate add-user` and `participate export` (the
