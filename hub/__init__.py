@@ -1,4 +1,5 @@
-"""The staff hub: sign-in and roles, results and charts, moderation, devices, exports.
+"""The staff hub: sign-in and roles, results and charts, moderation, devices, exports,
+and authoring consultations (drafts, preview, publishing, lifecycle and order).
 
 On a hub (ROLE "hub") the staff blueprint is served under `/staff/` and `GET /`
 redirects there. `commands` adds `participate add-user` and `participate export` (the
@@ -45,7 +46,7 @@ def init_app(app: Flask) -> None:
     """Register the staff blueprint on a hub, and send `/` there."""
     if app.config["ROLE"] != "hub":
         return
-    from . import admin, results_texts, texts, views  # noqa: F401 (they add their routes to the blueprint)
+    from . import admin, authoring, results_texts, texts, views  # noqa: F401 (they add their routes to the blueprint)
     from .auth import bp
 
     app.register_blueprint(bp)

@@ -15,7 +15,7 @@ from participate import clock, consultations, store
 from participate.errors import ConsultationError, NotFound
 from participate.sync import devices
 
-from . import results, users
+from . import changes, results, users
 from .auth import bp, requires
 from .errors import UserError
 
@@ -227,9 +227,15 @@ def consultation_upload() -> Any:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{suffix}"
         upload.save(path)
+        db = store.get_db()
         try:
             parsed = consultations.read_file(path)
-            loaded = consultations.save(store.get_db(), [parsed], source=name)
+            with store.write(db):
+                loaded = consultations.save(db, [parsed], source=name)
+                if loaded[0].status != "unchanged":
+                    changes.record(
+                        db, parsed.id, "publish", by=g.user.email, version=parsed.version
+                    )
         except ConsultationError as exc:
             message = str(exc).replace(str(path), name)
             return _consultations_page(400, error=message)
@@ -251,8 +257,11 @@ def consultation_switch(consultation_id: str, action: str) -> Any:
     """Close a consultation to new answers, or reopen it."""
     if action not in ("close", "reopen"):
         raise BadRequest(_("Unknown action."))
+    db = store.get_db()
     try:
-        consultations.set_closed(store.get_db(), consultation_id, action == "close")
+        with store.write(db):
+            consultations.set_closed(db, consultation_id, action == "close")
+            changes.record(db, consultation_id, action, by=g.user.email)
     except NotFound:
         raise BadRequest(_("There is no such consultation.")) from None
     flash(_("Consultation closed.") if action == "close" else _("Consultation reopened."))

@@ -8,6 +8,7 @@ HubError (a ParticipateError)
 ├── FilterError      a filter in the query string cannot be understood (also a ValueError)
 ├── ExportError      an export cannot be made as asked (unknown format, no such consultation)
 ├── ImportRefused    a file to import is not an export Participate can read, as a whole
+├── DraftFormError   an editor's post is not one the editor makes (a 400, nothing saved)
 └── UnknownTimeZone  the TIMEZONE setting names no time zone this system knows
 """
 
@@ -54,3 +55,8 @@ class ImportRefused(HubError):
 
 class UnknownTimeZone(HubError):
     """The TIMEZONE setting names no time zone this system knows."""
+
+
+class DraftFormError(HubError):
+    """An editor's post is not one the editor's page makes (a field missing or too long,
+    an unknown action, too many questions): refused whole, the draft unchanged."""

@@ -2,7 +2,8 @@
 
 `init_app(app)` registers the pages at `/` on a node; `schedule(scheduler, app)` adds the
 job that sweeps away visits left idle (the page's own timer normally ends them first)
-and the job that renders the read-aloud audio of what the node has to show.
+and the job that renders the read-aloud audio of what the node has to show. `question_screen`
+draws a question as the kiosk does, for the staff's preview on a hub.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ from flask import Flask
 
 from participate import clock, consultations, speech, store
 from participate.extensions import csrf
+
+from .preview import PREVIEW_CSP, question_screen
+
+__all__ = [
+    "PREVIEW_CSP",
+    "init_app",
+    "question_screen",
+    "render_audio",
+    "schedule",
+    "sweep_idle_visits",
+]
 
 log = logging.getLogger(__name__)
 

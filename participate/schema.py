@@ -865,6 +865,26 @@ def m016_tallies_not_asked(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m017_consultation_log(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Hub: who published which version of a consultation, closed, reopened, archived
+        -- or reordered it, and when (the staff pages' audit log of consultations).
+        CREATE TABLE consultation_log (
+            id INTEGER PRIMARY KEY,
+            consultation_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN
+                ('publish', 'close', 'reopen', 'archive', 'unarchive', 'order')),
+            version TEXT NOT NULL DEFAULT '',
+            user_email TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX consultation_log_consultation ON consultation_log (consultation_id, id);
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)

@@ -5,7 +5,8 @@ node and registers the channel's side of access and erasure requests, and the ph
 webhook where the gateway is android (`sms.gateway`); `schedule` adds the expiry,
 outbound-queue and daily retention jobs, and the modem's polling job where the gateway
 is gammu-smsd; `commands` adds `participate invite`, `erase` and `subject`;
-`load_report` tells `participate load` what each prompt costs; `write_dummy_config`
+`load_report` tells `participate load` what each prompt costs, and
+`preview_conversation` shows the staff's editor each message with its cost; `write_dummy_config`
 sets up gammu-smsd on Gammu's dummy phone (the demo's modem).
 `caller_number`, `identify_caller` and `opt_out_caller` are the API the phone call
 channel (voice) uses, so a number that calls gets the same pseudonym and the same
@@ -33,6 +34,7 @@ from .followups import measure as measure_results_text
 from .gammu import write_dummy_config
 from .outbound import RateLimiter
 from .people import SmsPeople, erase_for_order
+from .preview import PreviewMessage, preview_conversation, total_segments
 from .prompt_costs import load_report
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,11 @@ __all__ = [
     "opt_out_caller",
     "publish_results",
     "Published",
+    "PreviewMessage",
+    "preview_conversation",
     "schedule",
     "simulator_allows",
+    "total_segments",
     "write_dummy_config",
 ]
 
