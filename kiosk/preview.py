@@ -71,6 +71,8 @@ def question_screen(consultation: Consultation, number: int, language: str) -> s
             consultation=consultation,
             question=consultation.questions[number - 1],
             number=number,
+            # Drawn as if every question were asked: the preview has no answers.
+            place=number,
             total=len(consultation.questions),
             values=[],
             error=None,
