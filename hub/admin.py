@@ -19,7 +19,7 @@ from . import changes, results, users
 from .auth import bp, requires
 from .errors import UserError
 
-UPLOAD_SUFFIXES = (".yaml", ".yml", ".json")
+UPLOAD_SUFFIXES = (".yaml", ".yml", ".json", ".xlsx")
 
 
 # --- devices -----------------------------------------------------------------------
@@ -216,14 +216,16 @@ def _consultations_page(status: int = 200, **extra: Any) -> Any:
 @bp.route("/consultations", methods=["POST"])
 @requires("admin")
 def consultation_upload() -> Any:
-    """Load a consultation file (YAML or JSON) into the hub, which publishes it to nodes."""
+    """Load a consultation file (YAML, JSON or XLSForm) into the hub, which publishes it."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _consultations_page(400, error=_("Choose a file to upload."))
     name = Path(upload.filename).name
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        return _consultations_page(400, error=_("The file must end in .yaml, .yml or .json."))
+        return _consultations_page(
+            400, error=_("The file must end in .yaml, .yml, .json or .xlsx (XLSForm).")
+        )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{suffix}"
         upload.save(path)

@@ -8,9 +8,7 @@ Admin and staff edit; viewers see every page but every post refuses them (403).
 from __future__ import annotations
 
 import re
-import zipfile
 from datetime import datetime
-from types import ModuleType
 from typing import Any
 
 from flask import (
@@ -28,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
-from participate import clock, consultations, store
+from participate import clock, consultations, store, xlsform
 from participate.consultations import QUESTION_TYPES, Consultation
 from participate.errors import ConsultationError, NotFound
 from participate.kiosk import PREVIEW_CSP, question_screen
@@ -66,15 +64,6 @@ EDITOR_ACTION = re.compile(
     r"^(save|preview|publish|add|up|down|delete|add-choice|remove-choice)(?::(\d{1,3}))?(?::(\d{1,3}))?$"
 )
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _xlsform() -> ModuleType | None:
-    """Return the XLSForm reader and writer where this installation has them."""
-    try:
-        from participate import xlsform
-    except ImportError:
-        return None
-    return xlsform
 
 
 def _now() -> datetime:
@@ -126,7 +115,6 @@ def _list_page(status: int = 200, **extra: Any) -> Any:
         drafts=[d for d in drafts.all_drafts(db) if d.base_version is None],
         log=changes.recent(db),
         action_labels=ACTION_LABELS,
-        xlsform=_xlsform() is not None,
         **extra,
     )
     return page, status
@@ -150,9 +138,6 @@ def authoring_new() -> Any:
 @requires("staff")
 def authoring_import() -> Any:
     """Read an XLSForm (.xlsx) into a new draft and open its editor."""
-    xlsform = _xlsform()
-    if xlsform is None:
-        abort(404)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _list_page(400, error=_("Choose a file to import."))
@@ -161,7 +146,7 @@ def authoring_import() -> Any:
         return _list_page(400, error=_("An XLSForm file ends in .xlsx."))
     try:
         data = xlsform.read(upload.read(), name)
-    except (ConsultationError, zipfile.BadZipFile) as exc:
+    except ConsultationError as exc:
         return _list_page(
             400, error=_("%(file)s was not imported: %(problem)s", file=name, problem=str(exc))
         )
@@ -181,9 +166,6 @@ def _published(consultation_id: str) -> Consultation:
 @requires("staff")
 def authoring_xlsform(consultation_id: str) -> Any:
     """Download a published consultation as an XLSForm (.xlsx)."""
-    xlsform = _xlsform()
-    if xlsform is None:
-        abort(404)
     consultation = _published(consultation_id)
     return Response(
         xlsform.write(consultation),
@@ -295,7 +277,6 @@ def _editor(draft: drafts.Draft, status: int = 200, error: ConsultationError | N
         preview=preview(data),
         published_since=drafts.published_since(store.get_db(), draft),
         can_edit=g.user.can("staff"),
-        xlsform=_xlsform() is not None,
     )
     return page, status
 

@@ -4,10 +4,9 @@ publishing through the checks of `participate load`, lifecycle and order, the pr
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
-import sys
-import types
 from html.parser import HTMLParser
 from typing import Any
 
@@ -18,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from participate import consultations, store
+from participate import consultations, store, xlsform
 from participate.errors import ConsultationError
 from participate.hub import auth, drafts, users
 from participate.sms import preview_conversation, total_segments
@@ -669,60 +668,39 @@ def test_error_fields_map_every_consultation_error_to_a_form_field() -> None:
     assert [drafts.error_field(data, error) for error, _ in cases] == [f for _, f in cases]
 
 
-# --- XLSForm, through the interface participate.xlsform offers ---------------------------
-
-
-@pytest.fixture
-def xlsform(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Give the staff pages an XLSForm module with the interface of participate.xlsform
-    (read(source, name) -> definition, write(consultation) -> bytes), whatever is installed."""
-    module = types.ModuleType("participate.xlsform")
-
-    def read(source: bytes, name: str) -> dict[str, Any]:
-        if source != b"kobo":
-            raise ConsultationError("row 3: type 'geopoint' is not supported", source=name)
-        return json.loads(json.dumps(RULES))
-
-    module.read = read  # type: ignore[attr-defined]
-    module.write = lambda consultation: f"xlsx of {consultation.id}".encode()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "participate.xlsform", module)
-    import participate
-
-    monkeypatch.setattr(participate, "xlsform", module, raising=False)
-    return module
+# --- XLSForm: import as a draft, download a published one ------------------------------
 
 
 def test_an_xlsform_is_imported_as_a_draft_and_downloaded(
-    staff: FlaskClient,
-    db: sqlite_utils.Database,
-    example: consultations.Consultation,
-    xlsform: types.ModuleType,
+    staff: FlaskClient, db: sqlite_utils.Database, example: consultations.Consultation
 ) -> None:
-    import io
-
+    ruled = consultations.parse(json.loads(json.dumps(RULES)))
     token = csrf_token(staff, "/staff/authoring/")
     assert "Import an XLSForm" in staff.get("/staff/authoring/").get_data(as_text=True)
     response = staff.post(
         "/staff/authoring/import",
-        data={"csrf_token": token, "file": (io.BytesIO(b"kobo"), "parks.xlsx")},
+        data={"csrf_token": token, "file": (io.BytesIO(xlsform.write(ruled)), "rules.xlsx")},
     )
     assert response.status_code == 303
     draft = drafts.get(db, response.location.rsplit("/", 1)[-1])
-    assert drafts.check(draft.data).definition == consultations.parse(RULES).definition
+    assert drafts.check(draft.data).version == ruled.version
     refused = staff.post(
         "/staff/authoring/import",
-        data={"csrf_token": token, "file": (io.BytesIO(b"broken"), "broken.xlsx")},
+        data={"csrf_token": token, "file": (io.BytesIO(b"not a workbook"), "broken.xlsx")},
     )
-    assert refused.status_code == 400 and "row 3" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "broken.xlsx was not imported" in refused.get_data(
+        as_text=True
+    )
     wrong = staff.post(
         "/staff/authoring/import",
-        data={"csrf_token": token, "file": (io.BytesIO(b"kobo"), "parks.csv")},
+        data={"csrf_token": token, "file": (io.BytesIO(b"x"), "parks.csv")},
     )
     assert wrong.status_code == 400
     assert count(db, "SELECT count(*) FROM consultation_drafts") == 1
     download = staff.get("/staff/authoring/library-hours/xlsform.xlsx")
-    assert download.status_code == 200 and download.data == b"xlsx of library-hours"
+    assert download.status_code == 200
     assert download.headers["Content-Disposition"] == 'attachment; filename="library-hours.xlsx"'
+    assert consultations.parse(xlsform.read(download.data, "d.xlsx")).version == example.version
 
 
 @pytest.mark.parametrize("name", ["example", "rules", "all types"])

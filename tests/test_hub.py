@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import clock, consultations, store, submissions, tallies
+from participate import clock, consultations, store, submissions, tallies, xlsform
 from participate.app import create_app
 from participate.hub import auth, moderation, users
 from participate.sync import devices
@@ -749,6 +749,16 @@ def test_admin_uploads_closes_and_reopens_consultations(
         content_type="multipart/form-data",
     )
     assert response.status_code == 400
+    # An XLSForm workbook is a consultation file too.
+    workbook = xlsform.write(consultations.get(db, "parks"))
+    token = csrf_token(client, "/staff/consultations")
+    response = client.post(
+        "/staff/consultations",
+        data={"csrf_token": token, "file": (io.BytesIO(workbook), "parks.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert "parks: unchanged" in client.get("/staff/consultations").get_data(as_text=True)
     assert (
         post(client, "/staff/consultations/parks/close", page="/staff/consultations").status_code
         == 302
