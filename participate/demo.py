@@ -16,6 +16,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 from dataclasses import asdict, dataclass
@@ -134,6 +135,9 @@ def run(data_dir: Path, host: str, port: int) -> None:
     click.echo(f"  Kiosk node health:     {kiosk_url}/healthz")
     _describe_gateway(daemon)
     click.echo(f"Data in {data_dir.resolve()}. Press Ctrl+C to stop.")
+    # Stopped by a service manager or `kill` (SIGTERM) as by Ctrl+C: the modem daemon is
+    # stopped with it, never left running on its own.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         node_server.run()
     except KeyboardInterrupt:
@@ -146,6 +150,10 @@ def run(data_dir: Path, host: str, port: int) -> None:
         if daemon is not None:
             daemon.terminate()
             daemon.wait(10)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _first_sync(node_app) -> None:

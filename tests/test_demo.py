@@ -67,6 +67,22 @@ def demo(tmp_path: Path):
         process.terminate()
         process.wait(10)
         process.stdout.close()
+    # Stopped by SIGTERM, the demo stops the modem daemon it started: none is left behind.
+    assert _processes_mentioning(str(tmp_path / "demo")) == []
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Return the command lines of running processes that mention `text` (from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        line = " ".join(arg.decode(errors="replace") for arg in args if arg)
+        if text in line and "pytest" not in line:
+            found.append(line)
+    return found
 
 
 def test_demo_prints_every_url_and_each_answers(demo) -> None:
