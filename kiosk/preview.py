@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template, url_for
-from flask_babel import force_locale
+from flask import current_app, url_for
 
-from participate.consultations import Consultation, localize
+from participate.consultations import Consultation
 
-from . import display
-from .views import ui_language
+from .views import render
 from .visits import Visit
 
 # What the preview's response allows: this site's styles, no script, no form posts, and
@@ -45,7 +43,6 @@ def question_screen(consultation: Consultation, number: int, language: str) -> s
     """Return question `number` (from 1) of `consultation` as the kiosk shows it in `language`."""
     if not 1 <= number <= len(consultation.questions):
         raise IndexError(f"no question {number}")
-    config = current_app.config
     visit = Visit(
         token=NO_VISIT,
         submission_id="",
@@ -53,30 +50,23 @@ def question_screen(consultation: Consultation, number: int, language: str) -> s
         consultation_version=consultation.version,
         language=language,
     )
-    lang = ui_language(language)
-    with force_locale(lang):
-        return render_template(
-            "kiosk/question.html",
-            lang=lang,
-            content_lang=language,
-            idle_seconds=int(config["KIOSK_IDLE_SECONDS"]),
-            warning_seconds=int(config["KIOSK_WARNING_SECONDS"]),
-            display=display,
-            localize=localize,
-            asset_url=_static_asset,
-            url_for=_nowhere,
-            read_aloud=lambda *args, **kwargs: None,
-            status=200,
-            visit=visit,
-            consultation=consultation,
-            question=consultation.questions[number - 1],
-            number=number,
-            # Drawn as if every question were asked: the preview has no answers.
-            place=number,
-            total=len(consultation.questions),
-            values=[],
-            error=None,
-            keyboard=config["KIOSK_ONSCREEN_KEYBOARD"],
-            from_review=False,
-            text_size="normal",
-        )
+    html, _status = render(
+        "kiosk/question.html",
+        language=language,
+        asset_url=_static_asset,
+        url_for=_nowhere,
+        read_aloud=lambda *args, **kwargs: None,
+        visit=visit,
+        consultation=consultation,
+        question=consultation.questions[number - 1],
+        number=number,
+        # Drawn as if every question were asked: the preview has no answers.
+        place=number,
+        total=len(consultation.questions),
+        values=[],
+        error=None,
+        keyboard=current_app.config["KIOSK_ONSCREEN_KEYBOARD"],
+        from_review=False,
+        text_size="normal",
+    )
+    return html

@@ -158,22 +158,22 @@ def _see_other(endpoint: str, **values: Any) -> Response:
 
 
 def render(template: str, *, language: str, status: int = 200, **context: Any) -> Any:
-    """Render a kiosk page in `language` (the interface's, falling back to its default)."""
+    """Render a kiosk page in `language` (the interface's, falling back to its default);
+    `context` may also replace what every page gets (the staff's preview does)."""
     config = current_app.config
     lang = ui_language(language)
+    page = {
+        "lang": lang,
+        "content_lang": language,
+        "idle_seconds": int(config["KIOSK_IDLE_SECONDS"]),
+        "warning_seconds": int(config["KIOSK_WARNING_SECONDS"]),
+        "display": display,
+        "localize": localize,
+        "asset_url": asset_url,
+        "status": status,
+    }
     with force_locale(lang):
-        html = render_template(
-            template,
-            lang=lang,
-            content_lang=language,
-            idle_seconds=int(config["KIOSK_IDLE_SECONDS"]),
-            warning_seconds=int(config["KIOSK_WARNING_SECONDS"]),
-            display=display,
-            localize=localize,
-            asset_url=asset_url,
-            status=status,
-            **context,
-        )
+        html = render_template(template, **(page | context))
     return html, status
 
 
