@@ -186,6 +186,18 @@ PATHS = [
 
 
 @pytest.mark.parametrize(
+    ("lang", "count"), [("en", "Up to 5 questions"), ("fr", "Jusqu’à 5 questions")]
+)
+def test_the_welcome_screen_says_how_many_questions_at_most(
+    client: FlaskClient, streets, example, lang: str, count: str
+) -> None:
+    html = client.get(f"/?lang={lang}").get_data(as_text=True)
+    assert count in html
+    # A consultation without rules asks every question: its count is exact.
+    assert ">6 questions<" in html
+
+
+@pytest.mark.parametrize(
     ("answers", "shown", "listed", "stored"), [p[1:] for p in PATHS], ids=[p[0] for p in PATHS]
 )
 def test_next_goes_to_the_next_question_asked_and_the_count_follows(
