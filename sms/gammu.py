@@ -19,20 +19,32 @@ the `[smsd]` section of the daemon's own config.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
+import select
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
+
+try:  # Linux: the folders are watched, not polled (FolderWatch)
+    import inotify_simple
+except ImportError:  # pragma: no cover - elsewhere the node polls
+    inotify_simple = None
+
+from participate import store
 
 from . import conversations, gateway, outbound, phones, segments
 from .config import SmsConfig
@@ -43,6 +55,7 @@ log = logging.getLogger(__name__)
 MONITOR = "gammu-smsd-monitor"
 SID_PREFIX = "gammu:"
 REFUSED = "refused"
+STAGING_PREFIX = ".participate-"  # a message being written aside in the outbox
 NUMBER_MARK = "~"  # stands for the number in an outbox file's name kept as a message id
 # More unsent files than this in the outbox: the daemon is not sending; stop adding.
 OUTBOX_LIMIT = 200
@@ -66,9 +79,29 @@ class Folders:
     inbox_format: str  # detail (Gammu's backup format), unicode or standard
 
 
+# Each config file's folders, kept while the file is unchanged (a pass reads them per text).
+_FOLDERS: dict[Path, tuple[tuple[int, int, int], Folders]] = {}
+
+
 def folders(config_path: str | Path) -> Folders:
     """Read the daemon's folders from its configuration file; say clearly what is wrong."""
     path = Path(config_path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise GatewayError(f"GAMMU_CONFIG {path} does not exist") from None
+    except OSError as exc:
+        raise GatewayError(f"GAMMU_CONFIG {path} cannot be read: {exc}") from None
+    version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _FOLDERS.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    found = _read_folders(path)
+    _FOLDERS[path] = (version, found)
+    return found
+
+
+def _read_folders(path: Path) -> Folders:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         with path.open(encoding="utf-8") as handle:
@@ -222,6 +255,15 @@ class PollReport:
     duplicate: int = 0
     refused: list[str] = field(default_factory=list)
     waiting: int = 0  # files left for later (still being written, or no pepper yet)
+    sending: outbound.SendReport = field(default_factory=outbound.SendReport)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """How replies leave: the modem's sender and the process's rate limit."""
+
+    sender: GammuSender
+    limiter: outbound.RateLimiter
 
 
 def inbox_files(inbox: Path) -> Iterator[Path]:
@@ -235,8 +277,18 @@ def inbox_files(inbox: Path) -> Iterator[Path]:
             yield inbox / name
 
 
-def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollReport:
-    """Hand every inbox file to the conversation engine once; delete it once recorded."""
+def poll(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    where: Folders,
+    outgoing: Outgoing | None = None,
+) -> PollReport:
+    """Hand every inbox file to the conversation engine once; delete it once recorded.
+
+    With `outgoing`, a text's first reply is claimed in the transaction that records the
+    text (when the rate limit lets it go now) and written to the outbox right after the
+    commit: one commit and one outbox file between a text and its reply.
+    """
     report = PollReport()
     for path in inbox_files(where.inbox):
         try:
@@ -255,13 +307,60 @@ def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollRe
             phone=phone, body=received.body, message_sid=message_id(received.name, config)
         )
         # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
-        outcome = gateway.take(db, config, inbound)
+        claimed, staging = None, None
+        try:
+            with store.write(db):
+                outcome = gateway.take_in_transaction(db, config, inbound)
+                if outgoing is not None and outcome.replies:
+                    claimed = outbound.claim_now(
+                        db, config, outgoing.limiter, outgoing.sender.key, report.sending
+                    )
+                if claimed is not None and outgoing is not None:
+                    # The reply's file goes to disk while the transaction commits: both
+                    # wait on the disk at once. It is moved into the outbox (sent) only
+                    # once the text and the claim are committed.
+                    staging = _stager().submit(outgoing.sender.stage, claimed.phone, claimed.body)
+        except BaseException:
+            if staging is not None:
+                with contextlib.suppress(Exception):
+                    drop_staged(staging.result())
+            raise
+        conversations.log_outcome(outcome)
         path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
+        if staging is not None and claimed is not None and outgoing is not None:
+            _send_staged(db, config, outgoing, claimed, staging, report.sending)
         if outcome.action == "duplicate":
             report.duplicate += 1
         else:
             report.received += 1
     return report
+
+
+def _send_staged(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    outgoing: Outgoing,
+    claimed: outbound.Claimed,
+    staging: Future[Staged],
+    report: outbound.SendReport,
+) -> None:
+    """Move a reply staged during its text's transaction into the outbox; record it."""
+
+    def send() -> str:
+        return outgoing.sender.send_staged(staging.result())  # raises what staging raised
+
+    outbound.deliver(db, config, outgoing.sender, claimed, report, send=send)
+
+
+_STAGER: ThreadPoolExecutor | None = None
+
+
+def _stager() -> ThreadPoolExecutor:
+    """The thread that writes a reply's file while the text's transaction commits."""
+    global _STAGER
+    if _STAGER is None:
+        _STAGER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gammu-outbox")
+    return _STAGER
 
 
 def message_id(name: str, config: SmsConfig) -> str:
@@ -287,6 +386,113 @@ def _refuse(db: sqlite_utils.Database, where: Folders, path: Path, reason: str) 
     gateway.note_problem(db, message)
 
 
+# --- watching the folders -----------------------------------------------------------
+
+INBOX = "inbox"  # FolderWatch.wait: a file was written to the inbox
+SETTLED = "settled"  # ... or to the sent or error folder
+
+
+class FolderWatch:
+    """Wake the node the moment gammu-smsd writes to its inbox, sent or error folder.
+
+    inotify (Linux): a file the daemon finishes writing (or moves in) wakes `wait` at
+    once. Where there is no inotify, or it cannot watch the folders (one missing, the
+    system's limit of watches reached), `wait` only waits out its timeout and the caller
+    polls. `wake` ends a wait from another thread (to stop).
+    """
+
+    def __init__(self) -> None:
+        self._notify: Any = None
+        self._watching: Folders | None = None
+        self._kinds: dict[int, set[str]] = {}
+        self._problem = ""
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._poller = select.poll()
+        self._poller.register(self._wake_read, select.POLLIN)
+
+    @property
+    def watching(self) -> bool:
+        """Say whether inotify watches the folders (else `wait` is a plain timeout)."""
+        return self._notify is not None
+
+    def arm(self, where: Folders) -> bool:
+        """Watch `where`'s folders (anew if they changed); say whether inotify watches them."""
+        if self._notify is not None and self._watching == where:
+            return True
+        self._disarm()
+        if inotify_simple is None:
+            return self._cannot("inotify is not available on this system")
+        flags = inotify_simple.flags
+        mask = flags.CLOSE_WRITE | flags.MOVED_TO
+        try:
+            notify = inotify_simple.INotify()
+        except (OSError, AttributeError) as exc:  # AttributeError: a libc without inotify
+            return self._cannot(f"inotify cannot start: {exc}")
+        kinds: dict[int, set[str]] = {}
+        watched = ((where.inbox, INBOX), (where.sent, SETTLED), (where.error, SETTLED))
+        try:
+            for folder, kind in watched:
+                kinds.setdefault(notify.add_watch(folder, mask), set()).add(kind)
+        except OSError as exc:
+            notify.close()
+            return self._cannot(f"inotify cannot watch the folders: {exc}")
+        self._notify, self._watching, self._kinds = notify, where, kinds
+        self._poller.register(notify.fileno(), select.POLLIN)
+        if self._problem:
+            log.info("sms.gammu_watching", extra={"inbox": str(where.inbox)})
+        self._problem = ""
+        return True
+
+    def _cannot(self, reason: str) -> bool:
+        if reason != self._problem:  # said once, not at every poll
+            log.warning("sms.gammu_polling", extra={"reason": reason})
+        self._problem = reason
+        return False
+
+    def _disarm(self) -> None:
+        if self._notify is not None:
+            self._poller.unregister(self._notify.fileno())
+            self._notify.close()
+        self._notify, self._watching, self._kinds = None, None, {}
+
+    def wait(self, timeout: float) -> set[str]:
+        """Wait up to `timeout` seconds for the daemon to write; return what changed."""
+        changed: set[str] = set()
+        ready = self._poller.poll(max(math.ceil(timeout * 1000), 0))
+        for fd, _ in ready:
+            if fd == self._wake_read:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_read, 512)
+            elif self._notify is not None:
+                changed |= self._changes(self._notify.read(timeout=0))
+        return changed
+
+    def _changes(self, events: list) -> set[str]:
+        changed: set[str] = set()
+        flags = inotify_simple.flags
+        for event in events:
+            if event.mask & flags.Q_OVERFLOW:
+                changed |= {INBOX, SETTLED}  # events were lost: look at everything
+            elif event.mask & flags.IGNORED:
+                changed |= {INBOX, SETTLED}  # a folder went away: watch anew next time
+                self._watching = None
+            else:
+                changed |= self._kinds.get(event.wd, set())
+        return changed
+
+    def wake(self) -> None:
+        """End a `wait` now (from another thread)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_write, b"!")
+
+    def close(self) -> None:
+        self._disarm()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+
 # --- outbound ----------------------------------------------------------------------
 
 
@@ -301,6 +507,10 @@ class GammuSender:
 
     def send(self, to: str, body: str) -> str:
         """Write one message to the outbox and return its id, or raise a SendError."""
+        return self.send_staged(self.stage(to, body))
+
+    def stage(self, to: str, body: str) -> Staged:
+        """Write a message aside in the outbox, on disk; `send_staged` then sends it."""
         try:
             where = folders(self.config_path)
             waiting = sum(1 for name in os.listdir(where.outbox) if name.startswith("OUT"))
@@ -312,10 +522,18 @@ class GammuSender:
                 " is the daemon running?"
             )
         try:
-            name = write_outbox(where.outbox, to, body)
+            return stage_outbox(where.outbox, to, body)
         except OSError as exc:  # a full disk, a folder the node may not write
             raise TransientSendError(f"cannot write to the outbox {where.outbox}: {exc}") from exc
-        return outbox_id(name, to)
+
+    def send_staged(self, staged: Staged) -> str:
+        """Move a staged message into the outbox, whole, and return its id."""
+        try:
+            os.replace(staged.path, staged.path.parent / staged.name)
+        except OSError as exc:
+            drop_staged(staged)
+            raise TransientSendError(f"cannot write to the outbox: {exc}") from exc
+        return outbox_id(staged.name, staged.to)
 
 
 def backup_text(to: str, body: str, *, reference: int) -> str:
@@ -348,21 +566,41 @@ def backup_text(to: str, body: str, *, reference: int) -> str:
     return "\n".join(lines)
 
 
-def write_outbox(outbox: Path, to: str, body: str) -> str:
-    """Write a message file the daemon sends, whole or not at all; return its name."""
+@dataclass(frozen=True)
+class Staged:
+    """A message written in full beside the outbox's files, under a name the daemon skips."""
+
+    path: Path
+    name: str  # its name in the outbox, once moved in
+    to: str
+
+
+def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
+    """Write a message file aside in the outbox and wait for the disk; return where."""
     now = datetime.now(UTC)
     token = secrets.token_hex(4)
     # OUT, priority C (the default), date_time_serial, number, anything: the daemon's
     # names. The daemon sends in name order: the microseconds keep replies in order.
     name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
     text = backup_text(to, body, reference=secrets.randbelow(256))
-    staging = outbox / f".participate-{token}.tmp"  # not OUT*: the daemon ignores it
-    with staging.open("w", encoding="utf-8") as handle:
+    path = outbox / f"{STAGING_PREFIX}{token}.tmp"  # not OUT*: the daemon ignores it
+    with path.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(staging, outbox / name)
-    return name
+    return Staged(path, name, to)
+
+
+def drop_staged(staged: Staged) -> None:
+    """Remove a staged message that is not to be sent."""
+    staged.path.unlink(missing_ok=True)
+
+
+def write_outbox(outbox: Path, to: str, body: str) -> str:
+    """Write a message file the daemon sends, whole or not at all; return its name."""
+    staged = stage_outbox(outbox, to, body)
+    os.replace(staged.path, outbox / staged.name)
+    return staged.name
 
 
 def outbox_id(name: str, to: str) -> str:

@@ -143,14 +143,19 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def wait(self, key: str) -> None:
-        """Block until `key` may send again, then book its next slot."""
+        """Book `key`'s next slot, then block until it comes."""
+        # Booked under the lock, waited for outside it: `ready_in` never blocks.
         with self._lock:
             now = self.monotonic()
-            ready = self._next.get(key, now)
-            if ready > now:
-                self.sleep(ready - now)
-                now = ready
-            self._next[key] = now + self.interval
+            ready = max(self._next.get(key, now), now)
+            self._next[key] = ready + self.interval
+        if ready > now:
+            self.sleep(ready - now)
+
+    def ready_in(self, key: str) -> float:
+        """Return the seconds until `key` may send again (0: now), booking nothing."""
+        with self._lock:
+            return max(self._next.get(key, 0.0) - self.monotonic(), 0.0)
 
 
 @dataclass
@@ -162,6 +167,7 @@ class SendReport:
     failed: int = 0
     cancelled: int = 0
     quiet: bool = False
+    next_in: float = 0.0  # with wait=False: seconds until the rate limit lets the next go
 
 
 def in_quiet_hours(config: SmsConfig, now: datetime) -> bool:
@@ -240,8 +246,14 @@ def send_due(
     *,
     now: Callable[[], datetime] = _utcnow,
     batch: int = 50,
+    wait: bool = True,
 ) -> SendReport:
-    """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit."""
+    """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit.
+
+    wait=False: stop at the first message the rate limit holds back instead of waiting
+    for its slot (`report.next_in` says when it comes), so a caller with other work (the
+    modem's watcher, taking texts) is never held by the modem's pace.
+    """
     report = SendReport()
     pending = db.execute(
         "SELECT 1 FROM sms_outbound WHERE status IN ('queued', 'sending') LIMIT 1"
@@ -250,6 +262,12 @@ def send_due(
         return report  # the usual case: take no write lock at all
     _recover_stale(db, now())
     for _ in range(batch):
+        if not wait:
+            report.next_in = limiter.ready_in(sender.key)
+            if report.next_in > 0:
+                if not _due(db, now()):
+                    report.next_in = 0.0  # nothing waits for the slot
+                break
         moment = now()
         quiet = in_quiet_hours(config, moment)
         report.quiet = report.quiet or quiet
@@ -257,31 +275,86 @@ def send_due(
         if claimed is None:
             break
         limiter.wait(sender.key)
-        try:
-            sid = sender.send(claimed.phone, claimed.body)
-        except SendError as error:
-            _failed(db, config, claimed, error, now(), report)
-            continue
-        status = "accepted" if sender.reports_later else "sent"
-        with store.write(db):
-            db.execute(
-                "UPDATE sms_outbound SET status = ?, message_sid = ?, error = '',"
-                " error_code = NULL, updated_at = ? WHERE id = ?",
-                [status, sid, clock.to_text(now()), claimed.id],
-            )
-            _apply_earlier_statuses(db, config, sid, now())
-        report.sent += 1
-        log.info(
-            "sms.sent",
-            extra={
-                "outbound_id": claimed.id,
-                "sid": sid,
-                "attempt": claimed.attempts,
-                "encoding": claimed.encoding,
-                "segments": claimed.segments,
-            },
-        )
+        deliver(db, config, sender, claimed, report, now=now)
     return report
+
+
+def claim_now(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    limiter: RateLimiter,
+    key: str,
+    report: SendReport,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+) -> Claimed | None:
+    """Inside the caller's write transaction: claim the next due message if the rate limit
+    lets it go now, and book its slot; send it with `deliver` once that transaction commits.
+
+    A gateway that takes a text and queues its reply claims it in the same transaction,
+    so the reply costs no commit of its own before it goes. The claim is as durable as
+    `send_due`'s: after a crash between that commit and the send, the message is
+    `sending`, then `unknown`, never sent twice.
+    """
+    if limiter.ready_in(key) > 0:
+        return None
+    moment = now()
+    quiet = in_quiet_hours(config, moment)
+    report.quiet = report.quiet or quiet
+    claimed = _claim(db, moment, report, replies_only=quiet)
+    if claimed is not None:
+        limiter.wait(key)  # books the slot; free, as just seen (or a moment away)
+    return claimed
+
+
+def deliver(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    sender: Sender,
+    claimed: Claimed,
+    report: SendReport,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    send: Callable[[], str] | None = None,
+) -> None:
+    """Send a claimed message (its rate-limit slot booked) and record what happened.
+
+    `send`: how, if not `sender.send` (a gateway that wrote the message ahead).
+    """
+    try:
+        sid = send() if send is not None else sender.send(claimed.phone, claimed.body)
+    except SendError as error:
+        _failed(db, config, claimed, error, now(), report)
+        return
+    status = "accepted" if sender.reports_later else "sent"
+    with store.write(db):
+        db.execute(
+            "UPDATE sms_outbound SET status = ?, message_sid = ?, error = '',"
+            " error_code = NULL, updated_at = ? WHERE id = ?",
+            [status, sid, clock.to_text(now()), claimed.id],
+        )
+        _apply_earlier_statuses(db, config, sid, now())
+    report.sent += 1
+    log.info(
+        "sms.sent",
+        extra={
+            "outbound_id": claimed.id,
+            "sid": sid,
+            "attempt": claimed.attempts,
+            "encoding": claimed.encoding,
+            "segments": claimed.segments,
+        },
+    )
+
+
+def _due(db: sqlite_utils.Database, moment: datetime) -> bool:
+    return (
+        db.execute(
+            "SELECT 1 FROM sms_outbound WHERE status = 'queued' AND next_attempt_at <= ? LIMIT 1",
+            [clock.to_text(moment)],
+        ).fetchone()
+        is not None
+    )
 
 
 def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
@@ -296,7 +369,7 @@ def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
         log.warning("sms.send_interrupted", extra={"messages": cursor.rowcount})
 
 
-class _Claimed(NamedTuple):
+class Claimed(NamedTuple):
     id: int
     contact_id: int
     phone: str
@@ -308,7 +381,7 @@ class _Claimed(NamedTuple):
 
 def _claim(
     db: sqlite_utils.Database, moment: datetime, report: SendReport, *, replies_only: bool
-) -> _Claimed | None:
+) -> Claimed | None:
     stamp = clock.to_text(moment)
     # In quiet hours only replies go: someone who has just texted is awake.
     with store.write(db):
@@ -328,7 +401,7 @@ def _claim(
             # A reply queued after a STOP is its confirmation; what was queued before is
             # cancelled by the STOP itself.
             held_back = row.pop("held_back")
-            claimed = _Claimed(**row)
+            claimed = Claimed(**row)
             if held_back:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
@@ -354,7 +427,7 @@ def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
 def _failed(
     db: sqlite_utils.Database,
     config: SmsConfig,
-    claimed: _Claimed,
+    claimed: Claimed,
     error: SendError,
     moment: datetime,
     report: SendReport,
