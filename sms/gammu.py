@@ -596,6 +596,25 @@ def drop_staged(staged: Staged) -> None:
     staged.path.unlink(missing_ok=True)
 
 
+def drop_stale_staging(where: Folders, *, older_than: float = 60.0) -> int:
+    """Remove messages a killed node left staged (they hold a number); return how many.
+
+    A staged file is moved into the outbox within milliseconds; one this old was left by
+    a process killed before it could: its text was not recorded (and is taken again from
+    the inbox), or its message is `sending`, then `unknown`. Not to be sent from here.
+    """
+    dropped = 0
+    cutoff = time.time() - older_than
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(where.outbox):
+            if entry.name.startswith(STAGING_PREFIX) and entry.stat().st_mtime < cutoff:
+                Path(entry.path).unlink(missing_ok=True)
+                dropped += 1
+    if dropped:
+        log.warning("sms.gammu_staging_dropped", extra={"files": dropped})
+    return dropped
+
+
 def write_outbox(outbox: Path, to: str, body: str) -> str:
     """Write a message file the daemon sends, whole or not at all; return its name."""
     staged = stage_outbox(outbox, to, body)

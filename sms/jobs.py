@@ -99,6 +99,7 @@ def gammu_pass(
         report = gammu.poll(db, settings, where, outgoing)
         if settle:
             gammu.settle(db, settings, where)
+            gammu.drop_stale_staging(where)
     except (GatewayError, SmsConfigError) as error:
         # Nothing is lost: unread files stay in the inbox for the next poll.
         log.error("sms.gammu_unavailable", extra={"error": str(error)})
