@@ -325,10 +325,10 @@ def poll(
                 with contextlib.suppress(Exception):
                     drop_staged(staging.result())
             raise
-        conversations.log_outcome(outcome)
-        path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
         if staging is not None and claimed is not None and outgoing is not None:
             _send_staged(db, config, outgoing, claimed, staging, report.sending)
+        path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
+        conversations.log_outcome(outcome)
         if outcome.action == "duplicate":
             report.duplicate += 1
         else:
