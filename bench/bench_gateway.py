@@ -145,6 +145,7 @@ def bench_gammu(workdir: Path, messages: list[tuple[str, str]]) -> list[float]:
                     os.replace(where.outbox / sent, where.sent / sent)
             wait(lambda: unsettled(db_path) == 0)
             outbox.read(timeout=0)  # the replies after the first, seen above
+            time.sleep(0.005)  # the watcher back to waiting, as the hub is between requests
     finally:
         watcher.stop()
         outbox.close()
