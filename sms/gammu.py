@@ -29,9 +29,10 @@ import re
 import secrets
 import select
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ OUTBOX_LIMIT = 200
 # A file younger than this that does not parse may still be being written by the daemon.
 SETTLING_SECONDS = 2.0
 COMMAND_TIMEOUT = 10
+COMMIT_WAIT = 60  # longest a staged reply waits for its text's commit (the store's busy wait: 30)
 # IN<date>_<time>_<serial>_<sender>_<part>.<ext>, as the files service names them.
 _INBOX_NAME = re.compile(r"IN\d{8}_\d{6}_\d{2}_(?P<sender>.*)_\d{2}\.(?P<ext>txt|bin)")
 _MONITOR_FIELD = re.compile(r"^(NetworkSignal|BatterPercent):\s*(-?\d+)", re.MULTILINE)
@@ -307,7 +309,7 @@ def poll(
             phone=phone, body=received.body, message_sid=message_id(received.name, config)
         )
         # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
-        claimed, staging = None, None
+        claimed, sending, committed = None, None, _Commit()
         try:
             with store.write(db):
                 outcome = gateway.take_in_transaction(db, config, inbound)
@@ -319,14 +321,17 @@ def poll(
                     # The reply's file goes to disk while the transaction commits: both
                     # wait on the disk at once. It is moved into the outbox (sent) only
                     # once the text and the claim are committed.
-                    staging = _stager().submit(outgoing.sender.stage, claimed.phone, claimed.body)
+                    sending = _stager().submit(
+                        _stage_then_send, outgoing.sender, claimed.phone, claimed.body, committed
+                    )
         except BaseException:
-            if staging is not None:
-                with contextlib.suppress(Exception):
-                    drop_staged(staging.result())
+            committed.settle(False)  # the staged file, if any, is dropped
             raise
-        if staging is not None and claimed is not None and outgoing is not None:
-            _send_staged(db, config, outgoing, claimed, staging, report.sending)
+        committed.settle(True)
+        if sending is not None and claimed is not None and outgoing is not None:
+            outbound.deliver(
+                db, config, outgoing.sender, claimed, report.sending, send=sending.result
+            )
         path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
         conversations.log_outcome(outcome)
         if outcome.action == "duplicate":
@@ -336,20 +341,29 @@ def poll(
     return report
 
 
-def _send_staged(
-    db: sqlite_utils.Database,
-    config: SmsConfig,
-    outgoing: Outgoing,
-    claimed: outbound.Claimed,
-    staging: Future[Staged],
-    report: outbound.SendReport,
-) -> None:
-    """Move a reply staged during its text's transaction into the outbox; record it."""
+class _Commit:
+    """Whether the transaction a staged reply waits on committed (`settle` says, once)."""
 
-    def send() -> str:
-        return outgoing.sender.send_staged(staging.result())  # raises what staging raised
+    def __init__(self) -> None:
+        self._settled = threading.Event()
+        self.committed = False
 
-    outbound.deliver(db, config, outgoing.sender, claimed, report, send=send)
+    def settle(self, committed: bool) -> None:
+        self.committed = committed
+        self._settled.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._settled.wait(timeout) and self.committed
+
+
+def _stage_then_send(sender: GammuSender, to: str, body: str, committed: _Commit) -> str:
+    """Write a reply aside while its transaction commits; move it into the outbox once it
+    has (no hand-back to the committing thread in between); drop it if it has not."""
+    staged = sender.stage(to, body)
+    if not committed.wait(COMMIT_WAIT):
+        drop_staged(staged)
+        raise TransientSendError("the text's transaction did not commit: not sent")
+    return sender.send_staged(staged)
 
 
 _STAGER: ThreadPoolExecutor | None = None

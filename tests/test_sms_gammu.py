@@ -405,6 +405,38 @@ def test_a_reply_left_staged_by_a_killed_node_is_dropped(node_store, daemon, mon
     assert _outbox(daemon) == []  # nothing was sent from it
 
 
+def test_a_reply_staged_for_a_transaction_that_fails_is_never_sent(
+    node_store, tmp_path, monkeypatch
+):
+    root = tmp_path / "modem"
+    config = gammu.write_dummy_config(root)
+    app = node_app(node_store, config)
+    settings = sms_config.get(app)
+    where = gammu.folders(config)
+    (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+    real = gammu._stager()
+
+    class FailsAfterStaging:
+        """The transaction fails (a disk error at its commit) once the reply is staging."""
+
+        def submit(self, *args):
+            real.submit(*args)
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(gammu, "_stager", lambda: FailsAfterStaging())
+    with app.app_context(), store.open_db(node_store) as db:
+        outgoing = gammu.Outgoing(jobs.sender_for(app, db), app.extensions["sms_limiter"])
+        with pytest.raises(OSError):
+            gammu.poll(db, settings, where, outgoing)
+        wait_for(lambda: not list((root / "outbox").iterdir()), what="the staged file dropped")
+        assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM sms_outbound").fetchone()[0] == 0
+    assert len(list((root / "inbox").glob("IN*"))) == 1  # the text waits for the next look
+    monkeypatch.undo()
+    report = jobs.gammu_poll(app)
+    assert report.received == 1 and len(_outbox_files(root)) == 2  # answered once
+
+
 def test_a_reply_whose_file_cannot_be_written_stays_queued(node_store, daemon, monkeypatch):
     app = node_app(node_store, daemon.config)
 
