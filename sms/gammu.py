@@ -32,7 +32,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,25 +309,20 @@ def poll(
             phone=phone, body=received.body, message_sid=message_id(received.name, config)
         )
         # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
-        claimed, sending, committed = None, None, _Commit()
+        claimed, sending, gates = None, None, []
         try:
             with store.write(db):
                 outcome = gateway.take_in_transaction(db, config, inbound)
                 if outgoing is not None and outcome.replies:
-                    claimed = outbound.claim_now(
-                        db, config, outgoing.limiter, outgoing.sender.key, report.sending
-                    )
-                if claimed is not None and outgoing is not None:
-                    # The reply's file goes to disk while the transaction commits: both
-                    # wait on the disk at once. It is moved into the outbox (sent) only
-                    # once the text and the claim are committed.
-                    sending = _stager().submit(
-                        _stage_then_send, outgoing.sender, claimed.phone, claimed.body, committed
+                    claimed, sending = _claim_and_stage(
+                        db, config, outgoing, phone, outcome.replies[0], gates, report.sending
                     )
         except BaseException:
-            committed.settle(False)  # the staged file, if any, is dropped
+            for gate in gates:
+                gate.settle(False)  # the staged file is dropped
             raise
-        committed.settle(True)
+        for gate in gates:
+            gate.settle(True)  # the staged file goes into the outbox
         if sending is not None and claimed is not None and outgoing is not None:
             outbound.deliver(
                 db, config, outgoing.sender, claimed, report.sending, send=sending.result
@@ -354,6 +349,42 @@ class _Commit:
 
     def wait(self, timeout: float) -> bool:
         return self._settled.wait(timeout) and self.committed
+
+
+def _claim_and_stage(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    outgoing: Outgoing,
+    phone: str,
+    reply: str,
+    gates: list[_Commit],
+    report: outbound.SendReport,
+) -> tuple[outbound.Claimed | None, Future[str] | None]:
+    """In the text's transaction: claim the queue's next message if the rate limit lets
+    one go now, and have it written aside while the transaction commits.
+
+    That message is nearly always the text's own first reply: it is written from the
+    moment it is known, while the claim is made; if the claim gives an older message
+    (an invitation waiting), that one is written instead and the guess is dropped.
+    """
+    key = outgoing.sender.key
+    if outgoing.limiter.ready_in(key) > 0:
+        return None, None
+    body = outbound.stored_body(reply)
+    guess = _Commit()
+    early = _stager().submit(_stage_then_send, outgoing.sender, phone, body, guess)
+    claimed = outbound.claim_now(db, config, outgoing.limiter, key, report)
+    if claimed is not None and (claimed.phone, claimed.body) == (phone, body):
+        gates.append(guess)
+        return claimed, early
+    guess.settle(False)
+    if claimed is None:
+        return None, None
+    gate = _Commit()
+    gates.append(gate)
+    return claimed, _stager().submit(
+        _stage_then_send, outgoing.sender, claimed.phone, claimed.body, gate
+    )
 
 
 def _stage_then_send(sender: GammuSender, to: str, body: str, committed: _Commit) -> str:
@@ -598,10 +629,14 @@ def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
     name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
     text = backup_text(to, body, reference=secrets.randbelow(256))
     path = outbox / f"{STAGING_PREFIX}{token}.tmp"  # not OUT*: the daemon ignores it
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    data = memoryview(text.encode("utf-8"))
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        while data:
+            data = data[os.write(descriptor, data) :]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
     return Staged(path, name, to)
 
 

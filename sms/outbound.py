@@ -157,6 +157,21 @@ class RateLimiter:
         with self._lock:
             return max(self._next.get(key, 0.0) - self.monotonic(), 0.0)
 
+    def try_take(self, key: str) -> float | None:
+        """Book `key`'s slot if it is free now and return when (else None); never blocks."""
+        with self._lock:
+            now = self.monotonic()
+            if self._next.get(key, now) > now:
+                return None
+            self._next[key] = now + self.interval
+            return now
+
+    def give_back(self, key: str, taken: float) -> None:
+        """Free a slot `try_take` booked for a message that did not go (none was due)."""
+        with self._lock:
+            if self._next.get(key) == taken + self.interval:  # nobody booked after it
+                self._next[key] = taken
+
 
 @dataclass
 class SendReport:
@@ -194,7 +209,7 @@ def enqueue(
     """Queue a message to an E.164 number; return its id, or None if the number opted out."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbound kind {kind!r}")
-    body = segments.plain(body)[: segments.MAX_BODY]
+    body = stored_body(body)
     stamp = clock.to_text(now) if now else clock.utcnow()
     with store.write(db):
         contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
@@ -221,6 +236,11 @@ def _insert(
     return int(cursor.lastrowid)
 
 
+def stored_body(text: str) -> str:
+    """Return a message's text as the queue keeps and sends it."""
+    return segments.plain(text)[: segments.MAX_BODY]
+
+
 def queue_replies(
     db: sqlite_utils.Database, config: SmsConfig, phone: str, replies: list[str], stamp: str
 ) -> list[int]:
@@ -228,10 +248,7 @@ def queue_replies(
     if not replies:
         return []
     contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
-    return [
-        _insert(db, contact.id, "reply", "", segments.plain(reply)[: segments.MAX_BODY], stamp)
-        for reply in replies
-    ]
+    return [_insert(db, contact.id, "reply", "", stored_body(reply), stamp) for reply in replies]
 
 
 def _utcnow() -> datetime:
@@ -262,21 +279,27 @@ def send_due(
         return report  # the usual case: take no write lock at all
     _recover_stale(db, now())
     for _ in range(batch):
-        if not wait:
-            report.next_in = limiter.ready_in(sender.key)
-            if report.next_in > 0:
-                if not _due(db, now()):
-                    report.next_in = 0.0  # nothing waits for the slot
+        if wait:
+            claimed = _claim_due(db, config, report, now())
+            if claimed is None:
                 break
-        moment = now()
-        quiet = in_quiet_hours(config, moment)
-        report.quiet = report.quiet or quiet
-        claimed = _claim(db, moment, report, replies_only=quiet)
-        if claimed is None:
-            break
-        limiter.wait(sender.key)
+            limiter.wait(sender.key)
+        else:
+            claimed = claim_now(db, config, limiter, sender.key, report, now=now)
+            if claimed is None:
+                held = limiter.ready_in(sender.key)
+                report.next_in = held if held > 0 and _due(db, now()) else 0.0
+                break
         deliver(db, config, sender, claimed, report, now=now)
     return report
+
+
+def _claim_due(
+    db: sqlite_utils.Database, config: SmsConfig, report: SendReport, moment: datetime
+) -> Claimed | None:
+    quiet = in_quiet_hours(config, moment)
+    report.quiet = report.quiet or quiet
+    return _claim(db, moment, report, replies_only=quiet)
 
 
 def claim_now(
@@ -288,22 +311,20 @@ def claim_now(
     *,
     now: Callable[[], datetime] = _utcnow,
 ) -> Claimed | None:
-    """Inside the caller's write transaction: claim the next due message if the rate limit
-    lets it go now, and book its slot; send it with `deliver` once that transaction commits.
+    """Claim the next due message if the rate limit lets it go now, and book its slot;
+    send it with `deliver` (after the caller's transaction, if any, has committed).
 
     A gateway that takes a text and queues its reply claims it in the same transaction,
     so the reply costs no commit of its own before it goes. The claim is as durable as
     `send_due`'s: after a crash between that commit and the send, the message is
     `sending`, then `unknown`, never sent twice.
     """
-    if limiter.ready_in(key) > 0:
+    taken = limiter.try_take(key)  # never waits: the caller may hold the write lock
+    if taken is None:
         return None
-    moment = now()
-    quiet = in_quiet_hours(config, moment)
-    report.quiet = report.quiet or quiet
-    claimed = _claim(db, moment, report, replies_only=quiet)
-    if claimed is not None:
-        limiter.wait(key)  # books the slot; free, as just seen (or a moment away)
+    claimed = _claim_due(db, config, report, now())
+    if claimed is None:
+        limiter.give_back(key, taken)
     return claimed
 
 

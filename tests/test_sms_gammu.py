@@ -437,6 +437,23 @@ def test_a_reply_staged_for_a_transaction_that_fails_is_never_sent(
     assert report.received == 1 and len(_outbox_files(root)) == 2  # answered once
 
 
+def test_an_older_message_in_the_queue_goes_before_the_texts_reply(node_store, tmp_path):
+    root = tmp_path / "modem"  # no daemon: what is written stays in the outbox to be seen
+    app = node_app(node_store, gammu.write_dummy_config(root))
+    with store.open_db(node_store) as db:
+        outbound.enqueue(db, sms_config.get(app), "+15145550188", "Invitation", kind="invitation")
+    (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+    assert jobs.gammu_poll(app).received == 1
+    files = sorted(_outbox_files(root), key=lambda path: path.stat().st_mtime_ns)
+    texts = [read_sent_file(path) for path in files]
+    assert [(t.number, t.text[:10]) for t in texts] == [
+        ("+15145550188", "Invitation"),
+        (TEXTER, "Heures d'o"),
+        (TEXTER, "1/6 Quelle"),
+    ]
+    assert sorted((root / "outbox").iterdir()) == sorted(files)  # the guess left nothing
+
+
 def test_a_reply_whose_file_cannot_be_written_stays_queued(node_store, daemon, monkeypatch):
     app = node_app(node_store, daemon.config)
 

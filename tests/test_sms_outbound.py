@@ -227,7 +227,7 @@ def test_a_reply_claimed_in_its_texts_transaction_goes_first(db, settings, fake,
         claimed = outbound.claim_now(db, settings, limiter, sender.key, report, now=fake_clock.utc)
         # The rate limit's slot is taken: nothing else is claimed until it comes round.
         held = outbound.claim_now(db, settings, limiter, sender.key, report, now=fake_clock.utc)
-    assert claimed is not None and held is None
+    assert claimed is not None and held is None and fake_clock.sleeps == []  # never waits
     assert claimed.id == invitation  # the queue's order holds: the oldest due goes first
     assert row(db, invitation)["status"] == "sending" and row(db, reply)["status"] == "queued"
     outbound.deliver(db, settings, sender, claimed, report, now=fake_clock.utc)
