@@ -323,10 +323,10 @@ def poll(
             raise
         for gate in gates:
             gate.settle(True)  # the staged file goes into the outbox
-        if sending is not None and claimed is not None and outgoing is not None:
-            outbound.deliver(
-                db, config, outgoing.sender, claimed, report.sending, send=sending.result
-            )
+        if claimed is not None and outgoing is not None:
+            # Not written aside (a full outbox): `deliver` tries again, and says why.
+            send = sending.result if sending is not None else None
+            outbound.deliver(db, config, outgoing.sender, claimed, report.sending, send=send)
         path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
         conversations.log_outcome(outcome)
         if outcome.action == "duplicate":
@@ -344,8 +344,9 @@ class _Commit:
         self.committed = False
 
     def settle(self, committed: bool) -> None:
-        self.committed = committed
-        self._settled.set()
+        if not self._settled.is_set():  # the first word holds
+            self.committed = committed
+            self._settled.set()
 
     def wait(self, timeout: float) -> bool:
         return self._settled.wait(timeout) and self.committed
@@ -372,25 +373,42 @@ def _claim_and_stage(
         return None, None
     body = outbound.stored_body(reply)
     guess = _Commit()
-    early = _stager().submit(_stage_then_send, outgoing.sender, phone, body, guess)
+    gates.append(guess)  # settled by the caller whatever happens from here
+    early = _write_then_send(outgoing.sender, phone, body, guess)
     claimed = outbound.claim_now(db, config, outgoing.limiter, key, report)
-    if claimed is not None and (claimed.phone, claimed.body) == (phone, body):
-        gates.append(guess)
+    if claimed is not None and early is not None and (claimed.phone, claimed.body) == (phone, body):
         return claimed, early
-    guess.settle(False)
+    guess.settle(False)  # the guess is dropped
     if claimed is None:
         return None, None
     gate = _Commit()
     gates.append(gate)
-    return claimed, _stager().submit(
-        _stage_then_send, outgoing.sender, claimed.phone, claimed.body, gate
-    )
+    return claimed, _write_then_send(outgoing.sender, claimed.phone, claimed.body, gate)
 
 
-def _stage_then_send(sender: GammuSender, to: str, body: str, committed: _Commit) -> str:
-    """Write a reply aside while its transaction commits; move it into the outbox once it
-    has (no hand-back to the committing thread in between); drop it if it has not."""
-    staged = sender.stage(to, body)
+def _write_then_send(
+    sender: GammuSender, to: str, body: str, committed: _Commit
+) -> Future[str] | None:
+    """Write a message aside here; have the outbox's thread wait for the disk and move it
+    in once `committed` says so. None if it cannot be written (`deliver` then tries again
+    and says why)."""
+    try:
+        aside = sender.write_aside(to, body)
+    except TransientSendError:
+        return None
+    try:
+        return _stager().submit(_sync_then_send, sender, aside, committed)
+    except BaseException:  # not handed over (the interpreter shutting down)
+        os.close(aside.descriptor)
+        drop_staged(aside.staged)
+        raise
+
+
+def _sync_then_send(sender: GammuSender, aside: Aside, committed: _Commit) -> str:
+    """On the outbox's thread: wait for the disk while the text's transaction commits,
+    then move the reply into the outbox (no hand-back to the committing thread in
+    between), or drop it if the transaction did not commit."""
+    staged = sender.make_durable(aside)
     if not committed.wait(COMMIT_WAIT):
         drop_staged(staged)
         raise TransientSendError("the text's transaction did not commit: not sent")
@@ -556,6 +574,10 @@ class GammuSender:
 
     def stage(self, to: str, body: str) -> Staged:
         """Write a message aside in the outbox, on disk; `send_staged` then sends it."""
+        return self.make_durable(self.write_aside(to, body))
+
+    def write_aside(self, to: str, body: str) -> Aside:
+        """Write a message aside in the outbox, not yet waiting for the disk."""
         try:
             where = folders(self.config_path)
             waiting = sum(1 for name in os.listdir(where.outbox) if name.startswith("OUT"))
@@ -567,9 +589,20 @@ class GammuSender:
                 " is the daemon running?"
             )
         try:
-            return stage_outbox(where.outbox, to, body)
+            return write_aside(where.outbox, to, body)
         except OSError as exc:  # a full disk, a folder the node may not write
             raise TransientSendError(f"cannot write to the outbox {where.outbox}: {exc}") from exc
+
+    def make_durable(self, aside: Aside) -> Staged:
+        """Wait until a message written aside is on disk, whole."""
+        try:
+            os.fsync(aside.descriptor)
+        except OSError as exc:
+            drop_staged(aside.staged)
+            raise TransientSendError(f"cannot write to the outbox: {exc}") from exc
+        finally:
+            os.close(aside.descriptor)
+        return aside.staged
 
     def send_staged(self, staged: Staged) -> str:
         """Move a staged message into the outbox, whole, and return its id."""
@@ -620,8 +653,16 @@ class Staged:
     to: str
 
 
-def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
-    """Write a message file aside in the outbox and wait for the disk; return where."""
+@dataclass(frozen=True)
+class Aside:
+    """A message written aside, still open: on disk once `GammuSender.make_durable` says."""
+
+    descriptor: int
+    staged: Staged
+
+
+def write_aside(outbox: Path, to: str, body: str) -> Aside:
+    """Write a message file aside in the outbox, whole but not yet synced; return it open."""
     now = datetime.now(UTC)
     token = secrets.token_hex(4)
     # OUT, priority C (the default), date_time_serial, number, anything: the daemon's
@@ -634,10 +675,24 @@ def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
     try:
         while data:
             data = data[os.write(descriptor, data) :]
-        os.fsync(descriptor)
-    finally:
+    except BaseException:
         os.close(descriptor)
-    return Staged(path, name, to)
+        path.unlink(missing_ok=True)
+        raise
+    return Aside(descriptor, Staged(path, name, to))
+
+
+def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
+    """Write a message file aside in the outbox and wait for the disk; return where."""
+    aside = write_aside(outbox, to, body)
+    try:
+        os.fsync(aside.descriptor)
+    except BaseException:
+        drop_staged(aside.staged)
+        raise
+    finally:
+        os.close(aside.descriptor)
+    return aside.staged
 
 
 def drop_staged(staged: Staged) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -414,19 +415,15 @@ def test_a_reply_staged_for_a_transaction_that_fails_is_never_sent(
     settings = sms_config.get(app)
     where = gammu.folders(config)
     (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
-    real = gammu._stager()
 
-    class FailsAfterStaging:
-        """The transaction fails (a disk error at its commit) once the reply is staging."""
+    def disk_error(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
 
-        def submit(self, *args):
-            real.submit(*args)
-            raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(gammu, "_stager", lambda: FailsAfterStaging())
+    # The reply is being written aside when the transaction fails (at the claim).
+    monkeypatch.setattr(outbound, "claim_now", disk_error)
     with app.app_context(), store.open_db(node_store) as db:
         outgoing = gammu.Outgoing(jobs.sender_for(app, db), app.extensions["sms_limiter"])
-        with pytest.raises(OSError):
+        with pytest.raises(sqlite3.OperationalError):
             gammu.poll(db, settings, where, outgoing)
         wait_for(lambda: not list((root / "outbox").iterdir()), what="the staged file dropped")
         assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
@@ -460,7 +457,7 @@ def test_a_reply_whose_file_cannot_be_written_stays_queued(node_store, daemon, m
     def full_disk(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gammu, "stage_outbox", full_disk)
+    monkeypatch.setattr(gammu, "write_aside", full_disk)
     daemon.text(TEXTER, "HEURES")
     report = jobs.gammu_poll(app)
     assert report.received == 1
