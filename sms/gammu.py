@@ -669,9 +669,13 @@ def write_aside(outbox: Path, to: str, body: str) -> Aside:
     # names. The daemon sends in name order: the microseconds keep replies in order.
     name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
     text = backup_text(to, body, reference=secrets.randbelow(256))
-    path = outbox / f"{STAGING_PREFIX}{token}.tmp"  # not OUT*: the daemon ignores it
     data = memoryview(text.encode("utf-8"))
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    spare = _SPARES.pop(outbox, None)
+    if spare is not None:
+        descriptor, path = spare
+    else:
+        path = outbox / f"{STAGING_PREFIX}{token}.tmp"  # not OUT*: the daemon ignores it
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         while data:
             data = data[os.write(descriptor, data) :]
@@ -680,6 +684,31 @@ def write_aside(outbox: Path, to: str, body: str) -> Aside:
         path.unlink(missing_ok=True)
         raise
     return Aside(descriptor, Staged(path, name, to))
+
+
+# An empty file made ahead in each outbox (by the watcher, between texts), so that
+# making the next reply's file costs no file creation, which waits on the file system's
+# journal: the slowest step of writing a reply once its text is known.
+_SPARES: dict[Path, tuple[int, Path]] = {}
+
+
+def keep_spare(outbox: Path) -> None:
+    """Have an empty file ready in `outbox` for the next reply to be written into."""
+    if outbox in _SPARES:
+        return
+    path = outbox / f"{STAGING_PREFIX}{secrets.token_hex(4)}.tmp"
+    spare = (os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path)
+    if _SPARES.setdefault(outbox, spare) is not spare:  # another thread made one first
+        os.close(spare[0])
+        path.unlink(missing_ok=True)
+
+
+def drop_spare(outbox: Path) -> None:
+    """Remove the file kept ready in `outbox`, if any."""
+    spare = _SPARES.pop(outbox, None)
+    if spare is not None:
+        os.close(spare[0])
+        spare[1].unlink(missing_ok=True)
 
 
 def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
@@ -709,9 +738,12 @@ def drop_stale_staging(where: Folders, *, older_than: float = 60.0) -> int:
     """
     dropped = 0
     cutoff = time.time() - older_than
+    kept = {path.name for _, path in list(_SPARES.values())}  # this process's, ready
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(where.outbox):
-            if entry.name.startswith(STAGING_PREFIX) and entry.stat().st_mtime < cutoff:
+            if entry.name in kept or not entry.name.startswith(STAGING_PREFIX):
+                continue
+            if entry.stat().st_mtime < cutoff:
                 Path(entry.path).unlink(missing_ok=True)
                 dropped += 1
     if dropped:

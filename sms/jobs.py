@@ -165,6 +165,13 @@ class GammuWatcher:
 
     def _serve(self) -> None:
         settings = config.get(self.app)
+        try:
+            self._watch(settings)
+        finally:
+            with contextlib.suppress(GatewayError, OSError):
+                gammu.drop_spare(gammu.folders(settings.gammu_config).outbox)
+
+    def _watch(self, settings: SmsConfig) -> None:
         with self.app.app_context(), store.open_db(settings.database) as db:
             changed = {gammu.INBOX, gammu.SETTLED}
             next_full = send_at = 0.0
@@ -182,6 +189,8 @@ class GammuWatcher:
                     )
                     send_in = report.sending.next_in if report else 0.0
                     send_at = time.monotonic() + send_in if send_in else 0.0
+                    with contextlib.suppress(GatewayError, OSError):  # said by the next pass
+                        gammu.keep_spare(gammu.folders(settings.gammu_config).outbox)
                 wake_at = min(next_full, send_at) if send_at else next_full
                 changed = self.watch.wait(wake_at - time.monotonic())
 

@@ -395,6 +395,32 @@ def test_the_scheduler_starts_and_stops_the_watcher(node_store, daemon):
     assert not watcher.running
 
 
+def test_the_watcher_keeps_a_file_ready_for_the_next_reply(node_store, tmp_path):
+    root = tmp_path / "modem"  # no daemon: what is written stays in the outbox to be seen
+    config = gammu.write_dummy_config(root)
+    app = node_app(node_store, config)
+    watcher = jobs.GammuWatcher(app, 60.0)
+    watcher.start()
+
+    def ready() -> list[Path]:
+        return sorted((root / "outbox").glob(gammu.STAGING_PREFIX + "*"))
+
+    try:
+        [spare] = wait_for(ready, what="a file made ready")
+        assert spare.stat().st_size == 0  # empty: no number in it
+        os.utime(spare, (time.time() - 600, time.time() - 600))
+        assert gammu.drop_stale_staging(gammu.folders(config)) == 0  # this node's: kept
+        (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+        wait_for(lambda: len(_outbox_files(root)) == 2, what="the welcome and question 1")
+        [another] = wait_for(ready, what="another file made ready")
+        assert another != spare  # the first was written into and moved in
+    finally:
+        watcher.stop()
+    assert ready() == []  # removed when the node stops
+    texts = [read_sent_file(path) for path in _outbox_files(root)]
+    assert sorted(t.text[:3] for t in texts) == ["1/6", "Heu"]
+
+
 def test_a_reply_left_staged_by_a_killed_node_is_dropped(node_store, daemon, monkeypatch):
     app = node_app(node_store, daemon.config)
     daemon.stop()  # what is written stays in the outbox
