@@ -10,10 +10,12 @@ sender's number). A file that cannot be read as a text (binary, empty,
 an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted.
 `GammuSender` writes replies to the outbox in Gammu's backup format, as
 `gammu-smsd-inject` does (UCS-2 and concatenated as needed), but without a process per
-message and whole or not at all (written aside, then renamed); `settle` reads the sent
-and error folders to settle each reply's status; `check` asks `gammu-smsd-monitor` for
-the daemon's signal and battery, which also says whether it runs. The folders come from
-the `[smsd]` section of the daemon's own config.
+message and whole or not at all (written aside, synced to disk, then renamed); `settle`
+reads the sent and error folders to settle each reply's status; `check` asks
+`gammu-smsd-monitor` for the daemon's signal and battery, which also says whether it
+runs. The folders come from the `[smsd]` section of the daemon's own config.
+`FolderWatch` wakes the node's watcher (`jobs.GammuWatcher`) when the daemon writes to
+them (inotify), so a text is taken the moment it arrives.
 """
 
 from __future__ import annotations
@@ -288,8 +290,9 @@ def poll(
     """Hand every inbox file to the conversation engine once; delete it once recorded.
 
     With `outgoing`, a text's first reply is claimed in the transaction that records the
-    text (when the rate limit lets it go now) and written to the outbox right after the
-    commit: one commit and one outbox file between a text and its reply.
+    text (when the rate limit lets it go now); its file is written aside meanwhile and
+    synced to disk while that transaction commits, then moved into the outbox: one
+    commit and one file sync, at once, between a text and its reply.
     """
     report = PollReport()
     for path in inbox_files(where.inbox):
