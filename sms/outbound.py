@@ -8,8 +8,10 @@ replies share the rate limit; quiet hours hold invitations and reminders, never 
 answer to someone who has just texted.
 
 `enqueue` stores a message for a number that has not opted out. `send_due` (the
-scheduled job) claims due messages one at a time, waits for the sender's rate limit,
-sends outside any transaction, and records the result: `sent` (handed to Twilio; its
+scheduled job) claims due messages one at a time, waits for the sender's rate limit
+(or, with wait=False, stops where it holds one back), sends outside any transaction,
+and records the result (`deliver`; a gateway taking a text may claim its reply in the
+same transaction with `claim_now`, which never waits): `sent` (handed to Twilio; its
 status callbacks then move it to delivered, undelivered or failed), a retry with
 doubling delay for transient errors up to SMS_MAX_ATTEMPTS, or `failed` at once for
 permanent ones. Error 21610 (the number opted out at Twilio) marks the contact opted
