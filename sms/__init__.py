@@ -3,8 +3,9 @@
 `init_app` mounts the blueprint (webhook, status callback, simulator) on a hub or a
 node and registers the channel's side of access and erasure requests, and the phone's
 webhook where the gateway is android (`sms.gateway`); `schedule` adds the expiry,
-outbound-queue and daily retention jobs, and the modem's polling job where the gateway
-is gammu-smsd; `commands` adds `participate invite`, `erase` and `subject`;
+outbound-queue and daily retention jobs, and where the gateway is gammu-smsd the
+modem's watcher (started and stopped with the scheduler) and the daemon's health check;
+`commands` adds `participate invite`, `erase` and `subject`;
 `load_report` tells `participate load` what each prompt costs, and
 `preview_conversation` shows the staff's editor each message with its cost; `write_dummy_config`
 sets up gammu-smsd on Gammu's dummy phone (the demo's modem).
@@ -19,6 +20,7 @@ import logging
 from dataclasses import dataclass
 
 import sqlite_utils
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
@@ -66,7 +68,7 @@ __all__ = [
 
 QUEUE_SECONDS = 5
 EXPIRY_MINUTES = 5
-GAMMU_POLL_SECONDS = 2
+GAMMU_POLL_SECONDS = 2  # the modem's watcher looks this often anyway (only so, without inotify)
 GATEWAY_CHECK_SECONDS = 60
 RETENTION_HOUR = 3  # local time (TIMEZONE): the daily retention run, when all is quiet
 
@@ -106,8 +108,13 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> None:
         "sms-queue": (jobs.send_queue, QUEUE_SECONDS),
     }
     if sms_config.get(app).gateway == "gammu":
-        every["sms-gammu-poll"] = (jobs.gammu_poll, GAMMU_POLL_SECONDS)
         every["sms-gammu-check"] = (jobs.gammu_check, GATEWAY_CHECK_SECONDS)
+        # The modem's texts are taken by a watcher thread, not a job: it lives and dies
+        # with the scheduler (nothing starts it where the scheduler is never started).
+        watcher = jobs.GammuWatcher(app, GAMMU_POLL_SECONDS)
+        app.extensions["sms_gammu_watcher"] = watcher
+        scheduler.add_listener(lambda _event: watcher.start(), EVENT_SCHEDULER_STARTED)
+        scheduler.add_listener(lambda _event: watcher.stop(), EVENT_SCHEDULER_SHUTDOWN)
     for job_id, (job, seconds) in every.items():
         scheduler.add_job(
             job, "interval", seconds=seconds, args=[app], id=job_id, replace_existing=True

@@ -10,29 +10,44 @@ sender's number). A file that cannot be read as a text (binary, empty,
 an MMS notice, not UTF-8) is moved to `refused/` beside the inbox, never deleted.
 `GammuSender` writes replies to the outbox in Gammu's backup format, as
 `gammu-smsd-inject` does (UCS-2 and concatenated as needed), but without a process per
-message and whole or not at all (written aside, then renamed); `settle` reads the sent
-and error folders to settle each reply's status; `check` asks `gammu-smsd-monitor` for
-the daemon's signal and battery, which also says whether it runs. The folders come from
-the `[smsd]` section of the daemon's own config.
+message and whole or not at all (written aside, synced to disk, then renamed); `settle`
+reads the sent and error folders to settle each reply's status; `check` asks
+`gammu-smsd-monitor` for the daemon's signal and battery, which also says whether it
+runs. The folders come from the `[smsd]` section of the daemon's own config.
+`FolderWatch` wakes the node's watcher (`jobs.GammuWatcher`) when the daemon writes to
+them (inotify), so a text is taken the moment it arrives.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
+import select
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
+
+try:  # Linux: the folders are watched, not polled (FolderWatch)
+    import inotify_simple
+except ImportError:  # pragma: no cover - elsewhere the node polls
+    inotify_simple = None
+
+from participate import store
 
 from . import conversations, gateway, outbound, phones, segments
 from .config import SmsConfig
@@ -43,12 +58,14 @@ log = logging.getLogger(__name__)
 MONITOR = "gammu-smsd-monitor"
 SID_PREFIX = "gammu:"
 REFUSED = "refused"
+STAGING_PREFIX = ".participate-"  # a message being written aside in the outbox
 NUMBER_MARK = "~"  # stands for the number in an outbox file's name kept as a message id
 # More unsent files than this in the outbox: the daemon is not sending; stop adding.
 OUTBOX_LIMIT = 200
 # A file younger than this that does not parse may still be being written by the daemon.
 SETTLING_SECONDS = 2.0
 COMMAND_TIMEOUT = 10
+COMMIT_WAIT = 60  # longest a staged reply waits for its text's commit (the store's busy wait: 30)
 # IN<date>_<time>_<serial>_<sender>_<part>.<ext>, as the files service names them.
 _INBOX_NAME = re.compile(r"IN\d{8}_\d{6}_\d{2}_(?P<sender>.*)_\d{2}\.(?P<ext>txt|bin)")
 _MONITOR_FIELD = re.compile(r"^(NetworkSignal|BatterPercent):\s*(-?\d+)", re.MULTILINE)
@@ -66,9 +83,29 @@ class Folders:
     inbox_format: str  # detail (Gammu's backup format), unicode or standard
 
 
+# Each config file's folders, kept while the file is unchanged (a pass reads them per text).
+_FOLDERS: dict[Path, tuple[tuple[int, int, int], Folders]] = {}
+
+
 def folders(config_path: str | Path) -> Folders:
     """Read the daemon's folders from its configuration file; say clearly what is wrong."""
     path = Path(config_path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise GatewayError(f"GAMMU_CONFIG {path} does not exist") from None
+    except OSError as exc:
+        raise GatewayError(f"GAMMU_CONFIG {path} cannot be read: {exc}") from None
+    version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _FOLDERS.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    found = _read_folders(path)
+    _FOLDERS[path] = (version, found)
+    return found
+
+
+def _read_folders(path: Path) -> Folders:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         with path.open(encoding="utf-8") as handle:
@@ -222,6 +259,15 @@ class PollReport:
     duplicate: int = 0
     refused: list[str] = field(default_factory=list)
     waiting: int = 0  # files left for later (still being written, or no pepper yet)
+    sending: outbound.SendReport = field(default_factory=outbound.SendReport)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """How replies leave: the modem's sender and the process's rate limit."""
+
+    sender: GammuSender
+    limiter: outbound.RateLimiter
 
 
 def inbox_files(inbox: Path) -> Iterator[Path]:
@@ -235,8 +281,19 @@ def inbox_files(inbox: Path) -> Iterator[Path]:
             yield inbox / name
 
 
-def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollReport:
-    """Hand every inbox file to the conversation engine once; delete it once recorded."""
+def poll(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    where: Folders,
+    outgoing: Outgoing | None = None,
+) -> PollReport:
+    """Hand every inbox file to the conversation engine once; delete it once recorded.
+
+    With `outgoing`, a text's first reply is claimed in the transaction that records the
+    text (when the rate limit lets it go now); its file is written aside meanwhile and
+    synced to disk while that transaction commits, then moved into the outbox: one
+    commit and one file sync, at once, between a text and its reply.
+    """
     report = PollReport()
     for path in inbox_files(where.inbox):
         try:
@@ -255,13 +312,121 @@ def poll(db: sqlite_utils.Database, config: SmsConfig, where: Folders) -> PollRe
             phone=phone, body=received.body, message_sid=message_id(received.name, config)
         )
         # May raise SmsConfigError (no pepper yet): the file stays for the next poll.
-        outcome = gateway.take(db, config, inbound)
+        claimed, sending, gates = None, None, []
+        try:
+            with store.write(db):
+                outcome = gateway.take_in_transaction(db, config, inbound)
+                if outgoing is not None and outcome.replies:
+                    claimed, sending = _claim_and_stage(
+                        db, config, outgoing, phone, outcome.replies[0], gates, report.sending
+                    )
+        except BaseException:
+            for gate in gates:
+                gate.settle(False)  # the staged file is dropped
+            raise
+        for gate in gates:
+            gate.settle(True)  # the staged file goes into the outbox
+        if claimed is not None and outgoing is not None:
+            # Not written aside (a full outbox): `deliver` tries again, and says why.
+            send = sending.result if sending is not None else None
+            outbound.deliver(db, config, outgoing.sender, claimed, report.sending, send=send)
         path.unlink(missing_ok=True)  # recorded: the file (and its number) can go
+        conversations.log_outcome(outcome)
         if outcome.action == "duplicate":
             report.duplicate += 1
         else:
             report.received += 1
     return report
+
+
+class _Commit:
+    """Whether the transaction a staged reply waits on committed (`settle` says, once)."""
+
+    def __init__(self) -> None:
+        self._settled = threading.Event()
+        self.committed = False
+
+    def settle(self, committed: bool) -> None:
+        if not self._settled.is_set():  # the first word holds
+            self.committed = committed
+            self._settled.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._settled.wait(timeout) and self.committed
+
+
+def _claim_and_stage(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    outgoing: Outgoing,
+    phone: str,
+    reply: str,
+    gates: list[_Commit],
+    report: outbound.SendReport,
+) -> tuple[outbound.Claimed | None, Future[str] | None]:
+    """In the text's transaction: claim the queue's next message if the rate limit lets
+    one go now, and have it written aside while the transaction commits.
+
+    That message is nearly always the text's own first reply: it is written from the
+    moment it is known, while the claim is made; if the claim gives an older message
+    (an invitation waiting), that one is written instead and the guess is dropped.
+    """
+    key = outgoing.sender.key
+    if outgoing.limiter.ready_in(key) > 0:
+        return None, None
+    body = outbound.stored_body(reply)
+    guess = _Commit()
+    gates.append(guess)  # settled by the caller whatever happens from here
+    early = _write_then_send(outgoing.sender, phone, body, guess)
+    claimed = outbound.claim_now(db, config, outgoing.limiter, key, report)
+    if claimed is not None and early is not None and (claimed.phone, claimed.body) == (phone, body):
+        return claimed, early
+    guess.settle(False)  # the guess is dropped
+    if claimed is None:
+        return None, None
+    gate = _Commit()
+    gates.append(gate)
+    return claimed, _write_then_send(outgoing.sender, claimed.phone, claimed.body, gate)
+
+
+def _write_then_send(
+    sender: GammuSender, to: str, body: str, committed: _Commit
+) -> Future[str] | None:
+    """Write a message aside here; have the outbox's thread wait for the disk and move it
+    in once `committed` says so. None if it cannot be written (`deliver` then tries again
+    and says why)."""
+    try:
+        aside = sender.write_aside(to, body)
+    except TransientSendError:
+        return None
+    try:
+        return _stager().submit(_sync_then_send, sender, aside, committed)
+    except BaseException:  # not handed over (the interpreter shutting down)
+        os.close(aside.descriptor)
+        drop_staged(aside.staged)
+        raise
+
+
+def _sync_then_send(sender: GammuSender, aside: Aside, committed: _Commit) -> str:
+    """On the outbox's thread: wait for the disk while the text's transaction commits,
+    then move the reply into the outbox (no hand-back to the committing thread in
+    between), or drop it if the transaction did not commit."""
+    staged = sender.make_durable(aside)
+    if not committed.wait(COMMIT_WAIT):
+        drop_staged(staged)
+        raise TransientSendError("the text's transaction did not commit: not sent")
+    return sender.send_staged(staged)
+
+
+_STAGER: ThreadPoolExecutor | None = None
+
+
+def _stager() -> ThreadPoolExecutor:
+    """The thread that writes a reply's file while the text's transaction commits."""
+    global _STAGER
+    if _STAGER is None:
+        _STAGER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gammu-outbox")
+    return _STAGER
 
 
 def message_id(name: str, config: SmsConfig) -> str:
@@ -287,6 +452,113 @@ def _refuse(db: sqlite_utils.Database, where: Folders, path: Path, reason: str) 
     gateway.note_problem(db, message)
 
 
+# --- watching the folders -----------------------------------------------------------
+
+INBOX = "inbox"  # FolderWatch.wait: a file was written to the inbox
+SETTLED = "settled"  # ... or to the sent or error folder
+
+
+class FolderWatch:
+    """Wake the node the moment gammu-smsd writes to its inbox, sent or error folder.
+
+    inotify (Linux): a file the daemon finishes writing (or moves in) wakes `wait` at
+    once. Where there is no inotify, or it cannot watch the folders (one missing, the
+    system's limit of watches reached), `wait` only waits out its timeout and the caller
+    polls. `wake` ends a wait from another thread (to stop).
+    """
+
+    def __init__(self) -> None:
+        self._notify: Any = None
+        self._watching: Folders | None = None
+        self._kinds: dict[int, set[str]] = {}
+        self._problem = ""
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._poller = select.poll()
+        self._poller.register(self._wake_read, select.POLLIN)
+
+    @property
+    def watching(self) -> bool:
+        """Say whether inotify watches the folders (else `wait` is a plain timeout)."""
+        return self._notify is not None
+
+    def arm(self, where: Folders) -> bool:
+        """Watch `where`'s folders (anew if they changed); say whether inotify watches them."""
+        if self._notify is not None and self._watching == where:
+            return True
+        self._disarm()
+        if inotify_simple is None:
+            return self._cannot("inotify is not available on this system")
+        flags = inotify_simple.flags
+        mask = flags.CLOSE_WRITE | flags.MOVED_TO
+        try:
+            notify = inotify_simple.INotify()
+        except (OSError, AttributeError) as exc:  # AttributeError: a libc without inotify
+            return self._cannot(f"inotify cannot start: {exc}")
+        kinds: dict[int, set[str]] = {}
+        watched = ((where.inbox, INBOX), (where.sent, SETTLED), (where.error, SETTLED))
+        try:
+            for folder, kind in watched:
+                kinds.setdefault(notify.add_watch(folder, mask), set()).add(kind)
+        except OSError as exc:
+            notify.close()
+            return self._cannot(f"inotify cannot watch the folders: {exc}")
+        self._notify, self._watching, self._kinds = notify, where, kinds
+        self._poller.register(notify.fileno(), select.POLLIN)
+        if self._problem:
+            log.info("sms.gammu_watching", extra={"inbox": str(where.inbox)})
+        self._problem = ""
+        return True
+
+    def _cannot(self, reason: str) -> bool:
+        if reason != self._problem:  # said once, not at every poll
+            log.warning("sms.gammu_polling", extra={"reason": reason})
+        self._problem = reason
+        return False
+
+    def _disarm(self) -> None:
+        if self._notify is not None:
+            self._poller.unregister(self._notify.fileno())
+            self._notify.close()
+        self._notify, self._watching, self._kinds = None, None, {}
+
+    def wait(self, timeout: float) -> set[str]:
+        """Wait up to `timeout` seconds for the daemon to write; return what changed."""
+        changed: set[str] = set()
+        ready = self._poller.poll(max(math.ceil(timeout * 1000), 0))
+        for fd, _ in ready:
+            if fd == self._wake_read:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_read, 512)
+            elif self._notify is not None:
+                changed |= self._changes(self._notify.read(timeout=0))
+        return changed
+
+    def _changes(self, events: list) -> set[str]:
+        changed: set[str] = set()
+        flags = inotify_simple.flags
+        for event in events:
+            if event.mask & flags.Q_OVERFLOW:
+                changed |= {INBOX, SETTLED}  # events were lost: look at everything
+            elif event.mask & flags.IGNORED:
+                changed |= {INBOX, SETTLED}  # a folder went away: watch anew next time
+                self._watching = None
+            else:
+                changed |= self._kinds.get(event.wd, set())
+        return changed
+
+    def wake(self) -> None:
+        """End a `wait` now (from another thread)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_write, b"!")
+
+    def close(self) -> None:
+        self._disarm()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+
 # --- outbound ----------------------------------------------------------------------
 
 
@@ -301,6 +573,14 @@ class GammuSender:
 
     def send(self, to: str, body: str) -> str:
         """Write one message to the outbox and return its id, or raise a SendError."""
+        return self.send_staged(self.stage(to, body))
+
+    def stage(self, to: str, body: str) -> Staged:
+        """Write a message aside in the outbox, on disk; `send_staged` then sends it."""
+        return self.make_durable(self.write_aside(to, body))
+
+    def write_aside(self, to: str, body: str) -> Aside:
+        """Write a message aside in the outbox, not yet waiting for the disk."""
         try:
             where = folders(self.config_path)
             waiting = sum(1 for name in os.listdir(where.outbox) if name.startswith("OUT"))
@@ -312,10 +592,29 @@ class GammuSender:
                 " is the daemon running?"
             )
         try:
-            name = write_outbox(where.outbox, to, body)
+            return write_aside(where.outbox, to, body)
         except OSError as exc:  # a full disk, a folder the node may not write
             raise TransientSendError(f"cannot write to the outbox {where.outbox}: {exc}") from exc
-        return outbox_id(name, to)
+
+    def make_durable(self, aside: Aside) -> Staged:
+        """Wait until a message written aside is on disk, whole."""
+        try:
+            os.fsync(aside.descriptor)
+        except OSError as exc:
+            drop_staged(aside.staged)
+            raise TransientSendError(f"cannot write to the outbox: {exc}") from exc
+        finally:
+            os.close(aside.descriptor)
+        return aside.staged
+
+    def send_staged(self, staged: Staged) -> str:
+        """Move a staged message into the outbox, whole, and return its id."""
+        try:
+            os.replace(staged.path, staged.path.parent / staged.name)
+        except OSError as exc:
+            drop_staged(staged)
+            raise TransientSendError(f"cannot write to the outbox: {exc}") from exc
+        return outbox_id(staged.name, staged.to)
 
 
 def backup_text(to: str, body: str, *, reference: int) -> str:
@@ -348,21 +647,118 @@ def backup_text(to: str, body: str, *, reference: int) -> str:
     return "\n".join(lines)
 
 
-def write_outbox(outbox: Path, to: str, body: str) -> str:
-    """Write a message file the daemon sends, whole or not at all; return its name."""
+@dataclass(frozen=True)
+class Staged:
+    """A message written in full beside the outbox's files, under a name the daemon skips."""
+
+    path: Path
+    name: str  # its name in the outbox, once moved in
+    to: str
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A message written aside, still open: on disk once `GammuSender.make_durable` says."""
+
+    descriptor: int
+    staged: Staged
+
+
+def write_aside(outbox: Path, to: str, body: str) -> Aside:
+    """Write a message file aside in the outbox, whole but not yet synced; return it open."""
     now = datetime.now(UTC)
     token = secrets.token_hex(4)
     # OUT, priority C (the default), date_time_serial, number, anything: the daemon's
     # names. The daemon sends in name order: the microseconds keep replies in order.
     name = f"OUTC{now:%Y%m%d_%H%M%S}_00_{to}_{now:%f}{token}.smsbackup"
     text = backup_text(to, body, reference=secrets.randbelow(256))
-    staging = outbox / f".participate-{token}.tmp"  # not OUT*: the daemon ignores it
-    with staging.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, outbox / name)
-    return name
+    data = memoryview(text.encode("utf-8"))
+    spare = _SPARES.pop(outbox, None)
+    if spare is not None:
+        descriptor, path = spare
+    else:
+        path = outbox / f"{STAGING_PREFIX}{token}.tmp"  # not OUT*: the daemon ignores it
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        while data:
+            data = data[os.write(descriptor, data) :]
+    except BaseException:
+        os.close(descriptor)
+        path.unlink(missing_ok=True)
+        raise
+    return Aside(descriptor, Staged(path, name, to))
+
+
+# An empty file made ahead in each outbox (by the watcher, between texts), so that
+# making the next reply's file costs no file creation, which waits on the file system's
+# journal: the slowest step of writing a reply once its text is known.
+_SPARES: dict[Path, tuple[int, Path]] = {}
+
+
+def keep_spare(outbox: Path) -> None:
+    """Have an empty file ready in `outbox` for the next reply to be written into."""
+    if outbox in _SPARES:
+        return
+    path = outbox / f"{STAGING_PREFIX}{secrets.token_hex(4)}.tmp"
+    spare = (os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path)
+    if _SPARES.setdefault(outbox, spare) is not spare:  # another thread made one first
+        os.close(spare[0])
+        path.unlink(missing_ok=True)
+
+
+def drop_spare(outbox: Path) -> None:
+    """Remove the file kept ready in `outbox`, if any."""
+    spare = _SPARES.pop(outbox, None)
+    if spare is not None:
+        os.close(spare[0])
+        spare[1].unlink(missing_ok=True)
+
+
+def stage_outbox(outbox: Path, to: str, body: str) -> Staged:
+    """Write a message file aside in the outbox and wait for the disk; return where."""
+    aside = write_aside(outbox, to, body)
+    try:
+        os.fsync(aside.descriptor)
+    except BaseException:
+        drop_staged(aside.staged)
+        raise
+    finally:
+        os.close(aside.descriptor)
+    return aside.staged
+
+
+def drop_staged(staged: Staged) -> None:
+    """Remove a staged message that is not to be sent."""
+    staged.path.unlink(missing_ok=True)
+
+
+def drop_stale_staging(where: Folders, *, older_than: float = 60.0) -> int:
+    """Remove messages a killed node left staged (they hold a number); return how many.
+
+    A staged file is moved into the outbox within milliseconds; one this old was left by
+    a process killed before it could: its text was not recorded (and is taken again from
+    the inbox), or its message is `sending`, then `unknown`. Not to be sent from here.
+    """
+    dropped = 0
+    cutoff = time.time() - older_than
+    kept = {path.name for _, path in list(_SPARES.values())}  # this process's, ready
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(where.outbox):
+            if entry.name in kept or not entry.name.startswith(STAGING_PREFIX):
+                continue
+            if entry.stat().st_mtime < cutoff:
+                Path(entry.path).unlink(missing_ok=True)
+                dropped += 1
+    if dropped:
+        log.warning("sms.gammu_staging_dropped", extra={"files": dropped})
+    return dropped
+
+
+def write_outbox(outbox: Path, to: str, body: str) -> str:
+    """Write a message file the daemon sends, whole or not at all; return its name."""
+    staged = stage_outbox(outbox, to, body)
+    os.replace(staged.path, outbox / staged.name)
+    return staged.name
 
 
 def outbox_id(name: str, to: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 
 import requests
 import sqlite_utils
@@ -71,27 +74,125 @@ def send_queue(app: Flask) -> outbound.SendReport:
 
 
 def gammu_poll(app: Flask) -> gammu.PollReport | None:
-    """Take the modem's new texts, send their replies, settle what the daemon sent."""
+    """Look at the modem's folders once: take new texts, send the replies, settle."""
     settings = config.get(app)
     with app.app_context(), store.open_db(settings.database) as db:
-        try:
-            where = gammu.folders(settings.gammu_config)
-            report = gammu.poll(db, settings, where)
+        return gammu_pass(app, db, settings)
+
+
+def gammu_pass(
+    app: Flask,
+    db: sqlite_utils.Database,
+    settings: SmsConfig,
+    *,
+    settle: bool = True,
+    wait: bool = True,
+) -> gammu.PollReport | None:
+    """Take the modem's new texts, send what is due, settle what the daemon sent.
+
+    wait=False (the watcher): send only what the rate limit lets go now; the report's
+    `sending.next_in` says when the next may go.
+    """
+    try:
+        where = gammu.folders(settings.gammu_config)
+        outgoing = gammu.Outgoing(sender_for(app, db), app.extensions["sms_limiter"])
+        report = gammu.poll(db, settings, where, outgoing)
+        if settle:
             gammu.settle(db, settings, where)
-        except (GatewayError, SmsConfigError) as error:
-            # Nothing is lost: unread files stay in the inbox for the next poll.
-            log.error("sms.gammu_unavailable", extra={"error": str(error)})
-            gateway.note_problem(db, str(error))
-            return None
-        if report.received:
-            outbound.send_due(db, settings, sender_for(app, db), app.extensions["sms_limiter"])
-        if report.received or report.refused:
-            log.info(
-                "sms.gammu_poll",
-                extra={"received": report.received, "refused": len(report.refused)},
-            )
-            gateway.publish(db, settings)
+            gammu.drop_stale_staging(where)
+    except (GatewayError, SmsConfigError) as error:
+        # Nothing is lost: unread files stay in the inbox for the next poll.
+        log.error("sms.gammu_unavailable", extra={"error": str(error)})
+        gateway.note_problem(db, str(error))
+        return None
+    sending = outbound.send_due(db, settings, outgoing.sender, outgoing.limiter, wait=wait)
+    report.sending.sent += sending.sent
+    report.sending.next_in = sending.next_in
+    if report.received or report.refused:
+        log.info(
+            "sms.gammu_poll",
+            extra={"received": report.received, "refused": len(report.refused)},
+        )
+        gateway.publish(db, settings)
     return report
+
+
+class GammuWatcher:
+    """The modem's gateway on a node: each text taken the moment gammu-smsd writes it.
+
+    One thread with one connection to the store for its life. It waits on the daemon's
+    inbox, sent and error folders (`gammu.FolderWatch`, inotify) and runs a pass when
+    they change: a text's reply is in the outbox a few milliseconds after its file
+    appears. Every `every` seconds it runs a full pass anyway (a file left waiting, a
+    change the watch missed, and the whole of it where there is no inotify), and it
+    wakes when the rate limit lets a held-back reply go. `sms.schedule` starts and stops
+    it with the node's scheduler.
+    """
+
+    def __init__(self, app: Flask, every: float) -> None:
+        self.app = app
+        self.every = every
+        self.watch = gammu.FolderWatch()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="sms-gammu-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the pass under way (nothing is lost either way), then close the watch."""
+        self._stopping.set()
+        self.watch.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return  # still in a pass: the watch is the thread's until it ends
+        self.watch.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._serve()
+            except Exception:  # a disk error, a store that cannot open: try again later
+                log.exception("sms.gammu_watcher_failed")
+                self._stopping.wait(self.every)
+
+    def _serve(self) -> None:
+        settings = config.get(self.app)
+        try:
+            self._watch(settings)
+        finally:
+            with contextlib.suppress(GatewayError, OSError):
+                gammu.drop_spare(gammu.folders(settings.gammu_config).outbox)
+
+    def _watch(self, settings: SmsConfig) -> None:
+        with self.app.app_context(), store.open_db(settings.database) as db:
+            changed = {gammu.INBOX, gammu.SETTLED}
+            next_full = send_at = 0.0
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                full = now >= next_full
+                if full:
+                    next_full = now + self.every
+                # Watch before looking, so a file written during the pass wakes the next.
+                with contextlib.suppress(GatewayError):
+                    self.watch.arm(gammu.folders(settings.gammu_config))
+                if full or changed or (send_at and now >= send_at):
+                    report = gammu_pass(
+                        self.app, db, settings, settle=full or gammu.SETTLED in changed, wait=False
+                    )
+                    send_in = report.sending.next_in if report else 0.0
+                    send_at = time.monotonic() + send_in if send_in else 0.0
+                    with contextlib.suppress(GatewayError, OSError):  # said by the next pass
+                        gammu.keep_spare(gammu.folders(settings.gammu_config).outbox)
+                wake_at = min(next_full, send_at) if send_at else next_full
+                changed = self.watch.wait(wake_at - time.monotonic())
 
 
 def gammu_check(app: Flask) -> gammu.DaemonStatus | None:

@@ -8,8 +8,10 @@ replies share the rate limit; quiet hours hold invitations and reminders, never 
 answer to someone who has just texted.
 
 `enqueue` stores a message for a number that has not opted out. `send_due` (the
-scheduled job) claims due messages one at a time, waits for the sender's rate limit,
-sends outside any transaction, and records the result: `sent` (handed to Twilio; its
+scheduled job) claims due messages one at a time, waits for the sender's rate limit
+(or, with wait=False, stops where it holds one back), sends outside any transaction,
+and records the result (`deliver`; a gateway taking a text may claim its reply in the
+same transaction with `claim_now`, which never waits): `sent` (handed to Twilio; its
 status callbacks then move it to delivered, undelivered or failed), a retry with
 doubling delay for transient errors up to SMS_MAX_ATTEMPTS, or `failed` at once for
 permanent ones. Error 21610 (the number opted out at Twilio) marks the contact opted
@@ -143,14 +145,34 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def wait(self, key: str) -> None:
-        """Block until `key` may send again, then book its next slot."""
+        """Book `key`'s next slot, then block until it comes."""
+        # Booked under the lock, waited for outside it: `ready_in` never blocks.
         with self._lock:
             now = self.monotonic()
-            ready = self._next.get(key, now)
-            if ready > now:
-                self.sleep(ready - now)
-                now = ready
+            ready = max(self._next.get(key, now), now)
+            self._next[key] = ready + self.interval
+        if ready > now:
+            self.sleep(ready - now)
+
+    def ready_in(self, key: str) -> float:
+        """Return the seconds until `key` may send again (0: now), booking nothing."""
+        with self._lock:
+            return max(self._next.get(key, 0.0) - self.monotonic(), 0.0)
+
+    def try_take(self, key: str) -> float | None:
+        """Book `key`'s slot if it is free now and return when (else None); never blocks."""
+        with self._lock:
+            now = self.monotonic()
+            if self._next.get(key, now) > now:
+                return None
             self._next[key] = now + self.interval
+            return now
+
+    def give_back(self, key: str, taken: float) -> None:
+        """Free a slot `try_take` booked for a message that did not go (none was due)."""
+        with self._lock:
+            if self._next.get(key) == taken + self.interval:  # nobody booked after it
+                self._next[key] = taken
 
 
 @dataclass
@@ -162,6 +184,7 @@ class SendReport:
     failed: int = 0
     cancelled: int = 0
     quiet: bool = False
+    next_in: float = 0.0  # with wait=False: seconds until the rate limit lets the next go
 
 
 def in_quiet_hours(config: SmsConfig, now: datetime) -> bool:
@@ -188,7 +211,7 @@ def enqueue(
     """Queue a message to an E.164 number; return its id, or None if the number opted out."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbound kind {kind!r}")
-    body = segments.plain(body)[: segments.MAX_BODY]
+    body = stored_body(body)
     stamp = clock.to_text(now) if now else clock.utcnow()
     with store.write(db):
         contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
@@ -215,6 +238,11 @@ def _insert(
     return int(cursor.lastrowid)
 
 
+def stored_body(text: str) -> str:
+    """Return a message's text as the queue keeps and sends it."""
+    return segments.plain(text)[: segments.MAX_BODY]
+
+
 def queue_replies(
     db: sqlite_utils.Database, config: SmsConfig, phone: str, replies: list[str], stamp: str
 ) -> list[int]:
@@ -222,10 +250,7 @@ def queue_replies(
     if not replies:
         return []
     contact = contacts.ensure(db, phone, phones.pseudonym(phone, config.pepper), stamp)
-    return [
-        _insert(db, contact.id, "reply", "", segments.plain(reply)[: segments.MAX_BODY], stamp)
-        for reply in replies
-    ]
+    return [_insert(db, contact.id, "reply", "", stored_body(reply), stamp) for reply in replies]
 
 
 def _utcnow() -> datetime:
@@ -240,8 +265,14 @@ def send_due(
     *,
     now: Callable[[], datetime] = _utcnow,
     batch: int = 50,
+    wait: bool = True,
 ) -> SendReport:
-    """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit."""
+    """Send up to `batch` due messages, respecting opt-outs, quiet hours and the rate limit.
+
+    wait=False: stop at the first message the rate limit holds back instead of waiting
+    for its slot (`report.next_in` says when it comes), so a caller with other work (the
+    modem's watcher, taking texts) is never held by the modem's pace.
+    """
     report = SendReport()
     pending = db.execute(
         "SELECT 1 FROM sms_outbound WHERE status IN ('queued', 'sending') LIMIT 1"
@@ -250,38 +281,103 @@ def send_due(
         return report  # the usual case: take no write lock at all
     _recover_stale(db, now())
     for _ in range(batch):
-        moment = now()
-        quiet = in_quiet_hours(config, moment)
-        report.quiet = report.quiet or quiet
-        claimed = _claim(db, moment, report, replies_only=quiet)
-        if claimed is None:
-            break
-        limiter.wait(sender.key)
-        try:
-            sid = sender.send(claimed.phone, claimed.body)
-        except SendError as error:
-            _failed(db, config, claimed, error, now(), report)
-            continue
-        status = "accepted" if sender.reports_later else "sent"
-        with store.write(db):
-            db.execute(
-                "UPDATE sms_outbound SET status = ?, message_sid = ?, error = '',"
-                " error_code = NULL, updated_at = ? WHERE id = ?",
-                [status, sid, clock.to_text(now()), claimed.id],
-            )
-            _apply_earlier_statuses(db, config, sid, now())
-        report.sent += 1
-        log.info(
-            "sms.sent",
-            extra={
-                "outbound_id": claimed.id,
-                "sid": sid,
-                "attempt": claimed.attempts,
-                "encoding": claimed.encoding,
-                "segments": claimed.segments,
-            },
-        )
+        if wait:
+            claimed = _claim_due(db, config, report, now())
+            if claimed is None:
+                break
+            limiter.wait(sender.key)
+        else:
+            claimed = claim_now(db, config, limiter, sender.key, report, now=now)
+            if claimed is None:
+                held = limiter.ready_in(sender.key)
+                report.next_in = held if held > 0 and _due(db, now()) else 0.0
+                break
+        deliver(db, config, sender, claimed, report, now=now)
     return report
+
+
+def _claim_due(
+    db: sqlite_utils.Database, config: SmsConfig, report: SendReport, moment: datetime
+) -> Claimed | None:
+    quiet = in_quiet_hours(config, moment)
+    report.quiet = report.quiet or quiet
+    return _claim(db, moment, report, replies_only=quiet)
+
+
+def claim_now(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    limiter: RateLimiter,
+    key: str,
+    report: SendReport,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+) -> Claimed | None:
+    """Claim the next due message if the rate limit lets it go now, and book its slot;
+    send it with `deliver` (after the caller's transaction, if any, has committed).
+
+    A gateway that takes a text and queues its reply claims it in the same transaction,
+    so the reply costs no commit of its own before it goes. The claim is as durable as
+    `send_due`'s: after a crash between that commit and the send, the message is
+    `sending`, then `unknown`, never sent twice.
+    """
+    taken = limiter.try_take(key)  # never waits: the caller may hold the write lock
+    if taken is None:
+        return None
+    claimed = _claim_due(db, config, report, now())
+    if claimed is None:
+        limiter.give_back(key, taken)
+    return claimed
+
+
+def deliver(
+    db: sqlite_utils.Database,
+    config: SmsConfig,
+    sender: Sender,
+    claimed: Claimed,
+    report: SendReport,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    send: Callable[[], str] | None = None,
+) -> None:
+    """Send a claimed message (its rate-limit slot booked) and record what happened.
+
+    `send`: how, if not `sender.send` (a gateway that wrote the message ahead).
+    """
+    try:
+        sid = send() if send is not None else sender.send(claimed.phone, claimed.body)
+    except SendError as error:
+        _failed(db, config, claimed, error, now(), report)
+        return
+    status = "accepted" if sender.reports_later else "sent"
+    with store.write(db):
+        db.execute(
+            "UPDATE sms_outbound SET status = ?, message_sid = ?, error = '',"
+            " error_code = NULL, updated_at = ? WHERE id = ?",
+            [status, sid, clock.to_text(now()), claimed.id],
+        )
+        _apply_earlier_statuses(db, config, sid, now())
+    report.sent += 1
+    log.info(
+        "sms.sent",
+        extra={
+            "outbound_id": claimed.id,
+            "sid": sid,
+            "attempt": claimed.attempts,
+            "encoding": claimed.encoding,
+            "segments": claimed.segments,
+        },
+    )
+
+
+def _due(db: sqlite_utils.Database, moment: datetime) -> bool:
+    return (
+        db.execute(
+            "SELECT 1 FROM sms_outbound WHERE status = 'queued' AND next_attempt_at <= ? LIMIT 1",
+            [clock.to_text(moment)],
+        ).fetchone()
+        is not None
+    )
 
 
 def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
@@ -296,7 +392,7 @@ def _recover_stale(db: sqlite_utils.Database, moment: datetime) -> None:
         log.warning("sms.send_interrupted", extra={"messages": cursor.rowcount})
 
 
-class _Claimed(NamedTuple):
+class Claimed(NamedTuple):
     id: int
     contact_id: int
     phone: str
@@ -308,7 +404,7 @@ class _Claimed(NamedTuple):
 
 def _claim(
     db: sqlite_utils.Database, moment: datetime, report: SendReport, *, replies_only: bool
-) -> _Claimed | None:
+) -> Claimed | None:
     stamp = clock.to_text(moment)
     # In quiet hours only replies go: someone who has just texted is awake.
     with store.write(db):
@@ -328,7 +424,7 @@ def _claim(
             # A reply queued after a STOP is its confirmation; what was queued before is
             # cancelled by the STOP itself.
             held_back = row.pop("held_back")
-            claimed = _Claimed(**row)
+            claimed = Claimed(**row)
             if held_back:
                 db.execute(
                     "UPDATE sms_outbound SET status = 'cancelled', error = 'opted out',"
@@ -354,7 +450,7 @@ def retry_delay(config: SmsConfig, attempts: int) -> timedelta:
 def _failed(
     db: sqlite_utils.Database,
     config: SmsConfig,
-    claimed: _Claimed,
+    claimed: Claimed,
     error: SendError,
     moment: datetime,
     report: SendReport,

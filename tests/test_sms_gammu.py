@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -205,17 +206,17 @@ def test_a_file_seen_again_after_a_crash_is_not_answered_twice(node_store, daemo
     assert not path.exists()
 
 
+# The node's own jobs, as `participate node` starts them: the scheduler and its watcher.
 NODE_SCRIPT = """
-import sys, time
+import threading
 from participate.app import create_app
-from participate.sms import jobs
+from participate.serve import start_scheduler
 app = create_app({{"DATABASE": {db!r}, "ROLE": "node", "SECRET_KEY": "t",
     "SMS_GATEWAY": "gammu", "GAMMU_CONFIG": {rc!r}, "SMS_GATEWAY_PER_MINUTE": 60000,
     "SMS_QUIET_HOURS": "", "LANGUAGES": ["fr", "en"]}})
+start_scheduler(app)
 print("ready", flush=True)
-while True:
-    jobs.gammu_poll(app)
-    time.sleep(0.05)
+threading.Event().wait()
 """
 
 
@@ -258,6 +259,240 @@ def test_a_node_killed_between_texts_answers_each_text_once(node_store, daemon, 
         [conversation] = db.query("SELECT answers, position FROM sms_conversations")
     assert inbound == 3
     assert json.loads(conversation["answers"]) == {"visits": "monthly", "times": ["mornings"]}
+
+
+# --- the watcher ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def watcher_for():
+    """Start the node's watcher on an app; stop every one started at the end."""
+    started: list[jobs.GammuWatcher] = []
+
+    def start(app, every: float = 60.0) -> jobs.GammuWatcher:
+        watcher = jobs.GammuWatcher(app, every)
+        watcher.start()
+        started.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in started:
+        watcher.stop()
+
+
+def test_the_watcher_answers_a_text_as_soon_as_the_daemon_writes_it(
+    node_store, daemon, watcher_for
+):
+    app = node_app(node_store, daemon.config)
+    # Its timed look is a minute away: only the watch on the inbox can answer in time.
+    watcher = watcher_for(app, every=60.0)
+    wait_for(lambda: watcher.watch.watching, what="the inbox watched")
+    daemon.text(TEXTER, "HEURES", wait=False)
+    wait_for(lambda: len(daemon.sent()) == 2, what="the welcome and question 1", timeout=15)
+    # The daemon's sent folder is watched too: the replies are settled without a poll.
+    with store.open_db(node_store) as db:
+        wait_for(
+            lambda: {r["status"] for r in db.query("SELECT status FROM sms_outbound")} == {"sent"},
+            what="the replies settled",
+        )
+        assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 1
+    assert list(daemon.inbox.glob("IN*")) == []
+
+
+def test_without_inotify_the_watcher_polls(node_store, daemon, watcher_for, monkeypatch, caplog):
+    monkeypatch.setattr(gammu, "inotify_simple", None)
+    caplog.set_level(logging.WARNING, logger="participate.sms.gammu")
+    app = node_app(node_store, daemon.config)
+    watcher = watcher_for(app, every=0.2)
+    daemon.text(TEXTER, "HEURES", wait=False)
+    wait_for(lambda: len(daemon.sent()) == 2, what="the welcome and question 1", timeout=15)
+    assert not watcher.watch.watching
+    said = [r for r in caplog.records if r.getMessage() == "sms.gammu_polling"]
+    assert len(said) == 1 and "inotify" in said[0].reason  # said once, not at every look
+
+
+def test_a_watcher_on_a_missing_inbox_says_so_and_watches_once_it_exists(
+    node_store, tmp_path, watcher_for
+):
+    config = gammu.write_dummy_config(tmp_path / "modem")
+    (tmp_path / "modem" / "inbox").rmdir()
+    app = node_app(node_store, config)
+    watcher = watcher_for(app, every=0.1)
+    with store.open_db(node_store) as db:
+        wait_for(
+            lambda: (
+                "inbox folder"
+                in db.execute("SELECT last_error FROM sms_gateway_status").fetchone()[0]
+            ),
+            what="the missing inbox said",
+        )
+    assert not watcher.watch.watching
+    (tmp_path / "modem" / "inbox").mkdir()
+    wait_for(lambda: watcher.watch.watching, what="the inbox watched")
+    (tmp_path / "modem" / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(
+        _backup("HEURES")
+    )
+    wait_for(lambda: len(_outbox_files(tmp_path / "modem")) == 2, what="two replies")
+
+
+def _outbox_files(root: Path) -> list[Path]:
+    return sorted((root / "outbox").glob("OUT*"))
+
+
+def test_the_rate_limit_spaces_replies_but_never_holds_the_inbox(node_store, tmp_path, watcher_for):
+    root = tmp_path / "modem"  # no daemon: what is written stays in the outbox to be seen
+    config = gammu.write_dummy_config(root)
+    app = node_app(node_store, config, SMS_GATEWAY_PER_MINUTE=20)  # one every 3 s
+    watcher = watcher_for(app, every=60.0)
+    wait_for(lambda: watcher.watch.watching, what="the inbox watched")
+    started = time.monotonic()
+    (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+    wait_for(lambda: len(_outbox_files(root)) == 1, what="the welcome", every=0.01)
+    assert time.monotonic() - started < 2.0
+    # A second text while the first's question waits for the modem: taken at once.
+    second = _backup("HEURES", "+15145550124")
+    (root / "inbox" / "IN20261128_100002_00_+15145550124_00.txt").write_bytes(second)
+    with store.open_db(node_store) as db:
+        wait_for(
+            lambda: db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 2,
+            what="the second text taken",
+            every=0.01,
+        )
+        assert len(_outbox_files(root)) == 1  # question 1 is still held by the rate limit
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM sms_outbound WHERE status != 'accepted'"
+                ).fetchone()[0]
+                == 0
+            ),
+            what="every reply written",
+            timeout=30,
+        )
+        replies = db.execute("SELECT count(*) FROM sms_outbound").fetchone()[0]
+    files = sorted(_outbox_files(root), key=lambda path: path.stat().st_mtime_ns)
+    assert len(files) == replies == 4  # each keyword: the welcome and question 1
+    written = [path.stat().st_mtime for path in files]
+    assert all(b - a >= 2.9 for a, b in zip(written, written[1:], strict=False))  # 3 s apart
+    texts = [read_sent_file(path) for path in files]
+    assert [t.number for t in texts] == ["+15145550123"] * 2 + ["+15145550124"] * 2
+    assert texts[1].text.startswith("1/6") and texts[3].text.startswith("1/6")
+
+
+def test_the_scheduler_starts_and_stops_the_watcher(node_store, daemon):
+    from participate.serve import start_scheduler
+
+    app = node_app(node_store, daemon.config)
+    scheduler = start_scheduler(app)
+    watcher = app.extensions["sms_gammu_watcher"]
+    try:
+        assert watcher.running
+        assert "sms-gammu-check" in {job.id for job in scheduler.get_jobs()}
+        daemon.text(TEXTER, "HEURES", wait=False)
+        wait_for(lambda: len(daemon.sent()) == 2, what="the welcome and question 1")
+    finally:
+        scheduler.shutdown(wait=False)
+    assert not watcher.running
+
+
+def test_the_watcher_keeps_a_file_ready_for_the_next_reply(node_store, tmp_path):
+    root = tmp_path / "modem"  # no daemon: what is written stays in the outbox to be seen
+    config = gammu.write_dummy_config(root)
+    app = node_app(node_store, config)
+    watcher = jobs.GammuWatcher(app, 60.0)
+    watcher.start()
+
+    def ready() -> list[Path]:
+        return sorted((root / "outbox").glob(gammu.STAGING_PREFIX + "*"))
+
+    try:
+        [spare] = wait_for(ready, what="a file made ready")
+        assert spare.stat().st_size == 0  # empty: no number in it
+        os.utime(spare, (time.time() - 600, time.time() - 600))
+        assert gammu.drop_stale_staging(gammu.folders(config)) == 0  # this node's: kept
+        (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+        wait_for(lambda: len(_outbox_files(root)) == 2, what="the welcome and question 1")
+        [another] = wait_for(ready, what="another file made ready")
+        assert another != spare  # the first was written into and moved in
+    finally:
+        watcher.stop()
+    assert ready() == []  # removed when the node stops
+    texts = [read_sent_file(path) for path in _outbox_files(root)]
+    assert sorted(t.text[:3] for t in texts) == ["1/6", "Heu"]
+
+
+def test_a_reply_left_staged_by_a_killed_node_is_dropped(node_store, daemon, monkeypatch):
+    app = node_app(node_store, daemon.config)
+    daemon.stop()  # what is written stays in the outbox
+    staged = gammu.stage_outbox(daemon.outbox, TEXTER, "Réponse jamais envoyée")
+    fresh = gammu.stage_outbox(daemon.outbox, TEXTER, "Being written now")
+    os.utime(staged.path, (time.time() - 120, time.time() - 120))
+    jobs.gammu_poll(app)
+    assert not staged.path.exists() and fresh.path.exists()
+    assert _outbox(daemon) == []  # nothing was sent from it
+
+
+def test_a_reply_staged_for_a_transaction_that_fails_is_never_sent(
+    node_store, tmp_path, monkeypatch
+):
+    root = tmp_path / "modem"
+    config = gammu.write_dummy_config(root)
+    app = node_app(node_store, config)
+    settings = sms_config.get(app)
+    where = gammu.folders(config)
+    (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+
+    def disk_error(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    # The reply is being written aside when the transaction fails (at the claim).
+    monkeypatch.setattr(outbound, "claim_now", disk_error)
+    with app.app_context(), store.open_db(node_store) as db:
+        outgoing = gammu.Outgoing(jobs.sender_for(app, db), app.extensions["sms_limiter"])
+        with pytest.raises(sqlite3.OperationalError):
+            gammu.poll(db, settings, where, outgoing)
+        wait_for(lambda: not list((root / "outbox").iterdir()), what="the staged file dropped")
+        assert db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM sms_outbound").fetchone()[0] == 0
+    assert len(list((root / "inbox").glob("IN*"))) == 1  # the text waits for the next look
+    monkeypatch.undo()
+    report = jobs.gammu_poll(app)
+    assert report.received == 1 and len(_outbox_files(root)) == 2  # answered once
+
+
+def test_an_older_message_in_the_queue_goes_before_the_texts_reply(node_store, tmp_path):
+    root = tmp_path / "modem"  # no daemon: what is written stays in the outbox to be seen
+    app = node_app(node_store, gammu.write_dummy_config(root))
+    with store.open_db(node_store) as db:
+        outbound.enqueue(db, sms_config.get(app), "+15145550188", "Invitation", kind="invitation")
+    (root / "inbox" / "IN20261128_100001_00_+15145550123_00.txt").write_bytes(_backup("HEURES"))
+    assert jobs.gammu_poll(app).received == 1
+    files = sorted(_outbox_files(root), key=lambda path: path.stat().st_mtime_ns)
+    texts = [read_sent_file(path) for path in files]
+    assert [(t.number, t.text[:10]) for t in texts] == [
+        ("+15145550188", "Invitation"),
+        (TEXTER, "Heures d'o"),
+        (TEXTER, "1/6 Quelle"),
+    ]
+    assert sorted((root / "outbox").iterdir()) == sorted(files)  # the guess left nothing
+
+
+def test_a_reply_whose_file_cannot_be_written_stays_queued(node_store, daemon, monkeypatch):
+    app = node_app(node_store, daemon.config)
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gammu, "write_aside", full_disk)
+    daemon.text(TEXTER, "HEURES")
+    report = jobs.gammu_poll(app)
+    assert report.received == 1
+    with store.open_db(node_store) as db:
+        rows = list(db.query("SELECT status, error FROM sms_outbound"))
+        inbound = db.execute("SELECT count(*) FROM sms_inbound").fetchone()[0]
+    assert inbound == 1 and list(daemon.inbox.glob("IN*")) == []  # the text is taken
+    assert {row["status"] for row in rows} == {"queued"}  # its replies, to be retried
+    assert all("No space left" in row["error"] for row in rows)
 
 
 # --- what goes out -------------------------------------------------------------------

@@ -190,6 +190,51 @@ def test_rate_limit_setting(app_config, db, fake, fake_clock) -> None:
     assert fake_clock.sleeps == [0.25, 0.25]
 
 
+def test_without_waiting_the_queue_stops_where_the_rate_limit_holds(db, settings, fake, fake_clock):
+    ids = [queue(db, settings, phone=f"+1555555{number:04d}") for number in range(3)]
+    sender = outbound.TwilioSender(Client(SID, TOKEN, http_client=fake), settings)
+    limiter = outbound.RateLimiter(
+        settings.rate_per_second, monotonic=fake_clock.monotonic, sleep=fake_clock.sleep
+    )
+
+    def send() -> outbound.SendReport:
+        return outbound.send_due(db, settings, sender, limiter, now=fake_clock.utc, wait=False)
+
+    report = send()
+    assert (report.sent, report.next_in, fake_clock.sleeps) == (1, 1.0, [])
+    assert [row(db, i)["status"] for i in ids] == ["sent", "queued", "queued"]  # none claimed
+    assert limiter.ready_in(sender.key) == 1.0  # asking books nothing
+    fake_clock.mono += 0.4
+    assert send().sent == 0 and limiter.ready_in(sender.key) == pytest.approx(0.6)
+    fake_clock.mono += 0.6
+    report = send()
+    assert (report.sent, report.next_in) == (1, 1.0)
+    fake_clock.mono += 1.0
+    report = send()
+    assert (report.sent, report.next_in) == (1, 0.0)  # nothing left to wait for
+    assert [row(db, i)["status"] for i in ids] == ["sent"] * 3 and fake_clock.sleeps == []
+
+
+def test_a_reply_claimed_in_its_texts_transaction_goes_first(db, settings, fake, fake_clock):
+    invitation = queue(db, settings, phone="+15555550199")
+    sender = outbound.TwilioSender(Client(SID, TOKEN, http_client=fake), settings)
+    limiter = outbound.RateLimiter(
+        settings.rate_per_second, monotonic=fake_clock.monotonic, sleep=fake_clock.sleep
+    )
+    report = outbound.SendReport()
+    with store.write(db):
+        [reply] = outbound.queue_replies(db, settings, PHONE, ["Merci !"], clock.to_text(NOON))
+        claimed = outbound.claim_now(db, settings, limiter, sender.key, report, now=fake_clock.utc)
+        # The rate limit's slot is taken: nothing else is claimed until it comes round.
+        held = outbound.claim_now(db, settings, limiter, sender.key, report, now=fake_clock.utc)
+    assert claimed is not None and held is None and fake_clock.sleeps == []  # never waits
+    assert claimed.id == invitation  # the queue's order holds: the oldest due goes first
+    assert row(db, invitation)["status"] == "sending" and row(db, reply)["status"] == "queued"
+    outbound.deliver(db, settings, sender, claimed, report, now=fake_clock.utc)
+    assert row(db, invitation)["status"] == "sent" and report.sent == 1
+    assert [request["data"]["To"] for request in fake.requests] == ["+15555550199"]
+
+
 @pytest.mark.parametrize(
     "local_time, sends",
     [
