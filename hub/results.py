@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -213,52 +213,59 @@ class Overview:
 
 def overview(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> Overview:
     """Count a consultation's submissions, in all and by channel, device, language and day."""
-    # Hidden ones are counted apart, whatever the filter says about showing them.
-    every = replace(filters, include_hidden=True)
     result = Overview()
-    channels: Counter[str] = Counter()
-    device_counts: Counter[str] = Counter()
-    languages: Counter[str] = Counter()
-    day_counts: Counter[str] = Counter()
-    for row in _day_counts(db, consultation_id, every):
-        count = row["n"]
-        if row["hidden"]:
-            result.hidden += count
-            if not filters.include_hidden:
-                continue
-        result.total += count
-        result.complete += count if row["complete"] else 0
-        channels[row["channel"]] += count
-        device_counts[row["device_id"]] += count
-        languages[row["language"]] += count
-        day_counts[row["day"]] += count
+    sums: dict[str, Counter[Any]] = {dimension: Counter() for dimension in _DIMENSIONS}
+    for dimension, value, count in _sums(db, consultation_id, filters):
+        if dimension == "hidden":
+            result.hidden += count or 0
+        else:
+            sums[dimension][value] += count
+    result.total = sum(sums["complete"].values())
+    result.complete = sums["complete"][1]
     result.incomplete = result.total - result.complete
-    result.by_channel = sorted(channels.items())
-    result.by_device = sorted(device_counts.items())
-    result.by_language = sorted(languages.items())
-    result.by_day = fill_days(sorted(day_counts.items()))
+    result.by_channel = sorted(sums["channel"].items())
+    result.by_device = sorted(sums["device_id"].items())
+    result.by_language = sorted(sums["language"].items())
+    result.by_day = fill_days(sorted(sums["day"].items()))
     result.last_at = last_submitted(db, consultation_id, filters)
     return result
 
 
-def _day_counts(
+# What the overview counts submissions by (with "hidden", those hidden by moderation).
+_DIMENSIONS = ("complete", "channel", "device_id", "language", "day")
+
+
+def _sums(
     db: sqlite_utils.Database, consultation_id: str, filters: Filters
-) -> list[Mapping[str, Any]]:
-    """Return submission counts by day, channel, device, language, complete and hidden."""
+) -> Iterable[tuple[str, Any, int]]:
+    """Return (dimension, value, count) rows: the matching submissions summed by each
+    dimension, and ('hidden', '', count) for the hidden ones, counted apart whatever the
+    filters say about showing them. SQLite sums the kept tallies (one index range per
+    dimension, no row reaches Python); a search or instants count the rows afresh."""
+    every = replace(filters, include_hidden=True)
     if not _tallies_serve(db, filters):
-        return [
-            row
-            for row in _recounted(db, consultation_id, filters)
-            if row["question_id"] == "" and row["day"] != ""
-        ]
-    where, params = _tally_where(consultation_id, filters, by_day=True)
-    cursor = db.conn.execute(
-        "SELECT day, channel, device_id, language, complete, hidden, n FROM tallies"  # noqa: S608
-        f" WHERE question_id = '' AND {where}",
-        params,
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+        return _summed(_recounted(db, consultation_id, every), filters.include_hidden)
+    where, params = _tally_where(consultation_id, every, by_day=True)
+    base = f"FROM tallies WHERE question_id = '' AND {where}"
+    shown = "" if filters.include_hidden else " AND hidden = 0"
+    parts = [f"SELECT 'hidden', '', sum(n) {base} AND hidden = 1"]
+    parts += [f"SELECT '{d}', {d}, sum(n) {base}{shown} GROUP BY {d}" for d in _DIMENSIONS]
+    return db.conn.execute(" UNION ALL ".join(parts), params * len(parts)).fetchall()
+
+
+def _summed(rows: Iterable[Mapping[str, Any]], include_hidden: bool) -> list[tuple[str, Any, int]]:
+    """Sum recounted tally rows (of every day) the way `_sums` has SQLite sum kept ones."""
+    sums: Counter[tuple[str, Any]] = Counter()
+    for row in rows:
+        if row["question_id"] != "" or row["day"] == "":
+            continue
+        if row["hidden"]:
+            sums["hidden", ""] += row["n"]
+            if not include_hidden:
+                continue
+        for dimension in _DIMENSIONS:
+            sums[dimension, row[dimension]] += row["n"]
+    return [(dimension, value, n) for (dimension, value), n in sums.items()]
 
 
 def last_submitted(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> str | None:

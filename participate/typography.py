@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from babel import support
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context
 from flask_babel import Domain, get_locale
 
 CONVENTIONS = ("fr-CA", "fr-FR")
@@ -67,6 +67,21 @@ class TypographicDomain(Domain):
         self._adapted: dict[tuple[str, str], support.Translations] = {}
 
     def get_translations(self):  # type: ignore[no-untyped-def]
+        # A page asks for its catalog once a message (hundreds of times): remember it for
+        # the request, for as long as its locale is the same object (force_locale sets
+        # another), past Flask-Babel's own lookups through the context's proxies.
+        context = g.get("_flask_babel") if has_app_context() else None
+        locale = getattr(context, "babel_locale", None)
+        remembered = getattr(context, "typography", None)
+        if remembered is not None and remembered[0] is locale and remembered[1] is self:
+            return remembered[2]
+        translations = self._for_locale()
+        context = g.get("_flask_babel") if has_app_context() else None
+        if context is not None:
+            context.typography = (getattr(context, "babel_locale", None), self, translations)
+        return translations
+
+    def _for_locale(self):  # type: ignore[no-untyped-def]
         translations = super().get_translations()
         if not has_app_context():
             return translations
