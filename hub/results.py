@@ -750,18 +750,17 @@ def _search_page(
     """
     where, params = replace(filters, search="").where(consultation_id)
     match = fts_query(filters.search)
-    candidates = list(
-        db.query(
-            "SELECT s.id, f.rank AS rank, f.rowid AS text_row FROM submission_texts_fts f"  # noqa: S608
-            " JOIN submission_texts t ON t.id = f.rowid"
-            " JOIN submissions s ON s.id = t.submission_id"
-            f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
-            [match, *params, SEARCH_LIMIT + 1],
-        )
-    )
+    # Tuples, not mappings: up to SEARCH_LIMIT rows a search, of which a page shows 50.
+    candidates = db.conn.execute(
+        "SELECT f.rank, s.id, f.rowid FROM submission_texts_fts f"  # noqa: S608
+        " JOIN submission_texts t ON t.id = f.rowid"
+        " JOIN submissions s ON s.id = t.submission_id"
+        f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
+        [match, *params, SEARCH_LIMIT + 1],
+    ).fetchall()
     total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
-    text_rows = {row["id"]: row["text_row"] for row in candidates}
-    ranked = sorted((row["rank"], row["id"]) for row in candidates[:SEARCH_LIMIT])
+    text_rows = {submission_id: text_row for _, submission_id, text_row in candidates}
+    ranked = sorted((rank, submission_id) for rank, submission_id, _ in candidates[:SEARCH_LIMIT])
     start = 0
     if cursor:
         key = decode_cursor(cursor, (float, str))
@@ -782,14 +781,23 @@ def _with_snippets(
     db: sqlite_utils.Database, ids: list[str], text_rows: list[int], match: str
 ) -> list[dict[str, Any]]:
     """Return the submissions `ids` in that order, each with its matching words marked."""
-    # By the texts' rowids, so FTS5 reads the page's rows, not every match.
+    # FTS5 reads the word's list only between the page's first and last texts (the range
+    # is its index constraint; the unary + keeps the list of rowids from taking its place,
+    # which would read every match: 6 ms instead of 0.3 for "cold" at a million).
     snippets = {
         row["text_row"]: row["snippet"]
         for row in db.query(
             "SELECT rowid AS text_row, snippet(submission_texts_fts, 0, ?, ?, '…', 24) AS snippet"
             " FROM submission_texts_fts WHERE submission_texts_fts MATCH ?"
-            " AND rowid IN (SELECT value FROM json_each(?))",
-            [MARK_START, MARK_END, match, json.dumps(text_rows)],
+            " AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))",
+            [
+                MARK_START,
+                MARK_END,
+                match,
+                min(text_rows, default=0),
+                max(text_rows, default=0),
+                json.dumps(text_rows),
+            ],
         )
     }
     rows = {
