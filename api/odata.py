@@ -49,6 +49,8 @@ SYSTEM_FIELDS = (
     ("complete", "Edm.Boolean", "complete"),
     ("hidden", "Edm.Boolean", "hidden"),
 )
+# Also in `__system`: the ids of the questions the submission was not asked.
+NOT_ASKED_FIELD = ("notAsked", "Edm.String")
 _OPTIONS = {"$top", "$skip", "$count", "$filter", "$select", "$skiptoken", "$format", "hidden"}
 _UNSUPPORTED = {"$orderby", "$expand", "$search", "$apply", "$compute"}
 
@@ -111,6 +113,8 @@ class Feed:
 
     consultation_id: str
     questions: tuple[tuple[str, Question], ...]
+    # SQL giving the JSON array of the questions a submission was not asked (skip logic).
+    not_asked_sql: str = "json_array()"
 
 
 def feed(consultation_id: str) -> Feed:
@@ -125,13 +129,14 @@ def feed(consultation_id: str) -> Feed:
             name = f"{property_name(question.id)}_{n}"
         taken.add(name)
         named.append((name, question))
-    return Feed(consultation_id, tuple(named))
+    return Feed(consultation_id, tuple(named), plan.not_asked_sql)
 
 
 def metadata_xml(feed: Feed) -> str:
     """Return the EDMX (CSDL XML) describing the feed."""
     system = "\n".join(
-        f'        <Property Name="{name}" Type="{kind}"/>' for name, kind, _ in SYSTEM_FIELDS
+        f'        <Property Name="{name}" Type="{kind}"/>'
+        for name, kind in [*((name, kind) for name, kind, _ in SYSTEM_FIELDS), NOT_ASKED_FIELD]
     )
     questions = "\n".join(
         f'        <Property Name="{name}" Type="{edm_type(question)}"/>'
@@ -180,7 +185,7 @@ def _answer_sql(question: Question) -> str:
     return f"json_extract(s.answers, {path})"
 
 
-def _system_sql() -> str:
+def _system_sql(feed: Feed) -> str:
     pairs = []
     for name, kind, column in SYSTEM_FIELDS:
         value = f"s.{column}"
@@ -189,6 +194,12 @@ def _system_sql() -> str:
         if kind == "Edm.Boolean":
             value = f"json(CASE WHEN {value} THEN 'true' ELSE 'false' END)"
         pairs.append(f"'{name}', {value}")
+    # The questions its skip rules did not ask, space-separated like a multi's choices:
+    # their values are null, as a blank answer's is, and this says which is which.
+    # The plan's SQL holds only question ids, which are letters, digits, - and _.
+    ids = f"SELECT group_concat(n.value, ' ') FROM json_each({feed.not_asked_sql}) n"  # noqa: S608
+    not_asked = f"coalesce(({ids}), '')"
+    pairs.append(f"'{NOT_ASKED_FIELD[0]}', {not_asked}")
     return f"json_object({', '.join(pairs)})"
 
 
@@ -200,7 +211,7 @@ def entity_sql(feed: Feed, select: set[str] | None = None) -> str:
     """
     pairs = ["'__id', s.id"]
     if select is None or "__system" in select:
-        pairs.append(f"'__system', {_system_sql()}")
+        pairs.append(f"'__system', {_system_sql(feed)}")
     pairs += [
         f"'{name}', {_answer_sql(question)}"
         for name, question in feed.questions

@@ -281,3 +281,29 @@ def test_a_consultation_of_many_questions_fits_sqlites_argument_limit(client, db
     submissions.record(db, many, channel="kiosk", language="en", answers=answers, started_at="")
     [row] = client.get("/odata/v1/many.svc/Submissions", headers=viewer).json["value"]
     assert {k: v for k, v in row.items() if not k.startswith("__")} == answers
+
+
+def test_system_metadata_says_which_questions_were_not_asked(client, db, viewer) -> None:
+    from participate import consultations, submissions
+    from tests.test_consultations import RULES
+
+    ruled = consultations.parse(RULES)
+    consultations.save(db, [ruled])
+    given = [
+        {"q_choice": "b", "q_multi": ["z"]},  # q_scale and everything after hang on "a" or x/y
+        # Everything asked; the optional text left blank.
+        {"q_choice": "a", "q_multi": ["x"], "q_scale": 9, "q_yesno": True, "q_number": 1},
+    ]
+    for answers in given:
+        submissions.record(
+            db, ruled, channel="kiosk", language="en", answers=answers, started_at=""
+        )
+    metadata = ET.fromstring(client.get("/odata/v1/all-types.svc/$metadata", headers=viewer).data)  # noqa: S314
+    system = metadata.find(f"{EDMX}DataServices/{EDM}Schema/{EDM}ComplexType")
+    assert {p.get("Name"): p.get("Type") for p in system}["notAsked"] == "Edm.String"
+    rows = client.get("/odata/v1/all-types.svc/Submissions", headers=viewer).json["value"]
+    by_choice = {row["q_choice"]: row for row in rows}
+    # Not asked and left blank are both null; notAsked tells them apart.
+    assert by_choice["b"]["q_scale"] is None and by_choice["a"]["q_text"] is None
+    assert by_choice["b"]["__system"]["notAsked"] == "q_scale q_yesno q_number q_text"
+    assert by_choice["a"]["__system"]["notAsked"] == ""
