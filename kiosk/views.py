@@ -398,10 +398,8 @@ def _progress(visit: Visit, consultation: Consultation, question: Question) -> t
 
 def _next_asked(visit: Visit, consultation: Consultation, number: int) -> int | None:
     """Return the number of the first question asked after question `number`, or None."""
-    for question in consultation.asked(visit.answers):
-        if _number_of(consultation, question) > number:
-            return _number_of(consultation, question)
-    return None
+    following = consultation.next_asked(visit.answers, number - 1)
+    return None if following is None else following + 1
 
 
 def _previous_asked(visit: Visit, consultation: Consultation, number: int) -> int | None:

@@ -173,6 +173,16 @@ class Consultation:
             asked_ids.add(question.id)
         return tuple(asked)
 
+    def next_asked(self, answers: Mapping[str, Any], after: int) -> int | None:
+        """Return the index of the first question after index `after` that the answers
+        put to the respondent (-1: from the start), or None when none is left. A rule
+        looks only at earlier questions, reached already, so the answers settle it."""
+        asked = {question.id for question in self.asked(answers)}
+        for index in range(after + 1, len(self.questions)):
+            if self.questions[index].id in asked:
+                return index
+        return None
+
     def only_asked(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """Return `answers` without those to questions the rules no longer ask (an earlier
         answer changed): what is left passes validation's "not_asked" check."""

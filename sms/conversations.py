@@ -129,12 +129,8 @@ def handle(
 def next_position(consultation: Consultation, answers: dict[str, Any], after: int) -> int:
     """Return the index of the first question after `after` that its rule asks, given the
     answers to the questions before it; len(questions) when none is left."""
-    asked = {question.id for question in consultation.asked(answers)}
-    for index in range(after + 1, len(consultation.questions)):
-        # A rule looks at an earlier question only, reached already: `asked` is final.
-        if consultation.questions[index].id in asked:
-            return index
-    return len(consultation.questions)
+    following = consultation.next_asked(answers, after)
+    return len(consultation.questions) if following is None else following
 
 
 def log_outcome(outcome: Outcome) -> None:

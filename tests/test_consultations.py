@@ -520,3 +520,19 @@ def test_order_and_archive(db, tmp_path) -> None:
         consultations.set_order(db, ["two", "nope"])
     with pytest.raises(NotFound):
         consultations.set_archived(db, "nope", True)
+
+
+@pytest.mark.parametrize(
+    ("answers", "after", "expected"),
+    [
+        ({}, -1, 0),
+        ({"q_choice": "b"}, 0, 1),
+        ({"q_choice": "b", "q_multi": ["z"]}, 1, None),  # nothing after hangs on b or z
+        ({"q_choice": "b", "q_multi": ["y"]}, 1, 3),  # q_scale skipped, q_yesno asked
+        ({"q_choice": "a", "q_multi": ["x"], "q_scale": 9, "q_yesno": False}, 3, 5),
+    ],
+)
+def test_next_asked_is_the_first_question_after_that_the_answers_ask(
+    answers: dict, after: int, expected: int | None
+) -> None:
+    assert consultations.parse(RULES, "rules").next_asked(answers, after) == expected
