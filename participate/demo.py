@@ -121,6 +121,10 @@ def run(data_dir: Path, host: str, port: int) -> None:
     click.echo(f"  Kiosk (touch screen):  {kiosk_url}/")
     click.echo(f"  Staff pages:           {hub_url}/staff/")
     click.echo(f"      sign in as {state.staff_email} with password {state.staff_password}")
+    click.echo(
+        f"  Write a consultation:  {hub_url}/staff/authoring/"
+        "  (skip logic, SMS cost preview, XLSForm import)"
+    )
     click.echo(f"  SMS simulator:         {hub_url}/sms/simulator  (text HOURS, or HEURES)")
     click.echo(f"  Phone call simulator:  {hub_url}/sms/simulator#call  (a keypad, same page)")
     if speech.available():
