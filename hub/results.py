@@ -99,7 +99,11 @@ class Filters:
         return [(column, value) for column, value in pairs if value != ""]
 
     def where(self, consultation_id: str, alias: str = "s") -> tuple[str, list[Any]]:
-        """Return a SQL condition on submissions (as `alias`) and its parameters."""
+        """Return a SQL condition on submissions (as `alias`) and its parameters.
+
+        Without a search, the condition also holds on `submission_texts`, which keeps
+        the same filter columns for each submission.
+        """
         clauses = [f"{alias}.consultation_id = ?"]
         params: list[Any] = [consultation_id]
         for column, value in self.equalities():
@@ -611,8 +615,13 @@ def text_answers(
 # --- lists -------------------------------------------------------------------------
 
 # Counting more than this many search matches would cost more than the page: beyond it,
-# the page says "more than" and ranks the newest ones.
+# the page says "more than" and orders the newest ones.
 SEARCH_LIMIT = 1000
+# A word in more texts than this is too common to rank matches by: FTS5's bm25 weighs each
+# word by counting its texts afresh for every search (its IDF), which took 2.5 ms for a
+# word in 60,000 texts at a million submissions, and grows with the store. A search with
+# such a word lists its matches newest first; counting up to the limit costs 0.5 ms.
+RANK_WORD_LIMIT = 5000
 # Marks around highlighted words (private-use characters, turned into <mark> after escaping).
 MARK_START, MARK_END = "\ue000", "\ue001"
 NEWER, OLDER = "newer", "older"
@@ -625,6 +634,7 @@ class Page:
     rows: list[dict[str, Any]]
     total: int
     total_is_floor: bool = False  # True: there are more than `total`
+    ranked: bool = False  # a search's matches, best first (else newest first)
     newer: str | None = None  # cursor for the page before (newer rows), None at the start
     older: str | None = None  # cursor for the page after (older rows), None at the end
 
@@ -743,24 +753,29 @@ def _search_page(
     direction: str,
     size: int,
 ) -> Page:
-    """Return a page of search matches, best first (bm25), their matching words highlighted.
+    """Return a page of search matches, their matching words highlighted: best match first
+    (bm25), or newest first when a word is too common to rank by (RANK_WORD_LIMIT).
 
-    The newest SEARCH_LIMIT matches are ranked, so a common word costs no more at a
+    The newest SEARCH_LIMIT matches are ordered, so a common word costs no more at a
     million submissions than at ten thousand; the count then says "more than".
     """
-    where, params = replace(filters, search="").where(consultation_id)
+    # The texts carry their submission's filter columns (schema m018), so a match is
+    # kept or passed over without reading its submission.
+    where, params = replace(filters, search="").where(consultation_id, alias="t")
     match = fts_query(filters.search)
+    by_rank = _rankable(db, filters.search)
+    # The sort key: bm25 (lower is better), or the time submitted, newest first.
+    key = "f.rank" if by_rank else "-julianday(t.submitted_at)"
     # Tuples, not mappings: up to SEARCH_LIMIT rows a search, of which a page shows 50.
     candidates = db.conn.execute(
-        "SELECT f.rank, s.id, f.rowid FROM submission_texts_fts f"  # noqa: S608
+        f"SELECT {key}, t.submission_id, f.rowid FROM submission_texts_fts f"  # noqa: S608
         " JOIN submission_texts t ON t.id = f.rowid"
-        " JOIN submissions s ON s.id = t.submission_id"
         f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
         [match, *params, SEARCH_LIMIT + 1],
     ).fetchall()
     total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
     text_rows = {submission_id: text_row for _, submission_id, text_row in candidates}
-    ranked = sorted((rank, submission_id) for rank, submission_id, _ in candidates[:SEARCH_LIMIT])
+    ranked = sorted((score, submission_id) for score, submission_id, _ in candidates[:SEARCH_LIMIT])
     start = 0
     if cursor:
         key = decode_cursor(cursor, (float, str))
@@ -770,11 +785,25 @@ def _search_page(
     chosen = ranked[start : start + size]
     ids = [submission_id for _, submission_id in chosen]
     page = Page(_with_snippets(db, ids, [text_rows[i] for i in ids], match), total, floor)
+    page.ranked = by_rank
     if chosen and start > 0:
         page.newer = encode_cursor(*chosen[0])
     if chosen and start + size < len(ranked):
         page.older = encode_cursor(*chosen[-1])
     return page
+
+
+def _rankable(db: sqlite_utils.Database, search: str) -> bool:
+    """Say whether every word searched for is in few enough texts to rank matches by."""
+    for word in _WORD.findall(search)[:20]:
+        row = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM submission_texts_fts"
+            " WHERE submission_texts_fts MATCH ? LIMIT ?)",
+            [fts_query(word), RANK_WORD_LIMIT + 1],
+        ).fetchone()
+        if row[0] > RANK_WORD_LIMIT:
+            return False
+    return True
 
 
 def _with_snippets(

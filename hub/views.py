@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+import sqlite_utils
 from flask import (
     Response,
     abort,
@@ -162,13 +165,17 @@ def consultation_results(consultation_id: str) -> Any:
         choices=results.filter_choices(db, consultation.id),
         summary=summary,
         days=charts.columns(summary.by_day[-90:]),
-        questions=[charts.for_question(result, text_search) for result in questions],
+        questions=[charts.for_question(_with_texts_described(r), text_search) for r in questions],
         chart=charts,
         rule_text=lambda question: results.rule_text(consultation, question, language),
         base_text=results.base_text,
         dimensions=crosstab.dimensions(consultation, language),
         crosstab=table,
     )
+
+
+def _with_texts_described(result: results.QuestionResult) -> results.QuestionResult:
+    return replace(result, texts=_described(result.texts)) if result.texts else result
 
 
 def _crosstab(
@@ -228,8 +235,62 @@ def submission_list(consultation_id: str) -> Any:
         filters=filters,
         choices=results.filter_choices(db, consultation.id),
         page=page,
-        quoted=quotes.quoted_in(db, [row["id"] for row in page.rows]),
+        rows=_list_rows(db, consultation, page.rows),
     )
+
+
+def _list_rows(
+    db: sqlite_utils.Database, consultation: Consultation, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return what the submissions list shows of each row: `_described`, with the row's
+    written answers and whether each is quoted in the report."""
+    quoted = quotes.quoted_in(db, [row["id"] for row in rows])
+    text_questions = [q.id for q in consultation.questions if q.type == "text"]
+    quote_urls = _urls_for_each("hub.quote", "submission_id", [row["id"] for row in rows])
+    shown = _described(rows, seconds=True)
+    for row, quote_url in zip(shown, quote_urls, strict=True):
+        row["quote_url"] = quote_url
+        row["texts"] = [
+            {
+                "question": question,
+                "text": row["answers"][question],
+                "quoted": (row["id"], question) in quoted,
+            }
+            for question in text_questions
+            if row["answers"].get(question)
+        ]
+    return shown
+
+
+def _described(rows: list[dict[str, Any]], *, seconds: bool = False) -> list[dict[str, Any]]:
+    """Return each row (a submission, or one answer with its submission's columns) with
+    what a list shows of it: its page's address, its local time, and its channel, device
+    and language by name.
+
+    Worked out here, not by calls from the template: a list has 50 rows or more, and each
+    call from a template costs several in Python.
+    """
+    channels = {row["channel"]: labels.channel_label(row["channel"]) for row in rows}
+    languages = {row["language"]: labels.language_label(row["language"]) for row in rows}
+    urls = _urls_for_each("hub.submission_detail", "submission_id", [row["id"] for row in rows])
+    return [
+        {
+            **row,
+            "url": url,
+            "submitted": local_time(row["submitted_at"], seconds=seconds),
+            "channel_label": channels[row["channel"]],
+            "device_label": device_label(row["device_id"]) if "device_id" in row else "",
+            "language_label": languages[row["language"]],
+        }
+        for row, url in zip(rows, urls, strict=True)
+    ]
+
+
+def _urls_for_each(endpoint: str, name: str, values: list[str]) -> list[str]:
+    """Return url_for(endpoint, name=value) for each value, routing the endpoint once."""
+    marker = "__value__"
+    built = url_for(endpoint, **{name: marker})
+    return [built.replace(marker, urllib.parse.quote(value, safe="")) for value in values]
 
 
 @bp.route("/submissions/<submission_id>")

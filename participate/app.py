@@ -90,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     # French typography (FRENCH_TYPOGRAPHY) is applied where catalogs are loaded.
     babel.domain_instance = typography.TypographicDomain(app.config["BABEL_DOMAIN"])
+    app.context_processor(typography.template_callables)
     csrf.init_app(app)
     app.teardown_appcontext(store.close_db)
     app.jinja_env.globals["participate_version"] = __version__

@@ -885,6 +885,74 @@ def m017_consultation_log(db: sqlite_utils.Database) -> None:
     )
 
 
+# The columns the staff pages filter submissions by (hub.results.Filters), kept beside
+# each submission's searchable text from m018 on.
+_SEARCH_FILTER_COLUMNS = (
+    "consultation_id",
+    "channel",
+    "device_id",
+    "language",
+    "submitted_at",
+    "complete",
+    "hidden",
+)
+_FILTERS = ", ".join(_SEARCH_FILTER_COLUMNS)
+_NEW_FILTERS = ", ".join(f"new.{column}" for column in _SEARCH_FILTER_COLUMNS)
+_INDEX_NEW_TEXT_ANSWERS_WITH_FILTERS = f"""\
+            INSERT INTO submission_texts (submission_id, body, {_FILTERS})
+            SELECT new.id, group_concat(a.value, char(10)), {_NEW_FILTERS}
+            FROM consultation_versions v, json_each(v.definition, '$.questions') q,
+                json_each(new.answers) a
+            WHERE v.consultation_id = new.consultation_id
+                AND v.version = new.consultation_version
+                AND json_extract(q.value, '$.type') = 'text'
+                AND a.key = json_extract(q.value, '$.id')
+            HAVING count(*) > 0;"""  # noqa: S608 (constants of this module)
+
+
+@migrations()
+def m018_search_filters(db: sqlite_utils.Database) -> None:
+    # A search reads the newest matching texts and keeps those in the page's filters:
+    # with the filters' columns beside the text, that is one row a match, not the text
+    # then its submission by id (measured at a million, 1,000 matches ranked: 9.2 ms ->
+    # 3.8 ms). Triggers keep the copies in step: a new or changed answer inserts them
+    # with the text, moderation (or any change of those columns) updates them.
+    added = "\n".join(
+        f"ALTER TABLE submission_texts ADD COLUMN {column} {kind};"
+        for column, kind in (
+            ("consultation_id", "TEXT NOT NULL DEFAULT ''"),
+            ("channel", "TEXT NOT NULL DEFAULT ''"),
+            ("device_id", "TEXT NOT NULL DEFAULT ''"),
+            ("language", "TEXT NOT NULL DEFAULT ''"),
+            ("submitted_at", "TEXT NOT NULL DEFAULT ''"),
+            ("complete", "INTEGER NOT NULL DEFAULT 1"),
+            ("hidden", "INTEGER NOT NULL DEFAULT 0"),
+        )
+    )
+    copied = ", ".join(f"{column} = s.{column}" for column in _SEARCH_FILTER_COLUMNS)
+    changed = ", ".join(f"{column} = new.{column}" for column in _SEARCH_FILTER_COLUMNS)
+    db.executescript(
+        f"""
+        {added}
+        UPDATE submission_texts AS t SET {copied}
+        FROM submissions s WHERE s.id = t.submission_id;
+        DROP TRIGGER submissions_texts_ai;
+        DROP TRIGGER submissions_texts_au;
+        CREATE TRIGGER submissions_texts_ai AFTER INSERT ON submissions BEGIN
+{_INDEX_NEW_TEXT_ANSWERS_WITH_FILTERS}
+        END;
+        CREATE TRIGGER submissions_texts_au AFTER UPDATE OF answers ON submissions BEGIN
+            DELETE FROM submission_texts WHERE submission_id = old.id;
+{_INDEX_NEW_TEXT_ANSWERS_WITH_FILTERS}
+        END;
+        CREATE TRIGGER submissions_texts_filters AFTER UPDATE OF {_FILTERS} ON submissions
+        BEGIN
+            UPDATE submission_texts SET {changed} WHERE submission_id = new.id;
+        END;
+        """  # noqa: S608 (constants of this module)
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending migration (the caller serialises processes: `store.open_db`)."""
     migrations.apply(db)

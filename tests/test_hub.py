@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from participate import clock, consultations, store, submissions, tallies, xlsform
 from participate.app import create_app
-from participate.hub import auth, moderation, users
+from participate.hub import auth, moderation, results, users
 from participate.sync import devices
 from tests.conftest import DEEPLY_NESTED, EXAMPLE, make_app_config, record_submission
 
@@ -525,6 +525,26 @@ def test_full_text_search_ignores_accents_and_follows_updates(
     )
     # Search syntax from the user is data, never an FTS error.
     assert client.get('/staff/c/library-hours/submissions?q="OR*)(NEAR').status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("language", "ranked", "newest"),
+    [
+        ("en", "best match first", "newest first: a word searched for is too common"),
+        ("fr", "meilleure correspondance d'abord", "les plus récentes d'abord\u00a0: un mot"),
+    ],
+)
+def test_the_list_says_how_search_matches_are_ordered(
+    app: Flask, hub_data: dict, monkeypatch: pytest.MonkeyPatch, language, ranked, newest
+) -> None:
+    client = staff_client(app, "viewer")
+    url = f"/staff/c/library-hours/submissions?q=quiet&lang={language}"
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert ranked in page and newest not in page
+    monkeypatch.setattr(results, "RANK_WORD_LIMIT", 0)  # every word is too common now
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert newest in page and ranked not in page
+    assert "<mark>Quiet</mark> rooms" in client.get(url).get_data(as_text=True)
 
 
 def test_text_answers_are_a_searchable_list_on_the_results(app: Flask, hub_data: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,10 +13,10 @@ import sqlite_utils
 from flask import Flask
 from flask.testing import FlaskClient
 
-from participate import clock, consultations, store, tallies
+from participate import clock, consultations, schema, store, tallies
 from participate.hub import moderation, results, users
 from participate.hub.errors import FilterError
-from tests.conftest import record_submission
+from tests.conftest import EXAMPLE, record_submission
 from tests.test_export import RULED
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -142,6 +143,92 @@ def test_search_ranks_highlights_and_pages_without_repeats(
         )
     ]
     assert seen == best_first  # every page in bm25 order, best match first
+
+
+def test_a_word_too_common_to_rank_lists_its_matches_newest_first(
+    db: sqlite_utils.Database, example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add(db, example, 150, random.Random(4), "w")
+    filters = results.Filters(search="later")
+    assert results.list_submissions(db, example.id, filters, size=5).ranked
+    # "later" is in about half of the 150 texts; "quiet" in about a quarter.
+    monkeypatch.setattr(results, "RANK_WORD_LIMIT", 50)
+    assert results.list_submissions(db, example.id, results.Filters(search="quiet")).ranked
+    for search in ("later", "quiet later", "sundays later"):
+        filters = results.Filters(search=search)
+        seen, last = _walk(db, example, filters, 7)
+        assert not last.ranked, search
+        assert len(seen) == len(set(seen)) and set(seen) == _expected(db, example, filters)
+        times = {r[0]: r[1] for r in db.execute("SELECT id, submitted_at FROM submissions")}
+        assert [times[i] for i in seen] == sorted((times[i] for i in seen), reverse=True)
+
+
+def _searched(db: sqlite_utils.Database, example, filters: results.Filters) -> set[str]:
+    return {row["id"] for row in results.list_submissions(db, example.id, filters, size=1000).rows}
+
+
+def _expected(db: sqlite_utils.Database, example, filters: results.Filters) -> set[str]:
+    """What a search must find: the filtered submissions whose comment has every word."""
+    where, params = replace(filters, search="").where(example.id)
+    words = filters.search.split()
+    return {
+        row[0]
+        for row in db.execute(
+            f"SELECT s.id FROM submissions s WHERE {where}"  # noqa: S608
+            + " AND json_extract(s.answers, '$.comments') LIKE ?" * len(words),
+            [*params, *(f"%{word}%" for word in words)],
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        results.Filters(search="later"),
+        results.Filters(search="later", device="dev-a"),
+        results.Filters(search="later", channel="sms", language="fr"),
+        results.Filters(search="sundays", since=START.date(), until=START.date()),
+        results.Filters(search="quiet", complete=False),
+        results.Filters(search="quiet", include_hidden=True),
+    ],
+    ids=["all", "device", "channel+language", "dates", "part-way", "hidden too"],
+)
+def test_search_keeps_to_the_filters_through_moderation_and_changes(
+    db: sqlite_utils.Database, example, filters: results.Filters
+) -> None:
+    _add(db, example, 120, random.Random(8), "m")
+    db.execute("UPDATE submissions SET complete = 0 WHERE rowid % 3 = 0")
+    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 5 = 0")
+    assert _searched(db, example, filters) == _expected(db, example, filters)
+    # Moderation hides and restores; a direct change of a filter column is followed too.
+    shown = sorted(_expected(db, example, replace(filters, include_hidden=False)))
+    for submission_id in shown[:4]:
+        moderation.moderate(db, submission_id, "hide", "off topic", "staff@example.org")
+    hidden = db.execute("SELECT id FROM submissions WHERE hidden = 1 LIMIT 3").fetchall()
+    for (submission_id,) in hidden:
+        moderation.moderate(db, submission_id, "unhide", "fine after all", "staff@example.org")
+    db.execute(
+        "UPDATE submissions SET device_id = 'dev-b', channel = 'kiosk', language = 'en',"
+        " submitted_at = ? WHERE rowid % 7 = 0",
+        [clock.to_text(START + timedelta(days=1))],
+    )
+    assert _searched(db, example, filters) == _expected(db, example, filters)
+
+
+def test_the_migration_puts_the_filters_beside_texts_already_held(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with store.open_db(path) as db:
+        schema.migrations.apply(db, stop_before="m018_search_filters")
+        example = consultations.read_file(EXAMPLE)
+        consultations._insert_version(db, example, "", clock.utcnow())
+        _add(db, example, 40, random.Random(9), "o")
+        db.execute("UPDATE submissions SET hidden = 1, complete = 0 WHERE rowid % 4 = 0")
+    with store.open_db(path, migrate=True) as db:
+        filters = results.Filters(search="later", channel="sms", complete=True)
+        assert _searched(db, example, filters) == _expected(db, example, filters) != set()
+        # A submission stored after the migration is searchable with its filters too.
+        _add(db, example, 10, random.Random(10), "n")
+        assert _searched(db, example, filters) == _expected(db, example, filters)
 
 
 @pytest.mark.parametrize("cursor", ["%%%", "WyJ4Il0", "bm90IGpzb24", "WzEsIDJd"])

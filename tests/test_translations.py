@@ -10,6 +10,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import render_template_string
 from flask_babel import force_locale, gettext
 
 from participate import typography
@@ -169,3 +170,34 @@ def test_french_kiosk_uses_the_typographic_apostrophe() -> None:
         t for t in _french_strings(TRANSLATIONS / "fr" / "LC_MESSAGES" / "kiosk.po") if "'" in t
     ]
     assert straight == [], "use the typographic apostrophe (’) in kiosk.po"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{{ _("Still there?") }}',
+        '{{ _("Answers to: %(q)s", q="<b>Heures</b> & jours") }}',
+        "{{ _('Search these answers') }}|{{ gettext('Responses') }}",
+        '{{ ngettext("%(num)d submission", "%(num)d submissions", 1) }}',
+        '{{ ngettext("%(num)d submission", "%(num)d submissions", n) }}',
+        "{% trans %}Responses{% endtrans %}",
+        "{% trans n=n %}{{ n }} submission{% pluralize %}{{ n }} submissions{% endtrans %}",
+        '{{ _("A message no catalog has: 100%% <sure>") }}',
+    ],
+)
+@pytest.mark.parametrize("convention", ["fr-CA", "fr-FR"])
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_templates_translate_as_flask_babel_does(
+    db_path: Path, source: str, convention: str, language: str
+) -> None:
+    """A page's gettext, bound to its catalog once (typography.template_callables), gives
+    what Flask-Babel's own callables give: same text, typography and escaping."""
+    app = create_app(make_app_config(db_path, FRENCH_TYPOGRAPHY=convention))
+    with app.test_request_context(f"/?lang={language}"), force_locale(language):
+        page = render_template_string(source, n=3)
+        assert render_template_string("{{ gettext.__module__ }}") == typography.__name__
+        # Rendered without Flask's context processors, the template falls back to the
+        # callables Flask-Babel installs in the environment.
+        plain = app.jinja_env.from_string(source).render(n=3)
+    assert page == plain
+    assert "<b>" not in page
