@@ -245,16 +245,25 @@ def _sums(
     """Return (dimension, value, count) rows: the matching submissions summed by each
     dimension, and ('hidden', '', count) for the hidden ones, counted apart whatever the
     filters say about showing them. SQLite sums the kept tallies (one index range per
-    dimension, no row reaches Python); a search or instants count the rows afresh."""
+    dimension, no row reaches Python); a search or instants count the rows afresh.
+
+    Only the sum by day reads the rows of each day; without dates in the filters, the
+    others read the rows kept for all days, which are as many as a single day's.
+    """
     every = replace(filters, include_hidden=True)
     if not _tallies_serve(db, filters):
         return _summed(_recounted(db, consultation_id, every), filters.include_hidden)
-    where, params = _tally_where(consultation_id, every, by_day=True)
-    base = f"FROM tallies WHERE question_id = '' AND {where}"
     shown = "" if filters.include_hidden else " AND hidden = 0"
-    parts = [f"SELECT 'hidden', '', sum(n) {base} AND hidden = 1"]
-    parts += [f"SELECT '{d}', {d}, sum(n) {base}{shown} GROUP BY {d}" for d in _DIMENSIONS]
-    return db.conn.execute(" UNION ALL ".join(parts), params * len(parts)).fetchall()
+    parts, params = [], []
+    for dimension in ("hidden", *_DIMENSIONS):
+        where, values = _tally_where(consultation_id, every, by_day=dimension == "day")
+        base = f"FROM tallies WHERE question_id = '' AND {where}"
+        if dimension == "hidden":
+            parts.append(f"SELECT 'hidden', '', sum(n) {base} AND hidden = 1")
+        else:
+            parts.append(f"SELECT '{dimension}', {dimension}, sum(n) {base}{shown} GROUP BY 2")
+        params += values
+    return db.conn.execute(" UNION ALL ".join(parts), params).fetchall()
 
 
 def _summed(rows: Iterable[Mapping[str, Any]], include_hidden: bool) -> list[tuple[str, Any, int]]:

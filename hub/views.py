@@ -270,8 +270,8 @@ def _described(rows: list[dict[str, Any]], *, seconds: bool = False) -> list[dic
     Worked out here, not by calls from the template: a list has 50 rows or more, and each
     call from a template costs several in Python.
     """
-    channels = {row["channel"]: labels.channel_label(row["channel"]) for row in rows}
-    languages = {row["language"]: labels.language_label(row["language"]) for row in rows}
+    channels = {value: labels.channel_label(value) for value in {row["channel"] for row in rows}}
+    languages = {value: labels.language_label(value) for value in {row["language"] for row in rows}}
     urls = _urls_for_each("hub.submission_detail", "submission_id", [row["id"] for row in rows])
     return [
         {

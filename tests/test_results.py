@@ -145,6 +145,31 @@ def test_search_ranks_highlights_and_pages_without_repeats(
     assert seen == best_first  # every page in bm25 order, best match first
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        results.Filters(),
+        results.Filters(include_hidden=True),
+        results.Filters(device="dev-a", complete=True),
+        results.Filters(channel="sms", language="fr"),
+        results.Filters(since=START.date(), until=START.date()),
+        results.Filters(since=START.date() + timedelta(days=1)),
+    ],
+    ids=["all", "hidden too", "device+complete", "channel+language", "one day", "none"],
+)
+def test_the_overview_sums_the_kept_tallies_as_a_recount_would(
+    db: sqlite_utils.Database, example, filters: results.Filters
+) -> None:
+    _add(db, example, 90, random.Random(6), "v")
+    db.execute("UPDATE submissions SET complete = 0 WHERE rowid % 3 = 0")
+    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 4 = 0")
+    tallies.rebuild(db)
+    kept = sorted((row for row in results._sums(db, example.id, filters) if row[2]), key=repr)
+    every = replace(filters, include_hidden=True)
+    recounted = results._summed(results._recounted(db, example.id, every), filters.include_hidden)
+    assert kept == sorted(recounted, key=repr)
+
+
 def test_a_word_too_common_to_rank_lists_its_matches_newest_first(
     db: sqlite_utils.Database, example, monkeypatch: pytest.MonkeyPatch
 ) -> None:
