@@ -774,17 +774,17 @@ def _search_page(
     match = fts_query(filters.search)
     by_rank = _rankable(db, filters.search)
     # The sort key: bm25 (lower is better), or the time submitted, newest first.
-    key = "f.rank" if by_rank else "-julianday(t.submitted_at)"
+    score = "f.rank" if by_rank else "-julianday(t.submitted_at)"
     # Tuples, not mappings: up to SEARCH_LIMIT rows a search, of which a page shows 50.
     candidates = db.conn.execute(
-        f"SELECT {key}, t.submission_id, f.rowid FROM submission_texts_fts f"  # noqa: S608
+        f"SELECT {score}, t.submission_id, f.rowid FROM submission_texts_fts f"  # noqa: S608
         " JOIN submission_texts t ON t.id = f.rowid"
         f" WHERE submission_texts_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
         [match, *params, SEARCH_LIMIT + 1],
     ).fetchall()
     total, floor = min(len(candidates), SEARCH_LIMIT), len(candidates) > SEARCH_LIMIT
     text_rows = {submission_id: text_row for _, submission_id, text_row in candidates}
-    ranked = sorted((score, submission_id) for score, submission_id, _ in candidates[:SEARCH_LIMIT])
+    ranked = sorted((key, submission_id) for key, submission_id, _ in candidates[:SEARCH_LIMIT])
     start = 0
     if cursor:
         key = decode_cursor(cursor, (float, str))
