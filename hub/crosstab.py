@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 from flask_babel import gettext as _
 
+from participate import tallies
 from participate.consultations import Consultation, Question, localize
 
-from . import labels
+from . import labels, results
 from .errors import FilterError
 from .results import Filters, rule_text, yes_no_label
 
@@ -130,13 +133,15 @@ def crosstab(
     rows, columns = _dimension(choices, row_key), _dimension(choices, column_key)
     if rows.key == columns.key:
         raise FilterError(_("Choose two different things to cross."))
-    where, params = filters.where(consultation.id)
-    sql = (
-        f"SELECT {rows.sql} AS r, {columns.sql} AS c, count(*) AS n"  # noqa: S608
-        f" FROM submissions s WHERE {where} AND r IS NOT NULL AND c IS NOT NULL"
-        " GROUP BY r, c"
-    )
-    found = db.execute(sql, [*rows.params, *columns.params, *params]).fetchall()
+    found = _from_tallies(db, consultation.id, filters, rows, columns)
+    if found is None:
+        where, params = filters.where(consultation.id)
+        sql = (
+            f"SELECT {rows.sql} AS r, {columns.sql} AS c, count(*) AS n"  # noqa: S608
+            f" FROM submissions s WHERE {where} AND r IS NOT NULL AND c IS NOT NULL"
+            " GROUP BY r, c"
+        )
+        found = db.execute(sql, [*rows.params, *columns.params, *params]).fetchall()
     counts = {(r, c): n for r, c, n in found}
     devices = labels.device_names(db)
 
@@ -154,6 +159,53 @@ def crosstab(
         values(columns, {c for _, c, _ in found}),
         counts,
     )
+
+
+def _from_tallies(
+    db: sqlite_utils.Database,
+    consultation_id: str,
+    filters: Filters,
+    rows: Dimension,
+    columns: Dimension,
+) -> list[tuple[Any, Any, int]] | None:
+    """Return the (row value, column value, count) cells summed from the kept tallies, or
+    None when they cannot give them: two questions (the tallies count each question
+    apart), or filters only the submissions can answer (a search).
+
+    A question crossed with the channel, language or device reads the question's value
+    rows, which carry those columns; two of those read the submissions' own rows.
+    """
+    questions = [d.key for d in (rows, columns) if d.key not in METADATA]
+    condition = results.tally_condition(db, consultation_id, filters)
+    if condition is None or len(questions) > 1:
+        return None
+    where, params = condition
+    question = questions[0] if questions else tallies.ALL
+    values = (
+        "value NOT IN ('', 'null', ?)" if questions else "value = ''"
+    )  # a question's answers, not "answered at all", a null or "not asked"
+    found: Counter[tuple[Any, Any]] = Counter()
+    for row_value, column_value, n in db.execute(
+        f"SELECT {_TALLY_COLUMNS.get(rows.key, 'value')},"  # noqa: S608
+        f" {_TALLY_COLUMNS.get(columns.key, 'value')}, sum(n) FROM tallies"
+        f" WHERE question_id = ? AND {values} AND {where} GROUP BY 1, 2",
+        [question, *([tallies.NOT_ASKED] if questions else []), *params],
+    ):
+        key = (_answer(rows, row_value), _answer(columns, column_value))
+        found[key] += n
+    return [(row_value, column_value, n) for (row_value, column_value), n in found.items()]
+
+
+# Where the tallies keep each detail a cross-tab can break answers down by.
+_TALLY_COLUMNS = {"channel": "channel", "language": "language", "device": "device_id"}
+
+
+def _answer(dimension: Dimension, value: str) -> Any:
+    """Return a tally's value as the submissions' query gives it (JSON true is 1)."""
+    if dimension.key in METADATA:
+        return value
+    answer = json.loads(value)
+    return int(answer) if isinstance(answer, bool) else answer
 
 
 def to_csv(table: CrossTab) -> str:

@@ -188,6 +188,18 @@ def _tally_where(consultation_id: str, filters: Filters, *, by_day: bool) -> tup
     return " AND ".join(clauses), params
 
 
+def tally_condition(
+    db: sqlite_utils.Database, consultation_id: str, filters: Filters
+) -> tuple[str, list[Any]] | None:
+    """Return a condition on `tallies` for the submissions the filters match, hidden ones
+    left out unless asked for (the rows of all days, or of the days in the filters); or
+    None when the tallies cannot answer these filters and the rows must be counted."""
+    if not _tallies_serve(db, filters):
+        return None
+    where, params = _tally_where(consultation_id, filters, by_day=False)
+    return (where if filters.include_hidden else f"{where} AND hidden = 0"), params
+
+
 def _recounted(
     db: sqlite_utils.Database, consultation_id: str, filters: Filters
 ) -> list[dict[str, Any]]:
@@ -386,14 +398,13 @@ def answer_counts(
 ) -> AnswerCounts:
     """Return the counts behind a consultation's charts, from the tallies where they serve."""
     counts = AnswerCounts()
-    if not _tallies_serve(db, filters):
+    condition = tally_condition(db, consultation.id, filters)
+    if condition is None:
         for row in _recounted(db, consultation.id, filters):
             if row["day"] == "":
                 counts.add(row["question_id"], row["value"], row["n"])
         return counts
-    where, params = _tally_where(consultation.id, filters, by_day=False)
-    if not filters.include_hidden:
-        where += " AND hidden = 0"
+    where, params = condition
     questions = ["", *(question.id for question in consultation.questions)]
     marks = ", ".join("?" * len(questions))
     rows = db.query(
@@ -737,10 +748,9 @@ def _listed(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _count(db: sqlite_utils.Database, consultation_id: str, filters: Filters) -> tuple[int, bool]:
     """Count the matching submissions: exactly from the tallies, else up to SEARCH_LIMIT."""
-    if _tallies_serve(db, filters):
-        where, params = _tally_where(consultation_id, filters, by_day=False)
-        if not filters.include_hidden:
-            where += " AND hidden = 0"
+    condition = tally_condition(db, consultation_id, filters)
+    if condition is not None:
+        where, params = condition
         row = db.execute(
             f"SELECT coalesce(sum(n), 0) FROM tallies WHERE question_id = '' AND {where}",  # noqa: S608
             params,

@@ -7,13 +7,14 @@ import csv
 import io
 import random
 from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 import sqlite_utils
 from flask import Flask
 
 from participate import consultations, tallies
-from participate.hub import crosstab, export, users
+from participate.hub import crosstab, export, moderation, users
 from participate.hub.errors import FilterError
 from participate.hub.results import Filters
 from participate.sync import devices
@@ -95,6 +96,8 @@ def _as_labels(table: crosstab.CrossTab, devices_by_name: dict[str, str]) -> Cou
         ("evenings", "channel", {}),
         ("visits", "language", {"channel": "kiosk"}),
         ("rating", "device", {"language": "fr"}),
+        ("channel", "language", {}),
+        ("device", "channel", {"complete": False}),
     ],
 )
 def test_crosstab_equals_a_recount_from_the_export(
@@ -191,3 +194,62 @@ def test_a_question_with_a_rule_is_crossed_among_those_asked_and_the_page_says_s
         "Is the stop well lit?: Asked only if “How often do you take the bus?” is one of:"
         " Every day, Every week. Only the people asked it are counted."
     ) in page
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("visits", "channel"),
+        ("evenings", "device"),
+        ("language", "rating"),
+        ("channel", "language"),
+        ("device", "language"),
+    ],
+)
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(),
+        Filters(include_hidden=True),
+        Filters(channel="sms", language="fr"),
+        Filters(since=date.today() - timedelta(days=1), until=date.today() + timedelta(days=1)),
+        Filters(until=date.today() - timedelta(days=1)),
+    ],
+    ids=["all", "hidden too", "channel+language", "these days", "no day"],
+)
+def test_crosstab_with_a_detail_reads_the_tallies_and_gives_what_the_rows_give(
+    app: Flask,
+    db: sqlite_utils.Database,
+    many: list,
+    monkeypatch: pytest.MonkeyPatch,
+    row: str,
+    column: str,
+    filters: Filters,
+) -> None:
+    """A question crossed with the channel, language or device, or two of those, is summed
+    from the kept tallies (cost independent of the submissions); it equals the count of
+    the submissions themselves, cell for cell and value for value."""
+    for record in many[::7]:
+        moderation.moderate(db, record["id"], "hide", "off topic", "staff@example.org")
+    consultation = consultations.get(db, "library-hours")
+    with app.test_request_context():
+        pair = _pair(db, row, column)
+        assert crosstab._from_tallies(db, consultation.id, filters, *pair) is not None
+        kept = crosstab.crosstab(db, consultation, filters, row, column, "en")
+        monkeypatch.setattr(crosstab, "_from_tallies", lambda *args: None)
+        counted = crosstab.crosstab(db, consultation, filters, row, column, "en")
+    assert kept.counts == counted.counts
+    assert (kept.row_values, kept.column_values) == (counted.row_values, counted.column_values)
+
+
+def test_two_questions_are_crossed_from_the_submissions(
+    app: Flask, db: sqlite_utils.Database, many: list
+) -> None:
+    with app.test_request_context():
+        pair = _pair(db, "visits", "rating")
+        assert crosstab._from_tallies(db, "library-hours", Filters(), *pair) is None
+
+
+def _pair(db: sqlite_utils.Database, row: str, column: str) -> list[crosstab.Dimension]:
+    choices = crosstab.dimensions(consultations.get(db, "library-hours"), "en")
+    return [crosstab._dimension(choices, key) for key in (row, column)]
