@@ -92,10 +92,13 @@ def quotes(
 ) -> dict[str, list[dict[str, Any]]]:
     """Return the quoted answers of the filtered submissions by question id, oldest first."""
     where, params = filters.where(consultation_id)
+    # CROSS JOIN keeps the quotes (a handful, chosen by staff) as the outer loop: left to
+    # itself, SQLite walked every submission in time order to find them (0.3 s at a
+    # million).
     rows = db.query(
         "SELECT q.question_id, s.id, s.language, s.channel, s.submitted_at,"  # noqa: S608
         " json_extract(s.answers, '$.\"' || q.question_id || '\"') AS text"
-        f" FROM report_quotes q JOIN submissions s ON s.id = q.submission_id WHERE {where}"
+        f" FROM report_quotes q CROSS JOIN submissions s ON s.id = q.submission_id WHERE {where}"
         " ORDER BY s.submitted_at, s.id",
         params,
     )

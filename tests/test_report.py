@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from participate import consultations
 from participate.hub import quotes, users
 from participate.hub.errors import ModerationError
+from participate.hub.results import Filters
 from participate.sync import devices
 from tests.conftest import record_submission
 
@@ -180,3 +181,27 @@ def test_report_says_who_was_asked_a_question_with_a_rule(
     flat = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())
     assert "Posée à 1, répondue par 1, non posée à 3." in flat  # pourquoi
     assert "Posée seulement si la réponse à" in flat
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(channel="kiosk", language="fr"), Filters(include_hidden=True)],
+    ids=["all", "channel+language", "hidden too"],
+)
+def test_the_report_finds_its_quotes_from_the_quotes_not_every_submission(
+    db: sqlite_utils.Database, reported: dict, filters: Filters
+) -> None:
+    """The report's quotes are looked up from the few quoted answers: its cost does not
+    grow with the submissions (the query plan reads report_quotes, then each by its id)."""
+    quotes.mark(db, reported["quoted"]["id"], "comments", "quote", "staff@example.org")
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        found = quotes.quotes(db, "library-hours", filters)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert [row["text"] for row in found["comments"]] == [QUOTE]
+    (query,) = [s for s in statements if "FROM report_quotes" in s]
+    plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {query}")]
+    assert plan[0].startswith("SCAN q"), plan
+    assert not any(step.startswith("SCAN s") for step in plan), plan
