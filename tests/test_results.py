@@ -170,6 +170,27 @@ def test_the_overview_sums_the_kept_tallies_as_a_recount_would(
     assert kept == sorted(recounted, key=repr)
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [results.Filters(), results.Filters(channel="sms"), results.Filters(include_hidden=True)],
+    ids=["all", "sms", "hidden too"],
+)
+def test_a_questions_text_search_gives_its_newest_matching_answers(
+    db: sqlite_utils.Database, example, filters: results.Filters
+) -> None:
+    _add(db, example, 150, random.Random(12), "t")
+    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 6 = 0")
+    found = results.text_answers(db, example.id, "comments", filters, "later", limit=20)
+    expected = _expected(db, example, replace(filters, search="later"))
+    times = [row["submitted_at"] for row in found]
+    assert times == sorted(times, reverse=True) and len(found) == 20
+    assert {row["id"] for row in found} <= expected
+    # The 20 newest: none of those left out is newer than the oldest shown.
+    when = dict(db.execute("SELECT id, submitted_at FROM submissions").fetchall())
+    assert max(when[i] for i in expected - {row["id"] for row in found}) <= times[-1]
+    assert all("later" in row["text"] for row in found)
+
+
 def test_a_word_too_common_to_rank_lists_its_matches_newest_first(
     db: sqlite_utils.Database, example, monkeypatch: pytest.MonkeyPatch
 ) -> None:
