@@ -173,7 +173,8 @@ def _from_tallies(
     apart), or filters only the submissions can answer (a search).
 
     A question crossed with the channel, language or device reads the question's value
-    rows, which carry those columns; two of those read the submissions' own rows.
+    rows, which carry those columns; two of those read the rows that count submissions
+    (question '').
     """
     questions = [d.key for d in (rows, columns) if d.key not in METADATA]
     condition = results.tally_condition(db, consultation_id, filters)
@@ -181,9 +182,8 @@ def _from_tallies(
         return None
     where, params = condition
     question = questions[0] if questions else tallies.ALL
-    values = (
-        "value NOT IN ('', 'null', ?)" if questions else "value = ''"
-    )  # a question's answers, not "answered at all", a null or "not asked"
+    # A question's answers: not its "answered at all" row, a null, or its "not asked" row.
+    values = "value NOT IN ('', 'null', ?)" if questions else "value = ''"
     found: Counter[tuple[Any, Any]] = Counter()
     for row_value, column_value, n in db.execute(
         f"SELECT {_TALLY_COLUMNS.get(rows.key, 'value')},"  # noqa: S608
