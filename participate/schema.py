@@ -896,6 +896,8 @@ _SEARCH_FILTER_COLUMNS = (
     "complete",
     "hidden",
 )
+# The triggers' insert of a submission's texts, as m005's `_INDEX_NEW_TEXT_ANSWERS` (which
+# stays as it shipped: a migration is never edited) with those columns added.
 _FILTERS = ", ".join(_SEARCH_FILTER_COLUMNS)
 _NEW_FILTERS = ", ".join(f"new.{column}" for column in _SEARCH_FILTER_COLUMNS)
 _INDEX_NEW_TEXT_ANSWERS_WITH_FILTERS = f"""\

@@ -50,6 +50,14 @@ def _add(db: sqlite_utils.Database, example, count: int, rng: random.Random, tag
         tallies.add(db, rows)
 
 
+def _add_varied(db: sqlite_utils.Database, example, count: int, seed: int, tag: str) -> None:
+    """`_add`, then a third of the store part-way and a quarter hidden, tallies recounted."""
+    _add(db, example, count, random.Random(seed), tag)
+    db.execute("UPDATE submissions SET complete = 0 WHERE rowid % 3 = 0")
+    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 4 = 0")
+    tallies.rebuild(db)
+
+
 def _walk(db, example, filters, size, between=None, direction=results.OLDER):
     """Page through a list to its end, calling `between` after each page; return the ids."""
     seen = []
@@ -160,10 +168,7 @@ def test_search_ranks_highlights_and_pages_without_repeats(
 def test_the_overview_sums_the_kept_tallies_as_a_recount_would(
     db: sqlite_utils.Database, example, filters: results.Filters
 ) -> None:
-    _add(db, example, 90, random.Random(6), "v")
-    db.execute("UPDATE submissions SET complete = 0 WHERE rowid % 3 = 0")
-    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 4 = 0")
-    tallies.rebuild(db)
+    _add_varied(db, example, 90, 6, "v")
     kept = sorted((row for row in results._sums(db, example.id, filters) if row[2]), key=repr)
     every = replace(filters, include_hidden=True)
     recounted = results._summed(results._recounted(db, example.id, every), filters.include_hidden)
@@ -178,8 +183,7 @@ def test_the_overview_sums_the_kept_tallies_as_a_recount_would(
 def test_a_questions_text_search_gives_its_newest_matching_answers(
     db: sqlite_utils.Database, example, filters: results.Filters
 ) -> None:
-    _add(db, example, 150, random.Random(12), "t")
-    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 6 = 0")
+    _add_varied(db, example, 150, 12, "t")
     found = results.text_answers(db, example.id, "comments", filters, "later", limit=20)
     expected = _expected(db, example, replace(filters, search="later"))
     times = [row["submitted_at"] for row in found]
@@ -242,9 +246,7 @@ def _expected(db: sqlite_utils.Database, example, filters: results.Filters) -> s
 def test_search_keeps_to_the_filters_through_moderation_and_changes(
     db: sqlite_utils.Database, example, filters: results.Filters
 ) -> None:
-    _add(db, example, 120, random.Random(8), "m")
-    db.execute("UPDATE submissions SET complete = 0 WHERE rowid % 3 = 0")
-    db.execute("UPDATE submissions SET hidden = 1 WHERE rowid % 5 = 0")
+    _add_varied(db, example, 120, 8, "m")
     assert _searched(db, example, filters) == _expected(db, example, filters)
     # Moderation hides and restores; a direct change of a filter column is followed too.
     shown = sorted(_expected(db, example, replace(filters, include_hidden=False)))
