@@ -412,8 +412,9 @@ class _FormReader:
                 raise self.fail("survey row 1", f"has no {required!r} column")
         return survey
 
-    def texts(self, row: Mapping[str, Any], base: str) -> dict[str, str]:
-        """Return the texts of a row in a column family (label, hint...), per language."""
+    def texts(self, row: Mapping[str, Any], base: str, sheet: str = "") -> dict[str, str]:
+        """Return the texts of a row in a column family (label, hint, keywords...), per
+        language: a column without a language is the default language's."""
         texts: dict[str, str] = {}
         for header, value in row.items():
             column = _column(header)
@@ -422,8 +423,8 @@ class _FormReader:
             language = self.languages[0] if column.language is None else column.language
             if language not in self.languages:
                 raise self.fail(
-                    f"column {header!r}",
-                    "names no language code, or one the survey's label columns do not have",
+                    f"{sheet} column {header!r}".lstrip(),
+                    "names a language the survey has no label column for",
                 )
             texts[language] = _text(value)
         return texts
@@ -840,7 +841,7 @@ class _FormReader:
             extras["thanks"] = thanks
         keywords = {
             lang: [word for word in re.split(r"[\s,;]+", text) if word]
-            for lang, text in self._keyword_texts().items()
+            for lang, text in self.texts(self.settings, "keywords", "settings").items()
         }
         if keywords:
             extras["keywords"] = keywords
@@ -862,22 +863,6 @@ class _FormReader:
                 raise self.fail("settings column 'results_by_text'", "must be yes or no")
             extras["results_by_text"] = results_by_text in _TRUE
         return extras
-
-    def _keyword_texts(self) -> dict[str, str]:
-        """Return the keywords column per language: a column without a language is the
-        default language's (keywords are not shared between languages)."""
-        texts: dict[str, str] = {}
-        for header, value in self.settings.items():
-            column = _column(header)
-            if column.base == "keywords" and _text(value).strip():
-                language = self.languages[0] if column.language is None else column.language
-                if language not in self.languages:
-                    raise self.fail(
-                        f"settings column {header!r}",
-                        "names a language the survey has no label column for",
-                    )
-                texts[language] = _text(value)
-        return texts
 
     def _setting_value(self, base: str) -> Any:
         for header, value in self.settings.items():
