@@ -25,6 +25,55 @@ DEEPLY_NESTED = {
     "deep.yaml": "id: " + "[" * 50_000,
 }
 
+# A consultation with rules, as staff write one: `lignes` and `eclairage` are asked only
+# of people who take the bus, `pourquoi` only of those who find the stop badly lit.
+RULED = """
+id: arret
+title: {en: "Your bus stop", fr: "Votre arrêt d’autobus"}
+languages: [en, fr]
+keywords: {en: BUS, fr: AUTOBUS}
+questions:
+  - id: frequence
+    type: choice
+    text: {en: "How often do you take the bus?", fr: "À quelle fréquence prenez-vous l’autobus ?"}
+    choices:
+      - {id: daily, text: {en: "Every day", fr: "Chaque jour"}}
+      - {id: weekly, text: {en: "Every week", fr: "Chaque semaine"}}
+      - {id: never, text: {en: "Never", fr: "Jamais"}}
+  - id: lignes
+    type: multi
+    required: false
+    ask_if: {question: frequence, in: [daily, weekly]}
+    text: {en: "Which lines?", fr: "Quelles lignes ?"}
+    choices:
+      - {id: l10, text: {en: "Line 10", fr: "Ligne 10"}}
+      - {id: l55, text: {en: "Line 55", fr: "Ligne 55"}}
+  - id: eclairage
+    type: yesno
+    required: false
+    ask_if: {question: frequence, in: [daily, weekly]}
+    text: {en: "Is the stop well lit?", fr: "L’arrêt est-il bien éclairé ?"}
+  - id: pourquoi
+    type: text
+    required: false
+    ask_if: {question: eclairage, equals: false}
+    text: {en: "What would help?", fr: "Qu’est-ce qui aiderait ?"}
+  - id: note
+    type: scale
+    min: 1
+    max: 5
+    text: {en: "Rate the stop", fr: "Notez l’arrêt"}
+"""
+
+
+def save_ruled(db: sqlite_utils.Database, folder: Path) -> consultations.Consultation:
+    """Load RULED (a consultation with skip rules) into the store, as `participate load`."""
+    path = folder / "arret.yaml"
+    path.write_text(RULED, encoding="utf-8")
+    consultation = consultations.read_file(path)
+    consultations.save(db, [consultation])
+    return consultation
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:

@@ -154,14 +154,9 @@ def test_the_openapi_description_is_valid_and_covers_every_route(client, app) ->
 
 
 def test_submissions_list_the_questions_not_asked(client, db, viewer, tmp_path) -> None:
-    from participate import consultations
-    from tests.conftest import record_submission
-    from tests.test_export import RULED
+    from tests.conftest import record_submission, save_ruled
 
-    path = tmp_path / "arret.yaml"
-    path.write_text(RULED, encoding="utf-8")
-    consultation = consultations.read_file(path)
-    consultations.save(db, [consultation])
+    consultation = save_ruled(db, tmp_path)
     never = record_submission(db, consultation, {"frequence": "never", "note": 1})
     weekly = record_submission(db, consultation, {"frequence": "weekly", "note": 2})
     response = client.get(f"{API}/consultations/arret/submissions", headers=viewer)

@@ -18,7 +18,7 @@ from participate.hub import crosstab, export, moderation, users
 from participate.hub.errors import FilterError
 from participate.hub.results import Filters
 from participate.sync import devices
-from tests.conftest import record_submission
+from tests.conftest import record_submission, save_ruled
 
 PASSWORD = "correct horse battery"
 VISITS = ["weekly", "monthly", "rarely"]
@@ -165,12 +165,7 @@ def test_results_page_shows_the_crosstab_and_its_csv_matches(
 def test_a_question_with_a_rule_is_crossed_among_those_asked_and_the_page_says_so(
     app: Flask, db: sqlite_utils.Database, tmp_path
 ) -> None:
-    from tests.test_export import RULED
-
-    path = tmp_path / "arret.yaml"
-    path.write_text(RULED, encoding="utf-8")
-    consultation = consultations.read_file(path)
-    consultations.save(db, [consultation])
+    consultation = save_ruled(db, tmp_path)
     for answers in (
         {"frequence": "daily", "eclairage": False},
         {"frequence": "weekly", "eclairage": True},

@@ -20,7 +20,7 @@ from participate import clock, consultations, store, submissions
 from participate.cli import main
 from participate.hub import export, moderation
 from participate.hub.results import Filters
-from tests.conftest import EXAMPLE, record_submission
+from tests.conftest import EXAMPLE, record_submission, save_ruled
 
 SMS_PSEUDONYM = "5b1c0e" + "0" * 58  # the form of participate.sms.phones.pseudonym
 
@@ -589,46 +589,6 @@ def test_codebook_describes_metadata_in_each_language(
 
 # --- skip logic: a question not asked is not a question left blank ---------------------
 
-# A consultation with rules, as staff write one: `lignes` and `eclairage` are asked only
-# of people who take the bus, `pourquoi` only of those who find the stop badly lit.
-RULED = """
-id: arret
-title: {en: "Your bus stop", fr: "Votre arrêt d’autobus"}
-languages: [en, fr]
-keywords: {en: BUS, fr: AUTOBUS}
-questions:
-  - id: frequence
-    type: choice
-    text: {en: "How often do you take the bus?", fr: "À quelle fréquence prenez-vous l’autobus ?"}
-    choices:
-      - {id: daily, text: {en: "Every day", fr: "Chaque jour"}}
-      - {id: weekly, text: {en: "Every week", fr: "Chaque semaine"}}
-      - {id: never, text: {en: "Never", fr: "Jamais"}}
-  - id: lignes
-    type: multi
-    required: false
-    ask_if: {question: frequence, in: [daily, weekly]}
-    text: {en: "Which lines?", fr: "Quelles lignes ?"}
-    choices:
-      - {id: l10, text: {en: "Line 10", fr: "Ligne 10"}}
-      - {id: l55, text: {en: "Line 55", fr: "Ligne 55"}}
-  - id: eclairage
-    type: yesno
-    required: false
-    ask_if: {question: frequence, in: [daily, weekly]}
-    text: {en: "Is the stop well lit?", fr: "L’arrêt est-il bien éclairé ?"}
-  - id: pourquoi
-    type: text
-    required: false
-    ask_if: {question: eclairage, equals: false}
-    text: {en: "What would help?", fr: "Qu’est-ce qui aiderait ?"}
-  - id: note
-    type: scale
-    min: 1
-    max: 5
-    text: {en: "Rate the stop", fr: "Notez l’arrêt"}
-"""
-
 # (answers, the cells of lignes.l10, lignes.l55, eclairage, pourquoi, and `not_asked`)
 RULED_ROWS = [
     (
@@ -656,10 +616,7 @@ RULED_ROWS = [
 
 @pytest.fixture
 def ruled(db: sqlite_utils.Database, tmp_path: Path) -> tuple[consultations.Consultation, list]:
-    path = tmp_path / "arret.yaml"
-    path.write_text(RULED, encoding="utf-8")
-    consultation = consultations.read_file(path)
-    consultations.save(db, [consultation])
+    consultation = save_ruled(db, tmp_path)
     stored = [
         record_submission(db, consultation, {**answers, "note": 3})
         for answers, _cells, _not_asked in RULED_ROWS

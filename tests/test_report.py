@@ -17,7 +17,7 @@ from participate.hub import quotes, users
 from participate.hub.errors import ModerationError
 from participate.hub.results import Filters
 from participate.sync import devices
-from tests.conftest import record_submission
+from tests.conftest import record_submission, save_ruled
 
 PASSWORD = "correct horse battery"
 QUOTE = "Ouvrir le dimanche matin, s'il vous plaît : ça changerait tout 🙂"
@@ -156,12 +156,7 @@ def test_report_follows_the_results_page_filters(app: Flask, reported: dict) -> 
 def test_report_says_who_was_asked_a_question_with_a_rule(
     app: Flask, db: sqlite_utils.Database, tmp_path
 ) -> None:
-    from tests.test_export import RULED
-
-    path = tmp_path / "arret.yaml"
-    path.write_text(RULED, encoding="utf-8")
-    consultation = consultations.read_file(path)
-    consultations.save(db, [consultation])
+    consultation = save_ruled(db, tmp_path)
     for answers in (
         {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
         {"frequence": "weekly", "eclairage": True},

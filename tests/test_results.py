@@ -16,8 +16,7 @@ from flask.testing import FlaskClient
 from participate import clock, consultations, schema, store, tallies
 from participate.hub import moderation, results, users
 from participate.hub.errors import FilterError
-from tests.conftest import EXAMPLE, record_submission
-from tests.test_export import RULED
+from tests.conftest import EXAMPLE, record_submission, save_ruled
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 ANSWERS = '{"evenings": true, "rating": 3, "times": ["sundays"], "visits": "weekly"}'
@@ -308,10 +307,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def ruled(db: sqlite_utils.Database, tmp_path: Path) -> consultations.Consultation:
     """Five people: three take the bus (one finds the stop badly lit), two never do."""
-    path = tmp_path / "arret.yaml"
-    path.write_text(RULED, encoding="utf-8")
-    consultation = consultations.read_file(path)
-    consultations.save(db, [consultation])
+    consultation = save_ruled(db, tmp_path)
     for answers in (
         {"frequence": "daily", "lignes": ["l10"], "eclairage": False, "pourquoi": "Des lampes"},
         {"frequence": "weekly", "lignes": ["l10", "l55"], "eclairage": True},

@@ -15,9 +15,8 @@ from playwright import sync_api
 from participate import clock, consultations, store, submissions, tallies
 from participate.app import create_app
 from participate.hub import users
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, save_ruled
 from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
-from tests.test_export import RULED
 
 pytestmark = pytest.mark.browser
 
@@ -64,10 +63,7 @@ def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 db.table("submissions").insert_all(rows)
                 tallies.add(db, rows)
             # A consultation with rules (skip logic): the results say who was asked.
-            ruled_file = path.parent / "arret.yaml"
-            ruled_file.write_text(RULED, encoding="utf-8")
-            ruled = consultations.read_file(ruled_file)
-            consultations.save(db, [ruled])
+            ruled = save_ruled(db, path.parent)
             for given in (
                 {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
                 {"frequence": "weekly", "eclairage": True},

@@ -17,7 +17,7 @@ from participate import clock, consultations, schema, store, submissions, tallie
 from participate.cli import main
 from participate.hub import imports, moderation
 from participate.sync import devices, receive
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, RULED
 
 START = datetime(2026, 10, 31, tzinfo=UTC)  # Toronto leaves daylight time on 1 November
 answers = st.fixed_dictionaries(
@@ -236,7 +236,7 @@ def _answers() -> dict:
 
 @st.composite
 def ruled_answers(draw: st.DrawFn) -> dict:
-    """Answers to tests/test_export.py's RULED as a person gives them: only what was asked."""
+    """Answers to tests/conftest.py's RULED as a person gives them: only what was asked."""
     given: dict = {"frequence": draw(st.sampled_from(["daily", "weekly", "never"]))}
     if "frequence" in given and draw(st.booleans()):
         del given["frequence"]  # part-way: stopped before the first question
@@ -273,8 +273,6 @@ ruled_steps = st.lists(
 
 
 def _ruled_file(folder: Path) -> Path:
-    from tests.test_export import RULED
-
     path = folder / "arret.yaml"
     path.write_text(RULED, encoding="utf-8")
     return path
