@@ -9,14 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from playwright import sync_api
 
 from participate import consultations, store
-from participate.app import create_app
 from participate.hub import users
 from tests.conftest import EXAMPLE
-from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    hub_server,
+    new_context,
+    quick_password_hashing,
+)
 
 pytestmark = pytest.mark.browser
 expect = sync_api.expect
@@ -30,23 +34,16 @@ WIDE = {"width": 1400, "height": 1000}
 def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a hub store with the example published and one account per role."""
     path = tmp_path_factory.mktemp("hub") / "hub.db"
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            consultations.save(db, [consultations.read_file(EXAMPLE)])
-            for role in users.ROLES:
-                users.create_user(db, f"{role}@example.org", PASSWORD, role)
-    finally:
-        users._hasher = hasher
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        consultations.save(db, [consultations.read_file(EXAMPLE)])
+        for role in users.ROLES:
+            users.create_user(db, f"{role}@example.org", PASSWORD, role)
     return path
 
 
 @pytest.fixture(scope="module")
 def server(hub_path: Path) -> Iterator[ServerThread]:
-    app = create_app({"DATABASE": str(hub_path), "ROLE": "hub", "SECRET_KEY": "test"})
-    with ServerThread(app) as running:
-        yield running
+    yield from hub_server(hub_path)
 
 
 def log_in(page: sync_api.Page, server: ServerThread, role: str = "staff") -> None:

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from playwright import sync_api
 
@@ -28,7 +27,12 @@ from participate import store
 from participate.app import create_app
 from participate.hub import users
 from participate.sync import devices, node
-from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    new_context,
+    quick_password_hashing,
+)
 from tests.test_authoring_browser import add_question, log_in, question
 from tests.test_sms import PEPPER, PUBLIC_URL, TOKEN, inbound, post_signed, replies
 
@@ -45,14 +49,9 @@ NOT_ASKED = "not asked"
 def hub(tmp_path: Path) -> Iterator[tuple[ServerThread, Flask, Path, tuple[str, str]]]:
     """A hub with a staff member and an enrolled kiosk node; Twilio's webhook configured."""
     path = tmp_path / "hub.db"
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            users.create_user(db, "staff@example.org", PASSWORD, "staff")
-            device = devices.add_device(db, "Branch library kiosk")
-    finally:
-        users._hasher = hasher
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        users.create_user(db, "staff@example.org", PASSWORD, "staff")
+        device = devices.add_device(db, "Branch library kiosk")
     app = create_app(
         {
             "DATABASE": str(path),

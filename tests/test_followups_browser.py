@@ -7,12 +7,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from argon2 import PasswordHasher
 
 from participate import consultations, followups, store
 from participate.app import create_app
 from participate.hub import users
-from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    hub_server,
+    new_context,
+    quick_password_hashing,
+)
 from tests.test_followups import offering
 from tests.test_hub import PASSWORD
 from tests.test_kiosk import FULL_ANSWERS
@@ -25,14 +30,9 @@ MIN_TARGET_PX = 48
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store that is both a kiosk's node and (for the staff page) served as a hub."""
     path = tmp_path_factory.mktemp("followups") / "store.db"
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            consultations.save(db, [offering()])
-            users.create_user(db, "staff@example.org", PASSWORD, "staff")
-    finally:
-        users._hasher = hasher
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        consultations.save(db, [offering()])
+        users.create_user(db, "staff@example.org", PASSWORD, "staff")
     return path
 
 
@@ -46,9 +46,7 @@ def kiosk(store_path: Path) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="module")
 def hub(store_path: Path) -> Iterator[ServerThread]:
-    app = create_app({"DATABASE": str(store_path), "ROLE": "hub", "SECRET_KEY": "test"})
-    with ServerThread(app) as running:
-        yield running
+    yield from hub_server(store_path)
 
 
 def thanked(context, server: ServerThread, lang: str = "en"):

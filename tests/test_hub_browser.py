@@ -10,18 +10,18 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from argon2 import PasswordHasher
 from playwright import sync_api
 
 from participate import clock, consultations, store
-from participate.app import create_app
 from participate.hub import users
 from participate.sync import devices
 from tests.conftest import EXAMPLE, record_submission
 from tests.support.browser import (
     ServerThread,
     assert_no_axe_violations,
+    hub_server,
     new_context,
+    quick_password_hashing,
     record_requests,
 )
 
@@ -38,59 +38,52 @@ PAYLOAD = '=cmd|" /C calc"!A0 <script>window.pwned = 1</script>'
 def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a hub store with the example, a few submissions, a device and three accounts."""
     path = tmp_path_factory.mktemp("hub") / "hub.db"
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            example = consultations.read_file(EXAMPLE)
-            consultations.save(db, [example])
-            base = {"visits": "weekly", "times": ["evenings"], "evenings": True, "rating": 4}
-            record_submission(db, example, {**base, "comments": "Plus de soirées"}, language="fr")
-            record_submission(
-                db,
-                example,
-                {**base, "visits": "rarely", "hours_per_week": 12, "comments": PAYLOAD},
-            )
-            record_submission(
-                db,
-                example,
-                {"visits": "monthly", "evenings": False, "rating": 2},
-                channel="sms",
-                respondent=RESPONDENT,
-                complete=False,
-            )
-            device_id, _ = devices.add_device(db, "Central library")
-            devices.record_heartbeat(
-                db,
-                device_id,
-                {
-                    "version": "0.1.0",
-                    "queue_depth": 0,
-                    "highest_seq": 0,
-                    "node_clock": clock.utcnow(),
-                    # The devices page's SMS gateways table, checked by axe with the rest.
-                    "gateway": {
-                        "kind": "gammu",
-                        "in_today": 12,
-                        "out_today": 30,
-                        "queued": 1,
-                        "signal": 42,
-                        "last_error": "gammu-smsd is not running",
-                    },
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        example = consultations.read_file(EXAMPLE)
+        consultations.save(db, [example])
+        base = {"visits": "weekly", "times": ["evenings"], "evenings": True, "rating": 4}
+        record_submission(db, example, {**base, "comments": "Plus de soirées"}, language="fr")
+        record_submission(
+            db,
+            example,
+            {**base, "visits": "rarely", "hours_per_week": 12, "comments": PAYLOAD},
+        )
+        record_submission(
+            db,
+            example,
+            {"visits": "monthly", "evenings": False, "rating": 2},
+            channel="sms",
+            respondent=RESPONDENT,
+            complete=False,
+        )
+        device_id, _ = devices.add_device(db, "Central library")
+        devices.record_heartbeat(
+            db,
+            device_id,
+            {
+                "version": "0.1.0",
+                "queue_depth": 0,
+                "highest_seq": 0,
+                "node_clock": clock.utcnow(),
+                # The devices page's SMS gateways table, checked by axe with the rest.
+                "gateway": {
+                    "kind": "gammu",
+                    "in_today": 12,
+                    "out_today": 30,
+                    "queued": 1,
+                    "signal": 42,
+                    "last_error": "gammu-smsd is not running",
                 },
-            )
-            for role in users.ROLES:
-                users.create_user(db, f"{role}@example.org", PASSWORD, role)
-    finally:
-        users._hasher = hasher
+            },
+        )
+        for role in users.ROLES:
+            users.create_user(db, f"{role}@example.org", PASSWORD, role)
     return path
 
 
 @pytest.fixture(scope="module")
 def server(hub_path: Path) -> Iterator[ServerThread]:
-    app = create_app({"DATABASE": str(hub_path), "ROLE": "hub", "SECRET_KEY": "test"})
-    with ServerThread(app) as running:
-        yield running
+    yield from hub_server(hub_path)
 
 
 @pytest.fixture

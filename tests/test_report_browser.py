@@ -8,16 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from playwright import sync_api
 from pypdf import PdfReader
 
 from participate import consultations, store, tallies
-from participate.app import create_app
 from participate.hub import quotes, users
 from participate.sync import devices
 from tests.conftest import EXAMPLE, record_submission
-from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    hub_server,
+    new_context,
+    quick_password_hashing,
+)
 from tests.test_hub_browser import PASSWORD, log_in
 
 pytestmark = pytest.mark.browser
@@ -29,52 +33,45 @@ expect = sync_api.expect
 def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub with the example answered on one day by a named kiosk and by SMS, one quote."""
     path = tmp_path_factory.mktemp("report") / "hub.db"
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            example = consultations.read_file(EXAMPLE)
-            consultations.save(db, [example])
-            kiosk, _ = devices.add_device(db, "Bibliothèque Frontenac")
-            answers = [
-                ({"visits": "weekly", "evenings": True, "rating": 4, "hours_per_week": 2}, "fr"),
-                ({"visits": "rarely", "evenings": False, "rating": 2, "hours_per_week": 9}, "en"),
-                ({"visits": "weekly", "evenings": True, "rating": 5, "hours_per_week": 15}, "fr"),
-            ]
-            made = [
-                record_submission(
-                    db,
-                    example,
-                    {**a, "comments": f"Été : oui, merci n° {i} 🙂"},
-                    language=lang,
-                    complete=False,
-                )
-                for i, (a, lang) in enumerate(answers)
-            ]
-            db.execute("UPDATE submissions SET device_id = ? WHERE id = ?", [kiosk, made[0]["id"]])
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        example = consultations.read_file(EXAMPLE)
+        consultations.save(db, [example])
+        kiosk, _ = devices.add_device(db, "Bibliothèque Frontenac")
+        answers = [
+            ({"visits": "weekly", "evenings": True, "rating": 4, "hours_per_week": 2}, "fr"),
+            ({"visits": "rarely", "evenings": False, "rating": 2, "hours_per_week": 9}, "en"),
+            ({"visits": "weekly", "evenings": True, "rating": 5, "hours_per_week": 15}, "fr"),
+        ]
+        made = [
             record_submission(
                 db,
                 example,
-                {"visits": "monthly", "rating": 3},
-                channel="sms",
-                respondent=PSEUDONYM,
+                {**a, "comments": f"Été : oui, merci n° {i} 🙂"},
+                language=lang,
                 complete=False,
             )
-            db.conn.commit()
-            tallies.rebuild(db)  # the kept counts follow the submissions moved above
-            quotes.mark(db, made[0]["id"], "comments", "quote", "staff@example.org")
-            for role in users.ROLES:
-                users.create_user(db, f"{role}@example.org", PASSWORD, role)
-    finally:
-        users._hasher = hasher
+            for i, (a, lang) in enumerate(answers)
+        ]
+        db.execute("UPDATE submissions SET device_id = ? WHERE id = ?", [kiosk, made[0]["id"]])
+        record_submission(
+            db,
+            example,
+            {"visits": "monthly", "rating": 3},
+            channel="sms",
+            respondent=PSEUDONYM,
+            complete=False,
+        )
+        db.conn.commit()
+        tallies.rebuild(db)  # the kept counts follow the submissions moved above
+        quotes.mark(db, made[0]["id"], "comments", "quote", "staff@example.org")
+        for role in users.ROLES:
+            users.create_user(db, f"{role}@example.org", PASSWORD, role)
     return path
 
 
 @pytest.fixture(scope="module")
 def server(hub_path: Path) -> Iterator[ServerThread]:
-    app = create_app({"DATABASE": str(hub_path), "ROLE": "hub", "SECRET_KEY": "test"})
-    with ServerThread(app) as running:
-        yield running
+    yield from hub_server(hub_path)
 
 
 @pytest.fixture

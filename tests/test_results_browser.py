@@ -9,14 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from playwright import sync_api
 
 from participate import clock, consultations, store, submissions, tallies
-from participate.app import create_app
 from participate.hub import users
 from tests.conftest import EXAMPLE, save_ruled
-from tests.support.browser import ServerThread, assert_no_axe_violations, new_context
+from tests.support.browser import (
+    ServerThread,
+    assert_no_axe_violations,
+    hub_server,
+    new_context,
+    quick_password_hashing,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -31,63 +35,56 @@ def hub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("hub") / "hub.db"
     rng = random.Random(11)
     start = datetime(2026, 11, 2, 8, tzinfo=UTC)
-    hasher = users._hasher
-    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        with store.open_db(path, migrate=True) as db:
-            example = consultations.read_file(EXAMPLE)
-            consultations.save(db, [example])
-            rows = []
-            for n in range(COUNT):
-                moment = clock.to_text(start + timedelta(seconds=37 * n))
-                answers = {"visits": "weekly", "times": ["evenings"], "evenings": True, "rating": 4}
-                comment = rng.choice(COMMENTS)
-                if comment:
-                    answers["comments"] = f"{comment} ({n})"
-                rows.append(
-                    {
-                        "id": f"s{n:05d}-{rng.getrandbits(40):010x}",
-                        "consultation_id": example.id,
-                        "consultation_version": example.version,
-                        "channel": "kiosk",
-                        "device_id": f"dev-{n % 3}",
-                        "seq": n + 1,
-                        "language": rng.choice(["en", "fr"]),
-                        "started_at": moment,
-                        "submitted_at": moment,
-                        "answers": json.dumps(answers),
-                        "complete": 1,
-                    }
-                )
-            with store.write(db):
-                db.table("submissions").insert_all(rows)
-                tallies.add(db, rows)
-            # A consultation with rules (skip logic): the results say who was asked.
-            ruled = save_ruled(db, path.parent)
-            for given in (
-                {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
-                {"frequence": "weekly", "eclairage": True},
-                {"frequence": "never"},
-            ):
-                submissions.record(
-                    db,
-                    ruled,
-                    channel="kiosk",
-                    language="fr",
-                    answers={**given, "note": 3},
-                    started_at=clock.utcnow(),
-                )
-            users.create_user(db, "admin@example.org", PASSWORD, "admin")
-    finally:
-        users._hasher = hasher
+    with quick_password_hashing(), store.open_db(path, migrate=True) as db:
+        example = consultations.read_file(EXAMPLE)
+        consultations.save(db, [example])
+        rows = []
+        for n in range(COUNT):
+            moment = clock.to_text(start + timedelta(seconds=37 * n))
+            answers = {"visits": "weekly", "times": ["evenings"], "evenings": True, "rating": 4}
+            comment = rng.choice(COMMENTS)
+            if comment:
+                answers["comments"] = f"{comment} ({n})"
+            rows.append(
+                {
+                    "id": f"s{n:05d}-{rng.getrandbits(40):010x}",
+                    "consultation_id": example.id,
+                    "consultation_version": example.version,
+                    "channel": "kiosk",
+                    "device_id": f"dev-{n % 3}",
+                    "seq": n + 1,
+                    "language": rng.choice(["en", "fr"]),
+                    "started_at": moment,
+                    "submitted_at": moment,
+                    "answers": json.dumps(answers),
+                    "complete": 1,
+                }
+            )
+        with store.write(db):
+            db.table("submissions").insert_all(rows)
+            tallies.add(db, rows)
+        # A consultation with rules (skip logic): the results say who was asked.
+        ruled = save_ruled(db, path.parent)
+        for given in (
+            {"frequence": "daily", "eclairage": False, "pourquoi": "Des lampes"},
+            {"frequence": "weekly", "eclairage": True},
+            {"frequence": "never"},
+        ):
+            submissions.record(
+                db,
+                ruled,
+                channel="kiosk",
+                language="fr",
+                answers={**given, "note": 3},
+                started_at=clock.utcnow(),
+            )
+        users.create_user(db, "admin@example.org", PASSWORD, "admin")
     return path
 
 
 @pytest.fixture(scope="module")
 def server(hub_path: Path) -> Iterator[ServerThread]:
-    app = create_app({"DATABASE": str(hub_path), "ROLE": "hub", "SECRET_KEY": "test"})
-    with ServerThread(app) as running:
-        yield running
+    yield from hub_server(hub_path)
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ services switched off, axe-core is read from the file shipped in the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from types import TracebackType
@@ -230,3 +231,28 @@ class ServerThread:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def quick_password_hashing() -> Iterator[None]:
+    """Hash staff passwords cheaply while a test makes its accounts: argon2 at its real
+    cost takes half a second a password, and a browser test signs in several."""
+    from argon2 import PasswordHasher
+
+    from participate.hub import users
+
+    hasher = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    try:
+        yield
+    finally:
+        users._hasher = hasher
+
+
+def hub_server(path: os.PathLike[str] | str) -> Iterator[ServerThread]:
+    """Serve a hub on the store at `path` (a module's `server` fixture yields from this)."""
+    from participate.app import create_app
+
+    app = create_app({"DATABASE": str(path), "ROLE": "hub", "SECRET_KEY": "test"})
+    with ServerThread(app) as running:
+        yield running
