@@ -419,10 +419,8 @@ def new_question(data: dict[str, Any], qtype: str) -> dict[str, Any]:
     if len(data["questions"]) >= MAX_QUESTIONS:
         raise DraftFormError(f"a consultation has at most {MAX_QUESTIONS} questions")
     taken = {q["id"] for q in data["questions"]}
-    number = len(data["questions"]) + 1
-    while f"q{number}" in taken:
-        number += 1
-    question = _question({"id": f"q{number}", "type": qtype}, data["languages"])
+    question_id = _numbered("q", len(data["questions"]) + 1, taken)
+    question = _question({"id": question_id, "type": qtype}, data["languages"])
     data["questions"].append(with_defaults(question))
     return question
 
@@ -431,12 +429,16 @@ def add_choice(question: dict[str, Any]) -> None:
     """Add an empty choice to a question, with a fresh id."""
     if len(question["choices"]) >= MAX_CHOICES:
         raise DraftFormError(f"a question has at most {MAX_CHOICES} choices")
-    taken = {c["id"] for c in question["choices"]}
-    number = len(question["choices"]) + 1
-    while f"c{number}" in taken:
-        number += 1
+    choice_id = _numbered("c", len(question["choices"]) + 1, {c["id"] for c in question["choices"]})
     languages = list(question["text"]) or ["en"]
-    question["choices"].append({"id": f"c{number}", "text": dict.fromkeys(languages, "")})
+    question["choices"].append({"id": choice_id, "text": dict.fromkeys(languages, "")})
+
+
+def _numbered(prefix: str, number: int, taken: set[str]) -> str:
+    """Return `prefix` and the first number from `number` on that makes an id not taken."""
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
 
 
 def move(items: list[Any], index: int, step: int) -> None:
